@@ -1,0 +1,134 @@
+"""The project's one error root and its branches.
+
+Every error a user can see says what was wrong, where (file, field, line or value) and what to
+do. The core never raises HTTP errors; ``api/`` maps these classes to status codes in one table.
+
+Hierarchy::
+
+    KtrdrError
+    ├── ConfigError              bad strategy, request or settings
+    │   └── StrategyError        a strategy file with one or more problems (``problems``)
+    ├── DataError                missing, malformed or too-short market data
+    ├── TrainingError            training failed (NaN loss, no samples, ...)
+    ├── NotFoundError            a named thing does not exist
+    │   └── StrategyNotFoundError    lists the places searched
+    ├── StateConflictError       the operation is in a state that forbids the request
+    ├── OperationCancelled       raised inside a run when its cancel token is set
+    └── HostUnavailableError     the remote training host cannot be reached
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "HostUnavailableError",
+    "KtrdrError",
+    "NotFoundError",
+    "OperationCancelled",
+    "StateConflictError",
+    "StrategyError",
+    "StrategyNotFoundError",
+    "StrategyProblem",
+    "TrainingError",
+]
+
+
+class KtrdrError(Exception):
+    """Root of every error this project raises on purpose.
+
+    Args:
+        detail: one or more sentences: what was wrong, where, and what to do.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class ConfigError(KtrdrError):
+    """A strategy, request or setting is invalid."""
+
+
+class StrategyProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """One problem found in a strategy file.
+
+    Attributes:
+        path: dotted field path, e.g. ``fuzzy_sets.rsi.oversold.parameters``.
+        message: what is wrong and what is allowed.
+        value: the offending value, rendered as text (``None`` when the field is missing).
+        file: the file the strategy came from, when it came from a file.
+        line: 1-based line in that file, when known.
+    """
+
+    path: str
+    message: str
+    value: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+    def render(self) -> str:
+        """One line: ``file:line: path: message (got value)``."""
+        where = self.file or "<strategy>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        text = f"{where}: {self.path or '<top level>'}: {self.message}"
+        if self.value is not None:
+            text += f" (got {self.value})"
+        return text
+
+
+class StrategyError(ConfigError):
+    """A strategy has one or more problems; each is in ``problems``."""
+
+    def __init__(self, problems: Sequence[StrategyProblem]) -> None:
+        self.problems = list(problems)
+        lines = [p.render() for p in self.problems]
+        head = "strategy is invalid" if len(lines) != 1 else "strategy is invalid: " + lines[0]
+        detail = head if len(lines) == 1 else head + ":\n  " + "\n  ".join(lines)
+        super().__init__(detail)
+
+
+class DataError(KtrdrError):
+    """Market data is missing, malformed or too short for the request."""
+
+
+class TrainingError(KtrdrError):
+    """Training could not run or produced an unusable model."""
+
+
+class NotFoundError(KtrdrError):
+    """A named strategy, model, operation or session does not exist."""
+
+
+class StrategyNotFoundError(NotFoundError):
+    """No strategy of that name or path; ``searched`` lists the places looked in."""
+
+    def __init__(self, name: str, searched: Sequence[str]) -> None:
+        self.name = name
+        self.searched = list(searched)
+        places = "\n  ".join(self.searched) if self.searched else "(no places configured)"
+        super().__init__(
+            f"Strategy file not found: {name!r}. Searched:\n  {places}\n"
+            "Pass a path to a YAML file, set KTRDR_STRATEGIES_DIR, or use a name from "
+            "`ktrdr strategies list`."
+        )
+
+
+class StateConflictError(KtrdrError):
+    """The operation's state forbids the request (e.g. cancelling a finished run)."""
+
+
+class OperationCancelled(KtrdrError):
+    """Raised inside a run when its cancel token is set; the run ends ``cancelled``."""
+
+
+class HostUnavailableError(KtrdrError):
+    """The remote training host could not be reached or answered with garbage."""
