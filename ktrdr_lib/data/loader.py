@@ -1,0 +1,455 @@
+"""Load and validate OHLCV data files.
+
+A data directory holds one file per series, named ``{SYMBOL}_{TIMEFRAME}`` with the suffix
+``.csv``, ``.csv.gz`` or ``.parquet`` (parquet needs ``pyarrow``; install the ``parquet``
+extra). Files have the columns ``date, open, high, low, close, volume`` (header names are
+matched case-insensitively; other columns are ignored) and one row per bar, labelled by the
+bar's start in ISO-8601 (``2017-04-19T09:00:00Z``; plain ``2017-04-19`` and naive times are
+taken as UTC).
+
+Every problem a user can cause is reported as a :class:`~ktrdr_lib.errors.DataError` (bad
+data) or :class:`~ktrdr_lib.errors.ConfigError` (bad request) naming the file, the column,
+the line and value, and what to do.
+
+Example:
+    >>> bars = load_ohlcv("AAPL", "1d", start="2012-01-03", end="2012-12-31", history_bars=50)
+    >>> list(bars.columns)
+    ['open', 'high', 'low', 'close', 'volume']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TypeAlias
+
+import numpy as np
+import pandas as pd
+
+from ktrdr_lib.data.timeframes import OHLCV_COLUMNS, parse_timeframe, resample_ohlcv
+from ktrdr_lib.errors import ConfigError, DataError
+from ktrdr_lib.paths import data_dir as default_data_dir
+
+__all__ = ["DATA_FILE_SUFFIXES", "DateBound", "available_series", "load_ohlcv", "require_bars"]
+
+DATA_FILE_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
+"""Data-file suffixes, in the order preferred when a series has several files."""
+
+DateBound: TypeAlias = str | datetime | None
+"""A ``start``/``end`` bound: ISO-8601 text, a ``datetime`` (naive means UTC) or ``None``."""
+
+_SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_DATE_ONLY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+_PRICE_COLUMNS = ("open", "high", "low", "close")
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_DATA_DIR_HINT = "Point KTRDR_DATA_DIR (or data_dir=) at the folder that holds your data files."
+
+
+def available_series(data_dir: Path | None = None) -> list[tuple[str, str, Path]]:
+    """List the data files in a data directory.
+
+    Args:
+        data_dir: the directory; defaults to :func:`ktrdr_lib.paths.data_dir`
+            (``KTRDR_DATA_DIR`` or the bundled sample data).
+
+    Returns:
+        ``(symbol, timeframe, path)`` for every file named ``{SYMBOL}_{TIMEFRAME}`` with a
+        data-file suffix, sorted by symbol, then timeframe (fastest first), then suffix
+        preference. Other files are ignored; a missing directory gives an empty list.
+
+    Example:
+        >>> ("AAPL", "1d") in [(symbol, tf) for symbol, tf, _ in available_series()]
+        True
+    """
+    directory = default_data_dir() if data_dir is None else Path(data_dir)
+    if not directory.is_dir():
+        return []
+    found: list[tuple[str, str, Path]] = []
+    for path in directory.iterdir():
+        parsed = _parse_series_name(path.name)
+        if parsed is not None and path.is_file():
+            found.append((*parsed, path))
+    return sorted(found, key=lambda item: (item[0], parse_timeframe(item[1]), _rank(item[2])))
+
+
+def load_ohlcv(
+    symbol: str,
+    timeframe: str,
+    *,
+    data_dir: Path | None = None,
+    start: DateBound = None,
+    end: DateBound = None,
+    history_bars: int = 0,
+) -> pd.DataFrame:
+    """Load one symbol's bars on one timeframe, validated.
+
+    When the directory has no file for ``timeframe``, the bars are resampled from the slowest
+    faster timeframe of the same symbol that divides it (e.g. ``1h`` → ``4h``, ``4h`` →
+    ``1d``, ``1d`` → ``1w``), and ``bars.attrs["resampled_from"]`` names that timeframe.
+
+    Args:
+        symbol: the symbol, e.g. ``"AAPL"`` (letters, digits, ``.``, ``_``, ``-``; matched
+            case-insensitively against file names).
+        timeframe: e.g. ``"1h"`` or ``"1d"``.
+        data_dir: the data directory; defaults to :func:`ktrdr_lib.paths.data_dir`.
+        start: first bar start to include (UTC when no offset is given); ``None`` for the
+            beginning of the file.
+        end: last bar start to include (inclusive; a plain date like ``2017-04-19`` includes
+            the whole day); ``None`` for the end of the file.
+        history_bars: bars to keep before ``start`` as indicator warm-up (as many as exist,
+            up to this number).
+
+    Returns:
+        A frame indexed by bar start (UTC ``DatetimeIndex`` named ``date``, ascending, unique)
+        with float64 columns ``open, high, low, close, volume``. ``attrs`` holds ``symbol``,
+        ``timeframe``, ``source`` (the file read) and, when resampled, ``resampled_from``.
+
+    Raises:
+        ConfigError: invalid symbol, timeframe, date bound or ``history_bars``.
+        DataError: no usable file, a malformed file, ``start`` after ``end``, or no bars
+            between ``start`` and ``end``.
+
+    Example:
+        >>> weekly = load_ohlcv("MSFT", "1w")
+        >>> weekly.attrs["resampled_from"]
+        '1d'
+    """
+    _check_symbol(symbol)
+    duration = parse_timeframe(timeframe)
+    if history_bars < 0:
+        raise ConfigError(
+            f"history_bars must be 0 or more, got {history_bars}; it is the number of "
+            "warm-up bars to keep before start"
+        )
+    start_at = _parse_bound(start, "start", is_end=False)
+    end_at = _parse_bound(end, "end", is_end=True)
+    if start_at is not None and end_at is not None and start_at > end_at:
+        raise DataError(
+            f"start {_render(start_at)} is after end {_render(end_at)} for {symbol} "
+            f"{timeframe}; swap them or pick an end after the start"
+        )
+    directory = default_data_dir() if data_dir is None else Path(data_dir)
+    series = [item for item in available_series(directory) if item[0].upper() == symbol.upper()]
+    exact = [item for item in series if parse_timeframe(item[1]) == duration]
+    if exact:
+        path = exact[0][2]
+        bars = _read_validated(path)
+    else:
+        source = _resample_source(series, duration)
+        if source is None:
+            raise _missing_file_error(symbol, timeframe, directory, series)
+        path = source[2]
+        bars = resample_ohlcv(_read_validated(path), timeframe)
+        bars.attrs["resampled_from"] = source[1]
+    selected = _select_range(bars, start_at, end_at, history_bars, f"{symbol} {timeframe}", path)
+    selected.attrs.update(symbol=symbol, timeframe=timeframe, source=str(path))
+    return selected
+
+
+def require_bars(
+    bars: pd.DataFrame,
+    needed: int,
+    *,
+    what: str,
+    breakdown: Mapping[str, int] | None = None,
+) -> None:
+    """Raise a DataError when ``bars`` has fewer than ``needed`` rows.
+
+    Args:
+        bars: the loaded bars.
+        needed: the minimum number of bars.
+        what: the series, e.g. ``"AAPL 1h"``.
+        breakdown: how ``needed`` is made up, e.g. ``{"warm-up": 200, "samples": 100}``,
+            shown in the message as ``warm-up 200 + samples 100``.
+
+    Raises:
+        DataError: "too few bars for AAPL 1h: have N, need M (warm-up W + ...)" with the
+            range the bars cover and what to do.
+
+    Example:
+        >>> require_bars(load_ohlcv("IBM", "1d"), 250, what="IBM 1d", breakdown={"warm-up": 250})
+    """
+    have = len(bars)
+    if have >= needed:
+        return
+    parts = " + ".join(f"{name} {count}" for name, count in (breakdown or {}).items())
+    detail = f" ({parts})" if parts else ""
+    covered = "no bars at all"
+    if have and isinstance(bars.index, pd.DatetimeIndex):
+        covered = f"the bars run from {_render(bars.index[0])} to {_render(bars.index[-1])}"
+    raise DataError(
+        f"too few bars for {what}: have {have}, need {needed}{detail}; {covered}. "
+        "Start earlier or end later, or lower the warm-up (history_required) or sample needs."
+    )
+
+
+def _parse_series_name(name: str) -> tuple[str, str] | None:
+    """``(symbol, timeframe)`` from a file name like ``AAPL_1h.csv.gz``, else ``None``."""
+    suffix = next((s for s in DATA_FILE_SUFFIXES if name.endswith(s)), None)
+    if suffix is None:
+        return None
+    symbol, separator, timeframe = name[: -len(suffix)].rpartition("_")
+    if not separator or _SYMBOL_PATTERN.fullmatch(symbol) is None or ".." in symbol:
+        return None
+    try:
+        parse_timeframe(timeframe)
+    except ConfigError:
+        return None
+    return symbol, timeframe
+
+
+def _rank(path: Path) -> int:
+    """Position of ``path``'s suffix in :data:`DATA_FILE_SUFFIXES`."""
+    return next(i for i, s in enumerate(DATA_FILE_SUFFIXES) if path.name.endswith(s))
+
+
+def _check_symbol(symbol: str) -> None:
+    """Reject symbols that are not plain identifiers (no paths, no ``..``)."""
+    if not isinstance(symbol, str) or _SYMBOL_PATTERN.fullmatch(symbol) is None or ".." in symbol:
+        raise ConfigError(
+            f"invalid symbol {symbol!r}: use letters, digits, '.', '_' or '-' starting with a "
+            "letter or digit, with no path separators or '..' (e.g. AAPL, BRK.B, EURUSD)"
+        )
+
+
+def _parse_bound(value: DateBound, name: str, *, is_end: bool) -> pd.Timestamp | None:
+    """A UTC timestamp for a ``start``/``end`` argument; a date-only ``end`` covers its day."""
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"{name} {value!r} is not a date; use ISO-8601 such as 2017-04-19 or "
+            "2017-04-19T09:00:00Z"
+        ) from exc
+    if pd.isna(stamp):
+        raise ConfigError(f"{name} {value!r} is not a date; use ISO-8601 such as 2017-04-19")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    if is_end and isinstance(value, str) and _DATE_ONLY_PATTERN.fullmatch(value.strip()):
+        stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ns")
+    return stamp
+
+
+def _render(stamp: pd.Timestamp) -> str:
+    """``stamp`` as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return stamp.tz_convert("UTC").strftime(_TIMESTAMP_FORMAT)
+
+
+def _resample_source(
+    series: list[tuple[str, str, Path]], duration: pd.Timedelta
+) -> tuple[str, str, Path] | None:
+    """The slowest series faster than ``duration`` that divides it, else ``None``."""
+    candidates = [
+        item
+        for item in series
+        if parse_timeframe(item[1]) < duration
+        and duration % parse_timeframe(item[1]) == pd.Timedelta(0)
+    ]
+    if not candidates:
+        return None
+    slowest = max(parse_timeframe(item[1]) for item in candidates)
+    return next(item for item in candidates if parse_timeframe(item[1]) == slowest)
+
+
+def _missing_file_error(
+    symbol: str, timeframe: str, directory: Path, series: list[tuple[str, str, Path]]
+) -> DataError:
+    """The DataError for a series with no file and nothing to resample from."""
+    wanted = f"{symbol}_{timeframe}" + "{" + ",".join(DATA_FILE_SUFFIXES) + "}"
+    head = f"no {timeframe} data for {symbol} in {directory} (looked for {wanted})"
+    if not directory.is_dir():
+        found = "that directory does not exist"
+    elif series:
+        names = ", ".join(path.name for _, _, path in series)
+        found = (
+            f"files for {symbol}: {names}; none is a faster timeframe that divides "
+            f"{timeframe}, so none can be resampled to it"
+        )
+    else:
+        symbols = sorted({item[0] for item in available_series(directory)})
+        found = (
+            f"available symbols: {', '.join(symbols)}"
+            if symbols
+            else "the directory holds no data files"
+        )
+    return DataError(f"{head}; {found}. {_DATA_DIR_HINT}")
+
+
+def _select_range(
+    bars: pd.DataFrame,
+    start_at: pd.Timestamp | None,
+    end_at: pd.Timestamp | None,
+    history_bars: int,
+    what: str,
+    path: Path,
+) -> pd.DataFrame:
+    """Rows from ``start_at`` to ``end_at`` inclusive, plus ``history_bars`` before."""
+    index = bars.index
+    first = 0 if start_at is None else int(index.searchsorted(start_at, side="left"))
+    stop = len(index) if end_at is None else int(index.searchsorted(end_at, side="right"))
+    if first >= stop:
+        asked = (
+            f"{_render(start_at) if start_at is not None else 'the beginning'} to "
+            f"{_render(end_at) if end_at is not None else 'the end'}"
+        )
+        raise DataError(
+            f"no {what} bars from {asked}: {path} covers {_render(index[0])} to "
+            f"{_render(index[-1])} ({len(index)} bars); choose dates inside that range"
+        )
+    return bars.iloc[max(0, first - history_bars) : stop].copy()
+
+
+def _read_validated(path: Path) -> pd.DataFrame:
+    """Read a data file and return it as a validated OHLCV frame."""
+    raw = _read_table(path)
+    raw.columns = pd.Index([str(column).strip().lower() for column in raw.columns])
+    missing = [name for name in ("date", *OHLCV_COLUMNS) if name not in raw.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)}; found columns "
+            f"{', '.join(map(str, raw.columns)) or '(none)'}. The first line must be the "
+            "header date,open,high,low,close,volume"
+        )
+    if raw.empty:
+        raise DataError(f"{path}: the file has a header but no rows; add bars or remove it")
+    rows = _RowNames(path)
+    dates = _parse_dates(raw["date"], rows)
+    rows.dates = dates
+    columns = {name: _parse_numbers(raw[name], name, rows) for name in OHLCV_COLUMNS}
+    _check_order(dates, rows)
+    _check_values(columns, rows)
+    return pd.DataFrame(columns, index=pd.DatetimeIndex(dates, name="date"))
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """The file's table as read, with the date index (parquet) turned into a column."""
+    if path.name.endswith(".parquet"):
+        return _read_parquet(path)
+    try:
+        return pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(
+            f"{path}: the file is empty; it needs the header date,open,high,low,close,volume "
+            "and one row per bar"
+        ) from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise DataError(
+            f"{path}: cannot be read as CSV ({exc}); check that it is a comma-separated text "
+            "file (gzip-compressed when it ends in .gz)"
+        ) from exc
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A parquet file's table; a ``DatetimeIndex`` becomes the ``date`` column."""
+    try:
+        table = pd.read_parquet(path)
+    except ImportError as exc:
+        raise DataError(
+            f"{path}: reading parquet files needs pyarrow; install it "
+            "(pip install 'ktrdr_lib[parquet]') or convert the file to CSV"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as parquet ({exc})") from exc
+    if isinstance(table.index, pd.DatetimeIndex):
+        table = table.reset_index(names="date")
+    return table
+
+
+class _RowNames:
+    """Names rows the way the user sees them: CSV line numbers or parquet row numbers."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.line_offset = 1 if path.name.endswith(".parquet") else 2
+        self.unit = "row" if path.name.endswith(".parquet") else "line"
+        self.dates: pd.Series[pd.Timestamp] | None = None
+
+    def name(self, position: int) -> str:
+        """``'path line 7 (2017-04-19T09:00:00Z)'`` for the row at 0-based ``position``."""
+        where = f"{self.path} {self.unit} {position + self.line_offset}"
+        if self.dates is not None:
+            where += f" ({_render(self.dates.iloc[position])})"
+        return where
+
+
+def _parse_dates(raw: pd.Series[str], rows: _RowNames) -> pd.Series[pd.Timestamp]:
+    """Parse the date column as UTC; DataError naming the first unreadable value."""
+    dates = pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce")
+    unreadable = np.flatnonzero(dates.isna().to_numpy())
+    if unreadable.size:
+        first = int(unreadable[0])
+        raise DataError(
+            f"{rows.name(first)}: cannot read date {raw.iloc[first]!r} "
+            f"({unreadable.size} unreadable date(s) in all); dates must be ISO-8601 UTC such as "
+            "2017-04-19T09:00:00Z or 2017-04-19"
+        )
+    return dates.dt.as_unit("ns")
+
+
+def _parse_numbers(raw: pd.Series[float], column: str, rows: _RowNames) -> np.ndarray:
+    """One numeric column as float64; DataError for text, missing or infinite values."""
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    not_numbers = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy())
+    if not_numbers.size:
+        first = int(not_numbers[0])
+        raise DataError(
+            f"{rows.name(first)}: column {column} has {raw.iloc[first]!r}, which is not a "
+            f"number ({not_numbers.size} such value(s) in the column); fix or remove those rows"
+        )
+    missing = np.flatnonzero(~np.isfinite(values))
+    if missing.size:
+        first = int(missing[0])
+        raise DataError(
+            f"{rows.name(first)}: column {column} has {missing.size} missing, NaN or infinite "
+            f"value(s), the first here ({values[first]}); fill or remove those rows"
+        )
+    return values
+
+
+def _check_order(dates: pd.Series[pd.Timestamp], rows: _RowNames) -> None:
+    """DataError at the first row whose timestamp does not come after the previous row's."""
+    steps = np.diff(dates.to_numpy(dtype="datetime64[ns]").astype("int64"))
+    offending = np.flatnonzero(steps <= 0)
+    if not offending.size:
+        return
+    position = int(offending[0]) + 1
+    if steps[offending[0]] == 0:
+        raise DataError(
+            f"{rows.name(position)}: duplicate timestamp, the same as "
+            f"{rows.unit} {position - 1 + rows.line_offset}; each bar must appear once — "
+            "remove the duplicate rows"
+        )
+    raise DataError(
+        f"{rows.name(position)}: timestamps are not in ascending order (this row comes before "
+        f"{_render(dates.iloc[position - 1])} on the previous {rows.unit}; "
+        f"{int((steps < 0).sum())} such step(s) in all); sort the file by date"
+    )
+
+
+def _check_values(columns: Mapping[str, np.ndarray], rows: _RowNames) -> None:
+    """DataError for non-positive prices, negative volume, or high below low."""
+    for name in _PRICE_COLUMNS:
+        _reject_rows(columns[name] <= 0, rows, f"{name} must be > 0", columns[name])
+    _reject_rows(columns["volume"] < 0, rows, "volume must be >= 0", columns["volume"])
+    high, low = columns["high"], columns["low"]
+    inverted = np.flatnonzero(high < low)
+    if inverted.size:
+        first = int(inverted[0])
+        raise DataError(
+            f"{rows.name(first)}: high {high[first]} is below low {low[first]} "
+            f"({inverted.size} row(s) with high < low); fix or remove those rows"
+        )
+
+
+def _reject_rows(bad: np.ndarray, rows: _RowNames, rule: str, values: np.ndarray) -> None:
+    """DataError naming the first row flagged in ``bad`` and how many there are."""
+    flagged = np.flatnonzero(bad)
+    if flagged.size:
+        first = int(flagged[0])
+        raise DataError(
+            f"{rows.name(first)}: {rule}, got {values[first]} ({flagged.size} such row(s)); "
+            "fix or remove those rows"
+        )
