@@ -1,7 +1,7 @@
 """StrategySpec: the validated, typed form of a KTRDR v2 strategy file.
 
 These Structs mirror the YAML layout of ``STRATEGY-V2`` section for section. They are built only
-by :func:`ktrdr_lib.strategy.load_strategy`, which checks the raw mapping first and reports every
+by :func:`ktrdr_lib.strategy.loader.load_strategy`, which checks the raw mapping first and reports every
 problem with its field path; ``msgspec.to_builtins(spec)`` gives the configuration back (it is
 what travels with a saved model). Sections training does not use (``deployment``,
 ``decisions``) are kept verbatim.
@@ -40,7 +40,7 @@ class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Base of every strategy section: immutable, keyword-only, unknown keys rejected."""
 
 
-class SymbolsSpec(_Spec):
+class SymbolsSpec(_Spec, frozen=True, kw_only=True):
     """``training_data.symbols``: one symbol (``single``) or a list (``multi_symbol``)."""
 
     mode: Literal["single", "multi_symbol"] = "single"
@@ -54,7 +54,7 @@ class SymbolsSpec(_Spec):
         return list(self.symbol_list or [])
 
 
-class TimeframesSpec(_Spec):
+class TimeframesSpec(_Spec, frozen=True, kw_only=True):
     """``training_data.timeframes``: one timeframe or several with a base."""
 
     mode: Literal["single", "multi_timeframe"] = "single"
@@ -69,7 +69,7 @@ class TimeframesSpec(_Spec):
         return list(self.timeframe_list or [])
 
 
-class TrainingDataSpec(_Spec):
+class TrainingDataSpec(_Spec, frozen=True, kw_only=True):
     """``training_data``: default symbols and timeframes (a request may override them)."""
 
     symbols: SymbolsSpec | None = None
@@ -77,7 +77,7 @@ class TrainingDataSpec(_Spec):
     history_required: int = 200
 
 
-class IndicatorSpec(_Spec):
+class IndicatorSpec(_Spec, frozen=True, kw_only=True):
     """One item of ``indicators``.
 
     The YAML puts an indicator's parameters beside ``name``; the loader gathers them into
@@ -94,14 +94,14 @@ class IndicatorSpec(_Spec):
         return int(self.params[key])
 
 
-class FuzzySetSpec(_Spec):
+class FuzzySetSpec(_Spec, frozen=True, kw_only=True):
     """One membership set: ``{type, parameters}``."""
 
     type: MembershipType
     parameters: list[float]
 
 
-class ArchitectureSpec(_Spec):
+class ArchitectureSpec(_Spec, frozen=True, kw_only=True):
     """``model.architecture``."""
 
     hidden_layers: list[int] = msgspec.field(default_factory=lambda: [50, 25])
@@ -110,7 +110,7 @@ class ArchitectureSpec(_Spec):
     dropout: float = 0.2
 
 
-class FeaturesSpec(_Spec):
+class FeaturesSpec(_Spec, frozen=True, kw_only=True):
     """``model.features``."""
 
     include_price_context: bool = False
@@ -118,7 +118,7 @@ class FeaturesSpec(_Spec):
     scale_features: bool = True
 
 
-class EarlyStoppingSpec(_Spec):
+class EarlyStoppingSpec(_Spec, frozen=True, kw_only=True):
     """``model.training.early_stopping``."""
 
     patience: int = 10
@@ -126,7 +126,7 @@ class EarlyStoppingSpec(_Spec):
     min_delta: float = 0.0001
 
 
-class ModelTrainingSpec(_Spec):
+class ModelTrainingSpec(_Spec, frozen=True, kw_only=True):
     """``model.training``: optimiser and loop settings."""
 
     learning_rate: float = 0.001
@@ -137,7 +137,7 @@ class ModelTrainingSpec(_Spec):
     early_stopping: EarlyStoppingSpec | None = None
 
 
-class ModelSpec(_Spec):
+class ModelSpec(_Spec, frozen=True, kw_only=True):
     """``model``."""
 
     type: Literal["mlp"] = "mlp"
@@ -146,7 +146,7 @@ class ModelSpec(_Spec):
     training: ModelTrainingSpec = msgspec.field(default_factory=ModelTrainingSpec)
 
 
-class LabelsSpec(_Spec):
+class LabelsSpec(_Spec, frozen=True, kw_only=True):
     """``training.labels``: ZigZag labelling."""
 
     source: Literal["zigzag"] = "zigzag"
@@ -154,7 +154,7 @@ class LabelsSpec(_Spec):
     label_lookahead: int = 20
 
 
-class DataSplitSpec(_Spec):
+class DataSplitSpec(_Spec, frozen=True, kw_only=True):
     """``training.data_split``: chronological fractions summing to 1."""
 
     train: float = 0.7
@@ -162,7 +162,7 @@ class DataSplitSpec(_Spec):
     test: float = 0.15
 
 
-class TrainingSpec(_Spec):
+class TrainingSpec(_Spec, frozen=True, kw_only=True):
     """``training``."""
 
     method: Literal["supervised"] = "supervised"
@@ -170,7 +170,7 @@ class TrainingSpec(_Spec):
     data_split: DataSplitSpec = msgspec.field(default_factory=DataSplitSpec)
 
 
-class StrategySpec(_Spec):
+class StrategySpec(_Spec, frozen=True, kw_only=True):
     """A whole strategy.
 
     ``fuzzy_sets`` maps an indicator's ``feature_id`` to its named sets, in file order.
