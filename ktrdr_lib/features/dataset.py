@@ -1,13 +1,45 @@
-"""Model-ready arrays: feature matrix, labels and the chronological, purged split."""
+"""Model-ready arrays: fuzzy feature matrix, ZigZag labels and the chronological, purged split.
+
+The flow for one symbol (:func:`build_symbol_dataset`):
+
+1. indicators on each timeframe's bars, then fuzzy memberships → ``{tf}_{feature_id}_{set}``;
+   slower timeframes are aligned onto the base timeframe without look-ahead;
+2. optional price context and ``lookback_periods`` lagged copies of every column;
+3. ZigZag labels on the base close; rows still in indicator warm-up, and rows after the last
+   confirmed extreme (their swing has not finished, so no label is known yet), are dropped;
+4. a chronological split with no shuffling, and a purge at each boundary: a row whose label is
+   only decided by prices inside the next period is dropped, so no training label is decided
+   by validation or test prices (and no validation label by test prices).
+
+Several symbols are split one by one and then concatenated split by split.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 import pandas as pd
 
-__all__ = ["DatasetSplits"]
+from ktrdr_lib.data.timeframes import align_to_base
+from ktrdr_lib.errors import DataError
+from ktrdr_lib.features.fuzzy import fuzzify
+from ktrdr_lib.features.indicators import compute_indicator
+from ktrdr_lib.features.labels import LABEL_NAMES, zigzag_labels
+from ktrdr_lib.strategy.spec import StrategySpec
+
+__all__ = [
+    "DatasetSplits",
+    "SplitSummary",
+    "SymbolDataset",
+    "assemble_features",
+    "build_symbol_dataset",
+    "compute_timeframe_features",
+    "concat_splits",
+    "indicator_values",
+]
 
 
 @dataclass(frozen=True)
@@ -28,3 +60,206 @@ class DatasetSplits:
     train_index: pd.DatetimeIndex
     val_index: pd.DatetimeIndex
     test_index: pd.DatetimeIndex
+
+    def label_distribution(self) -> dict[str, dict[str, int]]:
+        """Counts per class name for each split."""
+        return {
+            name: _distribution(y)
+            for name, y in (("train", self.y_train), ("validation", self.y_val), ("test", self.y_test))
+        }
+
+
+class SplitSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What the split did to one symbol's rows (reported in the result's data summary)."""
+
+    symbol: str
+    bars: int
+    warmup_dropped: int
+    unlabelled_tail_dropped: int
+    purged: int
+    train: int
+    validation: int
+    test: int
+
+
+@dataclass(frozen=True)
+class SymbolDataset:
+    """One symbol's split plus how it got there."""
+
+    splits: DatasetSplits
+    summary: SplitSummary
+    features: pd.DataFrame = field(repr=False)
+
+
+def _distribution(y: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(y, minlength=len(LABEL_NAMES))
+    return {name: int(counts[i]) for i, name in enumerate(LABEL_NAMES)}
+
+
+def indicator_values(spec: StrategySpec, bars: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Every indicator of the strategy on one timeframe's bars, keyed by ``feature_id``."""
+    return {ind.feature_id: compute_indicator(ind, bars) for ind in spec.indicators}
+
+
+def compute_timeframe_features(
+    spec: StrategySpec, timeframe: str, bars: pd.DataFrame, values: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
+    """Fuzzy membership columns ``{timeframe}_{feature_id}_{set}`` on ``bars``' index.
+
+    Columns follow the order of ``fuzzy_sets`` in the strategy file.
+    """
+    columns: dict[str, np.ndarray] = {}
+    for feature_id, sets in spec.fuzzy_sets.items():
+        columns.update(fuzzify(sets, values[feature_id], prefix=f"{timeframe}_{feature_id}"))
+    return pd.DataFrame(columns, index=bars.index)
+
+
+def _price_context(base_timeframe: str, bars: pd.DataFrame) -> pd.DataFrame:
+    close = bars["close"].to_numpy()
+    log_close = np.log(close)
+    ret1 = np.full(len(close), np.nan)
+    ret5 = np.full(len(close), np.nan)
+    ret1[1:] = log_close[1:] - log_close[:-1]
+    ret5[5:] = log_close[5:] - log_close[:-5]
+    bar_range = (bars["high"].to_numpy() - bars["low"].to_numpy()) / close
+    prefix = f"{base_timeframe}_price"
+    return pd.DataFrame(
+        {f"{prefix}_return_1": ret1, f"{prefix}_return_5": ret5, f"{prefix}_range": bar_range},
+        index=bars.index,
+    )
+
+
+def _with_lags(frame: pd.DataFrame, lookback: int) -> pd.DataFrame:
+    if lookback <= 0:
+        return frame
+    lagged = [frame]
+    for k in range(1, lookback + 1):
+        shifted = frame.shift(k)
+        shifted.columns = [f"{c}_lag{k}" for c in frame.columns]
+        lagged.append(shifted)
+    return pd.concat(lagged, axis=1)
+
+
+def assemble_features(
+    spec: StrategySpec,
+    base_timeframe: str,
+    bars_by_timeframe: Mapping[str, pd.DataFrame],
+    features_by_timeframe: Mapping[str, pd.DataFrame],
+) -> pd.DataFrame:
+    """Align every timeframe's fuzzy columns onto the base, add price context and lags."""
+    base_bars = bars_by_timeframe[base_timeframe]
+    parts = [features_by_timeframe[base_timeframe]]
+    for timeframe, frame in features_by_timeframe.items():
+        if timeframe != base_timeframe:
+            parts.append(align_to_base(frame, timeframe, base_bars.index, base_timeframe))
+    if spec.model.features.include_price_context:
+        parts.append(_price_context(base_timeframe, base_bars))
+    return _with_lags(pd.concat(parts, axis=1), spec.model.features.lookback_periods)
+
+
+def _split_points(n: int, spec: StrategySpec) -> tuple[int, int]:
+    split = spec.training.data_split
+    n_train = int(n * split.train)
+    n_val = int(n * split.validation)
+    return n_train, n_train + n_val
+
+
+def build_symbol_dataset(
+    spec: StrategySpec, symbol: str, base_bars: pd.DataFrame, features: pd.DataFrame
+) -> SymbolDataset:
+    """Label, clean and split one symbol's assembled feature frame.
+
+    Args:
+        spec: the strategy (labels and split settings).
+        symbol: for messages and the summary.
+        base_bars: the base timeframe's bars (labels come from its close).
+        features: :func:`assemble_features` output on ``base_bars``' index.
+
+    Raises:
+        DataError: when fewer than one sample is left for any split.
+    """
+    close = base_bars["close"].to_numpy(dtype=np.float64)
+    zz = zigzag_labels(close, spec.training.labels.zigzag_threshold)
+    n_bars = len(close)
+    x_all = features.to_numpy(dtype=np.float64)
+    complete = ~np.isnan(x_all).any(axis=1)
+    last_extreme = int(zz.extremes[-1]) if len(zz.extremes) else -1
+    labelled = np.arange(n_bars) <= last_extreme
+    usable = np.flatnonzero(complete & labelled)
+    warmup_dropped = int((~complete).sum())
+    tail_dropped = int((complete & ~labelled).sum())
+
+    n_train, n_train_val = _split_points(len(usable), spec)
+    train_rows, val_rows, test_rows = np.split(usable, [n_train, n_train_val])
+    val_start = int(val_rows[0]) if len(val_rows) else n_bars
+    test_start = int(test_rows[0]) if len(test_rows) else n_bars
+    # Purge: a label decided by a price at or after the next period's first bar would leak it.
+    train_keep = train_rows[zz.decided_at[train_rows] < val_start]
+    val_keep = val_rows[zz.decided_at[val_rows] < test_start]
+    purged = (len(train_rows) - len(train_keep)) + (len(val_rows) - len(val_keep))
+
+    for name, rows in (("training", train_keep), ("validation", val_keep), ("test", test_rows)):
+        if len(rows) == 0:
+            raise DataError(
+                f"{symbol}: no {name} samples left: {n_bars} bars, {warmup_dropped} in indicator "
+                f"warm-up, {tail_dropped} after the last ZigZag extreme, {purged} purged at the "
+                "split boundaries. Use a longer date range, shorter indicator periods or a "
+                "smaller zigzag_threshold."
+            )
+
+    x32 = x_all.astype(np.float32)
+    index = base_bars.index
+    assert isinstance(index, pd.DatetimeIndex)
+    splits = DatasetSplits(
+        feature_names=[str(c) for c in features.columns],
+        x_train=x32[train_keep],
+        y_train=zz.labels[train_keep].astype(np.int64),
+        x_val=x32[val_keep],
+        y_val=zz.labels[val_keep].astype(np.int64),
+        x_test=x32[test_rows],
+        y_test=zz.labels[test_rows].astype(np.int64),
+        train_index=index[train_keep],
+        val_index=index[val_keep],
+        test_index=index[test_rows],
+    )
+    summary = SplitSummary(
+        symbol=symbol,
+        bars=n_bars,
+        warmup_dropped=warmup_dropped,
+        unlabelled_tail_dropped=tail_dropped,
+        purged=purged,
+        train=len(train_keep),
+        validation=len(val_keep),
+        test=len(test_rows),
+    )
+    return SymbolDataset(splits=splits, summary=summary, features=features)
+
+
+def concat_splits(parts: list[DatasetSplits]) -> DatasetSplits:
+    """Join several symbols' splits split by split (feature columns must match)."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    for other in parts[1:]:
+        if other.feature_names != first.feature_names:
+            raise DataError("symbols produced different feature columns; this is a bug")
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    def cat_index(name: str) -> pd.DatetimeIndex:
+        head: pd.DatetimeIndex = getattr(first, name)
+        return head.append([getattr(p, name) for p in parts[1:]])
+
+    return DatasetSplits(
+        feature_names=first.feature_names,
+        x_train=cat("x_train"),
+        y_train=cat("y_train"),
+        x_val=cat("x_val"),
+        y_val=cat("y_val"),
+        x_test=cat("x_test"),
+        y_test=cat("y_test"),
+        train_index=cat_index("train_index"),
+        val_index=cat_index("val_index"),
+        test_index=cat_index("test_index"),
+    )

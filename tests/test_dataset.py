@@ -1,0 +1,115 @@
+"""Feature assembly, labels and the purged chronological split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ktrdr_lib.data.synthetic import generate_ohlcv
+from ktrdr_lib.errors import DataError
+from ktrdr_lib.features.dataset import (
+    assemble_features,
+    build_symbol_dataset,
+    compute_timeframe_features,
+    concat_splits,
+    indicator_values,
+)
+from ktrdr_lib.features.labels import zigzag_labels
+from ktrdr_lib.strategy.loader import load_strategy
+
+from .conftest import SMALL_STRATEGY
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_strategy(SMALL_STRATEGY)
+
+
+@pytest.fixture(scope="module")
+def bars() -> pd.DataFrame:
+    return generate_ohlcv(2000, timeframe="1h", seed=3)
+
+
+def _features(spec, bars):
+    per_tf = {"1h": compute_timeframe_features(spec, "1h", bars, indicator_values(spec, bars))}
+    return assemble_features(spec, "1h", {"1h": bars}, per_tf)
+
+
+def test_columns_follow_the_strategy_and_lags(spec, bars) -> None:
+    features = _features(spec, bars)
+    base = [
+        "1h_rsi_oversold",
+        "1h_rsi_neutral",
+        "1h_rsi_overbought",
+        "1h_sma_below",
+        "1h_sma_near",
+        "1h_sma_above",
+    ]
+    lagged = [f"{c}_lag{k}" for k in (1, 2) for c in base]
+    assert list(features.columns) == base + lagged
+    # a lag column is the base column shifted by k bars
+    np.testing.assert_array_equal(
+        features["1h_rsi_neutral_lag2"].to_numpy()[2:], features["1h_rsi_neutral"].to_numpy()[:-2]
+    )
+
+
+def test_split_is_chronological_and_purged(spec, bars) -> None:
+    ds = build_symbol_dataset(spec, "SYNTH", bars, _features(spec, bars))
+    s = ds.splits
+    assert s.train_index.max() < s.val_index.min() < s.test_index.min()
+    assert s.train_index.is_monotonic_increasing and s.test_index.is_monotonic_increasing
+    assert not np.isnan(s.x_train).any() and not np.isnan(s.x_test).any()
+    assert ds.summary.train == len(s.y_train) and ds.summary.test == len(s.y_test)
+    assert ds.summary.warmup_dropped > 0
+
+
+def test_no_training_label_is_decided_by_later_prices(spec, bars) -> None:
+    """Labels of kept training (validation) rows are the same when the prices of the
+    validation (test) period and after are cut off: no leakage across a boundary."""
+    ds = build_symbol_dataset(spec, "SYNTH", bars, _features(spec, bars))
+    s = ds.splits
+    close = bars["close"].to_numpy()
+    position = {t: i for i, t in enumerate(bars.index)}
+    threshold = spec.training.labels.zigzag_threshold
+    for rows_index, y, next_start in (
+        (s.train_index, s.y_train, s.val_index.min()),
+        (s.val_index, s.y_val, s.test_index.min()),
+    ):
+        cut = position[next_start]
+        truncated = zigzag_labels(close[:cut], threshold)
+        last_extreme = truncated.extremes[-1]
+        rows = np.array([position[t] for t in rows_index])
+        assert rows.max() <= last_extreme
+        np.testing.assert_array_equal(truncated.labels[rows], y)
+    assert ds.summary.purged > 0  # the purge did something on this series
+
+
+def test_without_purge_the_boundary_would_leak(spec, bars) -> None:
+    """The check above can fail: rows just before the validation start change label when the
+    future is cut off, which is exactly what the purge removes."""
+    close = bars["close"].to_numpy()
+    threshold = spec.training.labels.zigzag_threshold
+    full = zigzag_labels(close, threshold)
+    cut = 1200
+    truncated = zigzag_labels(close[:cut], threshold)
+    window = np.arange(cut - 100, cut)
+    assert (full.labels[window] != truncated.labels[window]).any()
+
+
+def test_too_short_data_is_a_clear_error(spec, bars) -> None:
+    short = bars.iloc[:40]
+    with pytest.raises(DataError, match="no training samples left") as info:
+        build_symbol_dataset(spec, "SYNTH", short, _features(spec, short))
+    assert "longer date range" in str(info.value)
+
+
+def test_concat_splits_keeps_split_order(spec) -> None:
+    a_bars = generate_ohlcv(1500, timeframe="1h", seed=1)
+    b_bars = generate_ohlcv(1500, timeframe="1h", seed=2, start="2021-01-01")
+    a = build_symbol_dataset(spec, "A", a_bars, _features(spec, a_bars)).splits
+    b = build_symbol_dataset(spec, "B", b_bars, _features(spec, b_bars)).splits
+    both = concat_splits([a, b])
+    assert len(both.y_train) == len(a.y_train) + len(b.y_train)
+    np.testing.assert_array_equal(both.x_test[: len(a.y_test)], a.x_test)
+    assert len(both.test_index) == len(both.y_test)
