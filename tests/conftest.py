@@ -17,7 +17,7 @@ def isolated_home(
     for name in ("KTRDR_DATA_DIR", "KTRDR_STRATEGIES_DIR", "KTRDR_API_TOKEN", "KTRDR_HOST_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KTRDR_HOME", str(home))
-    yield home
+    return home
 
 
 @pytest.fixture(scope="session")

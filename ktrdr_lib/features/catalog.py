@@ -27,7 +27,9 @@ class IndicatorInfo(msgspec.Struct, frozen=True, kw_only=True):
     value: str
 
 
-def _info(name: str, params: dict[str, float | None], uses_source: bool, value: str) -> IndicatorInfo:
+def _info(
+    name: str, params: dict[str, float | None], uses_source: bool, value: str
+) -> IndicatorInfo:
     return IndicatorInfo(name=name, params=params, uses_source=uses_source, value=value)
 
 

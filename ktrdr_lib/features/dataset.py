@@ -65,7 +65,11 @@ class DatasetSplits:
         """Counts per class name for each split."""
         return {
             name: _distribution(y)
-            for name, y in (("train", self.y_train), ("validation", self.y_val), ("test", self.y_test))
+            for name, y in (
+                ("train", self.y_train),
+                ("validation", self.y_val),
+                ("test", self.y_test),
+            )
         }
 
 
@@ -249,7 +253,7 @@ def concat_splits(parts: list[DatasetSplits]) -> DatasetSplits:
 
     def cat_index(name: str) -> pd.DatetimeIndex:
         head: pd.DatetimeIndex = getattr(first, name)
-        return head.append([getattr(p, name) for p in parts[1:]])
+        return pd.DatetimeIndex(head.append([getattr(p, name) for p in parts[1:]]))
 
     return DatasetSplits(
         feature_names=first.feature_names,

@@ -1,10 +1,10 @@
 """StrategySpec: the validated, typed form of a KTRDR v2 strategy file.
 
-These Structs mirror the YAML layout of ``STRATEGY-V2`` section for section. They are built only
-by :func:`ktrdr_lib.strategy.loader.load_strategy`, which checks the raw mapping first and reports every
-problem with its field path; ``msgspec.to_builtins(spec)`` gives the configuration back (it is
-what travels with a saved model). Sections training does not use (``deployment``,
-``decisions``) are kept verbatim.
+These Structs mirror the YAML layout of ``STRATEGY-V2`` section for section. They are built
+only by :func:`ktrdr_lib.strategy.loader.load_strategy`, which checks the raw mapping first and
+reports every problem with its field path; ``msgspec.to_builtins(spec)`` gives the
+configuration back (it is what travels with a saved model). Sections training does not use
+(``deployment``, ``decisions``) are kept verbatim.
 """
 
 from __future__ import annotations

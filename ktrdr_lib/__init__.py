@@ -1,0 +1,105 @@
+"""ktrdr_lib: train KTRDR neuro-fuzzy strategy models as observable, cancellable operations.
+
+Importing the package is cheap; the heavy parts (torch, Lightning) load on first use of the
+names that need them.
+
+Example:
+    >>> import ktrdr_lib
+    >>> ctx = ktrdr_lib.build_training_context("rsi_mean_reversion", epochs=5)
+    >>> result = ktrdr_lib.run_training_pipeline(ctx)  # doctest: +SKIP
+    >>> result.test_metrics.accuracy  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ktrdr_lib.errors import (
+    ConfigError,
+    DataError,
+    HostUnavailableError,
+    KtrdrError,
+    NotFoundError,
+    OperationCancelled,
+    StateConflictError,
+    StrategyError,
+    StrategyNotFoundError,
+    StrategyProblem,
+    TrainingError,
+)
+
+if TYPE_CHECKING:
+    from ktrdr_lib.cancellation import CancelToken
+    from ktrdr_lib.context import TrainingOperationContext, build_training_context
+    from ktrdr_lib.data.loader import load_ohlcv
+    from ktrdr_lib.data.synthetic import generate_ohlcv
+    from ktrdr_lib.models.store import ModelStore, list_models, load_model
+    from ktrdr_lib.pipeline import run_training_pipeline
+    from ktrdr_lib.results import TrainingResult
+    from ktrdr_lib.strategy.discovery import list_strategies, resolve_strategy
+    from ktrdr_lib.strategy.loader import check_strategy_text, load_strategy
+    from ktrdr_lib.strategy.spec import StrategySpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CancelToken",
+    "ConfigError",
+    "DataError",
+    "HostUnavailableError",
+    "KtrdrError",
+    "ModelStore",
+    "NotFoundError",
+    "OperationCancelled",
+    "StateConflictError",
+    "StrategyError",
+    "StrategyNotFoundError",
+    "StrategyProblem",
+    "StrategySpec",
+    "TrainingError",
+    "TrainingOperationContext",
+    "TrainingResult",
+    "__version__",
+    "build_training_context",
+    "check_strategy_text",
+    "generate_ohlcv",
+    "list_models",
+    "list_strategies",
+    "load_model",
+    "load_ohlcv",
+    "load_strategy",
+    "resolve_strategy",
+    "run_training_pipeline",
+]
+
+_LAZY: dict[str, str] = {
+    "CancelToken": "ktrdr_lib.cancellation",
+    "ModelStore": "ktrdr_lib.models.store",
+    "StrategySpec": "ktrdr_lib.strategy.spec",
+    "TrainingOperationContext": "ktrdr_lib.context",
+    "TrainingResult": "ktrdr_lib.results",
+    "build_training_context": "ktrdr_lib.context",
+    "check_strategy_text": "ktrdr_lib.strategy.loader",
+    "generate_ohlcv": "ktrdr_lib.data.synthetic",
+    "list_models": "ktrdr_lib.models.store",
+    "list_strategies": "ktrdr_lib.strategy.discovery",
+    "load_model": "ktrdr_lib.models.store",
+    "load_ohlcv": "ktrdr_lib.data.loader",
+    "load_strategy": "ktrdr_lib.strategy.loader",
+    "resolve_strategy": "ktrdr_lib.strategy.discovery",
+    "run_training_pipeline": "ktrdr_lib.pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ktrdr_lib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,108 @@
+"""In-memory batch source: tensors held once, batches cut by slicing.
+
+A ``DataLoader`` over a ``TensorDataset`` calls ``__getitem__`` per sample and collates every
+batch, which costs more than the small MLP's forward and backward. :class:`TensorBatches`
+instead permutes the whole split once per epoch (one gather) and yields contiguous slices, so a
+batch costs two view operations. It has ``__len__`` so Lightning knows the batches per epoch,
+and it can be iterated again for every epoch.
+
+Under data-parallel training each rank takes every ``world_size``-th sample of the same
+epoch order (the same seed on every rank gives the same permutation); the last
+``n % world_size`` samples are dropped so every rank runs the same number of batches.
+
+Example:
+    >>> import torch
+    >>> batches = TensorBatches(torch.zeros(10, 3), torch.zeros(10), batch_size=4)
+    >>> len(batches), [len(y) for _, y in batches]
+    (3, [4, 4, 2])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from ktrdr_lib.errors import ConfigError, DataError
+
+__all__ = ["TensorBatches"]
+
+
+class TensorBatches:
+    """Re-iterable batches of ``(x, y)`` sliced from tensors held in memory.
+
+    Args:
+        x: features, shape ``(n, n_features)``.
+        y: labels, shape ``(n,)``.
+        batch_size: samples per batch (the last batch may be smaller).
+        shuffle: draw a new seeded permutation every epoch (training); otherwise keep order.
+        seed: seed of the permutation generator; epoch ``k`` always gets the same order.
+        rank: this process's rank under data-parallel training.
+        world_size: number of ranks sharing the data.
+
+    Raises:
+        ConfigError: for a batch size < 1 or an invalid rank.
+        DataError: when ``x`` and ``y`` disagree in length.
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(
+                f"model.training.batch_size must be ≥ 1; got {batch_size}. Set a positive "
+                "batch size in the strategy's model.training section."
+            )
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank must be in [0, world_size); got {rank} of {world_size}.")
+        if x.shape[0] != y.shape[0]:
+            raise DataError(
+                f"features and labels differ in length ({x.shape[0]} vs {y.shape[0]}); build "
+                "both from the same rows."
+            )
+        self.x = x
+        self.y = y
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self._epoch = 0
+
+    @property
+    def samples(self) -> int:
+        """Samples this rank sees per epoch."""
+        return int(self.x.shape[0]) // self.world_size
+
+    def __len__(self) -> int:
+        """Batches per epoch (``ceil(samples / batch_size)``)."""
+        return -(-self.samples // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        x, y = self._epoch_order()
+        self._epoch += 1
+        for start in range(0, x.shape[0], self.batch_size):
+            stop = start + self.batch_size
+            yield x[start:stop], y[start:stop]
+
+    def _epoch_order(self) -> tuple[Tensor, Tensor]:
+        """This epoch's samples for this rank, gathered once so batches are plain slices."""
+        n = int(self.x.shape[0])
+        if not self.shuffle and self.world_size == 1:
+            return self.x, self.y
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self._epoch)
+            order = torch.randperm(n, generator=generator).to(self.x.device)
+        else:
+            order = torch.arange(n, device=self.x.device)
+        order = order[self.rank : self.samples * self.world_size : self.world_size]
+        return self.x[order], self.y[order]

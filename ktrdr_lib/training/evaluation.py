@@ -1,0 +1,155 @@
+"""Classification metrics of a trained model on one split, with a majority-class baseline.
+
+Figures come from ``torchmetrics`` (macro averages over BUY/HOLD/SELL, per-class figures and
+the confusion matrix). ``majority_baseline_accuracy`` is the accuracy of always predicting the
+TRAINING split's most frequent class on this split, so a model that learned nothing shows up
+as ``accuracy ≈ majority_baseline_accuracy``.
+
+Example:
+    >>> majority = majority_class_of(y_train)  # doctest: +SKIP
+    >>> metrics = evaluate(module, x_test, y_test, majority_class=majority)  # doctest: +SKIP
+    >>> metrics.accuracy, metrics.per_class["BUY"].recall  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+import torch
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_confusion_matrix,
+    multiclass_f1_score,
+    multiclass_precision,
+    multiclass_recall,
+)
+
+from ktrdr_lib.errors import DataError
+from ktrdr_lib.training.module import CLASS_NAMES, N_CLASSES, FuzzyMLP
+
+__all__ = ["ClassMetrics", "ClassificationMetrics", "evaluate", "majority_class_of"]
+
+_CHUNK_ROWS = 65_536
+
+
+class ClassMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    """Figures for one class.
+
+    Attributes:
+        precision: of the samples predicted as this class, the fraction that are.
+        recall: of the samples of this class, the fraction predicted as it.
+        f1: harmonic mean of precision and recall.
+        support: samples of this class in the split.
+    """
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class ClassificationMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    """A model's figures on one split.
+
+    Attributes:
+        loss: mean cross-entropy.
+        accuracy: fraction of samples classified right.
+        precision: macro-averaged precision (classes absent from both truth and predictions
+            are left out of the average).
+        recall: macro-averaged recall.
+        f1: macro-averaged F1.
+        per_class: ``BUY``/``HOLD``/``SELL`` → :class:`ClassMetrics`.
+        confusion_matrix: counts, rows the true class, columns the predicted class.
+        samples: samples in the split.
+        majority_class: the training split's most frequent class id.
+        majority_baseline_accuracy: accuracy of always predicting ``majority_class`` here.
+    """
+
+    loss: float
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    per_class: dict[str, ClassMetrics]
+    confusion_matrix: list[list[int]]
+    samples: int
+    majority_class: int
+    majority_baseline_accuracy: float
+
+
+def majority_class_of(labels: np.ndarray) -> int:
+    """The most frequent class id in ``labels`` (the lowest id on a tie).
+
+    Raises:
+        DataError: when ``labels`` is empty.
+    """
+    if labels.size == 0:
+        raise DataError("cannot find the majority class of an empty label array.")
+    return int(np.bincount(labels, minlength=N_CLASSES).argmax())
+
+
+def evaluate(
+    module: FuzzyMLP, x: np.ndarray, y: np.ndarray, *, majority_class: int
+) -> ClassificationMetrics:
+    """Evaluate ``module`` on scaled features ``x`` and labels ``y``.
+
+    Args:
+        module: a trained model (its train/eval mode is restored afterwards).
+        x: scaled features, shape ``(n, n_features)``.
+        y: class ids 0 (BUY), 1 (HOLD), 2 (SELL), shape ``(n,)``.
+        majority_class: the training split's majority class (see :func:`majority_class_of`).
+
+    Raises:
+        DataError: for an empty split or features and labels of different lengths.
+    """
+    if x.shape[0] == 0 or x.shape[0] != y.shape[0]:
+        raise DataError(
+            f"cannot evaluate on features of shape {x.shape} and labels of shape {y.shape}; "
+            "the split must be non-empty with one label per row. Widen the date range or the "
+            "training.data_split fraction."
+        )
+    logits = _logits(module, x)
+    target = torch.as_tensor(y, dtype=torch.int64)
+    preds = logits.argmax(dim=1)
+    per_class = {
+        "precision": multiclass_precision(preds, target, N_CLASSES, average=None).tolist(),
+        "recall": multiclass_recall(preds, target, N_CLASSES, average=None).tolist(),
+        "f1": multiclass_f1_score(preds, target, N_CLASSES, average=None).tolist(),
+    }
+    support = np.bincount(y, minlength=N_CLASSES).tolist()
+    return ClassificationMetrics(
+        loss=float(torch.nn.functional.cross_entropy(logits, target)),
+        accuracy=float(multiclass_accuracy(preds, target, N_CLASSES, average="micro")),
+        precision=float(multiclass_precision(preds, target, N_CLASSES, average="macro")),
+        recall=float(multiclass_recall(preds, target, N_CLASSES, average="macro")),
+        f1=float(multiclass_f1_score(preds, target, N_CLASSES, average="macro")),
+        per_class={
+            name: ClassMetrics(
+                precision=per_class["precision"][i],
+                recall=per_class["recall"][i],
+                f1=per_class["f1"][i],
+                support=int(support[i]),
+            )
+            for i, name in enumerate(CLASS_NAMES)
+        },
+        confusion_matrix=multiclass_confusion_matrix(preds, target, N_CLASSES).tolist(),
+        samples=int(y.shape[0]),
+        majority_class=majority_class,
+        majority_baseline_accuracy=float(np.mean(y == majority_class)),
+    )
+
+
+def _logits(module: FuzzyMLP, x: np.ndarray) -> torch.Tensor:
+    """Logits on the CPU, computed in eval mode in chunks of rows."""
+    was_training = module.training
+    module.eval()
+    try:
+        features = torch.as_tensor(x, dtype=torch.float32)
+        with torch.inference_mode():
+            chunks = [
+                module(chunk.to(module.device)).cpu()
+                for chunk in torch.split(features, _CHUNK_ROWS)
+            ]
+        return torch.cat(chunks)
+    finally:
+        module.train(was_training)

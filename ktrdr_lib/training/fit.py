@@ -1,0 +1,321 @@
+"""fit_model: train a FuzzyMLP on already-scaled DatasetSplits with Lightning.
+
+The Trainer runs without logger, checkpointing, progress bar, model summary or sanity
+validation; callers add their own progress and cancel callbacks. Early stopping comes from
+``model.training.early_stopping`` (Lightning's ``EarlyStopping``), and the best epoch's weights
+(lowest ``val_loss``, or highest ``val_accuracy`` when that is the monitor) are kept in memory and
+restored when training ends. Same spec, data and seed give identical figures on CPU.
+
+Stopping:
+    * an exception raised by a callback propagates unchanged (a cancel exception stays one);
+    * a callback that sets ``trainer.should_stop = True`` ends training after the current batch;
+      Lightning validates that partial epoch, recorded with ``complete=False``, and
+      ``FitOutcome.stop_reason`` is ``"stopped_by_callback"``;
+    * a NaN or infinite loss raises :class:`~ktrdr_lib.errors.TrainingError` at the end of the
+      epoch, naming the epoch and the first bad batch.
+
+Example:
+    >>> outcome = fit_model(spec.model, splits, seed=7)          # doctest: +SKIP
+    >>> outcome.best_epoch, outcome.history[-1].val_accuracy      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning
+import msgspec
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+
+from ktrdr_lib.errors import TrainingError
+from ktrdr_lib.features.dataset import DatasetSplits
+from ktrdr_lib.strategy.spec import ModelSpec
+from ktrdr_lib.training.batches import TensorBatches
+from ktrdr_lib.training.module import N_CLASSES, FuzzyMLP
+
+__all__ = ["EpochRecord", "FitOutcome", "StopReason", "fit_model"]
+
+StopReason = Literal["early_stopping", "stopped_by_callback"]
+
+
+class EpochRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the epoch history.
+
+    Attributes:
+        epoch: 1-based epoch number.
+        train_loss: mean cross-entropy over the epoch's training samples.
+        train_accuracy: fraction of training samples classified right during the epoch.
+        val_loss: mean cross-entropy on the validation split after the epoch.
+        val_accuracy: validation accuracy after the epoch.
+        learning_rate: the optimiser's learning rate during the epoch.
+        duration_s: wall time of the epoch, validation included.
+        complete: ``False`` for an epoch a callback stopped part-way (its train figures cover
+            the batches that ran).
+    """
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    learning_rate: float
+    duration_s: float
+    complete: bool = True
+
+
+@dataclass
+class FitOutcome:
+    """What :func:`fit_model` returns.
+
+    Attributes:
+        module: the trained module, holding the best epoch's weights.
+        history: one :class:`EpochRecord` per epoch, the last one possibly partial when a
+            callback stopped training mid-epoch.
+        best_epoch: 1-based epoch whose weights ``module`` holds (0 when no batch ran).
+        epochs_completed: epochs that ran to their end.
+        early_stopped: training ended before ``max_epochs`` (see ``stop_reason``).
+        stop_reason: ``"early_stopping"``, ``"stopped_by_callback"`` or ``None``.
+        training_time_s: wall time of ``Trainer.fit``.
+        samples_per_epoch: training samples per epoch.
+        batches_per_epoch: training batches per epoch (per process).
+    """
+
+    module: FuzzyMLP
+    history: list[EpochRecord]
+    best_epoch: int
+    epochs_completed: int
+    early_stopped: bool
+    stop_reason: StopReason | None
+    training_time_s: float
+    samples_per_epoch: int
+    batches_per_epoch: int
+
+
+class _SplitBatches(lightning.LightningDataModule):
+    """Train/validation batch sources built on the training device, sharded per rank."""
+
+    def __init__(self, splits: DatasetSplits, batch_size: int, seed: int) -> None:
+        super().__init__()
+        self._arrays = {
+            "train": (splits.x_train, splits.y_train),
+            "val": (splits.x_val, splits.y_val),
+        }
+        self._batch_size = batch_size
+        self._seed = seed
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val", shuffle=False)
+
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        """Batches are sliced from tensors already on the training device: nothing to move."""
+        return batch
+
+    def _batches(self, split: str, *, shuffle: bool) -> TensorBatches:
+        x, y = self._arrays[split]
+        trainer = self.trainer
+        assert trainer is not None  # Lightning attaches the trainer before asking for loaders
+        device = trainer.strategy.root_device
+        return TensorBatches(
+            torch.as_tensor(x, dtype=torch.float32).to(device),
+            torch.as_tensor(y, dtype=torch.int64).to(device),
+            self._batch_size,
+            shuffle=shuffle,
+            seed=self._seed,
+            rank=trainer.global_rank,
+            world_size=trainer.world_size,
+        )
+
+
+class _EpochHistory(Callback):
+    """Records an :class:`EpochRecord` per validated epoch and keeps the best weights."""
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.records: list[EpochRecord] = []
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self._best_value: float | None = None
+        self._epoch_started = 0.0
+        self._batches_run = 0
+
+    def on_train_epoch_start(self, trainer: lightning.Trainer, pl_module: Any) -> None:
+        self._epoch_started = time.perf_counter()
+        self._batches_run = 0
+
+    def on_train_batch_end(
+        self, trainer: lightning.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self._batches_run = batch_idx + 1
+
+    def on_validation_end(self, trainer: lightning.Trainer, pl_module: Any) -> None:
+        if not trainer.sanity_checking and isinstance(pl_module, FuzzyMLP):
+            complete = self._batches_run >= trainer.num_training_batches
+            self._record(trainer, pl_module, complete=complete)
+
+    def _record(self, trainer: lightning.Trainer, pl_module: FuzzyMLP, *, complete: bool) -> None:
+        figures = pl_module.epoch_metrics
+        record = EpochRecord(
+            epoch=trainer.current_epoch + 1,
+            learning_rate=float(trainer.optimizers[0].param_groups[0]["lr"]),
+            duration_s=time.perf_counter() - self._epoch_started,
+            complete=complete,
+            **figures,
+        )
+        self.records.append(record)
+        if self._improves(figures[self.monitor]):
+            self._best_value = figures[self.monitor]
+            self.best_epoch = record.epoch
+            self.best_state = {
+                key: value.detach().clone() for key, value in pl_module.state_dict().items()
+            }
+
+    def _improves(self, value: float) -> bool:
+        if self._best_value is None:
+            return True
+        if self.monitor == "val_accuracy":
+            return value > self._best_value
+        return value < self._best_value
+
+
+def fit_model(
+    model_spec: ModelSpec,
+    splits: DatasetSplits,
+    *,
+    seed: int = 42,
+    max_epochs: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    accelerator: str = "cpu",
+    devices: int | str = 1,
+    strategy: str = "auto",
+    precision: str | None = None,
+    default_root_dir: Path | None = None,
+) -> FitOutcome:
+    """Train a :class:`FuzzyMLP` on scaled splits and restore the best epoch's weights.
+
+    Args:
+        model_spec: the strategy's ``model`` section.
+        splits: train/validation arrays, features ALREADY scaled by the caller.
+        seed: seeds weights, dropout and the per-epoch shuffling.
+        max_epochs: overrides ``model.training.epochs`` when given.
+        callbacks: extra Lightning callbacks (progress, cancellation); their exceptions
+            propagate.
+        accelerator: Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``...).
+        devices: Lightning devices.
+        strategy: Lightning strategy (``"auto"``, ``"ddp"``...).
+        precision: Lightning precision (``"32-true"``, ``"16-mixed"``...); ``None`` for the default.
+        default_root_dir: Lightning's working directory (nothing is written there by default).
+
+    Returns:
+        The trained module with its history and how training ended.
+
+    Raises:
+        TrainingError: on empty splits, labels outside 0..2, mismatched shapes, or a loss that
+            became NaN/inf.
+    """
+    _check_splits(splits)
+    settings = model_spec.training
+    epochs = settings.epochs if max_epochs is None else max_epochs
+    if epochs < 1:
+        raise TrainingError(
+            f"max_epochs must be ≥ 1; got {epochs}. Set model.training.epochs or max_epochs."
+        )
+    lightning.seed_everything(seed, verbose=False)
+    module = FuzzyMLP(model_spec, n_features=splits.x_train.shape[1])
+    data = _SplitBatches(splits, settings.batch_size, seed)
+    early_stopping = _early_stopping(model_spec)
+    monitor = early_stopping.monitor if early_stopping else "val_loss"
+    history = _EpochHistory(monitor)
+    own_callbacks: list[Callback] = [history] + ([early_stopping] if early_stopping else [])
+    trainer = lightning.Trainer(
+        max_epochs=epochs,
+        callbacks=[*own_callbacks, *callbacks],
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,  # type: ignore[arg-type]
+        default_root_dir=default_root_dir,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=data)
+    training_time = time.perf_counter() - started
+    if history.best_state is not None:
+        module.load_state_dict(history.best_state)
+    stop_reason = _stop_reason(trainer, early_stopping)
+    return FitOutcome(
+        module=module,
+        history=history.records,
+        best_epoch=history.best_epoch,
+        epochs_completed=sum(record.complete for record in history.records),
+        early_stopped=stop_reason is not None,
+        stop_reason=stop_reason,
+        training_time_s=training_time,
+        samples_per_epoch=int(splits.x_train.shape[0]),
+        batches_per_epoch=int(trainer.num_training_batches),
+    )
+
+
+def _early_stopping(model_spec: ModelSpec) -> EarlyStopping | None:
+    spec = model_spec.training.early_stopping
+    if spec is None:
+        return None
+    return EarlyStopping(
+        monitor=spec.monitor,
+        patience=spec.patience,
+        min_delta=spec.min_delta,
+        mode="max" if spec.monitor == "val_accuracy" else "min",
+    )
+
+
+def _stop_reason(
+    trainer: lightning.Trainer, early_stopping: EarlyStopping | None
+) -> StopReason | None:
+    if early_stopping is not None and (
+        early_stopping.stopping_reason is not EarlyStoppingReason.NOT_STOPPED
+    ):
+        return "early_stopping"
+    if trainer.should_stop:
+        return "stopped_by_callback"
+    return None
+
+
+def _check_splits(splits: DatasetSplits) -> None:
+    for split in ("train", "val"):
+        x: np.ndarray = getattr(splits, f"x_{split}")
+        y: np.ndarray = getattr(splits, f"y_{split}")
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise TrainingError(
+                f"the {split} split has no samples (features shape {x.shape}); widen the date "
+                "range or raise training.data_split fractions."
+            )
+        if y.shape != (x.shape[0],):
+            raise TrainingError(
+                f"the {split} split has {x.shape[0]} feature rows but labels of shape "
+                f"{y.shape}; build features and labels from the same rows."
+            )
+        if y.min() < 0 or y.max() >= N_CLASSES:
+            raise TrainingError(
+                f"the {split} split has labels outside 0 (BUY), 1 (HOLD), 2 (SELL): found "
+                f"{sorted(set(np.unique(y).tolist()))}; check the label step."
+            )
+        if x.shape[1] != splits.x_train.shape[1]:
+            raise TrainingError(
+                f"the {split} split has {x.shape[1]} feature columns but train has "
+                f"{splits.x_train.shape[1]}; build all splits from the same feature columns."
+            )

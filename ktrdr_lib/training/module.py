@@ -1,0 +1,301 @@
+"""FuzzyMLP: the neuro-fuzzy classifier as a LightningModule with a lean training step.
+
+The network maps fuzzy-membership features to three logits (0 BUY, 1 HOLD, 2 SELL); the loss
+is cross-entropy on logits and softmax is applied only by :meth:`FuzzyMLP.predict_proba`.
+
+Training uses manual optimisation and keeps epoch sums (loss, correct, count) as tensors on
+the module's device, so a step costs no host sync and no ``self.log`` call. Figures are read
+once per validation epoch (one sync), logged as ``val_loss``/``val_accuracy`` for
+EarlyStopping, and kept in :attr:`FuzzyMLP.epoch_metrics` for callbacks.
+
+Example:
+    >>> import torch
+    >>> from ktrdr_lib.strategy.spec import ModelSpec
+    >>> module = FuzzyMLP(ModelSpec(), n_features=6)
+    >>> module.predict_proba(torch.zeros(2, 6)).shape
+    torch.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import lightning
+import torch
+from lightning.pytorch.plugins.precision import Precision
+from lightning.pytorch.strategies import SingleDeviceStrategy
+from torch import Tensor, nn
+
+from ktrdr_lib.errors import ConfigError, TrainingError
+from ktrdr_lib.strategy.spec import ModelSpec
+
+__all__ = ["CLASS_NAMES", "N_CLASSES", "EpochTally", "FuzzyMLP", "build_network"]
+
+CLASS_NAMES: tuple[str, ...] = ("BUY", "HOLD", "SELL")
+N_CLASSES = len(CLASS_NAMES)
+
+# Attributes set on every hook call or batch that never hold parameters, buffers or modules:
+# they bypass ``nn.Module.__setattr__`` (see ``FuzzyMLP.__setattr__``).
+_PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "_last_loss"})
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+}
+
+_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def build_network(model_spec: ModelSpec, n_features: int) -> nn.Sequential:
+    """The MLP ``n_features → hidden layers → 3 logits`` described by ``model.architecture``.
+
+    Each hidden layer is ``Linear → activation → Dropout`` (dropout omitted when 0).
+
+    Raises:
+        ConfigError: for ``n_features < 1``, a hidden width < 1 or dropout outside [0, 1).
+    """
+    architecture = model_spec.architecture
+    if n_features < 1:
+        raise ConfigError(
+            f"the model needs at least one feature column; got {n_features}. Check the "
+            "strategy's indicators and fuzzy_sets."
+        )
+    if any(width < 1 for width in architecture.hidden_layers):
+        raise ConfigError(
+            f"model.architecture.hidden_layers must be widths ≥ 1; got "
+            f"{architecture.hidden_layers}."
+        )
+    if not 0.0 <= architecture.dropout < 1.0:
+        raise ConfigError(
+            f"model.architecture.dropout must be in [0, 1); got {architecture.dropout}."
+        )
+    layers: list[nn.Module] = []
+    width_in = n_features
+    for width in architecture.hidden_layers:
+        layers += [nn.Linear(width_in, width), _ACTIVATIONS[architecture.activation]()]
+        if architecture.dropout > 0:
+            layers.append(nn.Dropout(architecture.dropout))
+        width_in = width
+    layers.append(nn.Linear(width_in, N_CLASSES))
+    return nn.Sequential(*layers)
+
+
+class EpochTally:
+    """Per-batch loss, hits and sizes of one epoch, kept as tensors (no host sync per batch).
+
+    Rows are indexed by batch number and grow by doubling, so the tally needs no batch count
+    up front; rows of batches not run (an epoch stopped early) stay zero and count for nothing.
+    """
+
+    def __init__(self, capacity: int = 64) -> None:
+        self._capacity = capacity
+        self.reset(torch.device("cpu"))
+
+    def reset(self, device: torch.device) -> None:
+        """Zero the tally on ``device``."""
+        self.loss = torch.zeros(self._capacity, device=device)
+        self.correct = torch.zeros(self._capacity, device=device, dtype=torch.int64)
+        self.count = torch.zeros(self._capacity, device=device, dtype=torch.int64)
+
+    def add(self, batch_idx: int, loss: Tensor, logits: Tensor, y: Tensor) -> None:
+        """Record batch ``batch_idx``: its mean ``loss`` and predictions ``logits`` vs ``y``."""
+        if batch_idx >= self._capacity:
+            self._grow(batch_idx + 1)
+        self.loss[batch_idx] = loss
+        self.correct[batch_idx] = (logits.argmax(dim=1) == y).sum()
+        self.count[batch_idx] = y.shape[0]
+
+    def totals(self) -> Tensor:
+        """``[loss sum, correct, count]`` as one float tensor (loss sum is size-weighted)."""
+        count = self.count.to(self.loss.dtype)
+        return torch.stack(
+            ((self.loss * count).sum(), self.correct.sum().to(count.dtype), count.sum())
+        )
+
+    def first_non_finite_batch(self) -> int:
+        """Index of the first batch whose loss is NaN or infinite (-1 when none)."""
+        bad = torch.nonzero(~torch.isfinite(self.loss)).flatten()
+        return int(bad[0]) if bad.numel() else -1
+
+    def _grow(self, needed: int) -> None:
+        while self._capacity < needed:
+            self._capacity *= 2
+        for name in ("loss", "correct", "count"):
+            old = getattr(self, name)
+            grown = torch.zeros(self._capacity, device=old.device, dtype=old.dtype)
+            grown[: old.shape[0]] = old
+            setattr(self, name, grown)
+
+
+class FuzzyMLP(lightning.LightningModule):
+    """Three-class MLP over fuzzy features, trained with manual optimisation.
+
+    Args:
+        model_spec: the strategy's ``model`` section (architecture and optimiser settings).
+        n_features: number of input columns.
+
+    Attributes:
+        epoch_metrics: the latest completed epoch's ``train_loss``, ``train_accuracy``,
+            ``val_loss`` and ``val_accuracy`` (empty before the first validation).
+    """
+
+    def __init__(self, model_spec: ModelSpec, n_features: int) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.model_spec = model_spec
+        self.n_features = n_features
+        self.network = build_network(model_spec, n_features)
+        self.epoch_metrics: dict[str, float] = {}
+        self._train_tally = EpochTally()
+        self._val_tally = EpochTally()
+        self._last_loss: Tensor | None = None
+        self._raw_optimizer: torch.optim.Optimizer | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Set plain per-call attributes directly, everything else the ``nn.Module`` way.
+
+        Lightning assigns ``_current_fx_name`` twice around every hook call (~35 times a batch);
+        ``nn.Module.__setattr__`` checks each value against parameters, buffers and modules,
+        which costs several percent of a small model's step.
+        """
+        if name in _PLAIN_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    @property
+    def latest_batch_loss(self) -> float | None:
+        """The last training batch's loss (read on demand, so steps never sync for it)."""
+        return None if self._last_loss is None else float(self._last_loss)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits of shape ``(n, 3)``."""
+        logits: Tensor = self.network(x)
+        return logits
+
+    @torch.no_grad()
+    def predict_proba(self, x: Tensor) -> Tensor:
+        """Class probabilities (softmax over logits), shape ``(n, 3)``, in eval mode.
+
+        The module's training/eval mode is restored afterwards.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            return torch.softmax(self.network(x.to(self.device)), dim=1)
+        finally:
+            self.train(was_training)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """The optimiser named by ``model.training.optimizer``."""
+        settings = self.model_spec.training
+        if settings.learning_rate <= 0 or not math.isfinite(settings.learning_rate):
+            raise ConfigError(
+                f"model.training.learning_rate must be a positive number; got "
+                f"{settings.learning_rate}."
+            )
+        optimizer_class = _OPTIMIZERS[settings.optimizer]
+        return optimizer_class(
+            self.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
+
+    def on_fit_start(self) -> None:
+        """Choose the step path: direct torch calls when nothing needs Lightning's plumbing.
+
+        On a single device with plain precision, ``manual_backward`` and ``LightningOptimizer``
+        only add hook calls (~20 % of a small model's step); mixed precision (gradient scaling)
+        and distributed strategies keep Lightning's path. The direct path does not fire
+        ``on_before_backward``/``on_after_backward``/``on_before_optimizer_step``.
+        """
+        trainer = self.trainer
+        plain = type(trainer.strategy) is SingleDeviceStrategy and (
+            type(trainer.precision_plugin) is Precision
+        )
+        self._raw_optimizer = trainer.optimizers[0] if plain else None
+
+    def on_train_epoch_start(self) -> None:
+        """Reset the training tally."""
+        self._train_tally.reset(self.device)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """One optimiser step; records the batch's loss and hits in the epoch tally."""
+        x, y = batch
+        logits = self.network(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        if self._raw_optimizer is not None:
+            self._raw_optimizer.zero_grad(set_to_none=True)
+            torch.autograd.backward(loss)
+            self._raw_optimizer.step()
+        else:
+            optimizer = self.optimizers()
+            assert not isinstance(optimizer, list)  # configure_optimizers returns one
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+        self._last_loss = loss.detach()
+        self._train_tally.add(batch_idx, self._last_loss, logits.detach(), y)
+
+    def on_validation_epoch_start(self) -> None:
+        """Reset the validation tally."""
+        self._val_tally.reset(self.device)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Records the batch's loss and hits in the validation tally."""
+        x, y = batch
+        logits = self.network(x)
+        self._val_tally.add(batch_idx, nn.functional.cross_entropy(logits, y), logits, y)
+
+    def on_validation_epoch_end(self) -> None:
+        """Turn the tallies into figures (one sync), check them, log val metrics.
+
+        Raises:
+            TrainingError: when the training or validation loss is NaN or infinite.
+        """
+        if self.trainer.sanity_checking:
+            return
+        self._close_epoch()
+        self.log("val_loss", self.epoch_metrics["val_loss"])
+        self.log("val_accuracy", self.epoch_metrics["val_accuracy"])
+
+    def _close_epoch(self) -> None:
+        """Reduce both tallies across ranks, check them and store :attr:`epoch_metrics`."""
+        totals = torch.cat((self._train_tally.totals(), self._val_tally.totals()))
+        totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        loss_sum, correct, count, val_loss_sum, val_correct, val_count = totals.tolist()
+        figures = {
+            "train_loss": loss_sum / max(count, 1.0),
+            "train_accuracy": correct / max(count, 1.0),
+            "val_loss": val_loss_sum / max(val_count, 1.0),
+            "val_accuracy": val_correct / max(val_count, 1.0),
+        }
+        self._check_finite(figures)
+        self.epoch_metrics = figures
+
+    def _check_finite(self, figures: dict[str, float]) -> None:
+        for split, tally in (("train", self._train_tally), ("val", self._val_tally)):
+            value = figures[f"{split}_loss"]
+            if not math.isfinite(value):
+                batch = tally.first_non_finite_batch()
+                raise TrainingError(
+                    f"{split}_loss became {value} in epoch {self.current_epoch + 1}, first at "
+                    f"{split} batch {batch + 1}; the model diverged. Lower "
+                    "model.training.learning_rate, keep model.features.scale_features on, and "
+                    "check the features for extreme values."
+                )
+
+
+# Lightning inspects ``training_step``'s signature on every batch (to decide whether to pass
+# ``batch_idx``); a precomputed ``__signature__`` turns that into an attribute lookup (~3 % of
+# a small model's step).
+FuzzyMLP.training_step.__signature__ = inspect.signature(FuzzyMLP.training_step)  # type: ignore[attr-defined]

@@ -1,0 +1,126 @@
+"""The ``ktrdr`` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "ktrdr_lib.cli"]
+
+
+def _run(*args: str, env_home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KTRDR_HOME": str(env_home)}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_train_json_result_and_progress(
+    small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+) -> None:
+    out = _run(
+        "train",
+        str(small_strategy_file),
+        "--data-dir",
+        str(synthetic_data_dir),
+        "--epochs",
+        "2",
+        "--json",
+        env_home=isolated_home,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert set(result) >= {"training_metrics", "test_metrics", "session_info", "data_summary"}
+    assert result["training_metrics"]["epochs_completed"] == 2
+    assert "[load_data]" in out.stderr and "[train] Epoch 2/2" in out.stderr
+    # batch-level lines are only drawn on a terminal; a pipe gets one line per epoch
+    assert out.stderr.count("Batch ") == 0
+
+    listed = _run("models", "list", "--json", env_home=isolated_home)
+    assert [m["model_id"] for m in json.loads(listed.stdout)] == ["small_test/v1"]
+
+
+def test_train_human_summary(
+    small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+) -> None:
+    out = _run(
+        "train",
+        str(small_strategy_file),
+        "--data-dir",
+        str(synthetic_data_dir),
+        "--epochs",
+        "1",
+        "--no-save",
+        env_home=isolated_home,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "majority-class baseline" in out.stdout
+    assert "model " not in out.stdout
+
+
+def test_errors_are_one_line_and_nonzero(isolated_home: Path, tmp_path: Path) -> None:
+    out = _run("train", "no_such_strategy", env_home=isolated_home)
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1
+    assert out.stderr.startswith("error: Strategy file not found")
+    assert "Traceback" not in out.stderr
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nindicators: [{name: nope}]\n", encoding="utf-8")
+    out = _run("train", str(bad), env_home=isolated_home)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert "nope" in out.stderr
+
+
+def test_strategies_validate_and_list(
+    isolated_home: Path, tmp_path: Path, small_strategy_file: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nindicators: [{name: rsi, period: 0}]\n", encoding="utf-8")
+    out = _run("strategies", "validate", str(small_strategy_file), str(bad), env_home=isolated_home)
+    assert out.returncode == 1
+    assert f"{small_strategy_file}: OK" in out.stdout
+    assert "indicators[0].period" in out.stdout
+
+    listed = _run("strategies", "list", env_home=isolated_home)
+    assert listed.returncode == 0
+    for name in ("rsi_mean_reversion", "macd_trend", "multi_timeframe_momentum"):
+        assert name in listed.stdout
+
+
+def test_ctrl_c_stops_training_cleanly(
+    small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+) -> None:
+    env = {**os.environ, "KTRDR_HOME": str(isolated_home)}
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "train",
+            str(small_strategy_file),
+            "--data-dir",
+            str(synthetic_data_dir),
+            "--epochs",
+            "500",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 120
+    while "[train] Epoch 1/" not in seen and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen += line
+    assert "[train] Epoch 1/" in seen, seen
+    proc.send_signal(signal.SIGINT)
+    _stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "cancelled" in stderr
+    assert "Traceback" not in stderr

@@ -1,0 +1,171 @@
+"""Real training runs: bars through indicators and fuzzy sets into a Lightning fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import msgspec
+import numpy as np
+import pytest
+
+from ktrdr_lib.cancellation import CancelToken
+from ktrdr_lib.context import build_training_context
+from ktrdr_lib.errors import DataError, OperationCancelled
+from ktrdr_lib.models.store import list_models, load_model
+from ktrdr_lib.pipeline import prepare_data, run_training_pipeline
+from ktrdr_lib.results import TrainingResult
+
+RESULT_KEYS = {
+    "training_metrics",
+    "validation_metrics",
+    "test_metrics",
+    "resource_usage",
+    "artifacts",
+    "session_info",
+    "data_summary",
+}
+
+
+class PhaseRecorder:
+    def __init__(self) -> None:
+        self.phases: list[str] = []
+
+    def on_phase(self, phase: str, message: str) -> None:
+        self.phases.append(phase)
+
+
+def test_small_strategy_trains_saves_and_reloads(
+    small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir)
+    recorder = PhaseRecorder()
+    result = run_training_pipeline(ctx, observer=recorder)
+
+    assert recorder.phases == [
+        "load_data",
+        "indicators",
+        "fuzzy",
+        "labels",
+        "train",
+        "evaluate",
+        "save",
+    ]
+    assert set(msgspec.to_builtins(result)) == RESULT_KEYS
+    tm = result.training_metrics
+    assert tm.epochs_completed == 3 and tm.final_train_loss is not None
+    assert result.test_metrics is not None and 0.0 <= result.test_metrics.accuracy <= 1.0
+    assert result.data_summary.feature_count == 18
+    assert (
+        sum(result.data_summary.label_distribution["train"].values())
+        == (result.data_summary.samples["train"])
+    )
+    assert result.artifacts.model_id == "small_test/v1"
+    assert [m.model_id for m in list_models()] == ["small_test/v1"]
+
+    # The saved model predicts exactly what the in-memory one did on the same raw features.
+    prepared = prepare_data(ctx)
+    loaded = load_model("small_test")
+    assert loaded.feature_names == prepared.splits.feature_names
+    probs = loaded.predict_proba(prepared.splits.x_test)
+    assert probs.shape == (len(prepared.splits.y_test), 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    predicted = probs.argmax(axis=1)
+    accuracy = float((predicted == prepared.splits.y_test).mean())
+    assert accuracy == pytest.approx(result.test_metrics.accuracy, abs=1e-6)
+
+
+def test_same_seed_same_metrics(small_strategy_file: Path, synthetic_data_dir: Path) -> None:
+    results: list[TrainingResult] = []
+    for _ in range(2):
+        ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir, epochs=2)
+        results.append(run_training_pipeline(ctx, save_model=False))
+    a, b = (msgspec.to_builtins(r.test_metrics) for r in results)
+    assert a == b
+    assert results[0].training_metrics.final_val_loss == results[1].training_metrics.final_val_loss
+
+
+def test_multiple_symbols_are_joined(small_strategy_file: Path, synthetic_data_dir: Path) -> None:
+    ctx = build_training_context(
+        small_strategy_file, data_dir=synthetic_data_dir, symbols=["SYNTH", "SYNTH2"], epochs=1
+    )
+    result = run_training_pipeline(ctx, save_model=False)
+    assert {b.symbol for b in result.data_summary.bars} == {"SYNTH", "SYNTH2"}
+
+
+def test_bundled_example_trains_on_real_aapl() -> None:
+    ctx = build_training_context(
+        "rsi_mean_reversion", symbols=["AAPL"], timeframes=["1d"], epochs=2
+    )
+    result = run_training_pipeline(ctx)
+    assert result.data_summary.bars[0].symbol == "AAPL"
+    assert result.data_summary.bars[0].bars > 3000
+    assert result.test_metrics is not None
+    assert result.test_metrics.majority_baseline_accuracy > 0
+
+
+def test_multi_timeframe_example_uses_resampled_weekly_bars() -> None:
+    ctx = build_training_context("multi_timeframe_momentum", epochs=1)
+    result = run_training_pipeline(ctx, save_model=False)
+    weekly = [b for b in result.data_summary.bars if b.timeframe == "1w"]
+    assert weekly and weekly[0].resampled_from == "1d"
+    assert any(name.startswith("1w_") for name in result.data_summary.feature_names)
+
+
+def test_abort_before_start_raises_cancelled(
+    small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    token = CancelToken()
+    token.cancel(reason="user changed their mind")
+    ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir)
+    with pytest.raises(OperationCancelled, match="changed their mind"):
+        run_training_pipeline(ctx, token=token)
+    assert list_models() == []
+
+
+class CancelAtBatch(pl.Callback):
+    def __init__(self, token: CancelToken, batch: int, graceful: bool) -> None:
+        self.token, self.batch, self.graceful = token, batch, graceful
+        self.batches_after = 0
+        self.seen = 0
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.seen += 1
+        if self.token.is_set:
+            self.batches_after += 1
+        elif self.seen >= self.batch:
+            self.token.cancel(graceful=self.graceful, reason="test stop")
+
+
+def test_abort_mid_epoch_stops_within_a_batch(
+    small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    token = CancelToken()
+    stopper = CancelAtBatch(token, batch=5, graceful=False)
+    ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir, epochs=50)
+    with pytest.raises(OperationCancelled):
+        run_training_pipeline(ctx, token=token, callbacks=[stopper])
+    assert stopper.batches_after == 0
+
+
+def test_graceful_stop_evaluates_and_saves(
+    small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    token = CancelToken()
+    stopper = CancelAtBatch(token, batch=5, graceful=True)
+    ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir, epochs=50)
+    result = run_training_pipeline(ctx, token=token, callbacks=[stopper])
+    assert result.training_metrics.epochs_completed < 50
+    assert result.training_metrics.early_stopped
+    assert result.session_info.cancellation_reason == "test stop"
+    assert result.artifacts.model_id is not None
+    assert stopper.batches_after <= 1
+
+
+def test_missing_symbol_is_a_data_error(
+    small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir, symbols=["NOPE"])
+    with pytest.raises(DataError, match="NOPE"):
+        run_training_pipeline(ctx)

@@ -1,0 +1,211 @@
+"""FuzzyMLP, its epoch tally, the in-memory batch source and the feature scaler."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ktrdr_lib.errors import ConfigError, DataError
+from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec, ModelTrainingSpec
+from ktrdr_lib.training.batches import TensorBatches
+from ktrdr_lib.training.module import EpochTally, FuzzyMLP, build_network
+from ktrdr_lib.training.scaling import FeatureScaler
+
+
+def spec(**architecture: object) -> ModelSpec:
+    return ModelSpec(architecture=ArchitectureSpec(**architecture))  # type: ignore[arg-type]
+
+
+# --- network ---------------------------------------------------------------------------------
+
+
+def test_network_follows_the_architecture() -> None:
+    network = build_network(spec(hidden_layers=[7, 5], activation="tanh", dropout=0.3), 4)
+    linears = [layer for layer in network if isinstance(layer, nn.Linear)]
+    assert [(layer.in_features, layer.out_features) for layer in linears] == [
+        (4, 7),
+        (7, 5),
+        (5, 3),
+    ]
+    assert sum(isinstance(layer, nn.Tanh) for layer in network) == 2
+    assert [layer.p for layer in network if isinstance(layer, nn.Dropout)] == [0.3, 0.3]
+
+
+def test_zero_dropout_adds_no_dropout_layer() -> None:
+    network = build_network(spec(hidden_layers=[8], dropout=0.0), 2)
+    assert not any(isinstance(layer, nn.Dropout) for layer in network)
+
+
+@pytest.mark.parametrize(
+    ("architecture", "n_features", "fragment"),
+    [
+        ({"hidden_layers": [8, 0]}, 3, "hidden_layers"),
+        ({"dropout": 1.0}, 3, "dropout"),
+        ({}, 0, "feature"),
+    ],
+)
+def test_invalid_architecture_is_a_config_error(
+    architecture: dict[str, object], n_features: int, fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        build_network(spec(**architecture), n_features)
+
+
+def test_predict_proba_is_a_distribution_and_keeps_the_mode() -> None:
+    torch.manual_seed(0)
+    module = FuzzyMLP(spec(dropout=0.5), n_features=5)
+    module.train()
+    x = torch.randn(16, 5)
+    first, second = module.predict_proba(x), module.predict_proba(x)
+    assert first.shape == (16, 3)
+    torch.testing.assert_close(first.sum(dim=1), torch.ones(16))
+    assert torch.equal(first, second)  # eval mode: dropout off, so deterministic
+    assert module.training
+
+
+def test_predict_proba_is_softmax_of_the_eval_logits() -> None:
+    module = FuzzyMLP(spec(dropout=0.0), n_features=3)
+    x = torch.randn(4, 3)
+    with torch.no_grad():
+        logits = module(x)
+    torch.testing.assert_close(module.predict_proba(x), torch.softmax(logits, dim=1))
+
+
+@pytest.mark.parametrize(
+    ("name", "optimizer_class"),
+    [
+        ("adam", torch.optim.Adam),
+        ("adamw", torch.optim.AdamW),
+        ("sgd", torch.optim.SGD),
+        ("rmsprop", torch.optim.RMSprop),
+    ],
+)
+def test_optimizer_comes_from_the_spec(name: str, optimizer_class: type) -> None:
+    training = ModelTrainingSpec(optimizer=name, learning_rate=0.05, weight_decay=0.01)  # type: ignore[arg-type]
+    module = FuzzyMLP(ModelSpec(training=training), n_features=3)
+    optimizer = module.configure_optimizers()
+    assert type(optimizer) is optimizer_class
+    assert optimizer.param_groups[0]["lr"] == 0.05
+    assert optimizer.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_non_positive_learning_rate_is_a_config_error() -> None:
+    module = FuzzyMLP(ModelSpec(training=ModelTrainingSpec(learning_rate=0.0)), n_features=3)
+    with pytest.raises(ConfigError, match="learning_rate"):
+        module.configure_optimizers()
+
+
+def test_latest_batch_loss_is_none_before_training() -> None:
+    assert FuzzyMLP(spec(), n_features=2).latest_batch_loss is None
+
+
+# --- epoch tally -----------------------------------------------------------------------------
+
+
+def test_tally_weights_losses_by_batch_size_and_grows() -> None:
+    tally = EpochTally(capacity=2)
+    batches = [
+        (0.5, torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]), torch.tensor([0, 2])),
+        (1.0, torch.tensor([[0, 0, 1.0]]), torch.tensor([2])),
+        (2.0, torch.tensor([[0, 1.0, 0], [0, 1.0, 0], [1.0, 0, 0]]), torch.tensor([1, 1, 1])),
+    ]
+    for index, (loss, logits, y) in enumerate(batches):
+        tally.add(index, torch.tensor(loss), logits, y)
+    loss_sum, correct, count = tally.totals().tolist()
+    assert loss_sum == pytest.approx(0.5 * 2 + 1.0 * 1 + 2.0 * 3)
+    assert correct == 1 + 1 + 2
+    assert count == 6
+    assert tally.first_non_finite_batch() == -1
+
+
+def test_tally_finds_the_first_non_finite_batch() -> None:
+    tally = EpochTally()
+    logits, y = torch.zeros(1, 3), torch.zeros(1, dtype=torch.int64)
+    for index, loss in enumerate([0.3, 0.2, float("nan"), float("inf")]):
+        tally.add(index, torch.tensor(loss), logits, y)
+    assert tally.first_non_finite_batch() == 2
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+def test_batches_cover_the_split_in_order_without_shuffle() -> None:
+    x, y = torch.arange(20.0).reshape(10, 2), torch.arange(10)
+    batches = TensorBatches(x, y, batch_size=4)
+    assert len(batches) == 3
+    for _ in range(2):  # re-iterable, same order each epoch
+        labels = [batch_y.tolist() for _, batch_y in batches]
+        assert labels == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    first_x, _ = next(iter(batches))
+    assert first_x.data_ptr() == x.data_ptr()  # a view, not a copy
+
+
+def test_shuffled_batches_are_seeded_permutations_per_epoch() -> None:
+    x, y = torch.arange(64.0).unsqueeze(1), torch.arange(64)
+
+    def epochs(seed: int) -> list[list[int]]:
+        batches = TensorBatches(x, y, batch_size=10, shuffle=True, seed=seed)
+        return [torch.cat([batch_y for _, batch_y in batches]).tolist() for _ in range(3)]
+
+    first = epochs(seed=3)
+    assert all(sorted(epoch) == list(range(64)) for epoch in first)
+    assert first[0] != first[1] != first[2]
+    assert first == epochs(seed=3)
+    assert first != epochs(seed=4)
+    for batch_x, batch_y in TensorBatches(x, y, batch_size=10, shuffle=True):
+        assert torch.equal(batch_x.squeeze(1).long(), batch_y)  # rows stay paired
+
+
+def test_ranks_get_disjoint_equal_shards() -> None:
+    x, y = torch.zeros(11, 1), torch.arange(11)
+    shards = [
+        torch.cat([b for _, b in TensorBatches(x, y, 2, shuffle=True, rank=r, world_size=3)])
+        for r in range(3)
+    ]
+    assert [len(shard) for shard in shards] == [3, 3, 3]
+    assert len(set(torch.cat(shards).tolist())) == 9
+    assert len(TensorBatches(x, y, 2, rank=1, world_size=3)) == 2
+
+
+def test_batch_source_rejects_bad_arguments() -> None:
+    x, y = torch.zeros(4, 1), torch.zeros(4)
+    with pytest.raises(ConfigError, match="batch_size"):
+        TensorBatches(x, y, batch_size=0)
+    with pytest.raises(DataError, match="differ in length"):
+        TensorBatches(x, torch.zeros(3), batch_size=2)
+
+
+# --- scaler ----------------------------------------------------------------------------------
+
+
+def test_scaler_standardises_with_training_statistics() -> None:
+    x_train = np.array([[1.0, 10.0, 5.0], [3.0, 30.0, 5.0]], dtype=np.float32)
+    scaler = FeatureScaler.fit(x_train)
+    assert scaler.mean.tolist() == [2.0, 20.0, 5.0]
+    assert scaler.std.tolist() == [1.0, 10.0, 1.0]  # constant column: std 0 → 1
+    out = scaler.transform(np.array([[2.0, 40.0, 7.0]], dtype=np.float32))
+    assert out.dtype == np.float32
+    assert out.tolist() == [[0.0, 2.0, 2.0]]
+
+
+def test_scaler_round_trips_through_json() -> None:
+    rng = np.random.default_rng(1)
+    scaler = FeatureScaler.fit(rng.normal(3.0, 2.0, size=(50, 4)).astype(np.float32))
+    restored = FeatureScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    assert restored == scaler
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    assert np.array_equal(restored.transform(x), scaler.transform(x))
+
+
+def test_scaler_reports_bad_input() -> None:
+    scaler = FeatureScaler.fit(np.ones((3, 2), dtype=np.float32))
+    with pytest.raises(DataError, match="2 columns"):
+        scaler.transform(np.ones((3, 5), dtype=np.float32))
+    with pytest.raises(DataError, match="NaN or inf in columns \\[1\\]"):
+        FeatureScaler.fit(np.array([[1.0, np.nan], [2.0, 1.0]]))
+    with pytest.raises(DataError, match="'mean' and 'std'"):
+        FeatureScaler.from_dict({"mean": [0.0]})
