@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 import numpy as np
@@ -41,22 +39,21 @@ from ktrdr_lib.features.dataset import (
 )
 from ktrdr_lib.features.indicators import indicator_warmup
 from ktrdr_lib.features.labels import LABEL_NAMES
-from ktrdr_lib.results import (
-    ArtifactsInfo,
-    BarsSummary,
-    DataSummary,
-    ResourceUsage,
-    SessionInfo,
-    TrainingMetrics,
-    TrainingResult,
-)
+from ktrdr_lib.results import BarsSummary, TrainingResult
+
+if TYPE_CHECKING:
+    from ktrdr_lib.models.store import SavedModel
+    from ktrdr_lib.training.evaluation import ClassificationMetrics
+    from ktrdr_lib.training.fit import FitOutcome
 
 __all__ = [
     "MIN_SAMPLES",
     "Phase",
     "PhaseObserver",
+    "PipelineOutput",
     "PreparedData",
     "TrainerOptions",
+    "execute_pipeline",
     "prepare_data",
     "run_training_pipeline",
 ]
@@ -216,46 +213,25 @@ def _majority_class(y: np.ndarray) -> int:
     return int(np.bincount(y, minlength=len(LABEL_NAMES)).argmax())
 
 
-def _resource_usage(accelerator: str, device: str) -> ResourceUsage:
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss_mb = rss_kb / 1024 if sys.platform != "darwin" else rss_kb / 1024 / 1024
-    import torch
+@dataclass(frozen=True)
+class PipelineOutput:
+    """The raw outputs of one pipeline run; :class:`~ktrdr_lib.aggregator.ResultAggregator`
+    turns them into a TrainingResult."""
 
-    gpu_name = peak = total = None
-    if device.startswith("cuda") and torch.cuda.is_available():
-        gpu_name = torch.cuda.get_device_name(0)
-        peak = torch.cuda.max_memory_allocated(0) / 2**20
-        total = torch.cuda.get_device_properties(0).total_memory / 2**20
-    return ResourceUsage(
-        device=device,
-        accelerator=accelerator,
-        gpu_name=gpu_name,
-        gpu_memory_peak_mb=peak,
-        gpu_memory_total_mb=total,
-        process_peak_rss_mb=round(rss_mb, 1),
-        cpu_threads=torch.get_num_threads(),
-    )
+    context: TrainingOperationContext
+    prepared: PreparedData
+    fit: FitOutcome
+    validation_metrics: ClassificationMetrics
+    test_metrics: ClassificationMetrics
+    saved: SavedModel | None
+    accelerator: str
+    device: str
+    started_at: str
+    finished_at: str
+    cancellation_reason: str | None
 
 
-def _data_summary(prepared: PreparedData) -> DataSummary:
-    splits = prepared.splits
-    return DataSummary(
-        bars=prepared.bars,
-        samples={
-            "train": len(splits.y_train),
-            "validation": len(splits.y_val),
-            "test": len(splits.y_test),
-        },
-        label_distribution=splits.label_distribution(),
-        feature_count=len(splits.feature_names),
-        feature_names=splits.feature_names,
-        warmup_dropped=sum(s.warmup_dropped for s in prepared.split_summaries),
-        unlabelled_tail_dropped=sum(s.unlabelled_tail_dropped for s in prepared.split_summaries),
-        purged=sum(s.purged for s in prepared.split_summaries),
-    )
-
-
-def run_training_pipeline(
+def execute_pipeline(
     context: TrainingOperationContext,
     *,
     observer: PhaseObserver | None = None,
@@ -263,8 +239,8 @@ def run_training_pipeline(
     callbacks: Sequence[Any] = (),
     trainer_options: TrainerOptions | None = None,
     save_model: bool = True,
-) -> TrainingResult:
-    """Train the context's strategy end to end and return the result.
+) -> PipelineOutput:
+    """Train the context's strategy end to end and return the raw outputs.
 
     Args:
         context: from :func:`~ktrdr_lib.context.build_training_context`.
@@ -278,7 +254,8 @@ def run_training_pipeline(
     Raises:
         DataError, TrainingError, OperationCancelled.
     """
-    from ktrdr_lib.models.store import ModelPredictor, ModelStore
+    from ktrdr_lib.aggregator import ResultAggregator
+    from ktrdr_lib.models.store import ModelStore
     from ktrdr_lib.training.evaluation import evaluate
     from ktrdr_lib.training.fit import fit_model
     from ktrdr_lib.training.scaling import FeatureScaler
@@ -309,7 +286,6 @@ def run_training_pipeline(
         strategy=options.strategy,
         precision=options.precision,
     )
-
     if not fit.history:
         raise TrainingError("training finished without a single epoch; this is a bug")
 
@@ -317,40 +293,20 @@ def run_training_pipeline(
     majority = _majority_class(splits.y_train)
     val_metrics = evaluate(fit.module, splits.x_val, splits.y_val, majority_class=majority)
     test_metrics = evaluate(fit.module, splits.x_test, splits.y_test, majority_class=majority)
-    last = fit.history[-1] if fit.history else None
-    training_metrics = TrainingMetrics(
-        final_train_loss=last.train_loss if last else None,
-        final_val_loss=last.val_loss if last else None,
-        final_train_accuracy=last.train_accuracy if last else None,
-        final_val_accuracy=last.val_accuracy if last else None,
-        epochs_completed=fit.epochs_completed,
-        best_epoch=fit.best_epoch,
-        early_stopped=fit.early_stopped,
-        stop_reason=fit.stop_reason,
-        training_time_s=round(fit.training_time_s, 3),
-        samples_per_second=(
-            round(fit.samples_per_epoch * fit.epochs_completed / fit.training_time_s, 1)
-            if fit.training_time_s > 0
-            else None
-        ),
-    )
-    data_summary = _data_summary(prepared)
     device = str(next(fit.module.parameters()).device)
-    cancellation_reason = token.reason if token is not None and token.graceful else None
 
-    artifacts = ArtifactsInfo()
+    saved = None
     if save_model:
         steps.enter("save", "Saving the model")
-        predictor = ModelPredictor(fit.module, scaler, raw.feature_names)
         saved = ModelStore(Path(context.models_dir)).save(
             strategy_name=spec.name,
-            module=predictor.module,
+            module=fit.module,
             feature_names=raw.feature_names,
             scaler=scaler,
             model_spec_config=msgspec.to_builtins(spec.model),
             strategy_config=context.strategy_config(),
             metrics={
-                "training": msgspec.to_builtins(training_metrics),
+                "training": msgspec.to_builtins(ResultAggregator.training_metrics(fit)),
                 "validation": msgspec.to_builtins(val_metrics),
                 "test": msgspec.to_builtins(test_metrics),
                 "history": msgspec.to_builtins(fit.history),
@@ -364,38 +320,47 @@ def run_training_pipeline(
                 "end_date": context.end_date,
                 "seed": context.seed,
                 "mode": context.mode,
-                "data_summary": msgspec.to_builtins(data_summary),
+                "data_summary": msgspec.to_builtins(ResultAggregator.data_summary(prepared)),
                 "python": platform.python_version(),
                 "pid": os.getpid(),
             },
         )
-        artifacts = ArtifactsInfo(
-            model_id=saved.model_id,
-            model_name=saved.name,
-            model_version=saved.version,
-            model_path=str(saved.path),
-            size_bytes=saved.size_bytes,
-        )
-    return TrainingResult(
-        training_metrics=training_metrics,
+    return PipelineOutput(
+        context=context,
+        prepared=prepared,
+        fit=fit,
         validation_metrics=val_metrics,
         test_metrics=test_metrics,
-        resource_usage=_resource_usage(options.accelerator, device),
-        artifacts=artifacts,
-        session_info=SessionInfo(
-            operation_id=context.operation_id,
-            mode=context.mode,
-            strategy=spec.name,
-            strategy_path=context.strategy_path,
-            symbols=context.symbols,
-            timeframes=context.timeframes,
-            base_timeframe=context.base_timeframe,
-            start_date=context.start_date,
-            end_date=context.end_date,
-            seed=context.seed,
-            started_at=started_at,
-            finished_at=_utc_now(),
-            cancellation_reason=cancellation_reason,
-        ),
-        data_summary=data_summary,
+        saved=saved,
+        accelerator=options.accelerator,
+        device=device,
+        started_at=started_at,
+        finished_at=_utc_now(),
+        cancellation_reason=token.reason if token is not None and token.graceful else None,
     )
+
+
+def run_training_pipeline(
+    context: TrainingOperationContext,
+    *,
+    observer: PhaseObserver | None = None,
+    token: CancelToken | None = None,
+    callbacks: Sequence[Any] = (),
+    trainer_options: TrainerOptions | None = None,
+    save_model: bool = True,
+) -> TrainingResult:
+    """Train the context's strategy end to end and return its :class:`TrainingResult`.
+
+    Same arguments as :func:`execute_pipeline`.
+    """
+    from ktrdr_lib.aggregator import ResultAggregator
+
+    output = execute_pipeline(
+        context,
+        observer=observer,
+        token=token,
+        callbacks=callbacks,
+        trainer_options=trainer_options,
+        save_model=save_model,
+    )
+    return ResultAggregator.from_local(output)
