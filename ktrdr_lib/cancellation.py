@@ -36,6 +36,7 @@ class CancelToken:
         self._graceful = False
         self._reason: str | None = None
         self._requested_at: float | None = None
+        self._observed_at: float | None = None
 
     def cancel(self, *, graceful: bool = False, reason: str | None = None) -> None:
         """Ask the run to stop (abort by default)."""
@@ -74,9 +75,20 @@ class CancelToken:
         """``time.monotonic()`` when the request arrived."""
         return self._requested_at
 
+    @property
+    def observed_at(self) -> float | None:
+        """``time.monotonic()`` when the run first acted on the request."""
+        return self._observed_at
+
+    def mark_observed(self) -> None:
+        """Record that the run acted on the request (first call wins)."""
+        if self._event.is_set() and self._observed_at is None:
+            self._observed_at = time.monotonic()
+
     def raise_if_aborted(self) -> None:
         """Raise :class:`OperationCancelled` if an abort was requested."""
         if self.aborting:
+            self.mark_observed()
             raise OperationCancelled(self._reason or "cancelled")
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -87,34 +99,57 @@ class CancelToken:
 class CancelCallback(pl.Callback):
     """Checks a :class:`CancelToken` at the start of every training batch.
 
+    Under a distributed strategy the token lives in one process only, so the ranks agree on
+    the decision with ``strategy.reduce_boolean_decision`` every ``sync_every`` batches (the
+    same batches on every rank, so no rank waits on a collective the others skipped): if any
+    rank wants to stop, all stop at that batch, with the same kind of stop.
+
     Args:
         token: the run's token.
+        sync_every: batches between cross-rank agreements (distributed runs only).
     """
 
-    def __init__(self, token: CancelToken) -> None:
+    def __init__(self, token: CancelToken, *, sync_every: int = 8) -> None:
         if not isinstance(token, CancelToken):
             raise TypeError(f"token must be a CancelToken, got {type(token).__name__}")
+        if sync_every < 1:
+            raise ValueError(f"sync_every must be >= 1, got {sync_every}")
         self.token = token
-        self.observed_at: float | None = None
+        self.sync_every = sync_every
+
+    def _agree(self, trainer: pl.Trainer, batch_idx: int) -> None:
+        if batch_idx % self.sync_every:
+            return
+        strategy = trainer.strategy
+        if not strategy.reduce_boolean_decision(self.token.is_set, all=False):
+            return
+        abort = strategy.reduce_boolean_decision(self.token.aborting, all=False)
+        self.token.mark_observed()
+        if abort:
+            raise OperationCancelled(self.token.reason or "cancelled on another rank")
+        trainer.should_stop = True
 
     def _check(self, trainer: pl.Trainer) -> None:
         if not self.token.is_set:
             return
-        if self.observed_at is None:
-            self.observed_at = time.monotonic()
+        self.token.mark_observed()
         if self.token.aborting:
             raise OperationCancelled(self.token.reason or "cancelled")
         trainer.should_stop = True
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._check(trainer)
+        if trainer.world_size == 1:
+            self._check(trainer)
 
     @override
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        self._check(trainer)
+        if trainer.world_size > 1:
+            self._agree(trainer, batch_idx)
+        else:
+            self._check(trainer)
 
     @override
     def on_train_batch_end(
@@ -125,5 +160,5 @@ class CancelCallback(pl.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        if self.token.graceful:
+        if trainer.world_size == 1 and self.token.graceful:
             self._check(trainer)

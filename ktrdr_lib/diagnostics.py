@@ -1,0 +1,148 @@
+"""Diagnostics: what an epoch history says about a run, and the orchestrator's health report."""
+
+from __future__ import annotations
+
+import itertools
+import platform
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+import msgspec
+
+from ktrdr_lib.operations import EpochHistoryRow
+
+__all__ = [
+    "CancelLatency",
+    "HealthReport",
+    "OperationMetrics",
+    "TrainingDiagnostics",
+    "diagnose_history",
+    "library_versions",
+]
+
+_VERSIONED = ("ktrdr_lib", "torch", "lightning", "torchmetrics", "numpy", "pandas", "msgspec")
+
+
+class TrainingDiagnostics(msgspec.Struct, frozen=True, kw_only=True):
+    """Flags computed from the epoch history.
+
+    Attributes:
+        overfitting: validation loss rose over the last ``window`` epochs while training
+            loss fell.
+        plateau: the best validation loss of the last ``window`` epochs improved on the
+            best before them by less than ``min_improvement`` (relative).
+        best_epoch: epoch with the lowest validation loss.
+        generalization_gap: last ``val_loss - train_loss``.
+        notes: the flags in words.
+    """
+
+    overfitting: bool = False
+    plateau: bool = False
+    best_epoch: int | None = None
+    generalization_gap: float | None = None
+    notes: list[str] = msgspec.field(default_factory=list)
+
+
+class OperationMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    """An operation's epoch history and what it says."""
+
+    operation_id: str
+    epochs: list[EpochHistoryRow]
+    diagnostics: TrainingDiagnostics
+
+
+def diagnose_history(
+    history: Sequence[EpochHistoryRow], *, window: int = 3, min_improvement: float = 1e-3
+) -> TrainingDiagnostics:
+    """Overfitting and plateau flags from an epoch history (needs ``window + 1`` epochs)."""
+    rows = [r for r in history if r.val_loss is not None and r.train_loss is not None]
+    if not rows:
+        return TrainingDiagnostics()
+    best = min(rows, key=lambda r: r.val_loss or 0.0)
+    last = rows[-1]
+    gap = None
+    if last.val_loss is not None and last.train_loss is not None:
+        gap = round(last.val_loss - last.train_loss, 6)
+    notes: list[str] = []
+    overfitting = plateau = False
+    if len(rows) > window:
+        tail = rows[-(window + 1) :]
+        val = [r.val_loss or 0.0 for r in tail]
+        train = [r.train_loss or 0.0 for r in tail]
+        rising = all(b > a for a, b in itertools.pairwise(val))
+        falling = all(b < a for a, b in itertools.pairwise(train))
+        overfitting = rising and falling
+        if overfitting:
+            notes.append(
+                f"validation loss rose for {window} epochs while training loss fell: "
+                "overfitting; consider early stopping, more dropout or fewer epochs"
+            )
+        before = min(r.val_loss or 0.0 for r in rows[:-window])
+        recent = min(r.val_loss or 0.0 for r in rows[-window:])
+        plateau = before - recent < min_improvement * abs(before)
+        if plateau and not overfitting:
+            notes.append(
+                f"validation loss has not improved by {min_improvement:.1%} in {window} epochs: "
+                "a plateau; a lower learning rate or early stopping may help"
+            )
+    return TrainingDiagnostics(
+        overfitting=overfitting,
+        plateau=plateau,
+        best_epoch=best.epoch,
+        generalization_gap=gap,
+        notes=notes,
+    )
+
+
+class CancelLatency(msgspec.Struct, frozen=True, kw_only=True):
+    """How long one cancel took: request → the run noticed → final state."""
+
+    operation_id: str
+    graceful: bool
+    observed_ms: float | None
+    final_ms: float
+    final_status: str
+
+
+class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``TrainingOrchestrator.health()`` reports."""
+
+    status: str
+    mode: str
+    store_path: str
+    store_size_bytes: int
+    max_concurrent: int
+    queue_depth: int
+    active_operation_ids: list[str]
+    host_url: str | None = None
+    host_session_ids: list[str] = msgspec.field(default_factory=list)
+    last_cancel_latencies: list[CancelLatency] = msgspec.field(default_factory=list)
+    versions: dict[str, str] = msgspec.field(default_factory=dict)
+    device: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries training depends on."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def device_summary() -> dict[str, Any]:
+    """The accelerators torch can see."""
+    import torch
+
+    info: dict[str, Any] = {
+        "cuda_available": torch.cuda.is_available(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["cuda_devices"] = [
+            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+        ]
+    return info

@@ -1,0 +1,501 @@
+"""Operation records: statuses, the progress snapshot, and the SQLite operation store.
+
+Status machine (final states are never overwritten)::
+
+    pending ──▶ running ──▶ completed
+       │          │  └────▶ failed
+       │          ▼
+       │      cancelling ──▶ cancelled | completed (graceful) | failed
+       └──────────────────▶ cancelled | failed
+    running/cancelling found at start-up (local mode) ──▶ interrupted
+
+The store is stdlib ``sqlite3`` in WAL mode under ``KTRDR_HOME``; every state transition runs in
+``BEGIN IMMEDIATE`` so two writers never race a read-check-write, and a generous busy timeout
+means concurrent writers wait instead of failing with "database is locked". ``":memory:"``
+gives a private in-memory store for tests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from ktrdr_lib.errors import ConfigError, NotFoundError, StateConflictError
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FINAL_STATUSES",
+    "EpochHistoryRow",
+    "OperationSnapshot",
+    "OperationStatus",
+    "OperationStore",
+    "Phase",
+    "ProgressSnapshot",
+    "owner_alive",
+    "process_owner",
+    "utc_now",
+]
+
+OperationStatus = Literal[
+    "pending", "running", "cancelling", "completed", "failed", "cancelled", "interrupted"
+]
+Phase = Literal[
+    "queued", "load_data", "indicators", "fuzzy", "labels", "train", "evaluate", "save", "remote"
+]
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "interrupted"})
+ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "running", "cancelling"})
+_ALLOWED: dict[str, frozenset[str]] = {
+    "pending": frozenset({"running", "cancelling", "cancelled", "failed", "interrupted"}),
+    "running": frozenset({"cancelling", "completed", "failed", "cancelled", "interrupted"}),
+    "cancelling": frozenset({"completed", "failed", "cancelled", "interrupted"}),
+}
+
+
+def process_owner() -> str:
+    """This process as an owner string: ``host:pid:start-time``."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), else empty."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process named by an ``owner`` string may still be running.
+
+    Unknown formats and other hosts count as alive (we cannot tell, so we do not touch them).
+    """
+    if not owner:
+        return False
+    try:
+        host, pid_text, started = owner.rsplit(":", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return True
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _process_start(pid) == started
+
+
+def utc_now() -> str:
+    """Now as an ISO-8601 UTC string ending in ``Z``."""
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class ProgressSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """What every view shows about a run at one moment (DESIGN.md's progress contract).
+
+    ``sequence`` increases strictly with every snapshot of an operation; ``percentage`` never
+    decreases within a run.
+    """
+
+    operation_id: str
+    sequence: int = 0
+    status: OperationStatus = "pending"
+    phase: Phase = "queued"
+    percentage: float = 0.0
+    message: str = ""
+    epoch: int = 0
+    total_epochs: int = 0
+    batch: int = 0
+    total_batches: int = 0
+    items_processed: int = 0
+    items_total: int = 0
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    resources: dict[str, Any] = msgspec.field(default_factory=dict)
+    host_session_id: str | None = None
+    updated_at: str = ""
+
+
+class EpochHistoryRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One epoch of a run's history."""
+
+    epoch: int
+    train_loss: float | None = None
+    train_accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    learning_rate: float | None = None
+    duration_s: float | None = None
+
+
+class OperationSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """An operation at one moment: its record plus its latest progress snapshot."""
+
+    operation_id: str
+    operation_type: str
+    status: OperationStatus
+    mode: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    metadata: dict[str, Any]
+    progress: ProgressSnapshot
+    error_message: str | None
+    cancellation_reason: str | None
+    host_session_id: str | None
+    result: dict[str, Any] | None
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the status is final."""
+        return self.status in FINAL_STATUSES
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS operations (
+    operation_id TEXT PRIMARY KEY,
+    operation_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    metadata BLOB NOT NULL,
+    progress BLOB NOT NULL,
+    error_message TEXT,
+    cancellation_reason TEXT,
+    host_session_id TEXT,
+    result BLOB,
+    owner TEXT
+);
+CREATE INDEX IF NOT EXISTS operations_status ON operations(status);
+CREATE INDEX IF NOT EXISTS operations_created ON operations(created_at);
+CREATE TABLE IF NOT EXISTS epoch_history (
+    operation_id TEXT NOT NULL REFERENCES operations(operation_id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    row BLOB NOT NULL,
+    PRIMARY KEY (operation_id, epoch)
+);
+"""
+
+_COLUMNS = (
+    "operation_id, operation_type, status, mode, created_at, started_at, finished_at, "
+    "metadata, progress, error_message, cancellation_reason, host_session_id, result"
+)
+_encode = msgspec.json.Encoder().encode
+_decode_snapshot = msgspec.json.Decoder(ProgressSnapshot).decode
+_decode_dict = msgspec.json.Decoder(dict[str, Any]).decode
+_decode_epoch = msgspec.json.Decoder(EpochHistoryRow).decode
+
+
+class OperationStore:
+    """SQLite-backed operation records and epoch histories.
+
+    Args:
+        path: database file, or ``":memory:"`` for a private in-memory store. Parent
+            directories are created.
+
+    Thread-safe: one connection per thread (one shared connection for ``:memory:``, guarded
+    by a lock).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._memory = self.path == ":memory:"
+        if not self._memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._shared: sqlite3.Connection | None = None
+        with self._lock:
+            self._connection().executescript(_SCHEMA)
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not self._memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._memory:
+            if self._shared is None:
+                self._shared = self._open()
+            return self._shared
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock if self._memory else _nullcontext():
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock if self._memory else _nullcontext():
+            return list(self._connection().execute(sql, params).fetchall())
+
+    # -- records -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        operation_id: str,
+        *,
+        operation_type: str = "training",
+        mode: str = "local",
+        metadata: dict[str, Any] | None = None,
+        progress: ProgressSnapshot | None = None,
+        owner: str | None = None,
+    ) -> OperationSnapshot:
+        """Insert a new ``pending`` operation owned by this process (or ``owner``).
+
+        Raises:
+            StateConflictError: an operation with that id exists already.
+        """
+        now = utc_now()
+        snapshot = progress or ProgressSnapshot(operation_id=operation_id, updated_at=now)
+        try:
+            with self._transaction() as conn:
+                conn.execute(
+                    f"INSERT INTO operations ({_COLUMNS}, owner) VALUES "
+                    "(?, ?, 'pending', ?, ?, NULL, NULL, ?, ?, NULL, NULL, NULL, NULL, ?)",
+                    (
+                        operation_id,
+                        operation_type,
+                        mode,
+                        now,
+                        _encode(metadata or {}),
+                        _encode(snapshot),
+                        owner or process_owner(),
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise StateConflictError(
+                f"operation {operation_id} exists already; use a new id"
+            ) from exc
+        return self.get(operation_id)
+
+    def get(self, operation_id: str) -> OperationSnapshot:
+        """The record; NotFoundError when there is none."""
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM operations WHERE operation_id = ?", (operation_id,)
+        )
+        if not rows:
+            raise NotFoundError(f"Operation not found: {operation_id}")
+        return _record(rows[0])
+
+    def list_records(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        operation_type: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[OperationSnapshot], int]:
+        """Records newest first, and the total that matched before paging."""
+        if limit < 0 or offset < 0:
+            raise ConfigError(f"limit and offset must be >= 0, got limit={limit} offset={offset}")
+        where, params = [], []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params.extend(statuses)
+        if operation_type is not None:
+            where.append("operation_type = ?")
+            params.append(operation_type)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        total = int(self._read(f"SELECT COUNT(*) FROM operations{clause}", params)[0][0])
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM operations{clause} "
+            "ORDER BY created_at DESC, operation_id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [_record(r) for r in rows], total
+
+    def count(self, statuses: Sequence[str]) -> int:
+        """How many operations are in any of ``statuses``."""
+        marks = ", ".join("?" for _ in statuses)
+        return int(
+            self._read(f"SELECT COUNT(*) FROM operations WHERE status IN ({marks})", statuses)[0][0]
+        )
+
+    def transition(
+        self,
+        operation_id: str,
+        status: OperationStatus,
+        *,
+        error_message: str | None = None,
+        cancellation_reason: str | None = None,
+        result: Any = None,
+    ) -> OperationSnapshot:
+        """Move to ``status`` if the state machine allows it.
+
+        A final state is never overwritten: transitions out of one raise StateConflictError.
+        Timestamps (started/finished) are set here.
+        """
+        now = utc_now()
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT status FROM operations WHERE operation_id = ?", (operation_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"Operation not found: {operation_id}")
+            current = row[0]
+            if status == current:
+                pass
+            elif status not in _ALLOWED.get(current, frozenset()):
+                raise StateConflictError(
+                    f"operation {operation_id} is {current}; it cannot become {status}"
+                )
+            sets = ["status = ?"]
+            params: list[Any] = [status]
+            if status == "running":
+                sets.append("started_at = COALESCE(started_at, ?)")
+                params.append(now)
+            if status in FINAL_STATUSES:
+                sets.append("finished_at = ?")
+                params.append(now)
+            if error_message is not None:
+                sets.append("error_message = ?")
+                params.append(error_message)
+            if cancellation_reason is not None:
+                sets.append("cancellation_reason = COALESCE(cancellation_reason, ?)")
+                params.append(cancellation_reason)
+            if result is not None:
+                sets.append("result = ?")
+                params.append(_encode(result))
+            conn.execute(
+                f"UPDATE operations SET {', '.join(sets)} WHERE operation_id = ?",
+                [*params, operation_id],
+            )
+        return self.get(operation_id)
+
+    def save_progress(self, snapshot: ProgressSnapshot) -> bool:
+        """Store the snapshot if it is newer than the stored one; True when written."""
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "UPDATE operations SET progress = ? WHERE operation_id = ? "
+                "AND json_extract(progress, '$.sequence') < ?",
+                (_encode(snapshot), snapshot.operation_id, snapshot.sequence),
+            )
+            return cur.rowcount > 0
+
+    def set_host_session(self, operation_id: str, session_id: str) -> None:
+        """Remember the remote session that runs this operation."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE operations SET host_session_id = ? WHERE operation_id = ?",
+                (session_id, operation_id),
+            )
+
+    def append_epoch(self, operation_id: str, row: EpochHistoryRow) -> None:
+        """Add (or replace) one epoch's history row."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO epoch_history (operation_id, epoch, row) VALUES (?, ?, ?)",
+                (operation_id, row.epoch, _encode(row)),
+            )
+
+    def epoch_history(self, operation_id: str) -> list[EpochHistoryRow]:
+        """Epoch rows in order; NotFoundError for an unknown operation."""
+        self.get(operation_id)
+        rows = self._read(
+            "SELECT row FROM epoch_history WHERE operation_id = ? ORDER BY epoch", (operation_id,)
+        )
+        return [_decode_epoch(r[0]) for r in rows]
+
+    def mark_interrupted(self, *, mode: str = "local", reason: str) -> list[str]:
+        """Mark active operations of ``mode`` whose owning process is gone ``interrupted``.
+
+        Called at start-up. An operation belongs to the process that created it (host name,
+        pid and that process's start time); one whose owner still runs on this host, or
+        whose owner is on another host, is left alone, so two processes can share a store.
+        """
+        now = utc_now()
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT operation_id, owner FROM operations WHERE mode = ? AND status IN "
+                "('pending', 'running', 'cancelling')",
+                (mode,),
+            ).fetchall()
+            ids = [op_id for op_id, owner in rows if not owner_alive(owner)]
+            for op_id in ids:
+                conn.execute(
+                    "UPDATE operations SET status = 'interrupted', finished_at = ?, "
+                    "error_message = ? WHERE operation_id = ?",
+                    (now, reason, op_id),
+                )
+        return ids
+
+    def size_bytes(self) -> int:
+        """Bytes on disk (database plus WAL); 0 for ``:memory:``."""
+        if self._memory:
+            return 0
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            file = Path(self.path + suffix)
+            if file.exists():
+                total += file.stat().st_size
+        return total
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        conn = self._shared if self._memory else getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            if self._memory:
+                self._shared = None
+            else:
+                self._local.conn = None
+
+
+@contextmanager
+def _nullcontext() -> Iterator[None]:
+    yield
+
+
+def _record(row: tuple[Any, ...]) -> OperationSnapshot:
+    return OperationSnapshot(
+        operation_id=row[0],
+        operation_type=row[1],
+        status=row[2],
+        mode=row[3],
+        created_at=row[4],
+        started_at=row[5],
+        finished_at=row[6],
+        metadata=_decode_dict(row[7]),
+        progress=msgspec.structs.replace(_decode_snapshot(row[8]), status=row[2]),
+        error_message=row[9],
+        cancellation_reason=row[10],
+        host_session_id=row[11],
+        result=_decode_dict(row[12]) if row[12] is not None else None,
+    )

@@ -1,0 +1,571 @@
+"""TrainingOrchestrator: training runs as managed, observable, cancellable operations.
+
+Example:
+    >>> from ktrdr_lib import TrainingOrchestrator
+    >>> orch = TrainingOrchestrator()                      # SQLite under KTRDR_HOME
+    >>> op = orch.start_training("rsi_mean_reversion", epochs=5)
+    >>> for snap in op.follow():                           # doctest: +SKIP
+    ...     print(snap.percentage, snap.message)
+    >>> op.wait().status                                   # doctest: +SKIP
+    'completed'
+    >>> op.result().test_metrics.accuracy                  # doctest: +SKIP
+
+``start_training`` validates the request and builds the context *before* an operation is
+stored (a bad strategy raises at once and stores nothing), then returns; training runs in a
+worker thread. At most ``max_concurrent`` runs train at once; the rest wait ``pending``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ktrdr_lib.aggregator import ResultAggregator
+from ktrdr_lib.cancellation import CancelToken
+from ktrdr_lib.context import TrainingMode, TrainingOperationContext, build_training_context
+from ktrdr_lib.diagnostics import (
+    CancelLatency,
+    HealthReport,
+    OperationMetrics,
+    diagnose_history,
+    library_versions,
+)
+from ktrdr_lib.errors import (
+    ConfigError,
+    KtrdrError,
+    OperationCancelled,
+    StateConflictError,
+)
+from ktrdr_lib.operations import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    OperationSnapshot,
+    OperationStore,
+    ProgressSnapshot,
+    utc_now,
+)
+from ktrdr_lib.paths import ktrdr_home
+from ktrdr_lib.progress import ProgressTracker
+from ktrdr_lib.progress_sinks import OperationChannel, StoreWriter
+from ktrdr_lib.results import TrainingResult
+from ktrdr_lib.runners import LocalTrainingRunner, TrainingRunner
+from ktrdr_lib.strategy.spec import StrategySpec
+
+__all__ = ["OperationHandle", "OperationList", "TrainingOrchestrator"]
+
+log = logging.getLogger(__name__)
+_decode_result = msgspec.convert
+
+
+class OperationList(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of operations, newest first."""
+
+    items: list[OperationSnapshot]
+    total_count: int
+    active_count: int
+
+
+class _Live:
+    """In-process state of an operation this orchestrator runs."""
+
+    def __init__(self, context: TrainingOperationContext, channel: OperationChannel) -> None:
+        self.context = context
+        self.channel = channel
+        self.token = CancelToken()
+        self.done = threading.Event()
+        self.tracker: ProgressTracker | None = None
+
+
+class OperationHandle:
+    """A training operation: its id plus shortcuts to the orchestrator's calls for it."""
+
+    def __init__(self, orchestrator: TrainingOrchestrator, operation_id: str) -> None:
+        self._orch = orchestrator
+        self.operation_id = operation_id
+
+    def __repr__(self) -> str:
+        return f"OperationHandle({self.operation_id!r}, status={self.status!r})"
+
+    @property
+    def status(self) -> str:
+        """The current status."""
+        return self._orch.get_operation(self.operation_id).status
+
+    def snapshot(self) -> ProgressSnapshot:
+        """The latest progress snapshot."""
+        return self._orch.get_operation(self.operation_id).progress
+
+    def info(self) -> OperationSnapshot:
+        """The whole operation record with its latest progress."""
+        return self._orch.get_operation(self.operation_id)
+
+    def cancel(self, *, graceful: bool = False, reason: str | None = None) -> OperationSnapshot:
+        """Ask the run to stop (abort by default; ``graceful`` finishes, evaluates, saves)."""
+        return self._orch.cancel(self.operation_id, graceful=graceful, reason=reason)
+
+    def wait(self, timeout: float | None = None) -> OperationSnapshot:
+        """Block until the operation is final (or ``timeout`` passes) and return it."""
+        return self._orch.wait(self.operation_id, timeout=timeout)
+
+    def result(self) -> TrainingResult:
+        """The TrainingResult; StateConflictError unless the run completed."""
+        return self._orch.result(self.operation_id)
+
+    def follow(self, *, timeout: float | None = None) -> Iterator[ProgressSnapshot]:
+        """Live snapshots until the final one (see :meth:`TrainingOrchestrator.follow`)."""
+        return self._orch.follow(self.operation_id, timeout=timeout)
+
+    def metrics(self) -> OperationMetrics:
+        """Epoch history and diagnostics."""
+        return self._orch.metrics(self.operation_id)
+
+
+class TrainingOrchestrator:
+    """Starts, queues, tracks and cancels training operations.
+
+    Args:
+        home: state directory (default ``KTRDR_HOME``); the store is ``home/operations.db``.
+        store: an OperationStore to use instead (e.g. ``OperationStore(":memory:")``).
+        runner: where runs execute (default: :class:`LocalTrainingRunner`).
+        max_concurrent: runs training at once (default 1 on CPU, the GPU count with CUDA).
+        progress_interval: seconds between throttled progress snapshots (default 0.2).
+        data_dir: OHLCV directory for every run (default ``KTRDR_DATA_DIR`` or the samples).
+        models_dir: where models are saved (default ``KTRDR_HOME/models``).
+    """
+
+    def __init__(
+        self,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        store: OperationStore | None = None,
+        runner: TrainingRunner | None = None,
+        max_concurrent: int | None = None,
+        progress_interval: float = 0.2,
+        data_dir: str | os.PathLike[str] | None = None,
+        models_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.home = Path(home) if home is not None else ktrdr_home()
+        self.store = store or OperationStore(self.home / "operations.db")
+        self.runner: TrainingRunner = runner or LocalTrainingRunner()
+        self.max_concurrent = max_concurrent or _default_concurrency()
+        if self.max_concurrent < 1:
+            raise ConfigError(f"max_concurrent must be >= 1, got {max_concurrent}")
+        if progress_interval < 0:
+            raise ConfigError(f"progress_interval must be >= 0, got {progress_interval}")
+        self.progress_interval = progress_interval
+        self.data_dir = data_dir
+        self.models_dir = Path(models_dir) if models_dir is not None else self.home / "models"
+        self._writer = StoreWriter(self.store)
+        self._live: dict[str, _Live] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._workers: list[threading.Thread] = []
+        self._latencies: deque[CancelLatency] = deque(maxlen=20)
+        self._closed = False
+        interrupted = self.store.mark_interrupted(
+            mode="local", reason="the process running this operation stopped before it finished"
+        )
+        if interrupted:
+            log.warning("marked %d operation(s) interrupted: %s", len(interrupted), interrupted)
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def start_training(
+        self,
+        strategy: str | os.PathLike[str] | StrategySpec,
+        *,
+        symbols: Sequence[str] | None = None,
+        timeframes: Sequence[str] | None = None,
+        start_date: str | datetime | None = None,
+        end_date: str | datetime | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        epochs: int | None = None,
+        mode: TrainingMode = "local",
+        seed: int = 42,
+    ) -> OperationHandle:
+        """Validate the request, store a ``pending`` operation and queue it; returns at once.
+
+        Raises:
+            ConfigError / StrategyNotFoundError: the request is invalid (nothing is stored).
+        """
+        if self._closed:
+            raise StateConflictError("this orchestrator is shut down; create a new one")
+        if mode != self.runner.mode:
+            raise ConfigError(
+                f"mode {mode!r} is not available here: this orchestrator trains in "
+                f"{self.runner.mode!r} mode"
+            )
+        context = build_training_context(
+            strategy,
+            symbols=symbols,
+            timeframes=timeframes,
+            start_date=start_date,
+            end_date=end_date,
+            overrides=overrides,
+            epochs=epochs,
+            mode=mode,
+            seed=seed,
+            data_dir=self.data_dir,
+            models_dir=self.models_dir,
+        )
+        return self.submit(context)
+
+    def submit(self, context: TrainingOperationContext) -> OperationHandle:
+        """Store and queue an already built context."""
+        op_id = context.operation_id
+        channel = OperationChannel(op_id, on_publish=self._writer.submit)
+        live = _Live(context, channel)
+        snapshot = ProgressSnapshot(
+            operation_id=op_id,
+            total_epochs=context.total_epochs,
+            message="Queued",
+            updated_at=utc_now(),
+        )
+        self.store.create(
+            op_id,
+            mode=context.mode,
+            metadata=context.metadata(),
+            progress=snapshot,
+        )
+        with self._lock:
+            self._live[op_id] = live
+            self._ensure_workers()
+        channel.publish(snapshot)
+        self._queue.put(op_id)
+        return OperationHandle(self, op_id)
+
+    def _ensure_workers(self) -> None:
+        while len(self._workers) < self.max_concurrent:
+            worker = threading.Thread(
+                target=self._work, name=f"ktrdr-train-{len(self._workers)}", daemon=True
+            )
+            self._workers.append(worker)
+            worker.start()
+
+    # -- running -----------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            op_id = self._queue.get()
+            if op_id is None:
+                return
+            live = self._live.get(op_id)
+            if live is not None:
+                try:
+                    self._run(op_id, live)
+                except Exception:  # never let one run kill the worker
+                    log.exception("operation %s: unexpected error in the worker", op_id)
+                finally:
+                    live.done.set()
+
+    def _run(self, op_id: str, live: _Live) -> None:
+        context = live.context
+        last = live.channel.latest
+        tracker = ProgressTracker(
+            op_id,
+            total_epochs=context.total_epochs,
+            publish=live.channel.publish,
+            on_epoch=lambda row: self._writer.submit_epoch(op_id, row),
+            min_interval=self.progress_interval,
+            start_sequence=last.sequence if last else 0,
+        )
+        live.tracker = tracker
+        try:
+            self.store.transition(op_id, "running")
+        except StateConflictError:  # cancelled while queued
+            tracker.finish("cancelled", "Cancelled before it started")
+            self._writer.flush()
+            return
+        if live.token.is_set:
+            tracker.set_status("cancelling")
+        started = utc_now()
+        status, error, result = "failed", None, None
+        try:
+            result = self.runner.run(context, token=live.token, tracker=tracker)
+            status = "completed"
+        except OperationCancelled as exc:
+            status, error = "cancelled", None
+            log.info("operation %s cancelled: %s", op_id, exc.detail)
+        except KtrdrError as exc:
+            error = exc.detail
+        except Exception as exc:
+            log.exception("operation %s failed", op_id)
+            error = f"{type(exc).__name__}: {exc}"
+        if status != "completed":
+            history = self._history_safely(op_id)
+            result = ResultAggregator.partial(
+                context,
+                history=history,
+                started_at=started,
+                finished_at=utc_now(),
+                cancellation_reason=live.token.reason if status == "cancelled" else None,
+            )
+        message = {
+            "completed": "Completed",
+            "cancelled": f"Cancelled: {live.token.reason}",
+            "failed": f"Failed: {error}",
+        }[status]
+        tracker.finish(status, message)  # type: ignore[arg-type]
+        self._writer.flush()
+        self.store.transition(
+            op_id,
+            status,  # type: ignore[arg-type]
+            error_message=error,
+            cancellation_reason=live.token.reason if live.token.is_set else None,
+            result=result,
+        )
+        self._record_latency(op_id, live, status)
+
+    def _history_safely(self, op_id: str) -> list[Any]:
+        self._writer.flush()
+        try:
+            return self.store.epoch_history(op_id)
+        except KtrdrError:
+            return []
+
+    def _record_latency(self, op_id: str, live: _Live, status: str) -> None:
+        token = live.token
+        if token.requested_at is None:
+            return
+        now = time.monotonic()
+        observed = token.observed_at
+        observed_ms = None if observed is None else (observed - token.requested_at) * 1e3
+        latency = CancelLatency(
+            operation_id=op_id,
+            graceful=token.graceful,
+            observed_ms=None if observed_ms is None else round(observed_ms, 2),
+            final_ms=round((now - token.requested_at) * 1e3, 2),
+            final_status=status,
+        )
+        self._latencies.append(latency)
+        log.info(
+            "operation %s cancel latency: observed after %s ms, %s after %.1f ms",
+            op_id,
+            latency.observed_ms,
+            status,
+            latency.final_ms,
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_operation(self, operation_id: str) -> OperationSnapshot:
+        """The operation with its freshest progress (live when it runs here).
+
+        Raises:
+            NotFoundError: unknown id.
+        """
+        record = self.store.get(operation_id)
+        live = self._live.get(operation_id)
+        latest = live.channel.latest if live is not None else None
+        if latest is not None and latest.sequence > record.progress.sequence:
+            latest = msgspec.structs.replace(latest, status=record.status)
+            return msgspec.structs.replace(record, progress=latest)
+        return record
+
+    def list_operations(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        operation_type: str | None = None,
+        active_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> OperationList:
+        """Operations newest first, with the total count and the number active."""
+        wanted = sorted(ACTIVE_STATUSES) if active_only and status is None else status
+        items, total = self.store.list_records(
+            status=wanted, operation_type=operation_type, limit=limit, offset=offset
+        )
+        items = [self._fresh(r) for r in items]
+        return OperationList(
+            items=items, total_count=total, active_count=self.store.count(sorted(ACTIVE_STATUSES))
+        )
+
+    def _fresh(self, record: OperationSnapshot) -> OperationSnapshot:
+        live = self._live.get(record.operation_id)
+        latest = live.channel.latest if live is not None else None
+        if latest is not None and latest.sequence > record.progress.sequence:
+            return msgspec.structs.replace(
+                record, progress=msgspec.structs.replace(latest, status=record.status)
+            )
+        return record
+
+    def wait(self, operation_id: str, *, timeout: float | None = None) -> OperationSnapshot:
+        """Block until the operation is final (or ``timeout``) and return it."""
+        live = self._live.get(operation_id)
+        if live is not None:
+            live.done.wait(timeout)
+            return self.get_operation(operation_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.get_operation(operation_id)
+            if record.is_final or (deadline is not None and time.monotonic() >= deadline):
+                return record
+            time.sleep(0.2)
+
+    def follow(
+        self, operation_id: str, *, after: int = 0, timeout: float | None = None
+    ) -> Iterator[ProgressSnapshot]:
+        """Yield snapshots newer than ``after`` until the final one.
+
+        For an operation this orchestrator runs, every emitted snapshot is yielded (unless a
+        subscriber falls far behind); for others the store is polled. ``timeout`` bounds the
+        wait for each next snapshot (``None`` waits as long as it takes).
+        """
+        self.store.get(operation_id)  # NotFoundError early
+        last = after
+        live = self._live.get(operation_id)
+        while True:
+            if live is not None:
+                batch = live.channel.after(last, timeout=timeout if timeout else 1.0)
+            else:
+                record = self.get_operation(operation_id)
+                batch = [record.progress] if record.progress.sequence > last else []
+                if not batch and not record.is_final:
+                    time.sleep(0.2)
+            for snap in batch:
+                last = snap.sequence
+                yield snap
+                if snap.status in FINAL_STATUSES:
+                    return
+            record = self.get_operation(operation_id)
+            if record.is_final and (live is None or live.done.is_set()):
+                final = record.progress
+                if final.sequence > last:
+                    yield final
+                return
+            if not batch and timeout is not None and live is not None:
+                return
+
+    def result(self, operation_id: str) -> TrainingResult:
+        """The TrainingResult of a completed operation.
+
+        Raises:
+            NotFoundError: unknown id.
+            StateConflictError: the operation has not completed (the message gives its status).
+        """
+        record = self.get_operation(operation_id)
+        if record.status != "completed" or record.result is None:
+            detail = f": {record.error_message}" if record.error_message else ""
+            raise StateConflictError(
+                f"operation {operation_id} is {record.status}{detail}; a result exists only "
+                "once it has completed"
+            )
+        return _decode_result(record.result, TrainingResult)
+
+    def partial_result(self, operation_id: str) -> TrainingResult | None:
+        """Whatever result was stored, also for cancelled and failed runs."""
+        record = self.get_operation(operation_id)
+        return None if record.result is None else _decode_result(record.result, TrainingResult)
+
+    def metrics(self, operation_id: str) -> OperationMetrics:
+        """The epoch history with overfitting/plateau flags."""
+        self._writer.flush()
+        rows = self.store.epoch_history(operation_id)
+        return OperationMetrics(
+            operation_id=operation_id, epochs=rows, diagnostics=diagnose_history(rows)
+        )
+
+    # -- cancelling --------------------------------------------------------------------------
+
+    def cancel(
+        self, operation_id: str, *, graceful: bool = False, reason: str | None = None
+    ) -> OperationSnapshot:
+        """Ask an operation to stop. Idempotent while it is active.
+
+        A queued operation is cancelled at once; a running one becomes ``cancelling`` and
+        stops within a batch (abort) or after evaluating and saving (graceful).
+
+        Raises:
+            NotFoundError: unknown id.
+            StateConflictError: the operation is already final (the message gives its status).
+        """
+        record = self.store.get(operation_id)
+        if record.is_final:
+            raise StateConflictError(
+                f"operation {operation_id} cannot be cancelled: it is already {record.status}"
+            )
+        live = self._live.get(operation_id)
+        text = reason or ("graceful stop requested" if graceful else "cancelled by request")
+        if live is None:
+            raise StateConflictError(
+                f"operation {operation_id} is {record.status} in another process; cancel it "
+                "through the process (or API) that runs it"
+            )
+        live.token.cancel(graceful=graceful, reason=text)
+        if record.status == "pending":
+            try:
+                return self.store.transition(operation_id, "cancelled", cancellation_reason=text)
+            except StateConflictError:
+                pass  # the worker just picked it up; it will see the token
+        with contextlib.suppress(StateConflictError):  # it may have finished meanwhile
+            self.store.transition(operation_id, "cancelling", cancellation_reason=text)
+        if live.tracker is not None and not live.done.is_set():
+            live.tracker.set_status("cancelling")
+        return self.get_operation(operation_id)
+
+    # -- diagnostics -------------------------------------------------------------------------
+
+    def health(self) -> HealthReport:
+        """Mode, store, queue, active runs, cancel latencies, versions and device."""
+        from ktrdr_lib.diagnostics import device_summary
+
+        active, _ = self.store.list_records(status=sorted(ACTIVE_STATUSES), limit=1000)
+        pending = [r for r in active if r.status == "pending"]
+        return HealthReport(
+            status="ok" if not self._closed else "shut down",
+            mode=self.runner.mode,
+            store_path=self.store.path,
+            store_size_bytes=self.store.size_bytes(),
+            max_concurrent=self.max_concurrent,
+            queue_depth=len(pending),
+            active_operation_ids=[r.operation_id for r in active],
+            host_url=getattr(self.runner, "host_url", None),
+            host_session_ids=[r.host_session_id for r in active if r.host_session_id],
+            last_cancel_latencies=list(self._latencies),
+            versions=library_versions(),
+            device=device_summary(),
+        )
+
+    def shutdown(self, *, cancel_running: bool = False, timeout: float | None = 30.0) -> None:
+        """Stop taking work. Queued runs are cancelled; running ones finish (or are cancelled
+        with ``cancel_running``) within ``timeout``; anything still running after it is left
+        for the next start-up to mark ``interrupted``."""
+        self._closed = True
+        for op_id, live in list(self._live.items()):
+            if live.done.is_set():
+                continue
+            record = self.store.get(op_id)
+            if record.status == "pending" or cancel_running:
+                with contextlib.suppress(StateConflictError):
+                    self.cancel(op_id, reason="orchestrator shut down")
+        for _ in self._workers:
+            self._queue.put(None)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for worker in self._workers:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            worker.join(left)
+        self._writer.close()
+
+    def __enter__(self) -> TrainingOrchestrator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown(cancel_running=True)
+
+
+def _default_concurrency() -> int:
+    import torch
+
+    return max(torch.cuda.device_count(), 1)

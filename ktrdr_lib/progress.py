@@ -1,0 +1,264 @@
+"""Progress bookkeeping: phases, percentage, ETA and throttled snapshots.
+
+:class:`ProgressTracker` turns a run's events (phase changes from the pipeline, batch and epoch
+ends from Lightning via :class:`~ktrdr_lib.progress_bridge.ProgressBridge`) into
+:class:`~ktrdr_lib.operations.ProgressSnapshot`\\ s. It does no I/O: every snapshot goes to a
+``publish`` function that must be an O(1) hand-off (the orchestrator's hub queues it for the
+store writer and the subscribers).
+
+Percentage: the preparation phases own the first 10 % (split by their typical share of the
+work), training owns 10-95 % counted across epochs as ``((epoch-1)*B + batch) / (E*B)`` so it
+never resets per epoch, evaluate and save own the tail. It never decreases. The ETA uses
+training-step time only: an exponential moving average of the time between consecutive batch
+ends within an epoch, skipping each run's first batches (warm-up) and each epoch's first batch
+(which would include validation and epoch set-up).
+
+State is updated on every event; snapshots are emitted at most every ``min_interval`` seconds,
+and always at a phase change, an epoch end and the finish.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ktrdr_lib.operations import (
+    EpochHistoryRow,
+    OperationStatus,
+    Phase,
+    ProgressSnapshot,
+)
+
+__all__ = ["PHASE_SPANS", "ProgressTracker"]
+
+PHASE_SPANS: dict[str, tuple[float, float]] = {
+    "queued": (0.0, 0.0),
+    "load_data": (0.0, 4.0),
+    "indicators": (4.0, 7.0),
+    "fuzzy": (7.0, 8.5),
+    "labels": (8.5, 10.0),
+    "train": (10.0, 95.0),
+    "evaluate": (95.0, 98.0),
+    "save": (98.0, 100.0),
+    "remote": (0.0, 100.0),
+}
+_WARMUP_BATCHES = 3
+_ETA_SMOOTHING = 0.1
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+class ProgressTracker:
+    """Bookkeeping for one run's progress.
+
+    Args:
+        operation_id: whose progress this is.
+        total_epochs: the epoch budget.
+        publish: receives each emitted snapshot; must not block.
+        on_epoch: receives each finished epoch's history row; must not block.
+        min_interval: seconds between throttled emits (default 0.2, i.e. 5 Hz).
+        clock: monotonic seconds (injectable for tests).
+        start_sequence: the sequence the first emitted snapshot follows (for resumed runs).
+    """
+
+    def __init__(
+        self,
+        operation_id: str,
+        *,
+        total_epochs: int,
+        publish: Callable[[ProgressSnapshot], None],
+        on_epoch: Callable[[EpochHistoryRow], None] | None = None,
+        min_interval: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+        start_sequence: int = 0,
+    ) -> None:
+        if total_epochs < 1:
+            raise ValueError(f"total_epochs must be >= 1, got {total_epochs}")
+        if min_interval < 0:
+            raise ValueError(f"min_interval must be >= 0, got {min_interval}")
+        self.operation_id = operation_id
+        self.total_epochs = total_epochs
+        self._publish = publish
+        self._on_epoch = on_epoch
+        self.min_interval = min_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._started = clock()
+        self._last_emit = -float("inf")
+        self._sequence = start_sequence
+        self._status: OperationStatus = "running"
+        self._phase: Phase = "queued"
+        self._message = ""
+        self._percentage = 0.0
+        self._epoch = 0
+        self._batch = 0
+        self._total_batches = 0
+        self._batches_seen = 0
+        self._last_batch_at: float | None = None
+        self._sec_per_batch: float | None = None
+        self._epoch_started: float | None = None
+        self._metrics: dict[str, float] = {}
+        self._resources: dict[str, Any] = {}
+        self.emitted = 0
+
+    # -- events --------------------------------------------------------------------------
+
+    def on_phase(self, phase: Phase, message: str) -> None:
+        """A pipeline phase started (forces an emit)."""
+        with self._lock:
+            self._phase = phase
+            self._message = message
+            self._raise_to(PHASE_SPANS.get(phase, (self._percentage, 0.0))[0])
+            self._emit_locked()
+
+    def set_resources(self, resources: dict[str, Any]) -> None:
+        """Device and memory figures shown with every snapshot."""
+        with self._lock:
+            self._resources = dict(resources)
+
+    def set_status(self, status: OperationStatus) -> None:
+        """The operation's status as views should show it (e.g. ``cancelling``)."""
+        with self._lock:
+            self._status = status
+            self._emit_locked()
+
+    def start_epoch(self, epoch: int, total_batches: int) -> None:
+        """Epoch ``epoch`` (1-based) of ``total_batches`` batches begins."""
+        with self._lock:
+            self._phase = "train"
+            self._epoch = epoch
+            self._batch = 0
+            self._total_batches = max(int(total_batches), 0)
+            self._last_batch_at = None
+            self._epoch_started = self._clock()
+
+    def due(self) -> bool:
+        """Whether the next throttled event would emit (lets callers skip costly reads)."""
+        return self._clock() - self._last_emit >= self.min_interval
+
+    def batch_done(self, batch: int, loss: float | None = None) -> None:
+        """Batch ``batch`` (1-based) of the current epoch finished.
+
+        ``loss`` is optional: pass it only when :meth:`due`, since reading a loss tensor can
+        cost a device sync.
+        """
+        with self._lock:
+            now = self._clock()
+            if self._last_batch_at is not None and self._batches_seen >= _WARMUP_BATCHES:
+                step = now - self._last_batch_at
+                prev = self._sec_per_batch
+                self._sec_per_batch = (
+                    step if prev is None else prev + _ETA_SMOOTHING * (step - prev)
+                )
+            self._last_batch_at = now
+            self._batches_seen += 1
+            self._batch = batch
+            if loss is not None:
+                self._metrics["train_loss_batch"] = float(loss)
+            self._raise_to(self._train_percentage())
+            self._message = self._train_message()
+            if now - self._last_emit >= self.min_interval:
+                self._emit_locked()
+
+    def epoch_done(self, metrics: dict[str, float], learning_rate: float | None = None) -> None:
+        """The current epoch (training and validation) finished (forces an emit)."""
+        with self._lock:
+            duration = self._clock() - self._epoch_started if self._epoch_started else None
+            self._metrics.pop("train_loss_batch", None)
+            self._metrics.update({k: float(v) for k, v in metrics.items()})
+            self._raise_to(self._train_percentage())
+            self._message = self._train_message()
+            row = EpochHistoryRow(
+                epoch=self._epoch,
+                train_loss=metrics.get("train_loss"),
+                train_accuracy=metrics.get("train_accuracy"),
+                val_loss=metrics.get("val_loss"),
+                val_accuracy=metrics.get("val_accuracy"),
+                learning_rate=learning_rate,
+                duration_s=None if duration is None else round(duration, 4),
+            )
+            self._emit_locked()
+        if self._on_epoch is not None:
+            self._on_epoch(row)
+
+    def finish(self, status: OperationStatus, message: str) -> ProgressSnapshot:
+        """The run ended; emits and returns the final snapshot (100 % when completed)."""
+        with self._lock:
+            self._status = status
+            self._message = message
+            if status == "completed":
+                self._raise_to(100.0)
+            return self._emit_locked()
+
+    # -- views ---------------------------------------------------------------------------
+
+    def snapshot(self) -> ProgressSnapshot:
+        """The current state, without emitting (does not advance the sequence)."""
+        with self._lock:
+            return self._build(self._sequence)
+
+    @property
+    def sequence(self) -> int:
+        """The last emitted sequence number."""
+        return self._sequence
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _raise_to(self, value: float) -> None:
+        self._percentage = max(self._percentage, min(value, 100.0))
+
+    def _train_percentage(self) -> float:
+        lo, hi = PHASE_SPANS["train"]
+        total = self.total_epochs * max(self._total_batches, 1)
+        done = (self._epoch - 1) * max(self._total_batches, 1) + self._batch
+        return lo + (hi - lo) * min(done / total, 1.0)
+
+    def _train_message(self) -> str:
+        return (
+            f"Epoch {self._epoch}/{self.total_epochs} · Batch {self._batch}/{self._total_batches}"
+        )
+
+    def _eta(self) -> float | None:
+        if self._sec_per_batch is None or self._phase != "train":
+            return None
+        remaining = (self.total_epochs - self._epoch) * self._total_batches + (
+            self._total_batches - self._batch
+        )
+        return round(max(remaining, 0) * self._sec_per_batch, 2)
+
+    def _build(self, sequence: int) -> ProgressSnapshot:
+        now = self._clock()
+        items_total = self.total_epochs * self._total_batches
+        items_done = max(self._epoch - 1, 0) * self._total_batches + self._batch
+        return ProgressSnapshot(
+            operation_id=self.operation_id,
+            sequence=sequence,
+            status=self._status,
+            phase=self._phase,
+            percentage=round(self._percentage, 3),
+            message=self._message,
+            epoch=self._epoch,
+            total_epochs=self.total_epochs,
+            batch=self._batch,
+            total_batches=self._total_batches,
+            items_processed=items_done,
+            items_total=items_total,
+            elapsed_s=round(now - self._started, 3),
+            eta_s=self._eta(),
+            metrics=dict(self._metrics),
+            resources=dict(self._resources),
+            updated_at=_iso(time.time()),
+        )
+
+    def _emit_locked(self) -> ProgressSnapshot:
+        self._sequence += 1
+        snap = self._build(self._sequence)
+        self._last_emit = self._clock()
+        self.emitted += 1
+        self._publish(snap)
+        return snap
