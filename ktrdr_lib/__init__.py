@@ -30,13 +30,23 @@ from ktrdr_lib.errors import (
 )
 
 if TYPE_CHECKING:
+    from ktrdr_lib.aggregator import ResultAggregator
     from ktrdr_lib.cancellation import CancelToken
     from ktrdr_lib.context import TrainingOperationContext, build_training_context
     from ktrdr_lib.data.loader import load_ohlcv
     from ktrdr_lib.data.synthetic import generate_ohlcv
+    from ktrdr_lib.diagnostics import HealthReport
     from ktrdr_lib.models.store import ModelStore, list_models, load_model
-    from ktrdr_lib.pipeline import run_training_pipeline
+    from ktrdr_lib.operations import (
+        EpochHistoryRow,
+        OperationSnapshot,
+        OperationStore,
+        ProgressSnapshot,
+    )
+    from ktrdr_lib.orchestrator import OperationHandle, TrainingOrchestrator
+    from ktrdr_lib.pipeline import TrainerOptions, run_training_pipeline
     from ktrdr_lib.results import TrainingResult
+    from ktrdr_lib.runners import LocalTrainingRunner
     from ktrdr_lib.strategy.discovery import list_strategies, resolve_strategy
     from ktrdr_lib.strategy.loader import check_strategy_text, load_strategy
     from ktrdr_lib.strategy.spec import StrategySpec
@@ -47,18 +57,28 @@ __all__ = [
     "CancelToken",
     "ConfigError",
     "DataError",
+    "EpochHistoryRow",
+    "HealthReport",
     "HostUnavailableError",
     "KtrdrError",
+    "LocalTrainingRunner",
     "ModelStore",
     "NotFoundError",
     "OperationCancelled",
+    "OperationHandle",
+    "OperationSnapshot",
+    "OperationStore",
+    "ProgressSnapshot",
+    "ResultAggregator",
     "StateConflictError",
     "StrategyError",
     "StrategyNotFoundError",
     "StrategyProblem",
     "StrategySpec",
+    "TrainerOptions",
     "TrainingError",
     "TrainingOperationContext",
+    "TrainingOrchestrator",
     "TrainingResult",
     "__version__",
     "build_training_context",
@@ -75,9 +95,19 @@ __all__ = [
 
 _LAZY: dict[str, str] = {
     "CancelToken": "ktrdr_lib.cancellation",
+    "EpochHistoryRow": "ktrdr_lib.operations",
+    "HealthReport": "ktrdr_lib.diagnostics",
+    "LocalTrainingRunner": "ktrdr_lib.runners",
     "ModelStore": "ktrdr_lib.models.store",
+    "OperationHandle": "ktrdr_lib.orchestrator",
+    "OperationSnapshot": "ktrdr_lib.operations",
+    "OperationStore": "ktrdr_lib.operations",
+    "ProgressSnapshot": "ktrdr_lib.operations",
+    "ResultAggregator": "ktrdr_lib.aggregator",
     "StrategySpec": "ktrdr_lib.strategy.spec",
+    "TrainerOptions": "ktrdr_lib.pipeline",
     "TrainingOperationContext": "ktrdr_lib.context",
+    "TrainingOrchestrator": "ktrdr_lib.orchestrator",
     "TrainingResult": "ktrdr_lib.results",
     "build_training_context": "ktrdr_lib.context",
     "check_strategy_text": "ktrdr_lib.strategy.loader",

@@ -8,6 +8,7 @@ with a one-line message and a non-zero exit status; Ctrl-C stops a training clea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 import time
@@ -58,72 +59,65 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _TerminalProgress:
-    """Phase lines and a throttled epoch/batch line on a text stream."""
+class ProgressLine:
+    """Renders ProgressSnapshots as text: a line per phase and per epoch, and on a terminal a
+    live ``Epoch e/E · Batch b/B · loss · ETA`` line redrawn at most every ``interval``."""
 
-    def __init__(self, stream: TextIO, interval: float = 0.5) -> None:
+    def __init__(self, stream: TextIO, interval: float = 0.25) -> None:
         self.stream = stream
         self.interval = interval
         self.tty = stream.isatty()
-        self._last = 0.0
+        self._last_draw = 0.0
         self._open_line = False
+        self._phase: str | None = None
+        self._epoch_shown = 0
+        self._gpu_shown = False
 
     def _write(self, text: str, *, transient: bool = False) -> None:
         if self._open_line:
-            self.stream.write("\r\x1b[2K" if self.tty else "\n")
+            self.stream.write("\r\x1b[2K")
             self._open_line = False
         self.stream.write(text if transient else text + "\n")
         self._open_line = transient
         self.stream.flush()
 
-    def on_phase(self, phase: str, message: str) -> None:
-        self._write(f"[{phase}] {message}")
+    def note(self, text: str) -> None:
+        """A line of its own (e.g. a cancel notice)."""
+        self._write(text)
 
-    def batch(self, line: str) -> None:
-        now = time.monotonic()
-        if self.tty and now - self._last >= self.interval:
-            self._last = now
-            self._write(line, transient=True)
-
-    def epoch(self, line: str) -> None:
-        self._write(line)
-
-
-def _progress_callback(view: _TerminalProgress) -> Any:
-    import lightning.pytorch as pl
-
-    class TerminalProgressCallback(pl.Callback):
-        def __init__(self) -> None:
-            self.started = time.monotonic()
-            self.epoch_started = self.started
-
-        def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-            self.epoch_started = time.monotonic()
-
-        def on_train_batch_end(
-            self, trainer: pl.Trainer, module: pl.LightningModule, *args: Any
-        ) -> None:
-            total = int(trainer.num_training_batches)
-            batch = int(args[-1]) + 1
-            loss = getattr(module, "last_batch_loss", None)
-            text = f"[train] Epoch {trainer.current_epoch + 1}/{trainer.max_epochs} · "
-            text += f"Batch {batch}/{total}"
-            if loss is not None:
-                text += f" · loss {loss:.4f}"
-            view.batch(text)
-
-        def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-            if trainer.sanity_checking:
-                return
-            metrics = getattr(module, "epoch_metrics", {}) or {}
-            shown = " · ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-            seconds = time.monotonic() - self.epoch_started
-            view.epoch(
-                f"[train] Epoch {trainer.current_epoch + 1}/{trainer.max_epochs} · "
-                f"{shown} · {seconds:.2f}s"
+    def show(self, snap: Any) -> None:
+        """Render one snapshot."""
+        if snap.phase != self._phase and snap.phase not in ("queued",):
+            self._phase = snap.phase
+            if snap.phase != "train" or not snap.batch:
+                self._write(f"[{snap.phase}] {snap.message}")
+        resources = snap.resources or {}
+        if resources.get("gpu_name") and not self._gpu_shown:
+            self._gpu_shown = True
+            self._write(
+                f"[device] {resources['gpu_name']} · "
+                f"{resources.get('gpu_memory_allocated_mb', '?')} / "
+                f"{resources.get('gpu_memory_total_mb', '?')} MB"
             )
-
-    return TerminalProgressCallback()
+        if snap.metrics_epoch > self._epoch_shown:
+            self._epoch_shown = snap.metrics_epoch
+            figures = " · ".join(
+                f"{k} {v:.4f}"
+                for k, v in snap.metrics.items()
+                if v is not None and k != "train_loss_batch"
+            )
+            self._write(f"[train] Epoch {snap.metrics_epoch}/{snap.total_epochs} · {figures}")
+        elif snap.phase == "train" and snap.batch and self.tty:
+            now = time.monotonic()
+            if now - self._last_draw >= self.interval:
+                self._last_draw = now
+                line = f"[train] {snap.message}"
+                loss = snap.metrics.get("train_loss_batch")
+                if loss is not None:
+                    line += f" · loss {loss:.4f}"
+                if snap.eta_s is not None:
+                    line += f" · ETA {snap.eta_s:.0f}s"
+                self._write(line, transient=True)
 
 
 def _render_result(result: Any, stream: TextIO) -> None:
@@ -168,66 +162,65 @@ def _quiet_lightning() -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ktrdr_lib.cancellation import CancelToken
-    from ktrdr_lib.context import build_training_context
-    from ktrdr_lib.errors import OperationCancelled
-    from ktrdr_lib.pipeline import run_training_pipeline
+    from ktrdr_lib.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.runners import LocalTrainingRunner
 
-    context = build_training_context(
-        args.strategy,
-        symbols=args.symbols,
-        timeframes=args.timeframes,
-        start_date=args.start_date,
-        end_date=args.end_date,
-        epochs=args.epochs,
-        seed=args.seed,
-        data_dir=args.data_dir,
-    )
     _quiet_lightning()
-    view = _TerminalProgress(sys.stderr)
-    token = CancelToken()
-    outcome: dict[str, Any] = {}
-
-    finished = threading.Event()
-
-    def work() -> None:
-        try:
-            outcome["result"] = run_training_pipeline(
-                context,
-                observer=view,
-                token=token,
-                callbacks=[_progress_callback(view)],
-                save_model=not args.no_save,
-            )
-        except BaseException as exc:  # handed to the main thread, which reports it
-            outcome["error"] = exc
-        finally:
-            finished.set()
-
-    worker = threading.Thread(target=work, name=f"train-{context.operation_id}", daemon=True)
-    worker.start()
-    # Wait on an Event, not Thread.join: a KeyboardInterrupt that lands inside join() can
-    # leave the thread looking finished while it still runs.
-    while not finished.is_set():
-        try:
-            finished.wait(0.2)
-        except KeyboardInterrupt:
-            if not token.is_set:
-                view.epoch("[cancel] Ctrl-C: stopping after the current batch…")
-            token.cancel(reason="interrupted by Ctrl-C")
-    worker.join()
-    error = outcome.get("error")
-    if isinstance(error, OperationCancelled):
-        sys.stderr.write(f"cancelled: {error.detail}\n")
+    orchestrator = TrainingOrchestrator(
+        data_dir=args.data_dir, runner=LocalTrainingRunner(save_model=not args.no_save)
+    )
+    try:
+        op = orchestrator.start_training(
+            args.strategy,
+            symbols=args.symbols,
+            timeframes=args.timeframes,
+            start_date=args.start_date,
+            end_date=args.end_date,
+            epochs=args.epochs,
+            seed=args.seed,
+        )
+        view = ProgressLine(sys.stderr)
+        final = _follow(op, view)
+    finally:
+        orchestrator.shutdown(cancel_running=True)
+    if final.status == "cancelled":
+        sys.stderr.write(f"cancelled: {final.cancellation_reason}\n")
         return EXIT_CANCELLED
-    if error is not None:
-        raise error
-    result = outcome["result"]
+    if final.status != "completed":
+        raise KtrdrError(final.error_message or f"training ended {final.status}")
+    result = op.result()
     if args.json:
         sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
     else:
         _render_result(result, sys.stdout)
     return EXIT_OK
+
+
+def _follow(op: Any, view: ProgressLine) -> Any:
+    """Show the operation's progress until it is final; Ctrl-C cancels it and waits.
+
+    The snapshots are read in a worker thread so that the main thread, which receives
+    Ctrl-C, never sits inside a lock or a join when it arrives.
+    """
+    finished = threading.Event()
+
+    def pump() -> None:
+        try:
+            for snap in op.follow():
+                view.show(snap)
+        finally:
+            finished.set()
+
+    threading.Thread(target=pump, name="ktrdr-cli-progress", daemon=True).start()
+    while not finished.is_set():
+        try:
+            finished.wait(0.2)
+        except KeyboardInterrupt:
+            if op.status in ("pending", "running"):
+                view.note("[cancel] Ctrl-C: stopping after the current batch…")
+                with contextlib.suppress(KtrdrError):
+                    op.cancel(reason="interrupted by Ctrl-C")
+    return op.wait()
 
 
 def _strategies_validate(args: argparse.Namespace) -> int:

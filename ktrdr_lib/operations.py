@@ -99,15 +99,20 @@ def owner_alive(owner: str | None) -> bool:
 
 
 def utc_now() -> str:
-    """Now as an ISO-8601 UTC string ending in ``Z``."""
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    """Now as an ISO-8601 UTC string ending in ``Z``, always with microseconds.
+
+    The fixed width keeps text order equal to time order (``list_records`` sorts on it).
+    """
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class ProgressSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """What every view shows about a run at one moment (DESIGN.md's progress contract).
 
     ``sequence`` increases strictly with every snapshot of an operation; ``percentage`` never
-    decreases within a run.
+    decreases within a run. ``metrics`` holds the latest epoch figures (``train_loss``,
+    ``val_loss``, ``train_accuracy``, ``val_accuracy``, for epoch ``metrics_epoch``) and, between
+    epoch ends, ``train_loss_batch``.
     """
 
     operation_id: str
@@ -124,7 +129,8 @@ class ProgressSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     items_total: int = 0
     elapsed_s: float = 0.0
     eta_s: float | None = None
-    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    metrics: dict[str, float | None] = msgspec.field(default_factory=dict)
+    metrics_epoch: int = 0
     resources: dict[str, Any] = msgspec.field(default_factory=dict)
     host_session_id: str | None = None
     updated_at: str = ""
@@ -359,8 +365,9 @@ class OperationStore:
     ) -> OperationSnapshot:
         """Move to ``status`` if the state machine allows it.
 
-        A final state is never overwritten: transitions out of one raise StateConflictError.
-        Timestamps (started/finished) are set here.
+        A final state is never overwritten: transitions out of one raise StateConflictError,
+        and re-asserting it returns the record unchanged. Timestamps (started/finished) are
+        set here.
         """
         now = utc_now()
         with self._transaction() as conn:
@@ -370,9 +377,16 @@ class OperationStore:
             if row is None:
                 raise NotFoundError(f"Operation not found: {operation_id}")
             current = row[0]
-            if status == current:
-                pass
-            elif status not in _ALLOWED.get(current, frozenset()):
+            if status == current and current in FINAL_STATUSES:
+                # Idempotent, and a final state is never overwritten, not even by itself
+                # (its finished_at, error and result stay as they were).
+                return _record(
+                    conn.execute(
+                        f"SELECT {_COLUMNS} FROM operations WHERE operation_id = ?",
+                        (operation_id,),
+                    ).fetchone()
+                )
+            if status != current and status not in _ALLOWED.get(current, frozenset()):
                 raise StateConflictError(
                     f"operation {operation_id} is {current}; it cannot become {status}"
                 )

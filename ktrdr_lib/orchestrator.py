@@ -264,8 +264,12 @@ class TrainingOrchestrator:
             if live is not None:
                 try:
                     self._run(op_id, live)
-                except Exception:  # never let one run kill the worker
+                except Exception as exc:  # never let one run kill the worker
                     log.exception("operation %s: unexpected error in the worker", op_id)
+                    with contextlib.suppress(KtrdrError):
+                        self.store.transition(
+                            op_id, "failed", error_message=f"internal error: {exc!r}"
+                        )
                 finally:
                     live.done.set()
 

@@ -19,6 +19,7 @@ and always at a phase change, an epoch end and the finish.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,13 @@ PHASE_SPANS: dict[str, tuple[float, float]] = {
 }
 _WARMUP_BATCHES = 3
 _ETA_SMOOTHING = 0.1
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: such figures travel as ``None``."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _iso(ts: float) -> str:
@@ -102,7 +110,8 @@ class ProgressTracker:
         self._last_batch_at: float | None = None
         self._sec_per_batch: float | None = None
         self._epoch_started: float | None = None
-        self._metrics: dict[str, float] = {}
+        self._metrics: dict[str, float | None] = {}
+        self._metrics_epoch = 0
         self._resources: dict[str, Any] = {}
         self.emitted = 0
 
@@ -159,7 +168,7 @@ class ProgressTracker:
             self._batches_seen += 1
             self._batch = batch
             if loss is not None:
-                self._metrics["train_loss_batch"] = float(loss)
+                self._metrics["train_loss_batch"] = _finite(loss)
             self._raise_to(self._train_percentage())
             self._message = self._train_message()
             if now - self._last_emit >= self.min_interval:
@@ -168,9 +177,11 @@ class ProgressTracker:
     def epoch_done(self, metrics: dict[str, float], learning_rate: float | None = None) -> None:
         """The current epoch (training and validation) finished (forces an emit)."""
         with self._lock:
-            duration = self._clock() - self._epoch_started if self._epoch_started else None
+            started = self._epoch_started
+            duration = None if started is None else self._clock() - started
             self._metrics.pop("train_loss_batch", None)
-            self._metrics.update({k: float(v) for k, v in metrics.items()})
+            self._metrics.update({k: _finite(v) for k, v in metrics.items()})
+            self._metrics_epoch = self._epoch
             self._raise_to(self._train_percentage())
             self._message = self._train_message()
             row = EpochHistoryRow(
@@ -251,6 +262,7 @@ class ProgressTracker:
             elapsed_s=round(now - self._started, 3),
             eta_s=self._eta(),
             metrics=dict(self._metrics),
+            metrics_epoch=self._metrics_epoch,
             resources=dict(self._resources),
             updated_at=_iso(time.time()),
         )

@@ -7,7 +7,8 @@ pipeline in this process; the host runner (remote GPU host) implements the same 
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from ktrdr_lib.cancellation import CancelToken
 from ktrdr_lib.context import TrainingOperationContext
@@ -40,15 +41,21 @@ class LocalTrainingRunner:
     Args:
         trainer_options: accelerator, devices, strategy and precision for Lightning.
         save_model: save each trained model to the ModelStore.
+        callbacks: extra Lightning callbacks added to every run.
     """
 
     mode = "local"
 
     def __init__(
-        self, trainer_options: TrainerOptions | None = None, *, save_model: bool = True
+        self,
+        trainer_options: TrainerOptions | None = None,
+        *,
+        save_model: bool = True,
+        callbacks: Sequence[Any] = (),
     ) -> None:
         self.trainer_options = trainer_options or TrainerOptions()
         self.save_model = save_model
+        self.callbacks = list(callbacks)
 
     def run(
         self,
@@ -64,7 +71,7 @@ class LocalTrainingRunner:
             context,
             observer=tracker,
             token=token,
-            callbacks=[ProgressBridge(tracker)],
+            callbacks=[ProgressBridge(tracker), *self.callbacks],
             trainer_options=self.trainer_options,
             save_model=self.save_model,
         )

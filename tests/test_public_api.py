@@ -11,18 +11,28 @@ EXPECTED = [
     "CancelToken",
     "ConfigError",
     "DataError",
+    "EpochHistoryRow",
+    "HealthReport",
     "HostUnavailableError",
     "KtrdrError",
+    "LocalTrainingRunner",
     "ModelStore",
     "NotFoundError",
     "OperationCancelled",
+    "OperationHandle",
+    "OperationSnapshot",
+    "OperationStore",
+    "ProgressSnapshot",
+    "ResultAggregator",
     "StateConflictError",
     "StrategyError",
     "StrategyNotFoundError",
     "StrategyProblem",
     "StrategySpec",
+    "TrainerOptions",
     "TrainingError",
     "TrainingOperationContext",
+    "TrainingOrchestrator",
     "TrainingResult",
     "__version__",
     "build_training_context",
@@ -52,7 +62,7 @@ def test_core_never_imports_web_or_widget_toolkits() -> None:
     code = (
         "import sys, ktrdr_lib\n"
         "for n in ktrdr_lib.__all__: getattr(ktrdr_lib, n)\n"
-        "import ktrdr_lib.pipeline, ktrdr_lib.models.store\n"
+        "import ktrdr_lib.pipeline, ktrdr_lib.models.store, ktrdr_lib.orchestrator\n"
         "bad = [m for m in ('litestar', 'ipywidgets', 'papermill') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

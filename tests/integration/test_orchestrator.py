@@ -1,0 +1,362 @@
+"""TrainingOrchestrator end to end: real training in worker threads, real SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import msgspec
+import pytest
+
+from ktrdr_lib import (
+    ConfigError,
+    LocalTrainingRunner,
+    NotFoundError,
+    OperationStore,
+    StateConflictError,
+    StrategyNotFoundError,
+    TrainingOrchestrator,
+)
+from ktrdr_lib.cancellation import CancelToken
+from ktrdr_lib.context import TrainingOperationContext
+from ktrdr_lib.pipeline import run_training_pipeline
+from ktrdr_lib.progress import ProgressTracker
+from ktrdr_lib.progress_bridge import ProgressBridge
+from ktrdr_lib.results import TrainingResult
+
+
+class BatchCounter(pl.Callback):
+    """Counts training batches; at batch ``pause_at`` it signals and waits for the test."""
+
+    def __init__(self, pause_at: int | None = None) -> None:
+        self.count = 0
+        self.pause_at = pause_at
+        self.reached = threading.Event()
+        self.resume = threading.Event()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.count += 1
+        if self.pause_at is not None and self.count == self.pause_at:
+            self.reached.set()
+            self.resume.wait(30)
+
+
+@pytest.fixture
+def orch_factory(synthetic_data_dir: Path, isolated_home: Path):  # type: ignore[no-untyped-def]
+    made: list[TrainingOrchestrator] = []
+
+    def make(**kwargs: Any) -> TrainingOrchestrator:
+        kwargs.setdefault("data_dir", synthetic_data_dir)
+        kwargs.setdefault("progress_interval", 0.0)
+        orch = TrainingOrchestrator(**kwargs)
+        made.append(orch)
+        return orch
+
+    yield make
+    for orch in made:
+        orch.shutdown(cancel_running=True, timeout=60)
+
+
+def test_real_training_reports_monotonic_progress_and_a_result(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    orch = orch_factory()
+    op = orch.start_training(small_strategy_file, epochs=3)
+    snaps = list(op.follow())
+    final = op.wait(timeout=120)
+
+    assert final.status == "completed"
+    sequences = [s.sequence for s in snaps]
+    assert sequences == sorted(set(sequences))  # strictly increasing
+    percentages = [s.percentage for s in snaps]
+    assert percentages == sorted(percentages)  # never decreasing
+    assert snaps[-1].status == "completed" and snaps[-1].percentage == 100.0
+    phases = [s.phase for s in snaps]
+    for phase in ("load_data", "indicators", "fuzzy", "labels", "train", "evaluate", "save"):
+        assert phase in phases
+    train = [s for s in snaps if s.phase == "train" and s.batch]
+    assert any(s.epoch == 2 for s in train)
+    assert "Epoch 3/3 · Batch" in " ".join(s.message for s in train)
+    # progress counted across epochs: epoch 2 starts above where epoch 1 ended... monotonic
+    assert all(s.total_batches > 0 and s.total_epochs == 3 for s in train)
+
+    result = op.result()
+    assert isinstance(result, TrainingResult)
+    assert result.session_info.operation_id == op.operation_id
+    assert result.artifacts.model_id == "small_test/v1"
+    metrics = op.metrics()
+    assert [row.epoch for row in metrics.epochs] == [1, 2, 3]
+    assert all(row.val_loss is not None and row.duration_s for row in metrics.epochs)
+    stored = OperationStore(orch.store.path).get(op.operation_id)
+    assert stored.status == "completed" and stored.progress.percentage == 100.0
+    assert stored.metadata["parameters"]["epochs"] == 3
+
+
+def test_bad_request_raises_and_stores_nothing(orch_factory: Any, tmp_path: Path) -> None:
+    orch = orch_factory()
+    with pytest.raises(StrategyNotFoundError):
+        orch.start_training("no_such_strategy")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\n", encoding="utf-8")
+    with pytest.raises(ConfigError):
+        orch.start_training(bad)
+    with pytest.raises(ConfigError, match="mode 'host'"):
+        orch.start_training("rsi_mean_reversion", mode="host")
+    assert orch.list_operations().total_count == 0
+
+
+def test_abort_mid_epoch_stops_within_two_batches(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    counter = BatchCounter(pause_at=40)  # the small strategy has 28 batches an epoch
+    orch = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]))
+    op = orch.start_training(small_strategy_file, epochs=100)
+    assert counter.reached.wait(60)
+    at_cancel = counter.count
+    record = op.cancel(reason="enough")
+    assert record.status == "cancelling"
+    counter.resume.set()
+    final = op.wait(timeout=60)
+    assert final.status == "cancelled"
+    assert final.cancellation_reason == "enough"
+    assert counter.count - at_cancel <= 2
+    assert final.progress.status == "cancelled"
+    assert final.progress.epoch == 2 and 0 < final.progress.batch < 28
+    with pytest.raises(StateConflictError, match="is cancelled"):
+        op.result()
+    partial = orch.partial_result(op.operation_id)
+    assert partial is not None and partial.test_metrics is None
+    assert partial.training_metrics.epochs_completed == 1
+    latencies = orch.health().last_cancel_latencies
+    assert latencies[-1].operation_id == op.operation_id
+    assert latencies[-1].final_status == "cancelled"
+    assert latencies[-1].observed_ms is not None
+
+
+def test_cancel_is_idempotent_and_final_runs_refuse(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    counter = BatchCounter(pause_at=5)
+    orch = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]))
+    op = orch.start_training(small_strategy_file, epochs=50)
+    assert counter.reached.wait(60)
+    op.cancel()
+    op.cancel()
+    counter.resume.set()
+    assert op.wait(timeout=60).status == "cancelled"
+    with pytest.raises(StateConflictError, match="cannot be cancelled: it is already cancelled"):
+        op.cancel()
+    with pytest.raises(NotFoundError, match="Operation not found: op_nope"):
+        orch.cancel("op_nope")
+
+
+class PausingRunner(LocalTrainingRunner):
+    """The real pipeline, pausing when a preparation phase starts."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__()
+        self.phase = phase
+        self.reached = threading.Event()
+        self.resume = threading.Event()
+
+    def run(
+        self, context: TrainingOperationContext, *, token: CancelToken, tracker: ProgressTracker
+    ) -> TrainingResult:
+        runner = self
+
+        class Observer:
+            def on_phase(self, phase: Any, message: str) -> None:
+                tracker.on_phase(phase, message)
+                if phase == runner.phase:
+                    runner.reached.set()
+                    runner.resume.wait(30)
+
+        return run_training_pipeline(
+            context, observer=Observer(), token=token, callbacks=[ProgressBridge(tracker)]
+        )
+
+
+def test_cancel_during_data_preparation(orch_factory: Any, small_strategy_file: Path) -> None:
+    runner = PausingRunner("indicators")
+    orch = orch_factory(runner=runner)
+    op = orch.start_training(small_strategy_file)
+    assert runner.reached.wait(60)
+    op.cancel()
+    runner.resume.set()
+    final = op.wait(timeout=60)
+    assert final.status == "cancelled"
+    assert final.progress.phase in ("indicators", "fuzzy")
+    assert orch.metrics(op.operation_id).epochs == []
+
+
+def test_cancel_before_start_is_honoured(orch_factory: Any, small_strategy_file: Path) -> None:
+    counter = BatchCounter(pause_at=3)
+    orch = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]), max_concurrent=1)
+    first = orch.start_training(small_strategy_file, epochs=50)
+    queued = orch.start_training(small_strategy_file, epochs=2)
+    assert counter.reached.wait(60)
+    assert queued.status == "pending"
+    assert orch.health().queue_depth == 1
+    record = queued.cancel(reason="not needed")
+    assert record.status == "cancelled"
+    counter.resume.set()
+    first.cancel()
+    assert first.wait(timeout=60).status == "cancelled"
+    final = queued.wait(timeout=60)
+    assert final.status == "cancelled" and final.cancellation_reason == "not needed"
+    assert orch.metrics(queued.operation_id).epochs == []
+    assert final.started_at is None
+
+
+def test_graceful_stop_evaluates_and_saves(orch_factory: Any, small_strategy_file: Path) -> None:
+    counter = BatchCounter(pause_at=35)
+    orch = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]))
+    op = orch.start_training(small_strategy_file, epochs=100)
+    assert counter.reached.wait(60)
+    op.cancel(graceful=True, reason="good enough")
+    counter.resume.set()
+    final = op.wait(timeout=120)
+    assert final.status == "completed"
+    result = op.result()
+    assert result.training_metrics.early_stopped
+    assert result.session_info.cancellation_reason == "good enough"
+    assert result.artifacts.model_id is not None
+    assert result.test_metrics is not None
+    assert counter.count <= 36
+
+
+def test_failures_end_failed_with_a_message(orch_factory: Any, small_strategy_file: Path) -> None:
+    orch = orch_factory()
+    diverging = orch.start_training(
+        small_strategy_file, overrides={"learning_rate": 1e12, "optimizer": "sgd"}
+    )
+    missing = orch.start_training(small_strategy_file, symbols=["NOPE"])
+    record = diverging.wait(timeout=120)
+    assert record.status == "failed"
+    assert "diverged" in (record.error_message or "")
+    record = missing.wait(timeout=120)
+    assert record.status == "failed"
+    assert "NOPE" in (record.error_message or "")
+    assert record.progress.status == "failed"
+
+
+def test_ten_queued_runs_all_complete(orch_factory: Any, small_strategy_file: Path) -> None:
+    orch = orch_factory(max_concurrent=1)
+    ops = [orch.start_training(small_strategy_file, epochs=1, seed=i) for i in range(10)]
+    assert orch.list_operations(active_only=True).total_count >= 9
+    finals = [op.wait(timeout=300) for op in ops]
+    assert [f.status for f in finals] == ["completed"] * 10
+    listing = orch.list_operations(limit=5)
+    assert listing.total_count == 10 and len(listing.items) == 5
+    assert listing.active_count == 0
+    versions = sorted(op.result().artifacts.model_version or 0 for op in ops)
+    assert versions == list(range(1, 11))
+
+
+def test_concurrent_readers_while_training(orch_factory: Any, small_strategy_file: Path) -> None:
+    orch = orch_factory(progress_interval=0.01)
+    op = orch.start_training(small_strategy_file, epochs=20)
+    errors: list[BaseException] = []
+    reads = [0]
+
+    def read() -> None:
+        try:
+            while op.status not in ("completed", "failed", "cancelled"):
+                orch.get_operation(op.operation_id)
+                orch.list_operations()
+                orch.metrics(op.operation_id)
+                OperationStore(orch.store.path).get(op.operation_id)
+                reads[0] += 1
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    assert op.wait(timeout=300).status == "completed"
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert reads[0] > 0
+
+
+def test_follow_from_another_orchestrator_polls_the_store(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    counter = BatchCounter(pause_at=3)
+    runner_side = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]))
+    op = runner_side.start_training(small_strategy_file, epochs=2)
+    assert counter.reached.wait(60)
+    reader = orch_factory()  # same KTRDR_HOME, another orchestrator (as another process would)
+    assert reader.get_operation(op.operation_id).status == "running"
+    with pytest.raises(StateConflictError, match="another process"):
+        reader.cancel(op.operation_id)
+    counter.resume.set()
+    snaps = list(reader.follow(op.operation_id))
+    assert snaps[-1].status == "completed"
+    assert [s.sequence for s in snaps] == sorted({s.sequence for s in snaps})
+
+
+def test_health_reports_the_essentials(orch_factory: Any) -> None:
+    health = orch_factory(max_concurrent=2).health()
+    assert health.mode == "local" and health.max_concurrent == 2
+    assert health.store_path.endswith("operations.db")
+    assert health.versions["torch"] and health.versions["lightning"]
+    assert health.device["cuda_available"] in (True, False)
+    assert msgspec.json.decode(msgspec.json.encode(health))["queue_depth"] == 0
+
+
+RESTART_SCRIPT = """
+import sys, time
+from ktrdr_lib import TrainingOrchestrator, LocalTrainingRunner
+import lightning.pytorch as pl
+
+class Slow(pl.Callback):
+    def on_train_batch_end(self, *args):
+        time.sleep(0.05)
+
+orch = TrainingOrchestrator(data_dir=sys.argv[2], runner=LocalTrainingRunner(callbacks=[Slow()]))
+op = orch.start_training(sys.argv[1], epochs=200)
+while op.status != "running" or op.snapshot().phase != "train":
+    time.sleep(0.05)
+print(op.operation_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_restart_marks_interrupted(
+    small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+) -> None:
+    env = {**os.environ, "KTRDR_HOME": str(isolated_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RESTART_SCRIPT, str(small_strategy_file), str(synthetic_data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        op_id = proc.stdout.readline().strip()
+        assert op_id.startswith("op_training_")
+        assert OperationStore(isolated_home / "operations.db").get(op_id).status == "running"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    orch = TrainingOrchestrator()
+    try:
+        record = orch.get_operation(op_id)
+        assert record.status == "interrupted"
+        assert "stopped before it finished" in (record.error_message or "")
+        assert json.loads(msgspec.json.encode(record))["finished_at"]
+    finally:
+        orch.shutdown()
