@@ -106,13 +106,19 @@ class StoreWriter:
     def submit(self, snapshot: ProgressSnapshot) -> None:
         """Queue a snapshot (replacing an unwritten older one of the same operation)."""
         with self._cond:
-            self._pending[snapshot.operation_id] = snapshot
+            if self._stopping:  # a run outlived its orchestrator; nothing left to write to
+                return
+            pending = self._pending.get(snapshot.operation_id)
+            if pending is None or pending.sequence < snapshot.sequence:
+                self._pending[snapshot.operation_id] = snapshot
             self._submitted += 1
             self._cond.notify_all()
 
     def submit_epoch(self, operation_id: str, row: EpochHistoryRow) -> None:
         """Queue an epoch history row."""
         with self._cond:
+            if self._stopping:
+                return
             self._epochs.append((operation_id, row))
             self._submitted += 1
             self._cond.notify_all()
