@@ -77,6 +77,12 @@ class TrainerOptions:
     devices: int | str = 1
     strategy: str = "auto"
     precision: str | None = None
+    cancel_sync_every: int = 8
+
+    @property
+    def world_size(self) -> int:
+        """Processes training together (``devices`` when it is a count, else 1)."""
+        return self.devices if isinstance(self.devices, int) and self.devices > 1 else 1
 
 
 @dataclass(frozen=True)
@@ -269,12 +275,13 @@ def execute_pipeline(
     scaler = FeatureScaler.fit(raw.x_train) if spec.model.features.scale_features else None
     splits = raw if scaler is None else _scaled(raw, scaler)
 
-    batches = -(-len(splits.y_train) // spec.model.training.batch_size)
+    per_rank = len(splits.y_train) // options.world_size
+    batches = -(-per_rank // spec.model.training.batch_size)
     context = context.with_batches_per_epoch(batches)
     steps.enter("train", f"Training {context.total_epochs} epochs × {batches} batches")
     all_callbacks = list(callbacks)
     if token is not None:
-        all_callbacks.append(CancelCallback(token))
+        all_callbacks.append(CancelCallback(token, sync_every=options.cancel_sync_every))
     fit = fit_model(
         spec.model,
         splits,
@@ -296,7 +303,7 @@ def execute_pipeline(
     device = str(next(fit.module.parameters()).device)
 
     saved = None
-    if save_model:
+    if save_model and fit.global_rank == 0:  # one copy, however many ranks trained
         steps.enter("save", "Saving the model")
         saved = ModelStore(Path(context.models_dir)).save(
             strategy_name=spec.name,

@@ -85,6 +85,7 @@ class FitOutcome:
         training_time_s: wall time of ``Trainer.fit``.
         samples_per_epoch: training samples per epoch.
         batches_per_epoch: training batches per epoch (per process).
+        global_rank: this process's rank (0 unless training is distributed).
     """
 
     module: FuzzyMLP
@@ -96,6 +97,7 @@ class FitOutcome:
     training_time_s: float
     samples_per_epoch: int
     batches_per_epoch: int
+    global_rank: int = 0
 
 
 class _SplitBatches(lightning.LightningDataModule):
@@ -268,6 +270,7 @@ def fit_model(
         training_time_s=training_time,
         samples_per_epoch=int(splits.x_train.shape[0]),
         batches_per_epoch=int(trainer.num_training_batches),
+        global_rank=int(trainer.global_rank),
     )
 
 

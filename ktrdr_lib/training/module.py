@@ -265,8 +265,9 @@ class FuzzyMLP(lightning.LightningModule):
         if self.trainer.sanity_checking:
             return
         self._close_epoch()
-        self.log("val_loss", self.epoch_metrics["val_loss"])
-        self.log("val_accuracy", self.epoch_metrics["val_accuracy"])
+        # The figures are already summed across ranks; sync_dist only states that they agree.
+        self.log("val_loss", self.epoch_metrics["val_loss"], sync_dist=True)
+        self.log("val_accuracy", self.epoch_metrics["val_accuracy"], sync_dist=True)
 
     def _close_epoch(self) -> None:
         """Reduce both tallies across ranks, check them and store :attr:`epoch_metrics`."""
