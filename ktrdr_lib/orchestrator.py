@@ -495,13 +495,15 @@ class TrainingOrchestrator:
             NotFoundError: unknown id.
             StateConflictError: the operation is already final (the message gives its status).
         """
+        live = self._live.get(operation_id)
+        text = reason or ("graceful stop requested" if graceful else "cancelled by request")
+        if live is not None and not live.done.is_set():
+            live.token.cancel(graceful=graceful, reason=text)  # first: every batch counts
         record = self.store.get(operation_id)
         if record.is_final:
             raise StateConflictError(
                 f"operation {operation_id} cannot be cancelled: it is already {record.status}"
             )
-        live = self._live.get(operation_id)
-        text = reason or ("graceful stop requested" if graceful else "cancelled by request")
         if live is None:
             raise StateConflictError(
                 f"operation {operation_id} is {record.status} in another process; cancel it "

@@ -31,7 +31,7 @@ import lightning
 import msgspec
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ProgressBar
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 
 from ktrdr_lib.errors import TrainingError
@@ -250,7 +250,7 @@ def fit_model(
         default_root_dir=default_root_dir,
         logger=False,
         enable_checkpointing=False,
-        enable_progress_bar=False,
+        enable_progress_bar=any(isinstance(cb, ProgressBar) for cb in callbacks),
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )

@@ -49,7 +49,7 @@ class BatchCounter(pl.Callback):
 
 
 @pytest.fixture
-def orch_factory(synthetic_data_dir: Path, isolated_home: Path):  # type: ignore[no-untyped-def]
+def orch_factory(synthetic_data_dir: Path, isolated_home: Path):
     made: list[TrainingOrchestrator] = []
 
     def make(**kwargs: Any) -> TrainingOrchestrator:

@@ -1,0 +1,312 @@
+"""Cancel latency: from ``op.cancel()`` to the final ``cancelled`` state, through the orchestrator.
+
+Each round starts a real training run on a real :class:`TrainingOrchestrator` (SQLite
+:class:`OperationStore` on a temp file, synthetic hourly bars written to a temp data dir, a
+small strategy with far more epochs than it will ever run), waits until training is under way,
+sleeps a random time so the cancel lands at a random point of an epoch (or of validation), then
+calls ``op.cancel()`` (abort) and ``op.wait()``. Per cancel it records:
+
+* **client ms**: from calling ``op.cancel()`` to ``op.wait()`` returning the final record;
+* **final ms** and **observed ms**: what the orchestrator itself records in
+  ``health().last_cancel_latencies`` (token request → the run acting on it → final state);
+* **token ms**: from calling ``op.cancel()`` to the run's token being set
+  (``CancelToken.requested_at``; ``cancel()`` reads the store before it sets the token);
+* **batches**: training batches that *finished* after ``cancel()`` was called, and after the
+  token was set, counted and time-stamped by a small callback that a runner wrapping
+  :class:`LocalTrainingRunner` adds to the fit (the runner also hands it the run's token).
+
+The batch time of the same fit is measured by the same callback (intervals between
+consecutive batch ends within an epoch, median over all rounds), so the p95 can be stated in
+batches. Goal: p95 ≤ 1 batch + 20 ms.
+
+Run: ``python bench/cancel_latency.py [--cancels 40] [--max-delay 0.6]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+import warnings
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback
+
+from ktrdr_lib.cancellation import CancelToken
+from ktrdr_lib.context import TrainingOperationContext
+from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
+from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.pipeline import run_training_pipeline
+from ktrdr_lib.progress import ProgressTracker
+from ktrdr_lib.progress_bridge import ProgressBridge
+from ktrdr_lib.results import TrainingResult
+from ktrdr_lib.runners import LocalTrainingRunner
+
+STRATEGY = """
+name: cancel_bench
+description: a small strategy that would train for a very long time
+training_data:
+  symbols: {mode: single, symbol: SYNTH}
+  timeframes: {mode: single, timeframe: 1h}
+  history_required: 30
+indicators:
+  - {name: rsi, period: 14}
+  - {name: sma, period: 20}
+fuzzy_sets:
+  rsi:
+    oversold: {type: triangular, parameters: [0, 20, 40]}
+    neutral: {type: trapezoidal, parameters: [30, 45, 55, 70]}
+    overbought: {type: triangular, parameters: [60, 80, 100]}
+  sma:
+    below: {type: gaussian, parameters: [0.97, 0.02]}
+    near: {type: gaussian, parameters: [1.0, 0.01]}
+    above: {type: gaussian, parameters: [1.03, 0.02]}
+model:
+  type: mlp
+  architecture: {hidden_layers: [50, 25], activation: relu, dropout: 0.2}
+  features: {lookback_periods: 2, scale_features: true}
+  training: {learning_rate: 0.001, batch_size: 64, epochs: 10000, optimizer: adam}
+training:
+  method: supervised
+  labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}
+  data_split: {train: 0.6, validation: 0.2, test: 0.2}
+"""
+
+
+class BatchCounter(Callback):
+    """Counts finished training batches and times them (batch end to batch end)."""
+
+    def __init__(self, token: CancelToken) -> None:
+        self.token = token
+        self.completed = 0
+        self.intervals: list[float] = []
+        self.ends: deque[float] = deque(maxlen=256)  # time.monotonic(), the token's clock
+        self.training = threading.Event()
+        self._last_end: float | None = None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_end = None  # an epoch's first interval would include validation
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        now = time.monotonic()
+        if self._last_end is not None:
+            self.intervals.append(now - self._last_end)
+        self._last_end = now
+        self.ends.append(now)
+        self.completed += 1
+        self.training.set()
+
+
+class CountingRunner(LocalTrainingRunner):
+    """The local runner with a :class:`BatchCounter` added to each fit."""
+
+    def __init__(self) -> None:
+        super().__init__(save_model=False)
+        self.counters: list[BatchCounter] = []
+        self.started = threading.Condition()
+
+    def run(
+        self,
+        context: TrainingOperationContext,
+        *,
+        token: CancelToken,
+        tracker: ProgressTracker,
+    ) -> TrainingResult:
+        """Run the pipeline as :class:`LocalTrainingRunner` does, plus the counter."""
+        counter = BatchCounter(token)
+        with self.started:
+            self.counters.append(counter)
+            self.started.notify_all()
+        return run_training_pipeline(
+            context,
+            observer=tracker,
+            token=token,
+            callbacks=[ProgressBridge(tracker), counter],
+            trainer_options=self.trainer_options,
+            save_model=self.save_model,
+        )
+
+    def counter_for(self, index: int, timeout: float) -> BatchCounter:
+        """The counter of the ``index``-th run (0-based), once that run has started."""
+        with self.started:
+            if not self.started.wait_for(lambda: len(self.counters) > index, timeout):
+                raise RuntimeError(f"run {index} did not start within {timeout} s")
+            return self.counters[index]
+
+
+@dataclass
+class Cancel:
+    """One measured cancel."""
+
+    client_ms: float
+    token_ms: float
+    final_ms: float
+    observed_ms: float | None
+    batches_after_call: int
+    batches_after_token: int
+    status: str
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100), linear between order statistics."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def measure(
+    orch: TrainingOrchestrator,
+    runner: CountingRunner,
+    strategy: Path,
+    index: int,
+    delay: float,
+) -> Cancel:
+    """Start a run, cancel it ``delay`` seconds into training, and time the stop."""
+    op = orch.start_training(strategy, seed=index)
+    counter = runner.counter_for(index, timeout=60)
+    if not counter.training.wait(60):
+        raise RuntimeError(f"run {index} trained no batch within 60 s: {op.info()}")
+    time.sleep(delay)
+    before = counter.completed
+    asked = time.monotonic()
+    op.cancel()
+    final = op.wait(timeout=60)
+    client_ms = (time.monotonic() - asked) * 1e3
+    if not final.is_final:
+        raise RuntimeError(f"run {index} did not stop within 60 s after cancel()")
+    requested = counter.token.requested_at
+    if requested is None:
+        raise RuntimeError(f"run {index}: cancel() did not set the run's token")
+    recorded = [
+        latency
+        for latency in orch.health().last_cancel_latencies
+        if latency.operation_id == op.operation_id
+    ]
+    if not recorded:
+        raise RuntimeError(f"the orchestrator recorded no cancel latency for run {index}")
+    return Cancel(
+        client_ms=client_ms,
+        token_ms=(requested - asked) * 1e3,
+        final_ms=recorded[-1].final_ms,
+        observed_ms=recorded[-1].observed_ms,
+        batches_after_call=counter.completed - before,
+        batches_after_token=sum(end > requested for end in counter.ends),
+        status=final.status,
+    )
+
+
+def summary(name: str, values: list[float], unit: str, digits: int = 1) -> str:
+    """``name: p50 …, p95 …, max …`` for ``values``."""
+    return (
+        f"  {name:<40} p50 {percentile(values, 50):7.{digits}f}  p95 "
+        f"{percentile(values, 95):7.{digits}f}  max {max(values):7.{digits}f} {unit}"
+    )
+
+
+def main() -> None:
+    """Cancel ``--cancels`` runs at random points and print p50/p95 in ms and batches."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cancels", type=int, default=40, help="runs to start and cancel")
+    parser.add_argument(
+        "--max-delay", type=float, default=0.6, help="longest wait after training starts (s)"
+    )
+    parser.add_argument("--bars", type=int, default=8000, help="synthetic hourly bars")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random delays")
+    args = parser.parse_args()
+    if args.cancels < 1:
+        parser.error("--cancels must be >= 1")
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    rng = random.Random(args.seed)
+
+    with tempfile.TemporaryDirectory(prefix="ktrdr-cancel-bench-") as tmp:
+        root = Path(tmp)
+        os.environ["KTRDR_HOME"] = str(root / "home")
+        data_dir = root / "data"
+        data_dir.mkdir()
+        write_ohlcv_csv(
+            generate_ohlcv(args.bars, timeframe="1h", seed=7), data_dir / "SYNTH_1h.csv"
+        )
+        strategy = root / "cancel_bench.yaml"
+        strategy.write_text(STRATEGY, encoding="utf-8")
+        runner = CountingRunner()
+        orch = TrainingOrchestrator(home=root / "home", runner=runner, data_dir=data_dir)
+        cancels: list[Cancel] = []
+        started = time.perf_counter()
+        try:
+            for index in range(args.cancels):
+                delay = rng.uniform(0.0, args.max_delay)
+                cancels.append(measure(orch, runner, strategy, index, delay))
+            batches_per_epoch = orch.get_operation(
+                orch.list_operations(limit=1).items[0].operation_id
+            ).progress.total_batches
+        finally:
+            orch.shutdown(cancel_running=True)
+        wall = time.perf_counter() - started
+
+    intervals = [s for counter in runner.counters for s in counter.intervals]
+    batch_ms = statistics.median(intervals) * 1e3
+    statuses = {c.status for c in cancels}
+    client = [c.client_ms for c in cancels]
+    final = [c.final_ms for c in cancels]
+    observed = [c.observed_ms for c in cancels if c.observed_ms is not None]
+    token = [c.token_ms for c in cancels]
+    after_call = [float(c.batches_after_call) for c in cancels]
+    after_token = [float(c.batches_after_token) for c in cancels]
+    print(
+        f"{len(cancels)} cancels through TrainingOrchestrator (SQLite store, {args.bars} "
+        f"synthetic 1h bars, {batches_per_epoch} batches/epoch of 64), each at a random "
+        f"0-{args.max_delay:g} s into training; {wall:.0f} s in all"
+    )
+    print(f"  final statuses: {sorted(statuses)}")
+    print(
+        f"  batch time of this fit: median {batch_ms:.2f} ms "
+        f"(p95 {percentile(intervals, 95) * 1e3:.2f} ms, {len(intervals)} batches)"
+    )
+    print(summary("cancel() → wait() returns (client)", client, "ms"))
+    print(summary("  cancel() called → token set", token, "ms"))
+    print(summary("token set → final state (orchestrator)", final, "ms"))
+    if observed:
+        print(summary("token set → run observed it", observed, "ms"))
+    print(summary("batches finished after cancel() call", after_call, "batches", 0))
+    print(summary("batches finished after token set", after_token, "batches", 0))
+    p95 = percentile(client, 95)
+    goal = batch_ms + 20.0
+    print(
+        f"p95 = {p95:.1f} ms = {p95 / batch_ms:.1f} batches; goal ≤ 1 batch + 20 ms = "
+        f"{goal:.1f} ms: {'met' if p95 <= goal else 'MISSED'}"
+    )
+    print(
+        f"batches run on after the request: p95 {percentile(after_token, 95):.0f} after the "
+        f"token was set (goal ≤ 1: {'met' if percentile(after_token, 95) <= 1 else 'MISSED'}), "
+        f"p95 {percentile(after_call, 95):.0f} after cancel() was called"
+    )
+    if statuses != {"cancelled"}:
+        print("WARNING: not every run ended cancelled")
+
+
+if __name__ == "__main__":
+    main()
