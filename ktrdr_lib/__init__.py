@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from ktrdr_lib.data.loader import load_ohlcv
     from ktrdr_lib.data.synthetic import generate_ohlcv
     from ktrdr_lib.diagnostics import HealthReport
-    from ktrdr_lib.models.store import ModelStore, list_models, load_model
+    from ktrdr_lib.inference import SignalPrediction, predict_signal
+    from ktrdr_lib.models.store import ModelDetail, ModelStore, list_models, load_model
     from ktrdr_lib.operations import (
         EpochHistoryRow,
         OperationSnapshot,
@@ -62,6 +63,7 @@ __all__ = [
     "HostUnavailableError",
     "KtrdrError",
     "LocalTrainingRunner",
+    "ModelDetail",
     "ModelStore",
     "NotFoundError",
     "OperationCancelled",
@@ -70,6 +72,7 @@ __all__ = [
     "OperationStore",
     "ProgressSnapshot",
     "ResultAggregator",
+    "SignalPrediction",
     "StateConflictError",
     "StrategyError",
     "StrategyNotFoundError",
@@ -89,6 +92,7 @@ __all__ = [
     "load_model",
     "load_ohlcv",
     "load_strategy",
+    "predict_signal",
     "resolve_strategy",
     "run_training_pipeline",
 ]
@@ -98,12 +102,14 @@ _LAZY: dict[str, str] = {
     "EpochHistoryRow": "ktrdr_lib.operations",
     "HealthReport": "ktrdr_lib.diagnostics",
     "LocalTrainingRunner": "ktrdr_lib.runners",
+    "ModelDetail": "ktrdr_lib.models.store",
     "ModelStore": "ktrdr_lib.models.store",
     "OperationHandle": "ktrdr_lib.orchestrator",
     "OperationSnapshot": "ktrdr_lib.operations",
     "OperationStore": "ktrdr_lib.operations",
     "ProgressSnapshot": "ktrdr_lib.operations",
     "ResultAggregator": "ktrdr_lib.aggregator",
+    "SignalPrediction": "ktrdr_lib.inference",
     "StrategySpec": "ktrdr_lib.strategy.spec",
     "TrainerOptions": "ktrdr_lib.pipeline",
     "TrainingOperationContext": "ktrdr_lib.context",
@@ -117,6 +123,7 @@ _LAZY: dict[str, str] = {
     "load_model": "ktrdr_lib.models.store",
     "load_ohlcv": "ktrdr_lib.data.loader",
     "load_strategy": "ktrdr_lib.strategy.loader",
+    "predict_signal": "ktrdr_lib.inference",
     "resolve_strategy": "ktrdr_lib.strategy.discovery",
     "run_training_pipeline": "ktrdr_lib.pipeline",
 }

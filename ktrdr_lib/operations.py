@@ -319,6 +319,10 @@ class OperationStore:
             raise NotFoundError(f"Operation not found: {operation_id}")
         return _record(rows[0])
 
+    def exists(self, operation_id: str) -> bool:
+        """Whether an operation with this id is stored."""
+        return bool(self._read("SELECT 1 FROM operations WHERE operation_id = ?", (operation_id,)))
+
     def list_records(
         self,
         *,

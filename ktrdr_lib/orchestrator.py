@@ -43,6 +43,7 @@ from ktrdr_lib.diagnostics import (
 )
 from ktrdr_lib.errors import (
     ConfigError,
+    HostUnavailableError,
     KtrdrError,
     OperationCancelled,
     StateConflictError,
@@ -201,11 +202,6 @@ class TrainingOrchestrator:
         """
         if self._closed:
             raise StateConflictError("this orchestrator is shut down; create a new one")
-        if mode != self.runner.mode:
-            raise ConfigError(
-                f"mode {mode!r} is not available here: this orchestrator trains in "
-                f"{self.runner.mode!r} mode"
-            )
         context = build_training_context(
             strategy,
             symbols=symbols,
@@ -223,6 +219,22 @@ class TrainingOrchestrator:
 
     def submit(self, context: TrainingOperationContext) -> OperationHandle:
         """Store and queue an already built context."""
+        if self._closed:
+            raise StateConflictError("this orchestrator is shut down; create a new one")
+        if context.mode not in ("local", "host"):
+            raise ConfigError(
+                f"mode: {context.mode!r} is not a training mode; use 'local' or 'host'"
+            )
+        if context.mode != self.runner.mode:
+            if context.mode == "host":
+                raise HostUnavailableError(
+                    "no training host is configured: set KTRDR_HOST_URL (or pass host_url) "
+                    "to train in host mode, or use mode 'local'"
+                )
+            raise ConfigError(
+                f"mode {context.mode!r} is not available here: this orchestrator trains in "
+                f"{self.runner.mode!r} mode"
+            )
         op_id = context.operation_id
         channel = OperationChannel(op_id, on_publish=self._writer.submit)
         live = _Live(context, channel)
@@ -322,13 +334,16 @@ class TrainingOrchestrator:
         }[status]
         tracker.finish(status, message)  # type: ignore[arg-type]
         self._writer.flush()
-        self.store.transition(
-            op_id,
-            status,  # type: ignore[arg-type]
-            error_message=error,
-            cancellation_reason=live.token.reason if live.token.is_set else None,
-            result=result,
-        )
+        try:
+            self.store.transition(
+                op_id,
+                status,  # type: ignore[arg-type]
+                error_message=error,
+                cancellation_reason=live.token.reason if live.token.is_set else None,
+                result=result,
+            )
+        except StateConflictError:  # marked interrupted at shutdown; that stays
+            log.info("operation %s ended %s after it was marked final", op_id, status)
         self._record_latency(op_id, live, status)
 
     def _history_safely(self, op_id: str) -> list[Any]:
@@ -452,6 +467,21 @@ class TrainingOrchestrator:
             if not batch and timeout is not None and live is not None:
                 return
 
+    def poll(self, operation_id: str, after: int) -> tuple[list[ProgressSnapshot], bool]:
+        """Snapshots newer than ``after`` without blocking, and whether the operation is final.
+
+        For async callers (server-sent events): live snapshots when this orchestrator runs
+        the operation, else the stored latest one.
+        """
+        live = self._live.get(operation_id)
+        if live is not None:
+            batch = live.channel.after(after, timeout=0)
+            if batch or not live.done.is_set():
+                return batch, bool(batch) and batch[-1].status in FINAL_STATUSES
+        record = self.get_operation(operation_id)
+        batch = [record.progress] if record.progress.sequence > after else []
+        return batch, record.is_final
+
     def result(self, operation_id: str) -> TrainingResult:
         """The TrainingResult of a completed operation.
 
@@ -545,9 +575,9 @@ class TrainingOrchestrator:
         )
 
     def shutdown(self, *, cancel_running: bool = False, timeout: float | None = 30.0) -> None:
-        """Stop taking work. Queued runs are cancelled; running ones finish (or are cancelled
-        with ``cancel_running``) within ``timeout``; anything still running after it is left
-        for the next start-up to mark ``interrupted``."""
+        """Stop taking work. Queued runs are cancelled; running ones may finish (or are
+        cancelled with ``cancel_running``) within ``timeout``; any still running after it is
+        marked ``interrupted`` (nothing is cancelled silently) and told to stop."""
         self._closed = True
         for op_id, live in list(self._live.items()):
             if live.done.is_set():
@@ -562,6 +592,15 @@ class TrainingOrchestrator:
         for worker in self._workers:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             worker.join(left)
+        for op_id, live in list(self._live.items()):
+            if not live.done.is_set():  # still running after the wait: say so, then stop it
+                with contextlib.suppress(KtrdrError):
+                    self.store.transition(
+                        op_id,
+                        "interrupted",
+                        error_message="the process shut down before it finished",
+                    )
+                live.token.cancel(reason="process shut down")
         self._writer.close()
 
     def __enter__(self) -> TrainingOrchestrator:

@@ -36,6 +36,7 @@ from ktrdr_lib.features.dataset import (
     compute_timeframe_features,
     concat_splits,
     indicator_values,
+    warmup_history,
 )
 from ktrdr_lib.features.indicators import indicator_warmup
 from ktrdr_lib.features.labels import LABEL_NAMES
@@ -119,13 +120,6 @@ class _Steps:
             self.token.raise_if_aborted()
 
 
-def _history_bars(context: TrainingOperationContext) -> int:
-    spec = context.strategy
-    warmup = max((indicator_warmup(ind) for ind in spec.indicators), default=0)
-    required = spec.training_data.history_required if spec.training_data else 0
-    return max(required, warmup + spec.model.features.lookback_periods)
-
-
 def prepare_data(
     context: TrainingOperationContext,
     *,
@@ -140,7 +134,7 @@ def prepare_data(
     """
     steps = _Steps(observer, token)
     spec = context.strategy
-    history = _history_bars(context)
+    history = warmup_history(spec)
     warmup = max((indicator_warmup(ind) for ind in spec.indicators), default=0)
     needed = warmup + spec.model.features.lookback_periods + MIN_SAMPLES
     data_dir = Path(context.data_dir)

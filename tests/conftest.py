@@ -68,3 +68,13 @@ def small_strategy_file(tmp_path: Path) -> Path:
     path = tmp_path / "small_test.yaml"
     path.write_text(SMALL_STRATEGY, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def strategies_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """KTRDR_STRATEGIES_DIR with the small test strategy (name ``small_test``) in it."""
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "small_test.yaml").write_text(SMALL_STRATEGY, encoding="utf-8")
+    monkeypatch.setenv("KTRDR_STRATEGIES_DIR", str(folder))
+    return folder

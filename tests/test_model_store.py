@@ -217,3 +217,149 @@ def test_feature_names_must_match_the_network(tmp_path: Path) -> None:
 def test_predictor_rejects_the_wrong_column_count() -> None:
     with pytest.raises(DataError, match="expects 4 columns"):
         trained_predictor().predict(np.zeros((2, 3), dtype=np.float32))
+
+
+def test_copy_as_publishes_the_next_version_with_its_provenance(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    predictor = trained_predictor()
+    save(store, predictor)
+    save(store, trained_predictor(seed=5), name="prod")  # "prod" already has v1
+    copied = store.copy_as(
+        ("rsi_mlp", 1),
+        "prod",
+        description="for paper trading",
+        extra_metadata={"task_id": "op-42"},
+    )
+    assert (copied.model_id, copied.path) == ("prod/v2", tmp_path / "prod" / "v2")
+    assert copied.size_bytes == sum(path.stat().st_size for path in copied.path.iterdir())
+    assert sorted(p.name for p in (tmp_path / "prod").iterdir()) == ["v1", "v2"]  # no temp dir
+    loaded = store.load("prod", 2)
+    x = raw_features()
+    assert np.array_equal(loaded.predict_proba(x), predictor.predict_proba(x))
+    source_metadata = store.load("rsi_mlp", 1).metadata
+    assert loaded.metadata["description"] == "for paper trading"
+    assert loaded.metadata["saved_from"] == "rsi_mlp/v1"
+    assert loaded.metadata["task_id"] == "op-42"
+    assert loaded.metadata["operation_id"] == "op-1"  # the source's metadata is kept
+    assert loaded.metadata["source_created_at"] == source_metadata["created_at"]
+    assert loaded.metadata["created_at"] >= source_metadata["created_at"]
+    assert store.versions("rsi_mlp") == [1]  # the source is untouched
+
+
+def test_copy_as_takes_a_loaded_model_or_a_directory(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    saved = save(store, trained_predictor())
+    from_loaded = store.copy_as(store.load("rsi_mlp"), "rsi_mlp")
+    from_path = store.copy_as(saved.path, "other")
+    elsewhere = ModelStore(tmp_path / "elsewhere").copy_as(saved.path, "imported")
+    assert [from_loaded.model_id, from_path.model_id] == ["rsi_mlp/v2", "other/v1"]
+    assert store.load("rsi_mlp", 2).metadata["saved_from"] == "rsi_mlp/v1"
+    assert store.load("other").metadata["saved_from"] == "rsi_mlp/v1"
+    assert "description" not in store.load("other").metadata
+    assert elsewhere.path == tmp_path / "elsewhere" / "imported" / "v1"
+
+
+def test_concurrent_copies_never_share_a_version(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    save(store, trained_predictor())
+    versions: list[int] = []
+    lock = threading.Lock()
+
+    def copier() -> None:
+        version = store.copy_as(("rsi_mlp", 1), "prod").version
+        with lock:
+            versions.append(version)
+
+    threads = [threading.Thread(target=copier) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(versions) == list(range(1, 7))
+    assert store.versions("prod") == list(range(1, 7))
+
+
+def test_copy_as_rejects_bad_names_and_missing_or_incomplete_sources(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    saved = save(store, trained_predictor())
+    with pytest.raises(ConfigError, match="identifier"):
+        store.copy_as(("rsi_mlp", 1), "../escape")
+    with pytest.raises(NotFoundError, match=r"version 9.*v1"):
+        store.copy_as(("rsi_mlp", 9), "prod")
+    with pytest.raises(NotFoundError, match="no model version directory"):
+        store.copy_as(tmp_path / "nowhere" / "v1", "prod")
+    (saved.path / "scaler.json").unlink()
+    with pytest.raises(DataError, match=r"missing scaler\.json"):
+        store.copy_as(("rsi_mlp", 1), "prod")
+    assert not (tmp_path / "prod").exists() or not any((tmp_path / "prod").iterdir())
+    assert store.names() == ["rsi_mlp"]
+
+
+def test_listing_reads_description_symbols_and_network_size(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    predictor = trained_predictor()
+    save(store, predictor, symbols=["AAPL", "MSFT"], timeframes=["1h", "4h"], base_timeframe="1h")
+    store.copy_as(("rsi_mlp", 1), "prod", description="for paper trading")
+    copy, first = store.list_models()  # by name: prod, rsi_mlp
+    n_parameters = sum(parameter.numel() for parameter in predictor.module.parameters())
+    assert n_parameters == (4 * 8 + 8) + (8 * 4 + 4) + (4 * 3 + 3)
+    for info in (first, copy):
+        assert info.symbols == ["AAPL", "MSFT"]
+        assert info.timeframes == ["1h", "4h"]
+        assert info.base_timeframe == "1h"
+        assert info.architecture == "mlp_8_4"
+        assert info.parameters_count == n_parameters
+    assert first.description is None  # neither the metadata nor the strategy has one
+    assert copy.description == "for paper trading"
+
+    # Versions saved before parameters_count was stored get it from the layer widths.
+    config_path = first.path + "/model_config.json"
+    config = msgspec.json.decode(Path(config_path).read_bytes())
+    del config["parameters_count"]
+    Path(config_path).write_bytes(msgspec.json.encode(config))
+    assert store.list_models()[1].parameters_count == n_parameters
+
+
+def test_listing_falls_back_to_the_strategy_description_and_survives_broken_files(
+    tmp_path: Path,
+) -> None:
+    store = ModelStore(tmp_path)
+    saved = store.save(
+        strategy_name="described",
+        module=trained_predictor().module,
+        feature_names=FEATURES,
+        scaler=None,
+        model_spec_config=msgspec.to_builtins(SPEC),
+        strategy_config={"name": "described", "description": "RSI mean reversion"},
+        metrics={},
+        metadata={},
+    )
+    assert store.list_models()[0].description == "RSI mean reversion"
+    (saved.path / "model_config.json").write_text("{not json")
+    (saved.path / "metadata.json").unlink()
+    info = store.list_models()[0]
+    assert (info.parameters_count, info.architecture, info.created_at) == (None, None, None)
+    assert info.symbols == []
+
+
+def test_describe_lists_versions_with_the_latest_metrics_and_strategy(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    save(store, trained_predictor(seed=1))
+    save(store, trained_predictor(seed=2))
+    detail = store.describe("rsi_mlp")
+    assert detail.name == "rsi_mlp"
+    assert detail.latest_version == 2
+    assert [info.model_id for info in detail.versions] == ["rsi_mlp/v1", "rsi_mlp/v2"]
+    assert detail.versions == store.list_models()
+    assert detail.metrics == {
+        "training": {"final_train_accuracy": 0.61},
+        "test": {"accuracy": 0.55},
+    }
+    assert detail.strategy_config["indicators"] == [{"name": "rsi", "period": 14}]
+    assert detail.feature_names == FEATURES
+    encoded = msgspec.json.decode(msgspec.json.encode(detail))
+    assert encoded["versions"][1]["architecture"] == "mlp_8_4"
+    with pytest.raises(NotFoundError, match=r"'nope'.*rsi_mlp"):
+        store.describe("nope")
+    with pytest.raises(ConfigError, match="identifier"):
+        store.describe("../rsi_mlp")

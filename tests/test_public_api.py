@@ -16,6 +16,7 @@ EXPECTED = [
     "HostUnavailableError",
     "KtrdrError",
     "LocalTrainingRunner",
+    "ModelDetail",
     "ModelStore",
     "NotFoundError",
     "OperationCancelled",
@@ -24,6 +25,7 @@ EXPECTED = [
     "OperationStore",
     "ProgressSnapshot",
     "ResultAggregator",
+    "SignalPrediction",
     "StateConflictError",
     "StrategyError",
     "StrategyNotFoundError",
@@ -43,6 +45,7 @@ EXPECTED = [
     "load_model",
     "load_ohlcv",
     "load_strategy",
+    "predict_signal",
     "resolve_strategy",
     "run_training_pipeline",
 ]

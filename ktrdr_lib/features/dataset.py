@@ -26,7 +26,7 @@ import pandas as pd
 from ktrdr_lib.data.timeframes import align_to_base
 from ktrdr_lib.errors import DataError
 from ktrdr_lib.features.fuzzy import fuzzify
-from ktrdr_lib.features.indicators import compute_indicator
+from ktrdr_lib.features.indicators import compute_indicator, indicator_warmup
 from ktrdr_lib.features.labels import LABEL_NAMES, zigzag_labels
 from ktrdr_lib.strategy.spec import StrategySpec
 
@@ -39,6 +39,7 @@ __all__ = [
     "compute_timeframe_features",
     "concat_splits",
     "indicator_values",
+    "warmup_history",
 ]
 
 
@@ -98,6 +99,15 @@ class SymbolDataset:
 def _distribution(y: np.ndarray) -> dict[str, int]:
     counts = np.bincount(y, minlength=len(LABEL_NAMES))
     return {name: int(counts[i]) for i, name in enumerate(LABEL_NAMES)}
+
+
+def warmup_history(spec: StrategySpec) -> int:
+    """Bars to load before the first sample: the strategy's ``history_required``, or more when
+    the indicators' warm-up plus the lags need it. Training and inference both use this, so a
+    prediction sees the same indicator history as training did."""
+    warmup = max((indicator_warmup(ind) for ind in spec.indicators), default=0)
+    required = spec.training_data.history_required if spec.training_data else 0
+    return max(required, warmup + spec.model.features.lookback_periods)
 
 
 def indicator_values(spec: StrategySpec, bars: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -3,7 +3,8 @@
 Layout: ``root/{strategy}/v{N}/`` holding::
 
     weights.pt          torch state_dict of the FuzzyMLP
-    model_config.json   {"format": 1, "model_spec": {...}, "n_features": int}
+    model_config.json   {"format": 1, "model_spec": {...}, "n_features": int,
+                         "parameters_count": int}
     strategy.json       the strategy configuration the model was trained with
     features.json       feature names, in column order
     scaler.json         FeatureScaler.to_dict(), or null when features are not scaled
@@ -14,6 +15,8 @@ A version is written into a hidden temp directory under ``root/{strategy}/`` and
 ``v{N}`` in one ``os.rename``; when a concurrent writer took ``v{N}`` first the rename fails and
 the next number is tried, so a version is never overwritten or seen half-written. Listing
 ignores anything that is not ``v{N}`` (leftover temp directories included).
+:meth:`ModelStore.copy_as` publishes a copy of a stored version under another name by the same
+protocol (the API's "save model"), and :meth:`ModelStore.describe` summarises one name.
 
 :class:`ModelPredictor` is used both for the in-memory model after training and for a loaded
 one (:class:`LoadedModel` is a predictor with its stored configuration), so both predict through
@@ -27,7 +30,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import itertools
 import os
 import platform
 import re
@@ -46,12 +51,13 @@ import torch
 
 from ktrdr_lib.errors import ConfigError, DataError, NotFoundError
 from ktrdr_lib.paths import models_dir
-from ktrdr_lib.strategy.spec import ModelSpec
-from ktrdr_lib.training.module import FuzzyMLP
+from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec
+from ktrdr_lib.training.module import N_CLASSES, FuzzyMLP
 from ktrdr_lib.training.scaling import FeatureScaler
 
 __all__ = [
     "LoadedModel",
+    "ModelDetail",
     "ModelInfo",
     "ModelPredictor",
     "ModelStore",
@@ -70,6 +76,7 @@ _FEATURES = "features.json"
 _SCALER = "scaler.json"
 _METRICS = "metrics.json"
 _METADATA = "metadata.json"
+_VERSION_FILES = (_WEIGHTS, _MODEL_CONFIG, _STRATEGY, _FEATURES, _SCALER, _METRICS, _METADATA)
 _MAX_SAVE_ATTEMPTS = 100
 _VERSIONED_PACKAGES = ("ktrdr_lib", "torch", "lightning", "numpy", "msgspec")
 
@@ -187,6 +194,8 @@ class SavedModel:
 class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     """One stored model version, as listed.
 
+    Everything comes from the version's small JSON files; listing never loads weights.
+
     Attributes:
         name: strategy name.
         version: version number.
@@ -196,6 +205,12 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
         size_bytes: total size of its files.
         training_accuracy: final training accuracy, when the metrics hold it.
         test_accuracy: test accuracy, when the metrics hold it.
+        description: the description given when it was saved, else the strategy's.
+        symbols: the symbols it was trained on.
+        timeframes: the timeframes it was trained on.
+        base_timeframe: the timeframe its rows (and predictions) are on.
+        parameters_count: trainable parameters of the network.
+        architecture: ``"mlp_32_16"``: model type and hidden-layer widths.
     """
 
     name: str
@@ -206,6 +221,32 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     size_bytes: int
     training_accuracy: float | None = None
     test_accuracy: float | None = None
+    description: str | None = None
+    symbols: list[str] = msgspec.field(default_factory=list)
+    timeframes: list[str] = msgspec.field(default_factory=list)
+    base_timeframe: str | None = None
+    parameters_count: int | None = None
+    architecture: str | None = None
+
+
+class ModelDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """One model name in full: every version, and the latest version's figures and strategy.
+
+    Attributes:
+        name: strategy (model) name.
+        latest_version: the highest version number.
+        versions: every version's :class:`ModelInfo`, ascending.
+        metrics: the latest version's ``metrics.json`` (training, validation, test, history).
+        strategy_config: the strategy configuration the latest version was trained with.
+        feature_names: the latest version's feature columns, in order.
+    """
+
+    name: str
+    latest_version: int
+    versions: list[ModelInfo]
+    metrics: dict[str, Any]
+    strategy_config: dict[str, Any]
+    feature_names: list[str]
 
 
 class ModelStore:
@@ -330,6 +371,122 @@ class ModelStore:
             for version in _versions_in(self.root / name)
         ]
 
+    def describe(self, name: str) -> ModelDetail:
+        """Every version of ``name`` plus the latest version's metrics and strategy.
+
+        Raises:
+            ConfigError: when ``name`` is not an identifier.
+            NotFoundError: no stored model has that name; the message lists those that exist.
+            DataError: a JSON file of the latest version is missing or corrupt.
+        """
+        path, latest = self._version_dir(name, None)
+        metrics = _read_json(path / _METRICS)
+        strategy_config = _read_json(path / _STRATEGY)
+        feature_names = _read_json(path / _FEATURES)
+        if not isinstance(metrics, dict):
+            raise _corrupt(path / _METRICS, "expected a JSON object")
+        if not isinstance(strategy_config, dict):
+            raise _corrupt(path / _STRATEGY, "expected a JSON object")
+        if not isinstance(feature_names, list):
+            raise _corrupt(path / _FEATURES, "expected a list of feature names")
+        return ModelDetail(
+            name=name,
+            latest_version=latest,
+            versions=[
+                _model_info(name, version, self.root / name / f"v{version}")
+                for version in _versions_in(self.root / name)
+            ],
+            metrics=metrics,
+            strategy_config=strategy_config,
+            feature_names=[str(feature) for feature in feature_names],
+        )
+
+    def copy_as(
+        self,
+        source: LoadedModel | tuple[str, int] | Path,
+        new_name: str,
+        *,
+        description: str | None = None,
+        extra_metadata: dict[str, Any] | None = None,
+    ) -> SavedModel:
+        """Publish a copy of a stored version as the next version of ``new_name``.
+
+        The copy is written to a temp directory and renamed like :meth:`save`, so it never
+        overwrites a version and is never seen half-written. Its ``metadata.json`` keeps the
+        source's metadata and adds ``saved_from`` (the source's model id), ``description``
+        (when given), ``extra_metadata`` (e.g. ``{"task_id": ...}``), ``source_created_at``
+        and a fresh ``created_at``.
+
+        Args:
+            source: a loaded model, ``(name, version)`` in this store, or a version directory.
+            new_name: the name to publish under (may equal the source's name).
+            description: a free-text description, listed by :meth:`list_models`.
+            extra_metadata: more keys for ``metadata.json``.
+
+        Returns:
+            Where the copy went.
+
+        Raises:
+            ConfigError: ``new_name`` (or the source name) is not an identifier.
+            NotFoundError: ``(name, version)`` is not stored, or the directory does not exist.
+            DataError: the source directory lacks a file or its metadata is unreadable.
+
+        Example:
+            >>> store.copy_as(("rsi_mlp", 3), "rsi_prod", description="for paper trading")
+            ... # doctest: +SKIP
+        """
+        _check_name(new_name)
+        source_dir, source_id = self._source_dir(source)
+        missing = [name for name in _VERSION_FILES if not (source_dir / name).is_file()]
+        if missing:
+            raise DataError(
+                f"cannot copy {source_id} from {source_dir}: missing {', '.join(missing)}. "
+                "The version directory is incomplete; copy a complete version."
+            )
+        source_metadata = _read_json(source_dir / _METADATA)
+        if not isinstance(source_metadata, dict):
+            raise _corrupt(source_dir / _METADATA, "expected a JSON object")
+        metadata: dict[str, Any] = {**source_metadata, **(extra_metadata or {})}
+        if description is not None:
+            metadata["description"] = description
+        metadata["saved_from"] = source_id
+        metadata["source_created_at"] = source_metadata.get("created_at")
+        metadata["created_at"] = datetime.now(UTC).isoformat()
+
+        strategy_dir = self.root / new_name
+        strategy_dir.mkdir(parents=True, exist_ok=True)
+        staging = strategy_dir / f".tmp-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            for file_name in _VERSION_FILES:
+                if file_name != _METADATA:
+                    shutil.copyfile(source_dir / file_name, staging / file_name)
+            (staging / _METADATA).write_bytes(_encode(metadata))
+            version = self._publish(staging, strategy_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        path = strategy_dir / f"v{version}"
+        return SavedModel(new_name, version, path, _directory_size(path))
+
+    def _source_dir(self, source: LoadedModel | tuple[str, int] | Path) -> tuple[Path, str]:
+        """The version directory to copy and the model id to record as ``saved_from``."""
+        if isinstance(source, LoadedModel):
+            return source.path, source.model_id
+        if isinstance(source, tuple):
+            name, version = source
+            path, chosen = self._version_dir(name, version)
+            return path, f"{name}/v{chosen}"
+        path = Path(source)
+        if not path.is_dir():
+            raise NotFoundError(
+                f"no model version directory at {path}; pass a stored version's directory "
+                "(e.g. a training result's artifacts.model_path)."
+            )
+        if _VERSION_PATTERN.fullmatch(path.name) and _NAME_PATTERN.fullmatch(path.parent.name):
+            return path, f"{path.parent.name}/{path.name}"
+        return path, str(path)
+
     def _version_dir(self, name: str, version: int | None) -> tuple[Path, int]:
         _check_name(name)
         versions = _versions_in(self.root / name)
@@ -409,6 +566,7 @@ def _write_version(
             "format": _FORMAT,
             "model_spec": model_spec_config,
             "n_features": module.n_features,
+            "parameters_count": sum(parameter.numel() for parameter in module.parameters()),
         },
         _STRATEGY: strategy_config,
         _FEATURES: feature_names,
@@ -421,7 +579,11 @@ def _write_version(
         },
     }
     for file_name, document in documents.items():
-        (directory / file_name).write_bytes(msgspec.json.format(msgspec.json.encode(document)))
+        (directory / file_name).write_bytes(_encode(document))
+
+
+def _encode(document: Any) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(document))
 
 
 def _library_versions() -> dict[str, str]:
@@ -465,27 +627,70 @@ def _directory_size(path: Path) -> int:
 
 
 def _model_info(name: str, version: int, path: Path) -> ModelInfo:
-    created_at: str | None = None
-    training_accuracy: float | None = None
-    test_accuracy: float | None = None
-    try:
-        created = _read_json(path / _METADATA).get("created_at")
-        created_at = created if isinstance(created, str) else None
+    # Listing shows what it can: a missing or broken file leaves its fields empty, and
+    # load() / describe() report it.
+    fields: dict[str, Any] = {}
+    with contextlib.suppress(DataError, AttributeError):
+        metadata = _read_json(path / _METADATA)
+        fields["created_at"] = _text(metadata.get("created_at"))
+        fields["description"] = _text(metadata.get("description"))
+        fields["symbols"] = _texts(metadata.get("symbols"))
+        fields["timeframes"] = _texts(metadata.get("timeframes"))
+        fields["base_timeframe"] = _text(metadata.get("base_timeframe"))
+    with contextlib.suppress(DataError):
         metrics = _read_json(path / _METRICS)
-        training_accuracy = _number(metrics, ("training", "final_train_accuracy"))
-        test_accuracy = _number(metrics, ("test", "accuracy"))
-    except (DataError, AttributeError):
-        pass  # listing shows what it can; load() reports the broken file
+        fields["training_accuracy"] = _number(metrics, ("training", "final_train_accuracy"))
+        fields["test_accuracy"] = _number(metrics, ("test", "accuracy"))
+    with contextlib.suppress(DataError, AttributeError):
+        fields.update(_network_summary(_read_json(path / _MODEL_CONFIG)))
+    if fields.get("description") is None:
+        with contextlib.suppress(DataError, AttributeError):
+            fields["description"] = _text(_read_json(path / _STRATEGY).get("description"))
     return ModelInfo(
         name=name,
         version=version,
         model_id=f"{name}/v{version}",
         path=str(path),
-        created_at=created_at,
+        created_at=fields.pop("created_at", None),
         size_bytes=_directory_size(path),
-        training_accuracy=training_accuracy,
-        test_accuracy=test_accuracy,
+        **fields,
     )
+
+
+def _network_summary(model_config: dict[str, Any]) -> dict[str, Any]:
+    """``architecture`` and ``parameters_count`` from ``model_config.json`` (no weights read).
+
+    Versions saved before ``parameters_count`` was stored get it computed from the layer
+    widths: each ``Linear(a, b)`` holds ``a * b`` weights and ``b`` biases.
+    """
+    spec = model_config.get("model_spec")
+    if not isinstance(spec, dict):
+        return {}
+    architecture = spec.get("architecture")
+    hidden = architecture.get("hidden_layers") if isinstance(architecture, dict) else None
+    if hidden is None:
+        hidden = ArchitectureSpec().hidden_layers
+    if not isinstance(hidden, list) or not all(isinstance(width, int) for width in hidden):
+        return {}
+    summary: dict[str, Any] = {
+        "architecture": "_".join([str(spec.get("type", "mlp")), *map(str, hidden)])
+    }
+    stored = model_config.get("parameters_count")
+    n_features = model_config.get("n_features")
+    if isinstance(stored, int):
+        summary["parameters_count"] = stored
+    elif isinstance(n_features, int):
+        widths = [n_features, *hidden, N_CLASSES]
+        summary["parameters_count"] = sum(a * b + b for a, b in itertools.pairwise(widths))
+    return summary
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _texts(value: Any) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def _number(document: Any, keys: tuple[str, ...]) -> float | None:

@@ -17,6 +17,7 @@ import pytest
 
 from ktrdr_lib import (
     ConfigError,
+    HostUnavailableError,
     LocalTrainingRunner,
     NotFoundError,
     OperationStore,
@@ -107,7 +108,7 @@ def test_bad_request_raises_and_stores_nothing(orch_factory: Any, tmp_path: Path
     bad.write_text("name: bad\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         orch.start_training(bad)
-    with pytest.raises(ConfigError, match="mode 'host'"):
+    with pytest.raises(HostUnavailableError, match="no training host is configured"):
         orch.start_training("rsi_mean_reversion", mode="host")
     assert orch.list_operations().total_count == 0
 

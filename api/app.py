@@ -1,0 +1,127 @@
+"""create_app(): the Litestar face of the TrainingOrchestrator.
+
+Routes live under ``/api/v1``; the OpenAPI schema is served at ``/schema``. The app adds no
+training logic: handlers parse, call the orchestrator (or the model store), and encode.
+
+Example:
+    >>> from api import create_app
+    >>> app = create_app()            # orchestrator created at start-up under KTRDR_HOME
+    >>> # uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from litestar import Litestar, Router, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from api.auth import bearer_guard
+from api.errors import exception_handlers
+from api.models import ModelsController
+from api.operations import OperationsController
+from api.strategies import StrategiesController
+from api.trainings import TrainingsController
+from ktrdr_lib import __version__
+from ktrdr_lib.diagnostics import HealthReport
+from ktrdr_lib.orchestrator import TrainingOrchestrator
+
+__all__ = ["API_PREFIX", "DEFAULT_MAX_BODY", "create_app"]
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+DEFAULT_MAX_BODY = 1_000_000
+
+
+@get("/health", sync_to_thread=True, opt={"public": True}, tags=["health"], summary="Health")
+def health(orchestrator: TrainingOrchestrator) -> HealthReport:
+    """The orchestrator's diagnostics; needs no token."""
+    return orchestrator.health()
+
+
+def _orchestrator(state: State) -> TrainingOrchestrator:
+    orchestrator: TrainingOrchestrator = state.orchestrator
+    return orchestrator
+
+
+def create_app(
+    orchestrator: TrainingOrchestrator | None = None,
+    *,
+    api_token: str | None = None,
+    max_body_bytes: int | None = None,
+    sse_poll_s: float = 0.1,
+    sse_heartbeat_s: float = 15.0,
+    shutdown_grace_s: float = 10.0,
+    orchestrator_options: dict[str, Any] | None = None,
+) -> Litestar:
+    """Build the API app.
+
+    Args:
+        orchestrator: use this orchestrator; by default one is created at start-up (so the
+            first request does not pay Lightning's import) with ``orchestrator_options``.
+        api_token: bearer token every route but ``/health`` requires (default
+            ``KTRDR_API_TOKEN``; none means no authentication).
+        max_body_bytes: request bodies above this are answered 413 (default
+            ``KTRDR_API_MAX_BODY`` or 1 MB).
+        sse_poll_s: how often event streams look for new snapshots.
+        sse_heartbeat_s: idle seconds between heartbeat comments on event streams.
+        shutdown_grace_s: at shutdown, how long running trainings may take to finish before
+            they are marked ``interrupted``.
+        orchestrator_options: keyword arguments for the orchestrator created at start-up.
+    """
+    token = api_token if api_token is not None else os.environ.get("KTRDR_API_TOKEN") or None
+    limit = max_body_bytes or int(os.environ.get("KTRDR_API_MAX_BODY", DEFAULT_MAX_BODY))
+    owned = orchestrator is None
+
+    def start(app: Litestar) -> None:
+        if app.state.get("orchestrator") is None:
+            app.state.orchestrator = TrainingOrchestrator(**(orchestrator_options or {}))
+        log.info("orchestrator ready: store %s", app.state.orchestrator.store.path)
+
+    def stop(app: Litestar) -> None:
+        orch: TrainingOrchestrator | None = app.state.get("orchestrator")
+        if orch is not None and owned:
+            orch.shutdown(cancel_running=False, timeout=shutdown_grace_s)
+
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[
+            TrainingsController,
+            OperationsController,
+            ModelsController,
+            StrategiesController,
+            health,
+        ],
+    )
+    return Litestar(
+        route_handlers=[api],
+        dependencies={"orchestrator": Provide(_orchestrator, sync_to_thread=False)},
+        guards=[bearer_guard],
+        exception_handlers=exception_handlers(),
+        on_startup=[start],
+        on_shutdown=[stop],
+        state=State(
+            {
+                "orchestrator": orchestrator,
+                "api_token": token,
+                "sse_poll_s": sse_poll_s,
+                "sse_heartbeat_s": sse_heartbeat_s,
+                "loaded_models": {},
+            }
+        ),
+        request_max_body_size=limit,
+        openapi_config=OpenAPIConfig(
+            title="KTRDR training API",
+            version=__version__,
+            description=(
+                "Start, follow, cancel and inspect training operations; save, load and "
+                "predict with models. v1 routes keep the KTRDR v1 response shapes."
+            ),
+        ),
+        debug=False,
+    )

@@ -1,0 +1,117 @@
+"""The one table from errors to HTTP status codes, and the handlers that use it.
+
+Every error body has the same shape (:class:`~api.schemas.ErrorBody`): ``status_code``,
+``detail`` (what went wrong, where, what to do), ``error_type`` and, for strategy files, every
+``problem`` with its field path. No body ever carries a stack trace; anything unexpected is
+logged with its traceback and answered with a generic 500 detail.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from api.schemas import ErrorBody
+from ktrdr_lib.errors import (
+    ConfigError,
+    DataError,
+    HostUnavailableError,
+    KtrdrError,
+    NotFoundError,
+    OperationCancelled,
+    StateConflictError,
+    StrategyError,
+    StrategyNotFoundError,
+    TrainingError,
+)
+
+__all__ = ["STATUS_BY_ERROR", "exception_handlers", "status_for"]
+
+log = logging.getLogger(__name__)
+
+# Most specific first: the first class an error is an instance of decides its status.
+STATUS_BY_ERROR: tuple[tuple[type[KtrdrError], int], ...] = (
+    (StrategyNotFoundError, 400),  # v1 clients expect 400 "Strategy file not found"
+    (StrategyError, 400),
+    (ConfigError, 400),
+    (DataError, 400),
+    (NotFoundError, 404),
+    (StateConflictError, 409),
+    (OperationCancelled, 409),
+    (HostUnavailableError, 503),
+    (TrainingError, 500),
+)
+
+
+def status_for(error: KtrdrError) -> int:
+    """The HTTP status for one of the project's errors."""
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def _respond(status: int, detail: str, error_type: str, **extra: Any) -> Response[ErrorBody]:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    body = ErrorBody(status_code=status, detail=detail, error_type=error_type, **extra)
+    return Response(body, status_code=status, headers=headers)
+
+
+def _ktrdr_error(request: Request[Any, Any, Any], exc: KtrdrError) -> Response[ErrorBody]:
+    status = status_for(exc)
+    problems = None
+    if isinstance(exc, StrategyError):
+        problems = [msgspec.to_builtins(p) for p in exc.problems]
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.detail)
+    return _respond(status, exc.detail, type(exc).__name__, problems=problems)
+
+
+def _validation_error(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[ErrorBody]:
+    messages: list[str] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            key = item.get("key")
+            message = str(item.get("message", ""))
+            source = item.get("source")
+            where = f"{source} {key}" if source and key else (key or "")
+            messages.append(f"{where}: {message}" if where else message)
+    detail = "; ".join(messages) if messages else str(exc.detail)
+    return _respond(400, f"invalid request: {detail}", "ValidationError")
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    status = exc.status_code
+    detail = str(exc.detail)
+    if status == 413:
+        detail = "request body too large; the limit is set by the server (KTRDR_API_MAX_BODY)"
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, detail)
+    return _respond(status, detail, type(exc).__name__)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    return _respond(
+        500,
+        "internal error; it has been logged on the server. Please report it with the time.",
+        "InternalError",
+    )
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """The handlers for ``Litestar(exception_handlers=...)``."""
+    return {
+        KtrdrError: _ktrdr_error,
+        ValidationException: _validation_error,
+        HTTPException: _http_error,
+        Exception: _unexpected,
+    }

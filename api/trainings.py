@@ -1,0 +1,101 @@
+"""Training routes: v1 start and performance."""
+
+from __future__ import annotations
+
+import math
+
+from litestar import Controller, get, post
+
+from api.names import check_name
+from api.schemas import PerformanceResponse, TrainingStartRequest, TrainingStartResponse
+from api.v1 import performance_blocks, v1_status
+from ktrdr_lib.context import TrainingOperationContext, build_training_context
+from ktrdr_lib.errors import StateConflictError
+from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.strategy.discovery import resolve_strategy_name
+
+__all__ = ["TrainingsController", "estimate_minutes"]
+
+
+def estimate_minutes(orchestrator: TrainingOrchestrator, context: TrainingOperationContext) -> int:
+    """Minutes this run may take, from the seconds per epoch of recent completed runs of the
+    same strategy (1 when there is no history yet)."""
+    page = orchestrator.list_operations(status="completed", limit=50)
+    per_epoch: list[float] = []
+    for record in page.items:
+        params = record.metadata.get("parameters") or {}
+        result = record.result or {}
+        tm = result.get("training_metrics") or {}
+        epochs = tm.get("epochs_completed") or 0
+        if params.get("strategy_name") == context.strategy_name and epochs:
+            per_epoch.append(float(tm.get("training_time_s") or 0.0) / epochs)
+    if not per_epoch:
+        return 1
+    seconds = sum(per_epoch) / len(per_epoch) * context.total_epochs
+    return max(1, math.ceil(seconds / 60.0))
+
+
+class TrainingsController(Controller):
+    """``/trainings``."""
+
+    path = "/trainings"
+    tags = ["trainings"]  # noqa: RUF012
+
+    @post("/start", status_code=200, sync_to_thread=True, summary="Start a training (v1)")
+    def start(
+        self, orchestrator: TrainingOrchestrator, data: TrainingStartRequest
+    ) -> TrainingStartResponse:
+        """Validate the whole request, store the operation and queue it.
+
+        ``strategy_name`` is a name only (searched in KTRDR_STRATEGIES_DIR, then the shipped
+        examples); a missing strategy is a 400 listing the places searched.
+        """
+        path = resolve_strategy_name(data.strategy_name)
+        if data.task_id is not None:
+            check_name("task_id", data.task_id)
+            if orchestrator.store.exists(data.task_id):
+                raise StateConflictError(f"task_id {data.task_id} is taken; use a new one")
+        context = build_training_context(
+            path,
+            symbols=data.symbols,
+            timeframes=data.timeframes,
+            start_date=data.start_date,
+            end_date=data.end_date,
+            overrides=data.overrides,
+            mode=data.mode,
+            seed=data.seed,
+            data_dir=orchestrator.data_dir,
+            models_dir=orchestrator.models_dir,
+            operation_id=data.task_id,
+        )
+        handle = orchestrator.submit(context)
+        return TrainingStartResponse(
+            success=True,
+            task_id=handle.operation_id,
+            status="training_started",
+            message=(
+                f"Training of {context.strategy_name} on {', '.join(context.symbols)} "
+                f"{', '.join(context.timeframes)} started ({context.total_epochs} epochs)"
+            ),
+            symbols=context.symbols,
+            timeframes=context.timeframes,
+            strategy_name=context.strategy_name,
+            estimated_duration_minutes=estimate_minutes(orchestrator, context),
+            mode=context.mode,
+        )
+
+    @get("/{task_id:str}/performance", sync_to_thread=False, summary="Training performance (v1)")
+    def performance(self, orchestrator: TrainingOrchestrator, task_id: str) -> PerformanceResponse:
+        """Final figures of a completed training; 409 while it is not completed."""
+        check_name("task_id", task_id)
+        result = orchestrator.result(task_id)
+        blocks = performance_blocks(result)
+        return PerformanceResponse(
+            success=True,
+            task_id=task_id,
+            status=v1_status("completed"),
+            training_metrics=blocks["training_metrics"],
+            test_metrics=blocks["test_metrics"],
+            model_info=blocks["model_info"],
+            validation_metrics=blocks["validation_metrics"],
+        )

@@ -1,0 +1,185 @@
+"""One mapping from the core's records to the KTRDR v1 response shapes.
+
+v1 clients poll until they see ``completed``, ``failed`` or ``cancelled``, so the richer
+statuses map onto the five v1 ones (``cancelling`` → ``running``, ``interrupted`` → ``failed``
+with the reason in ``error_message``); the precise status travels in ``status_detail``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from api.schemas import OperationInfo, OperationListItem, OperationProgress
+from ktrdr_lib.operations import OperationSnapshot
+from ktrdr_lib.results import TrainingResult
+
+__all__ = ["V1_STATUS", "list_item", "operation_info", "performance_blocks", "v1_status"]
+
+V1_STATUS: dict[str, str] = {
+    "pending": "pending",
+    "running": "running",
+    "cancelling": "running",
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "interrupted": "failed",
+}
+
+
+def v1_status(status: str) -> str:
+    """The v1 status for a core status."""
+    return V1_STATUS.get(status, "failed")
+
+
+def _progress(record: OperationSnapshot) -> OperationProgress:
+    snap = record.progress
+    context: dict[str, Any] = msgspec.to_builtins(snap)
+    resources = dict(snap.resources or {})
+    context.update(
+        epoch_index=snap.epoch,
+        batch_number=snap.batch,
+        batch_total_per_epoch=snap.total_batches,
+        epoch_metrics={k: v for k, v in snap.metrics.items() if k != "train_loss_batch"},
+        resource_usage={
+            "gpu_used": bool(resources.get("gpu_used", False)),
+            "gpu_name": resources.get("gpu_name"),
+            "gpu_utilization_percent": resources.get("gpu_utilization_percent"),
+            **resources,
+        },
+        host_session_id=snap.host_session_id or record.host_session_id,
+    )
+    done = (
+        snap.epoch - 1 if snap.phase == "train" and snap.batch < snap.total_batches else snap.epoch
+    )
+    if record.status == "completed":
+        done = snap.total_epochs or done
+    return OperationProgress(
+        percentage=snap.percentage,
+        current_step=snap.message,
+        steps_completed=max(done, 0),
+        steps_total=snap.total_epochs,
+        items_processed=snap.items_processed,
+        items_total=snap.items_total,
+        current_item=f"Batch {snap.batch}/{snap.total_batches}" if snap.total_batches else None,
+        context=context,
+    )
+
+
+def _result_summary(record: OperationSnapshot) -> dict[str, Any] | None:
+    if record.result is None:
+        return None
+    result = record.result
+    tm = result.get("training_metrics") or {}
+    test = result.get("test_metrics") or {}
+    return {
+        "epochs_completed": tm.get("epochs_completed"),
+        "final_train_loss": tm.get("final_train_loss"),
+        "final_val_loss": tm.get("final_val_loss"),
+        "test_accuracy": test.get("accuracy"),
+        "majority_baseline_accuracy": test.get("majority_baseline_accuracy"),
+        "model_id": (result.get("artifacts") or {}).get("model_id"),
+    }
+
+
+def operation_info(record: OperationSnapshot) -> OperationInfo:
+    """The v1 ``OperationInfo`` of an operation."""
+    error = record.error_message
+    if record.status == "interrupted" and not error:
+        error = "interrupted: the process running it stopped"
+    metadata = dict(record.metadata)
+    parameters = dict(metadata.get("parameters") or {})
+    parameters["session_id"] = record.host_session_id
+    metadata["parameters"] = parameters
+    return OperationInfo(
+        operation_id=record.operation_id,
+        operation_type=record.operation_type,
+        status=v1_status(record.status),
+        status_detail=record.status,
+        created_at=record.created_at,
+        started_at=record.started_at,
+        completed_at=record.finished_at,
+        progress=_progress(record),
+        metadata=metadata,
+        error_message=error,
+        warnings=[],
+        errors=[error] if error and record.status in ("failed", "interrupted") else [],
+        result_summary=_result_summary(record),
+        cancellation_reason=record.cancellation_reason,
+    )
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start:
+        return None
+    begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    finish = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None
+    if finish is None:
+        from datetime import UTC
+
+        finish = datetime.now(UTC)
+    return round((finish - begin).total_seconds(), 3)
+
+
+def list_item(record: OperationSnapshot) -> OperationListItem:
+    """One row of the v1 operations list."""
+    return OperationListItem(
+        operation_id=record.operation_id,
+        operation_type=record.operation_type,
+        status=v1_status(record.status),
+        status_detail=record.status,
+        created_at=record.created_at,
+        progress_percentage=record.progress.percentage,
+        current_step=record.progress.message,
+        symbol=str(record.metadata.get("symbol", "")),
+        duration_seconds=_seconds_between(record.started_at, record.finished_at),
+    )
+
+
+def performance_blocks(result: TrainingResult) -> dict[str, dict[str, Any]]:
+    """The v1 performance blocks of a TrainingResult (plus the richer figures beside them)."""
+    tm = result.training_metrics
+    test = result.test_metrics
+    training = {
+        "final_train_loss": tm.final_train_loss,
+        "final_val_loss": tm.final_val_loss,
+        "final_train_accuracy": tm.final_train_accuracy,
+        "final_val_accuracy": tm.final_val_accuracy,
+        "epochs_completed": tm.epochs_completed,
+        "early_stopped": tm.early_stopped,
+        "training_time_minutes": round(tm.training_time_s / 60.0, 4),
+        "best_epoch": tm.best_epoch,
+    }
+    test_block: dict[str, Any] = {}
+    if test is not None:
+        test_block = {
+            "test_loss": test.loss,
+            "test_accuracy": test.accuracy,
+            "precision": test.precision,
+            "recall": test.recall,
+            "f1_score": test.f1,
+            "majority_baseline_accuracy": test.majority_baseline_accuracy,
+            "per_class": msgspec.to_builtins(test.per_class),
+            "confusion_matrix": test.confusion_matrix,
+        }
+    artifacts = result.artifacts
+    model_info = {
+        "model_size_bytes": artifacts.size_bytes,
+        "parameters_count": getattr(artifacts, "parameters_count", None),
+        "architecture": getattr(artifacts, "architecture", None),
+        "model_id": artifacts.model_id,
+        "model_path": artifacts.model_path,
+    }
+    validation = (
+        None
+        if result.validation_metrics is None
+        else msgspec.to_builtins(result.validation_metrics)
+    )
+    return {
+        "training_metrics": training,
+        "test_metrics": test_block,
+        "model_info": model_info,
+        "validation_metrics": validation,  # type: ignore[dict-item]
+    }
