@@ -9,6 +9,7 @@ import talib
 
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.features import indicators as ind
+from ktrdr_lib.features._recursions import smooth_from_seed
 from ktrdr_lib.features.catalog import INDICATOR_CATALOG
 from ktrdr_lib.strategy.spec import IndicatorSpec
 
@@ -324,3 +325,57 @@ def test_rsi_of_a_steady_rise_is_100_and_of_a_steady_fall_is_0() -> None:
     rising = np.linspace(10.0, 20.0, 40)
     np.testing.assert_allclose(ind.rsi(rising, 14)[14:], 100.0)
     np.testing.assert_allclose(ind.rsi(rising[::-1], 14)[14:], 0.0)
+
+
+# --- vectorised building blocks against plain loops ---------------------------------------------
+
+
+def loop_smooth(values: np.ndarray, alpha: float, seed_index: int, seed: float) -> np.ndarray:
+    out = np.full(values.shape[0], np.nan)
+    if seed_index < values.shape[0]:
+        out[seed_index] = seed
+        for t in range(seed_index + 1, values.shape[0]):
+            out[t] = (1 - alpha) * out[t - 1] + alpha * values[t]
+    return out
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2 / 3, 0.5, 1 / 14, 2 / 201, 1e-3])
+@pytest.mark.parametrize(("length", "seed_index"), [(40_000, 13), (1030, 0), (5, 4), (3, 7)])
+def test_smooth_from_seed_matches_the_plain_recursion(
+    alpha: float, length: int, seed_index: int
+) -> None:
+    # Lengths cross block and chunk boundaries; mixed signs test cancellation.
+    values = np.random.default_rng(3).normal(5.0, 10.0, length)
+    expected = loop_smooth(values, alpha, seed_index, 1.5)
+    ours = smooth_from_seed(values, alpha, seed_index, 1.5)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12 * 10.0)
+    in_place = values.copy()
+    assert smooth_from_seed(in_place, alpha, seed_index, 1.5, out=in_place) is in_place
+    np.testing.assert_array_equal(in_place, ours)
+
+
+def test_smooth_from_seed_turns_nan_after_a_nan_input() -> None:
+    values = np.random.default_rng(4).normal(size=5000)
+    values[2500] = np.nan
+    smoothed = smooth_from_seed(values, 0.1, 9, 0.0)
+    assert np.isfinite(smoothed[9:2500]).all()
+    assert np.isnan(smoothed[2500:]).all()
+
+
+def test_window_indicators_stay_exact_on_long_series() -> None:
+    """Running totals restart per segment: no drift with length (TA-Lib accuracy, 1e-9)."""
+    close = random_walk_bars(60_000, seed=12)["close"].to_numpy() * 1000.0
+    windows = np.lib.stride_tricks.sliding_window_view(close, 20)
+    mean, sd = windows.mean(axis=1), windows.std(axis=1)  # two-pass per window
+    np.testing.assert_allclose(ind.sma_ratio(close, 20)[19:], close[19:] / mean, rtol=1e-12)
+    position = (close[19:] - (mean - 2 * sd)) / (4 * sd)
+    np.testing.assert_allclose(ind.bbands_position(close, 20, 2.0)[19:], position, atol=1e-9)
+
+
+def test_rolling_windows_recover_after_a_nan_like_pandas() -> None:
+    close = random_walk_bars(3000, seed=13)["close"].to_numpy().copy()
+    close[1500] = np.nan
+    expected = close / pd.Series(close).rolling(20).mean().to_numpy()
+    assert_same_where_defined(ind.sma_ratio(close, 20), expected, rtol=1e-12)
+    assert np.isfinite(ind.sma_ratio(close, 20)[1520:]).all()

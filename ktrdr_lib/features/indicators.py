@@ -1,9 +1,13 @@
 """Technical indicators on numpy arrays, and the dispatch that strategies use.
 
 Every indicator function takes float64 price arrays of one length and returns a float64 array
-of that length, NaN during warm-up. Windows run through pandas' C rolling code; recursions
-(EMA, Wilder smoothing) through pandas' ``ewm(adjust=False)``, seeded the way TA-Lib seeds them:
-with the simple average of the first ``period`` values. RSI, ATR, EMA, SMA, Bollinger Bands,
+of that length, NaN during warm-up. Everything is vectorised numpy, written to touch as little
+fresh memory as it can (on a million bars, page faults cost more than the arithmetic):
+recursions (EMA, Wilder smoothing) through the blocked filter in
+:mod:`ktrdr_lib.features._recursions`, seeded the way TA-Lib seeds them, with the simple average
+of the first ``period`` values; rolling sums as differences of running totals restarted every
+segment; rolling extremes by span doubling; band and CCI spreads as offsets from each window's
+last value, in cache-sized blocks (exact for flat windows). RSI, ATR, EMA, SMA, Bollinger Bands,
 stochastics, ROC, momentum, OBV, ADX, CCI, Williams %R and MFI therefore agree with TA-Lib to
 rounding; the MACD line seeds its fast EMA at its own period and agrees once that seed has
 decayed.
@@ -28,18 +32,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from ktrdr_lib.errors import ConfigError, DataError
+from ktrdr_lib.features._recursions import smooth_from_seed
 from ktrdr_lib.features.catalog import known_indicator_names
 from ktrdr_lib.strategy.spec import IndicatorSpec
-
-if TYPE_CHECKING:
-    from pandas.core.window.rolling import Rolling
 
 __all__ = [
     "adx",
@@ -69,6 +71,8 @@ ArrayLike = npt.ArrayLike
 _SETTLED_SEED_WEIGHT = 0.01
 # Rows per block when a computation makes many passes: 128 KiB per float64 buffer.
 _CACHE_BLOCK_ROWS = 16_384
+# Windows per segment of running totals in rolling sums.
+_SUM_SEGMENT = 1024
 # Lambert's constant in the commodity channel index.
 _CCI_SCALE = 0.015
 
@@ -92,10 +96,18 @@ def _nan_array(length: int) -> FloatArray:
     return np.full(length, np.nan)
 
 
-def _safe_divide(numerator: FloatArray, denominator: FloatArray, fill: float) -> FloatArray:
-    """``numerator / denominator``, ``fill`` where the denominator is exactly zero."""
-    out = np.full(numerator.shape, fill)
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
+def _divide(
+    numerator: FloatArray, denominator: FloatArray, fill: float, out: FloatArray
+) -> FloatArray:
+    """``numerator / denominator`` into ``out``, ``fill`` where the denominator is exactly zero.
+
+    ``out`` may be either operand (a scratch array): reusing memory matters, since on a million
+    bars touching a fresh array costs more than the arithmetic. Returns ``out``.
+    """
+    zero = denominator == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(numerator, denominator, out=out)
+    np.copyto(out, fill, where=zero)
     return out
 
 
@@ -104,10 +116,6 @@ def _lagged(values: FloatArray, lag: int) -> FloatArray:
     if lag < values.shape[0]:
         out[lag:] = values[: values.shape[0] - lag]
     return out
-
-
-def _previous(values: FloatArray) -> FloatArray:
-    return _lagged(values, 1)
 
 
 def _change(values: FloatArray) -> FloatArray:
@@ -122,61 +130,105 @@ def _values_of(series: pd.Series[float]) -> FloatArray:
     return np.asarray(series, dtype=np.float64)
 
 
-def _rolling(values: FloatArray, period: int) -> Rolling[pd.Series[float]]:
-    return pd.Series(values, copy=False).rolling(period)
-
-
-def _rolling_mean(values: FloatArray, period: int) -> FloatArray:
-    return _values_of(_rolling(values, period).mean())
-
-
-def _smooth_from_seed(
-    scratch: FloatArray, alpha: float, seed_index: int, seed_value: float
+def _rolling_sum(
+    values: FloatArray, period: int, first_valid: int = 0, *, out: FloatArray | None = None
 ) -> FloatArray:
-    """``out[seed_index] = seed_value``, then ``out[t] = (1-alpha) out[t-1] + alpha x[t]``.
+    """Sum over the last ``period`` bars, as differences of running totals.
 
-    ``scratch`` holds ``x`` and is overwritten up to ``seed_index`` (NaN before the seed, the seed
-    at it): pandas' ``ewm(adjust=False)`` then starts exactly at the seed, with no extra copies.
+    ``values[:first_valid]`` are ignored (NaN warm-up); windows reaching into them are NaN. The
+    running totals restart every :data:`_SUM_SEGMENT` windows (each segment re-reads the
+    ``period - 1`` bars before it), so the rounding error stays a few ulps of the values however
+    long the series is. Values holding NaN or inf take pandas' rolling sum instead, so a window
+    with a NaN is NaN and later windows recover. ``out`` (not ``values``) may receive the sums.
     """
-    if seed_index >= scratch.shape[0]:
-        return _nan_array(scratch.shape[0])
-    scratch[:seed_index] = np.nan
-    scratch[seed_index] = seed_value
-    smoothed = pd.Series(scratch, copy=False).ewm(alpha=alpha, adjust=False).mean()
-    return _values_of(smoothed)
+    n = values.shape[0]
+    if out is None:
+        out = np.empty(n)
+    first_window = first_valid + period - 1
+    out[: min(first_window, n)] = np.nan
+    if first_window >= n:
+        return out
+    valid, sums = values[first_valid:], out[first_window:]
+    if not math.isfinite(float(np.sum(valid))):
+        out[:] = pd.Series(values).rolling(period).sum().to_numpy(dtype=np.float64)
+        return out
+    windows = sums.shape[0]
+    segment = max(_SUM_SEGMENT, 4 * period)
+    width = segment + period - 1
+    full = windows // segment
+    if full:
+        # Row i: the bars of windows i * segment ... (i + 1) * segment - 1 (a view, no copy).
+        segments = np.lib.stride_tricks.sliding_window_view(valid, width)[::segment]
+        rows_per_chunk = max(1, _CACHE_BLOCK_ROWS // width)
+        totals = np.empty((min(full, rows_per_chunk), width))
+        for first in range(0, full, rows_per_chunk):
+            last = min(first + rows_per_chunk, full)
+            running = np.cumsum(segments[first:last], axis=1, out=totals[: last - first])
+            block = sums[first * segment : last * segment].reshape(last - first, segment)
+            block[:, 0] = running[:, period - 1]
+            np.subtract(running[:, period:], running[:, : width - period], out=block[:, 1:])
+    if windows > full * segment:
+        running_tail = np.cumsum(valid[full * segment :])
+        tail = sums[full * segment :]
+        tail[0] = running_tail[period - 1]
+        np.subtract(
+            running_tail[period:], running_tail[: running_tail.shape[0] - period], out=tail[1:]
+        )
+    return out
 
 
-def _average_seeded(scratch: FloatArray, period: int, alpha: float, first_valid: int) -> FloatArray:
+def _rolling_mean(values: FloatArray, period: int, first_valid: int = 0) -> FloatArray:
+    """Mean over the last ``period`` bars (see :func:`_rolling_sum` for accuracy and NaN)."""
+    out = _rolling_sum(values, period, first_valid)
+    out /= period
+    return out
+
+
+def _average_seeded(
+    values: FloatArray, period: int, alpha: float, first_valid: int, in_place: bool
+) -> FloatArray:
     """Exponential smoothing seeded with the mean of the first ``period`` valid values.
 
-    ``scratch`` is overwritten before the seed (see :func:`_smooth_from_seed`).
+    With ``in_place`` the result overwrites ``values`` (which must then be a scratch array).
     """
     seed_index = first_valid + period - 1
-    if seed_index >= scratch.shape[0]:
-        return _nan_array(scratch.shape[0])
-    seed = float(scratch[first_valid : seed_index + 1].mean())
-    return _smooth_from_seed(scratch, alpha, seed_index, seed)
+    out = values if in_place else None
+    if seed_index >= values.shape[0]:
+        return smooth_from_seed(values, alpha, seed_index, math.nan, out=out)
+    seed = float(values[first_valid : seed_index + 1].mean())
+    return smooth_from_seed(values, alpha, seed_index, seed, out=out)
 
 
 def _ema(values: FloatArray, period: int, first_valid: int = 0) -> FloatArray:
-    """EMA of ``values`` (left untouched)."""
-    return _average_seeded(values.copy(), period, 2.0 / (period + 1), first_valid)
+    """EMA of ``values`` (left untouched), seeded with the mean of its first ``period`` values."""
+    return _average_seeded(values, period, 2.0 / (period + 1), first_valid, in_place=False)
 
 
-def _wilder(scratch: FloatArray, period: int, first_valid: int) -> FloatArray:
-    """Wilder smoothing; ``scratch`` is overwritten before the seed."""
-    return _average_seeded(scratch, period, 1.0 / period, first_valid)
+def _wilder(values: FloatArray, period: int, first_valid: int, in_place: bool) -> FloatArray:
+    """Wilder smoothing (``alpha = 1 / period``), seeded like :func:`_ema`."""
+    return _average_seeded(values, period, 1.0 / period, first_valid, in_place)
 
 
 def _true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
-    """True range; NaN on the first bar, which has no previous close."""
-    previous_close = _previous(close)
-    spans = np.maximum(high - low, np.abs(high - previous_close))
-    return np.maximum(spans, np.abs(low - previous_close))
+    """True range; NaN on the first bar, which has no previous close.
+
+    ``max(high, previous close) - min(low, previous close)`` is the larger of ``high - low``,
+    ``|high - previous close|`` and ``|low - previous close|``, to the last bit.
+    """
+    out = np.empty(close.shape[0])
+    out[:1] = np.nan
+    if close.shape[0] > 1:
+        previous_close = close[:-1]
+        np.maximum(high[1:], previous_close, out=out[1:])
+        out[1:] -= np.minimum(low[1:], previous_close)
+    return out
 
 
 def _typical_price(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
-    return (high + low + close) / 3.0
+    out = high + low
+    out += close
+    out /= 3.0
+    return out
 
 
 def _rolling_extreme(values: FloatArray, period: int, pick: np.ufunc) -> FloatArray:
@@ -187,15 +239,29 @@ def _rolling_extreme(values: FloatArray, period: int, pick: np.ufunc) -> FloatAr
     ``log2(period) + 1`` vectorised passes. Windows holding a NaN give NaN.
     """
     n = values.shape[0]
-    out = _nan_array(n)
+    out = np.empty(n)
+    out[: min(period - 1, n)] = np.nan
     if n < period:
         return out
-    span, extreme = 1, values  # extreme[i] = pick over values[i : i + span]
-    while 2 * span <= period:
-        extreme = pick(extreme[:-span], extreme[span:])
-        span *= 2
-    windows, overlap_start = n - period + 1, period - span
-    out[period - 1 :] = pick(extreme[:windows], extreme[overlap_start : overlap_start + windows])
+    windows = n - period + 1
+    # Blocks of windows, each with its (period - 1)-bar halo, through two cache-sized buffers.
+    size = min(windows, _CACHE_BLOCK_ROWS) + period - 1
+    buffers = (np.empty(size), np.empty(size))
+    for start in range(0, windows, _CACHE_BLOCK_ROWS):
+        stop = min(start + _CACHE_BLOCK_ROWS, windows)
+        span, extreme = 1, values[start : stop + period - 1]  # extreme[i]: over span bars
+        passes = 0
+        while 2 * span <= period:
+            target = buffers[passes % 2][: extreme.shape[0] - span]
+            extreme = pick(extreme[:-span], extreme[span:], out=target)
+            span *= 2
+            passes += 1
+        overlap_start = period - span
+        pick(
+            extreme[: stop - start],
+            extreme[overlap_start : overlap_start + stop - start],
+            out=out[period - 1 + start : period - 1 + stop],
+        )
     return out
 
 
@@ -205,48 +271,61 @@ def _price_range_position(
     """(close - lowest low, highest high - lowest low) over the last ``period`` bars."""
     highest = _rolling_extreme(high, period, np.maximum)
     lowest = _rolling_extreme(low, period, np.minimum)
-    return close - lowest, highest - lowest
+    highest -= lowest
+    lowest -= close
+    np.negative(lowest, out=lowest)
+    return lowest, highest
 
 
-def _rolling_sum(values: FloatArray, period: int) -> FloatArray:
-    """Sum over the last ``period`` bars as a difference of running totals.
+def _window_spread(
+    values: FloatArray, period: int, spread: Literal["variance", "mean_abs_deviation"]
+) -> tuple[FloatArray, FloatArray]:
+    """Per window: (its mean minus its last value, its population variance or mean |x - mean|).
 
-    The rounding error is about ``1e-16 * n / period`` of a window's sum (1e-11 at a million
-    bars); NaN in the input makes every later window NaN, so pass NaN-free values.
-    """
-    out = _nan_array(values.shape[0])
-    if values.shape[0] < period:
-        return out
-    totals = np.cumsum(values)
-    out[period - 1] = totals[period - 1]
-    np.subtract(totals[period:], totals[: totals.shape[0] - period], out=out[period:])
-    return out
-
-
-def _rolling_mean_abs_deviation(values: FloatArray, means: FloatArray, period: int) -> FloatArray:
-    """Mean of ``|x - mean|`` over each window, the window's mean held fixed (as CCI wants).
-
-    Rows go in cache-sized blocks; within a block, one vectorised pass per position in the
-    window (``period`` passes, not one per bar).
+    Offsets are taken from each window's last value, so a flat window gives exactly 0 for both,
+    and the sums stay small (no cancellation of large squares). Rows go in cache-sized blocks;
+    within a block, one vectorised pass per position in the window. A window holding a NaN
+    gives NaN.
     """
     n = values.shape[0]
-    out = _nan_array(n)
+    offset_out, spread_out = _nan_array(n), _nan_array(n)
     if n < period:
-        return out
+        return offset_out, spread_out
     rows = n - period + 1
-    centres, result = means[period - 1 :], out[period - 1 :]
-    total_buffer = np.empty(min(rows, _CACHE_BLOCK_ROWS))
-    scratch_buffer = np.empty_like(total_buffer)
+    last_values = values[period - 1 :]
+    size = min(rows, _CACHE_BLOCK_ROWS)
+    total, squares, scratch = np.empty(size), np.empty(size), np.empty(size)
     for start in range(0, rows, _CACHE_BLOCK_ROWS):
         stop = min(start + _CACHE_BLOCK_ROWS, rows)
-        total, scratch = total_buffer[: stop - start], scratch_buffer[: stop - start]
-        total.fill(0.0)
-        for offset in range(period):
-            np.subtract(values[start + offset : stop + offset], centres[start:stop], out=scratch)
-            np.abs(scratch, out=scratch)
-            total += scratch
-        np.divide(total, period, out=result[start:stop])
-    return out
+        rows_here = stop - start
+        anchor = last_values[start:stop]
+        sum_, sum_sq, diff = total[:rows_here], squares[:rows_here], scratch[:rows_here]
+        mean_offset = offset_out[period - 1 + start : period - 1 + stop]
+        result = spread_out[period - 1 + start : period - 1 + stop]
+        sum_.fill(0.0)
+        sum_sq.fill(0.0)
+        for offset in range(period - 1):
+            np.subtract(values[start + offset : stop + offset], anchor, out=diff)
+            sum_ += diff
+            if spread == "variance":
+                diff *= diff
+                sum_sq += diff
+        np.divide(sum_, period, out=mean_offset)
+        if spread == "variance":
+            np.divide(sum_sq, period, out=result)
+            np.multiply(mean_offset, mean_offset, out=diff)
+            result -= diff
+            np.maximum(result, 0.0, out=result)  # rounding must not make it negative
+            continue
+        # Mean |x - mean| = mean |(x - last) - mean offset|; the last value's own term first.
+        np.abs(mean_offset, out=sum_sq)
+        for offset in range(period - 1):
+            np.subtract(values[start + offset : stop + offset], anchor, out=diff)
+            diff -= mean_offset
+            np.abs(diff, out=diff)
+            sum_sq += diff
+        np.divide(sum_sq, period, out=result)
+    return offset_out, spread_out
 
 
 # --- indicators ------------------------------------------------------------------------------
@@ -265,9 +344,13 @@ def rsi(close: ArrayLike, period: int = 14) -> FloatArray:
     _check_period("period", period)
     prices = _as_float(close)
     change = _change(prices)
-    average_gain = _wilder(np.maximum(change, 0.0), period, first_valid=1)
-    average_loss = _wilder(np.maximum(-change, 0.0), period, first_valid=1)
-    return _safe_divide(100.0 * average_gain, average_gain + average_loss, fill=50.0)
+    average_gain = _wilder(np.maximum(change, 0.0), period, first_valid=1, in_place=True)
+    # Losses smoothed as negative numbers: negating afterwards is exact (the recursion is
+    # linear), and it reuses the change array.
+    average_loss = _wilder(np.minimum(change, 0.0, out=change), period, 1, in_place=True)
+    total = np.subtract(average_gain, average_loss, out=average_loss)
+    average_gain *= 100.0
+    return _divide(average_gain, total, 50.0, out=average_gain)
 
 
 def macd(close: ArrayLike, fast_period: int = 12, slow_period: int = 26) -> FloatArray:
@@ -289,7 +372,9 @@ def macd(close: ArrayLike, fast_period: int = 12, slow_period: int = 26) -> Floa
             "swap or change them."
         )
     prices = _as_float(close)
-    return _ema(prices, fast_period) - _ema(prices, slow_period)
+    fast = _ema(prices, fast_period)
+    fast -= _ema(prices, slow_period)
+    return fast
 
 
 def macd_signal(macd_line: ArrayLike, signal_period: int = 9) -> FloatArray:
@@ -322,7 +407,8 @@ def sma_ratio(price: ArrayLike, period: int) -> FloatArray:
     """
     _check_period("period", period)
     prices = _as_float(price)
-    return _safe_divide(prices, _rolling_mean(prices, period), fill=np.nan)
+    average = _rolling_mean(prices, period)
+    return _divide(prices, average, np.nan, out=average)
 
 
 def ema_ratio(price: ArrayLike, period: int) -> FloatArray:
@@ -339,7 +425,8 @@ def ema_ratio(price: ArrayLike, period: int) -> FloatArray:
     """
     _check_period("period", period)
     prices = _as_float(price)
-    return _safe_divide(prices, _ema(prices, period), fill=np.nan)
+    average = _ema(prices, period)
+    return _divide(prices, average, np.nan, out=average)
 
 
 def bbands_position(price: ArrayLike, period: int = 20, std_dev: float = 2.0) -> FloatArray:
@@ -360,11 +447,13 @@ def bbands_position(price: ArrayLike, period: int = 20, std_dev: float = 2.0) ->
     if not std_dev > 0:
         raise ConfigError(f"bbands std_dev must be > 0 (got {std_dev}); use e.g. 2.")
     prices = _as_float(price)
-    window = _rolling(prices, period)
-    middle = _values_of(window.mean())
-    deviation = _values_of(window.std(ddof=0))
-    lower = middle - std_dev * deviation
-    return _safe_divide(prices - lower, 2.0 * std_dev * deviation, fill=0.5)
+    # (price - lower) / (upper - lower) = 0.5 - (mean - price) / (2 std_dev sd).
+    mean_offset, variance = _window_spread(prices, period, "variance")
+    width = np.sqrt(variance, out=variance)
+    width *= 2.0 * std_dev
+    position = _divide(mean_offset, width, 0.0, out=mean_offset)
+    np.subtract(0.5, position, out=position)
+    return position
 
 
 def atr(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> FloatArray:
@@ -381,7 +470,7 @@ def atr(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> 
     """
     _check_period("period", period)
     true_range = _true_range(_as_float(high), _as_float(low), _as_float(close))
-    return _wilder(true_range, period, first_valid=1)
+    return _wilder(true_range, period, first_valid=1, in_place=True)
 
 
 def stoch_k(
@@ -408,8 +497,9 @@ def stoch_k(
     above_low, span = _price_range_position(
         _as_float(high), _as_float(low), _as_float(close), k_period
     )
-    fast_k = _safe_divide(100.0 * above_low, span, fill=50.0)
-    return _rolling_mean(fast_k, d_period)
+    above_low *= 100.0
+    fast_k = _divide(above_low, span, 50.0, out=above_low)
+    return fast_k if d_period == 1 else _rolling_mean(fast_k, d_period, first_valid=k_period - 1)
 
 
 def roc(price: ArrayLike, period: int = 10) -> FloatArray:
@@ -425,7 +515,9 @@ def roc(price: ArrayLike, period: int = 10) -> FloatArray:
     _check_period("period", period)
     prices = _as_float(price)
     before = _lagged(prices, period)
-    return _safe_divide(100.0 * (prices - before), before, fill=np.nan)
+    change = np.subtract(prices, before)
+    change *= 100.0
+    return _divide(change, before, np.nan, out=change)
 
 
 def momentum(price: ArrayLike, period: int = 10) -> FloatArray:
@@ -458,10 +550,12 @@ def obv(close: ArrayLike, volume: ArrayLike) -> FloatArray:
     out = np.empty(prices.shape[0])
     if prices.shape[0] == 0:
         return out
-    signed = np.sign(np.diff(prices)) * volumes[1:]
+    signed = out[1:]
+    np.subtract(prices[1:], prices[:-1], out=signed)
+    np.sign(signed, out=signed)
+    signed *= volumes[1:]
     out[0] = volumes[0]
-    out[1:] = volumes[0] + np.cumsum(signed)
-    return out
+    return np.cumsum(out, out=out)
 
 
 def adx(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> FloatArray:
@@ -485,20 +579,28 @@ def adx(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> 
     del close  # only the true range would use it, and that cancels
     highs, lows = _as_float(high), _as_float(low)
     up_move = _change(highs)
-    down_move = -_change(lows)
-    plus_move = np.where(up_move > np.maximum(down_move, 0.0), up_move, 0.0)
-    minus_move = np.where(down_move > np.maximum(up_move, 0.0), down_move, 0.0)
+    down_move = _change(lows)
+    np.negative(down_move, out=down_move)
+    # A move counts where it beats both the other one and zero; the rest become 0 by
+    # multiplying with the mask, in place (the first bar's NaN is never read).
+    floor = np.maximum(down_move, 0.0)
+    plus_counts = up_move > floor
+    np.maximum(up_move, 0.0, out=floor)
+    down_move *= down_move > floor
+    up_move *= plus_counts
 
     def running_sum(values: FloatArray) -> FloatArray:
         seed = float(values[1:period].sum()) / period
-        return _smooth_from_seed(values, 1.0 / period, period - 1, seed)
+        return smooth_from_seed(values, 1.0 / period, period - 1, seed, out=values)
 
-    plus_sum, minus_sum = running_sum(plus_move), running_sum(minus_move)
-    imbalance = np.abs(plus_sum - minus_sum)
+    plus_sum, minus_sum = running_sum(up_move), running_sum(down_move)
+    imbalance = np.subtract(plus_sum, minus_sum, out=floor)
+    np.abs(imbalance, out=imbalance)
     imbalance *= 100.0
-    dx = _safe_divide(imbalance, plus_sum + minus_sum, fill=0.0)
+    plus_sum += minus_sum
+    dx = _divide(imbalance, plus_sum, 0.0, out=imbalance)
     dx[: min(period, dx.shape[0])] = np.nan
-    return _wilder(dx, period, first_valid=period)
+    return _wilder(dx, period, first_valid=period, in_place=True)
 
 
 def cci(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> FloatArray:
@@ -517,9 +619,10 @@ def cci(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> 
     """
     _check_period("period", period)
     typical = _typical_price(_as_float(high), _as_float(low), _as_float(close))
-    mean = _rolling_mean(typical, period)
-    deviation = _rolling_mean_abs_deviation(typical, mean, period)
-    return _safe_divide(typical - mean, _CCI_SCALE * deviation, fill=0.0)
+    # typical - mean = -(mean offset from the window's last value, which is ``typical``).
+    mean_offset, deviation = _window_spread(typical, period, "mean_abs_deviation")
+    deviation *= -_CCI_SCALE
+    return _divide(mean_offset, deviation, 0.0, out=mean_offset)
 
 
 def williams_r(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> FloatArray:
@@ -538,7 +641,10 @@ def williams_r(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 
     above_low, span = _price_range_position(
         _as_float(high), _as_float(low), _as_float(close), period
     )
-    return _safe_divide(100.0 * above_low, span, fill=50.0) - 100.0
+    above_low *= 100.0
+    percent_r = _divide(above_low, span, 50.0, out=above_low)
+    percent_r -= 100.0
+    return percent_r
 
 
 def mfi(
@@ -559,13 +665,18 @@ def mfi(
     _check_period("period", period)
     typical = _typical_price(_as_float(high), _as_float(low), _as_float(close))
     flow = typical * _as_float(volume)
-    change = np.diff(typical)
+    n = typical.shape[0]
     # Flows exist from the second bar on; sums over ``period`` flows start at bar ``period``.
-    positive = np.full(typical.shape[0], np.nan)
-    negative = np.full(typical.shape[0], np.nan)
-    positive[1:] = _rolling_sum(np.where(change > 0, flow[1:], 0.0), period)
-    negative[1:] = _rolling_sum(np.where(change < 0, flow[1:], 0.0), period)
-    return _safe_divide(100.0 * positive, positive + negative, fill=50.0)
+    positive, negative = _nan_array(n), _nan_array(n)
+    if n > 1:
+        rising, falling = typical[1:] > typical[:-1], typical[1:] < typical[:-1]
+        positive_flow = np.multiply(flow[1:], rising, out=typical[1:])
+        negative_flow = np.multiply(flow[1:], falling, out=flow[1:])
+        _rolling_sum(positive_flow, period, out=positive[1:])
+        _rolling_sum(negative_flow, period, out=negative[1:])
+    negative += positive
+    positive *= 100.0
+    return _divide(positive, negative, 50.0, out=positive)
 
 
 # --- strategy dispatch -----------------------------------------------------------------------
