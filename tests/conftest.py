@@ -14,7 +14,13 @@ def isolated_home(
 ) -> Iterator[Path]:
     """Every test gets its own KTRDR_HOME; KTRDR_* settings from the caller's shell are cleared."""
     home = tmp_path_factory.mktemp("ktrdr_home")
-    for name in ("KTRDR_DATA_DIR", "KTRDR_STRATEGIES_DIR", "KTRDR_API_TOKEN", "KTRDR_HOST_URL"):
+    for name in (
+        "KTRDR_DATA_DIR",
+        "KTRDR_STRATEGIES_DIR",
+        "KTRDR_API_TOKEN",
+        "KTRDR_API_URL",
+        "KTRDR_HOST_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KTRDR_HOME", str(home))
     return home
