@@ -17,7 +17,7 @@ from typing import Any
 
 from litestar import Litestar, Router, get
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 
 from api.auth import bearer_guard
@@ -39,7 +39,7 @@ DEFAULT_MAX_BODY = 1_000_000
 
 
 @get("/health", sync_to_thread=True, opt={"public": True}, tags=["health"], summary="Health")
-def health(orchestrator: TrainingOrchestrator) -> HealthReport:
+def health(orchestrator: NamedDependency[TrainingOrchestrator]) -> HealthReport:
     """The orchestrator's diagnostics; needs no token."""
     return orchestrator.health()
 

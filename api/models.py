@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from api.names import check_name
 from api.schemas import (
@@ -59,7 +61,9 @@ class ModelsController(Controller):
     tags = ["models"]  # noqa: RUF012
 
     @get("/", sync_to_thread=True, summary="Saved models (v1)")
-    def list_models(self, orchestrator: TrainingOrchestrator) -> ModelsListResponse:
+    def list_models(
+        self, orchestrator: NamedDependency[TrainingOrchestrator]
+    ) -> ModelsListResponse:
         """Every saved version, newest last."""
         items = [
             ModelListItem(
@@ -80,7 +84,9 @@ class ModelsController(Controller):
         return ModelsListResponse(success=True, models=items)
 
     @get("/{model_name:str}", sync_to_thread=True, summary="One model: versions, metrics, strategy")
-    def describe(self, orchestrator: TrainingOrchestrator, model_name: str) -> ModelDetailResponse:
+    def describe(
+        self, orchestrator: NamedDependency[TrainingOrchestrator], model_name: FromPath[str]
+    ) -> ModelDetailResponse:
         """All versions of a model, with the latest version's metrics and strategy."""
         detail = _store(orchestrator).describe(check_name("model name", model_name))
         return ModelDetailResponse(
@@ -92,7 +98,9 @@ class ModelsController(Controller):
         )
 
     @post("/save", status_code=200, sync_to_thread=True, summary="Save a training's model (v1)")
-    def save(self, orchestrator: TrainingOrchestrator, data: ModelSaveRequest) -> ModelSaveResponse:
+    def save(
+        self, orchestrator: NamedDependency[TrainingOrchestrator], data: JSONBody[ModelSaveRequest]
+    ) -> ModelSaveResponse:
         """Publish the model a completed training produced as the next version of
         ``model_name``."""
         check_name("task_id", data.task_id)
@@ -124,7 +132,10 @@ class ModelsController(Controller):
 
     @post("/{model_name:str}/load", status_code=200, sync_to_thread=True, summary="Load (v1)")
     def load(
-        self, request: Request[Any, Any, Any], orchestrator: TrainingOrchestrator, model_name: str
+        self,
+        request: Request[Any, Any, Any],
+        orchestrator: NamedDependency[TrainingOrchestrator],
+        model_name: FromPath[str],
     ) -> ModelLoadResponse:
         """Load the latest version into memory for predictions."""
         model = _store(orchestrator).load(check_name("model name", model_name))
@@ -137,8 +148,8 @@ class ModelsController(Controller):
     def predict(
         self,
         request: Request[Any, Any, Any],
-        orchestrator: TrainingOrchestrator,
-        data: PredictRequest,
+        orchestrator: NamedDependency[TrainingOrchestrator],
+        data: JSONBody[PredictRequest],
     ) -> PredictResponse:
         """BUY/HOLD/SELL for a symbol's bar at ``test_date`` (default: the latest bar)."""
         check_name("model name", data.model_name)

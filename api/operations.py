@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from litestar.params import Body, Parameter
+from litestar.di import NamedDependency
+from litestar.params import Body, FromPath, FromQuery, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.names import check_name
@@ -35,6 +36,7 @@ _V1_TO_CORE = {
     "cancelled": ["cancelled"],
 }
 _encode = msgspec.json.Encoder().encode
+MAX_OFFSET = 2**62  # SQLite integers are 64-bit; a larger offset was a 500
 _FINAL_WAIT_S = 5.0  # longest wait for the store to record a status the channel announced
 
 
@@ -47,12 +49,12 @@ class OperationsController(Controller):
     @get("/", sync_to_thread=False, summary="List operations (v1)")
     def list_operations(
         self,
-        orchestrator: TrainingOrchestrator,
-        status: str | None = None,
-        operation_type: str | None = None,
-        active_only: bool = False,
+        orchestrator: NamedDependency[TrainingOrchestrator],
+        status: FromQuery[str | None] = None,
+        operation_type: FromQuery[str | None] = None,
+        active_only: FromQuery[bool] = False,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> OperationListResponse:
         """Newest first; ``status`` takes the v1 statuses or the precise ones."""
         statuses = None
@@ -79,7 +81,7 @@ class OperationsController(Controller):
 
     @get("/{operation_id:str}", sync_to_thread=False, summary="One operation (v1)")
     def get_operation(
-        self, orchestrator: TrainingOrchestrator, operation_id: str
+        self, orchestrator: NamedDependency[TrainingOrchestrator], operation_id: FromPath[str]
     ) -> OperationEnvelope:
         """The v1 OperationInfo with live progress in ``progress.context``."""
         record = orchestrator.get_operation(check_name("operation id", operation_id))
@@ -88,8 +90,8 @@ class OperationsController(Controller):
     @delete("/{operation_id:str}", status_code=200, sync_to_thread=False, summary="Cancel (v1)")
     def delete_operation(
         self,
-        orchestrator: TrainingOrchestrator,
-        operation_id: str,
+        orchestrator: NamedDependency[TrainingOrchestrator],
+        operation_id: FromPath[str],
         data: Annotated[CancelRequest | None, Body()] = None,
     ) -> CancelResponse:
         """Ask the operation to stop; 409 when it is already final."""
@@ -98,20 +100,23 @@ class OperationsController(Controller):
     @post("/{operation_id:str}/cancel", status_code=200, sync_to_thread=False, summary="Cancel")
     def cancel_operation(
         self,
-        orchestrator: TrainingOrchestrator,
-        operation_id: str,
+        orchestrator: NamedDependency[TrainingOrchestrator],
+        operation_id: FromPath[str],
         data: Annotated[CancelRequest | None, Body()] = None,
     ) -> CancelResponse:
         """Same as ``DELETE /operations/{id}``."""
         return _cancel(orchestrator, operation_id, data)
 
     @get("/{operation_id:str}/metrics", sync_to_thread=False, summary="Epoch history")
-    def metrics(self, orchestrator: TrainingOrchestrator, operation_id: str) -> OperationMetrics:
+    def metrics(
+        self, orchestrator: NamedDependency[TrainingOrchestrator], operation_id: FromPath[str]
+    ) -> OperationMetrics:
         """One row per epoch, with overfitting and plateau flags."""
         return orchestrator.metrics(check_name("operation id", operation_id))
 
     @get(
         "/{operation_id:str}/events",
+        media_type="text/event-stream",
         summary="Live progress as server-sent events",
         description=(
             "One `progress` event per ProgressSnapshot (`id:` = its sequence, so "
@@ -120,7 +125,10 @@ class OperationsController(Controller):
         ),
     )
     async def events(
-        self, request: Request[Any, Any, Any], orchestrator: TrainingOrchestrator, operation_id: str
+        self,
+        request: Request[Any, Any, Any],
+        orchestrator: NamedDependency[TrainingOrchestrator],
+        operation_id: FromPath[str],
     ) -> ServerSentEvent:
         """Follow an operation until it is final."""
         check_name("operation id", operation_id)

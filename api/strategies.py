@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 import yaml
 from litestar import Controller, get, post
+from litestar.params import JSONBody
 
 from api.schemas import StrategiesResponse, StrategyValidateRequest, StrategyValidateResponse
 from ktrdr_lib.strategy.discovery import list_strategies
@@ -27,7 +28,7 @@ class StrategiesController(Controller):
         )
 
     @post("/validate", status_code=200, sync_to_thread=True, summary="Validate strategy YAML")
-    def validate(self, data: StrategyValidateRequest) -> StrategyValidateResponse:
+    def validate(self, data: JSONBody[StrategyValidateRequest]) -> StrategyValidateResponse:
         """Every problem in the text, each with its field path and line (YAML is only ever
         safe-loaded)."""
         problems = check_strategy_text(data.content, file=data.file_name)

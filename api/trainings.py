@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from api.names import check_name
 from api.schemas import PerformanceResponse, TrainingStartRequest, TrainingStartResponse
@@ -43,7 +45,9 @@ class TrainingsController(Controller):
 
     @post("/start", status_code=200, sync_to_thread=True, summary="Start a training (v1)")
     def start(
-        self, orchestrator: TrainingOrchestrator, data: TrainingStartRequest
+        self,
+        orchestrator: NamedDependency[TrainingOrchestrator],
+        data: JSONBody[TrainingStartRequest],
     ) -> TrainingStartResponse:
         """Validate the whole request, store the operation and queue it.
 
@@ -85,7 +89,9 @@ class TrainingsController(Controller):
         )
 
     @get("/{task_id:str}/performance", sync_to_thread=False, summary="Training performance (v1)")
-    def performance(self, orchestrator: TrainingOrchestrator, task_id: str) -> PerformanceResponse:
+    def performance(
+        self, orchestrator: NamedDependency[TrainingOrchestrator], task_id: FromPath[str]
+    ) -> PerformanceResponse:
         """Final figures of a completed training; 409 while it is not completed."""
         check_name("task_id", task_id)
         result = orchestrator.result(task_id)

@@ -332,8 +332,8 @@ class TrainingOrchestrator:
             "cancelled": f"Cancelled: {live.token.reason}",
             "failed": f"Failed: {error}",
         }[status]
-        tracker.finish(status, message)  # type: ignore[arg-type]
-        self._writer.flush()
+        # The status first, then the final snapshot: a subscriber that sees the final snapshot
+        # must find the operation final when it reads the record.
         try:
             self.store.transition(
                 op_id,
@@ -344,6 +344,8 @@ class TrainingOrchestrator:
             )
         except StateConflictError:  # marked interrupted at shutdown; that stays
             log.info("operation %s ended %s after it was marked final", op_id, status)
+        tracker.finish(status, message)  # type: ignore[arg-type]
+        self._writer.flush()
         self._record_latency(op_id, live, status)
 
     def _history_safely(self, op_id: str) -> list[Any]:

@@ -56,9 +56,7 @@ def start_server(app: Any, *, timeout: float = 60.0) -> LiveServer:
 
 
 @pytest.fixture
-def live_api(
-    synthetic_data_dir: Path, isolated_home: Path
-) -> Iterator[Callable[..., LiveServer]]:
+def live_api(synthetic_data_dir: Path, isolated_home: Path) -> Iterator[Callable[..., LiveServer]]:
     """Factory: ``live_api(**create_app_kwargs)`` serves the API on loopback; stopped after
     the test. The orchestrator reads the synthetic data dir and the test's KTRDR_HOME."""
     from api import create_app
