@@ -87,6 +87,7 @@ def create_app(
         orch: TrainingOrchestrator | None = app.state.get("orchestrator")
         if orch is not None and owned:
             orch.shutdown(cancel_running=False, timeout=shutdown_grace_s)
+            app.state.orchestrator = None  # a restarted lifespan creates a fresh one
 
     api = Router(
         path=API_PREFIX,

@@ -28,8 +28,14 @@ def require_token(expected: str | None, header: str | None) -> None:
         )
 
 
-def bearer_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Litestar guard reading the expected token from ``app.state.api_token``."""
+async def bearer_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Litestar guard reading the expected token from ``app.state.api_token``.
+
+    ``async`` although it never awaits: Litestar runs a sync guard in a worker thread, a
+    thread hop (and, next to a training thread, a GIL hand-off) on every request.
+    """
     if handler.opt.get("public"):
         return
     require_token(connection.app.state.get("api_token"), connection.headers.get("authorization"))
