@@ -21,7 +21,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 
 from api.auth import bearer_guard
-from api.errors import exception_handlers
+from api.errors import ERROR_RESPONSES, exception_handlers
 from api.models import ModelsController
 from api.operations import OperationsController
 from api.strategies import StrategiesController
@@ -38,7 +38,14 @@ API_PREFIX = "/api/v1"
 DEFAULT_MAX_BODY = 1_000_000
 
 
-@get("/health", sync_to_thread=True, opt={"public": True}, tags=["health"], summary="Health")
+@get(
+    "/health",
+    responses=ERROR_RESPONSES,
+    sync_to_thread=True,
+    opt={"public": True},
+    tags=["health"],
+    summary="Health",
+)
 def health(orchestrator: NamedDependency[TrainingOrchestrator]) -> HealthReport:
     """The orchestrator's diagnostics; needs no token."""
     return orchestrator.health()

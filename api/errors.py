@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from api.schemas import ErrorBody
@@ -30,7 +31,7 @@ from ktrdr_lib.errors import (
     TrainingError,
 )
 
-__all__ = ["STATUS_BY_ERROR", "exception_handlers", "status_for"]
+__all__ = ["ERROR_RESPONSES", "STATUS_BY_ERROR", "exception_handlers", "status_for"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,21 @@ STATUS_BY_ERROR: tuple[tuple[type[KtrdrError], int], ...] = (
     (HostUnavailableError, 503),
     (TrainingError, 500),
 )
+
+
+def _spec(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
+
+
+# Documented on every route so clients (and schema checks) know the error body.
+ERROR_RESPONSES: dict[int, ResponseSpec] = {
+    400: _spec("Invalid request: the detail names the field and what is allowed"),
+    401: _spec("Missing or wrong bearer token (when the server has KTRDR_API_TOKEN)"),
+    404: _spec("Unknown operation, model or route"),
+    409: _spec("The operation's state forbids this (e.g. cancel a finished run)"),
+    413: _spec("Request body too large"),
+    503: _spec("The training host is unavailable"),
+}
 
 
 def status_for(error: KtrdrError) -> int:
@@ -67,7 +83,7 @@ def _ktrdr_error(request: Request[Any, Any, Any], exc: KtrdrError) -> Response[E
     problems = None
     if isinstance(exc, StrategyError):
         problems = [msgspec.to_builtins(p) for p in exc.problems]
-    if status >= 500:
+    if status >= 500 and status != 503:  # 503: a host is down, not a server fault
         log.error("%s %s failed: %s", request.method, request.url.path, exc.detail)
     return _respond(status, exc.detail, type(exc).__name__, problems=problems)
 

@@ -10,6 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
+from api.errors import ERROR_RESPONSES
 from api.names import check_name
 from api.schemas import (
     ModelDetailResponse,
@@ -60,7 +61,7 @@ class ModelsController(Controller):
     path = "/models"
     tags = ["models"]  # noqa: RUF012
 
-    @get("/", sync_to_thread=True, summary="Saved models (v1)")
+    @get("/", responses=ERROR_RESPONSES, sync_to_thread=True, summary="Saved models (v1)")
     def list_models(
         self, orchestrator: NamedDependency[TrainingOrchestrator]
     ) -> ModelsListResponse:
@@ -83,7 +84,12 @@ class ModelsController(Controller):
         ]
         return ModelsListResponse(success=True, models=items)
 
-    @get("/{model_name:str}", sync_to_thread=True, summary="One model: versions, metrics, strategy")
+    @get(
+        "/{model_name:str}",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=True,
+        summary="One model: versions, metrics, strategy",
+    )
     def describe(
         self, orchestrator: NamedDependency[TrainingOrchestrator], model_name: FromPath[str]
     ) -> ModelDetailResponse:
@@ -97,7 +103,13 @@ class ModelsController(Controller):
             strategy=detail.strategy_config,
         )
 
-    @post("/save", status_code=200, sync_to_thread=True, summary="Save a training's model (v1)")
+    @post(
+        "/save",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        sync_to_thread=True,
+        summary="Save a training's model (v1)",
+    )
     def save(
         self, orchestrator: NamedDependency[TrainingOrchestrator], data: JSONBody[ModelSaveRequest]
     ) -> ModelSaveResponse:
@@ -130,7 +142,13 @@ class ModelsController(Controller):
             model_size_mb=round(saved.size_bytes / 2**20, 4),
         )
 
-    @post("/{model_name:str}/load", status_code=200, sync_to_thread=True, summary="Load (v1)")
+    @post(
+        "/{model_name:str}/load",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        sync_to_thread=True,
+        summary="Load (v1)",
+    )
     def load(
         self,
         request: Request[Any, Any, Any],
@@ -144,7 +162,13 @@ class ModelsController(Controller):
             success=True, model_name=model_name, model_loaded=True, model_info=_info(model)
         )
 
-    @post("/predict", status_code=200, sync_to_thread=True, summary="Predict a signal (v1)")
+    @post(
+        "/predict",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        sync_to_thread=True,
+        summary="Predict a signal (v1)",
+    )
     def predict(
         self,
         request: Request[Any, Any, Any],

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, FromQuery, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from api.errors import ERROR_RESPONSES
 from api.names import check_name
 from api.schemas import (
     CancelRequest,
@@ -37,7 +38,6 @@ _V1_TO_CORE = {
 }
 _encode = msgspec.json.Encoder().encode
 MAX_OFFSET = 2**62  # SQLite integers are 64-bit; a larger offset was a 500
-_FINAL_WAIT_S = 5.0  # longest wait for the store to record a status the channel announced
 
 
 class OperationsController(Controller):
@@ -46,7 +46,7 @@ class OperationsController(Controller):
     path = "/operations"
     tags = ["operations"]  # noqa: RUF012
 
-    @get("/", sync_to_thread=False, summary="List operations (v1)")
+    @get("/", responses=ERROR_RESPONSES, sync_to_thread=False, summary="List operations (v1)")
     def list_operations(
         self,
         orchestrator: NamedDependency[TrainingOrchestrator],
@@ -79,7 +79,12 @@ class OperationsController(Controller):
             data=[list_item(r) for r in page.items],
         )
 
-    @get("/{operation_id:str}", sync_to_thread=False, summary="One operation (v1)")
+    @get(
+        "/{operation_id:str}",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=False,
+        summary="One operation (v1)",
+    )
     def get_operation(
         self, orchestrator: NamedDependency[TrainingOrchestrator], operation_id: FromPath[str]
     ) -> OperationEnvelope:
@@ -87,7 +92,13 @@ class OperationsController(Controller):
         record = orchestrator.get_operation(check_name("operation id", operation_id))
         return OperationEnvelope(success=True, data=operation_info(record))
 
-    @delete("/{operation_id:str}", status_code=200, sync_to_thread=False, summary="Cancel (v1)")
+    @delete(
+        "/{operation_id:str}",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        sync_to_thread=False,
+        summary="Cancel (v1)",
+    )
     def delete_operation(
         self,
         orchestrator: NamedDependency[TrainingOrchestrator],
@@ -97,7 +108,13 @@ class OperationsController(Controller):
         """Ask the operation to stop; 409 when it is already final."""
         return _cancel(orchestrator, operation_id, data)
 
-    @post("/{operation_id:str}/cancel", status_code=200, sync_to_thread=False, summary="Cancel")
+    @post(
+        "/{operation_id:str}/cancel",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        sync_to_thread=False,
+        summary="Cancel",
+    )
     def cancel_operation(
         self,
         orchestrator: NamedDependency[TrainingOrchestrator],
@@ -107,7 +124,12 @@ class OperationsController(Controller):
         """Same as ``DELETE /operations/{id}``."""
         return _cancel(orchestrator, operation_id, data)
 
-    @get("/{operation_id:str}/metrics", sync_to_thread=False, summary="Epoch history")
+    @get(
+        "/{operation_id:str}/metrics",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=False,
+        summary="Epoch history",
+    )
     def metrics(
         self, orchestrator: NamedDependency[TrainingOrchestrator], operation_id: FromPath[str]
     ) -> OperationMetrics:
@@ -116,6 +138,7 @@ class OperationsController(Controller):
 
     @get(
         "/{operation_id:str}/events",
+        responses=ERROR_RESPONSES,
         media_type="text/event-stream",
         summary="Live progress as server-sent events",
         description=(
@@ -188,23 +211,18 @@ async def _event_stream(
                 event="progress", id=snap.sequence, data=_encode(snap).decode()
             )
         if final:
+            # The orchestrator records the final status before it publishes the final
+            # snapshot, so the record read here is final too.
             record = orchestrator.get_operation(operation_id)
-            # The live channel publishes the final snapshot just before the store records the
-            # final status; wait for the record so the event carries its status and error.
-            waited = 0.0
-            while not record.is_final and waited < _FINAL_WAIT_S:
-                await asyncio.sleep(min(poll_s, 0.05))
-                waited += min(poll_s, 0.05)
-                record = orchestrator.get_operation(operation_id)
-            status = record.status if record.is_final or not batch else batch[-1].status
+            sequence = min(last, record.progress.sequence) or last
             payload = {
                 "operation_id": operation_id,
-                "status": status,
+                "status": record.status,
                 "error_message": record.error_message,
                 "cancellation_reason": record.cancellation_reason,
-                "sequence": last,
+                "sequence": sequence,
             }
-            yield ServerSentEventMessage(event="final", id=last, data=_encode(payload).decode())
+            yield ServerSentEventMessage(event="final", id=sequence, data=_encode(payload).decode())
             return
         if batch:
             idle = 0.0

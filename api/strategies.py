@@ -7,6 +7,7 @@ import yaml
 from litestar import Controller, get, post
 from litestar.params import JSONBody
 
+from api.errors import ERROR_RESPONSES
 from api.schemas import StrategiesResponse, StrategyValidateRequest, StrategyValidateResponse
 from ktrdr_lib.strategy.discovery import list_strategies
 from ktrdr_lib.strategy.loader import check_strategy_text
@@ -20,14 +21,20 @@ class StrategiesController(Controller):
     path = "/strategies"
     tags = ["strategies"]  # noqa: RUF012
 
-    @get("/", sync_to_thread=True, summary="Strategies found by name")
+    @get("/", responses=ERROR_RESPONSES, sync_to_thread=True, summary="Strategies found by name")
     def list_all(self) -> StrategiesResponse:
         """KTRDR_STRATEGIES_DIR first, then the shipped examples; invalid files included."""
         return StrategiesResponse(
             success=True, strategies=[msgspec.to_builtins(s) for s in list_strategies()]
         )
 
-    @post("/validate", status_code=200, sync_to_thread=True, summary="Validate strategy YAML")
+    @post(
+        "/validate",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        sync_to_thread=True,
+        summary="Validate strategy YAML",
+    )
     def validate(self, data: JSONBody[StrategyValidateRequest]) -> StrategyValidateResponse:
         """Every problem in the text, each with its field path and line (YAML is only ever
         safe-loaded)."""

@@ -8,6 +8,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
+from api.errors import ERROR_RESPONSES
 from api.names import check_name
 from api.schemas import PerformanceResponse, TrainingStartRequest, TrainingStartResponse
 from api.v1 import performance_blocks, v1_status
@@ -43,7 +44,13 @@ class TrainingsController(Controller):
     path = "/trainings"
     tags = ["trainings"]  # noqa: RUF012
 
-    @post("/start", status_code=200, sync_to_thread=True, summary="Start a training (v1)")
+    @post(
+        "/start",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        sync_to_thread=True,
+        summary="Start a training (v1)",
+    )
     def start(
         self,
         orchestrator: NamedDependency[TrainingOrchestrator],
@@ -88,7 +95,12 @@ class TrainingsController(Controller):
             mode=context.mode,
         )
 
-    @get("/{task_id:str}/performance", sync_to_thread=False, summary="Training performance (v1)")
+    @get(
+        "/{task_id:str}/performance",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=False,
+        summary="Training performance (v1)",
+    )
     def performance(
         self, orchestrator: NamedDependency[TrainingOrchestrator], task_id: FromPath[str]
     ) -> PerformanceResponse:

@@ -86,6 +86,9 @@ class _Live:
         self.token = CancelToken()
         self.done = threading.Event()
         self.tracker: ProgressTracker | None = None
+        # The stored record as of this orchestrator's last write: only this process changes a
+        # live operation, so reads can skip the database.
+        self.record: OperationSnapshot | None = None
 
 
 class OperationHandle:
@@ -244,7 +247,7 @@ class TrainingOrchestrator:
             message="Queued",
             updated_at=utc_now(),
         )
-        self.store.create(
+        live.record = self.store.create(
             op_id,
             mode=context.mode,
             metadata=context.metadata(),
@@ -279,9 +282,7 @@ class TrainingOrchestrator:
                 except Exception as exc:  # never let one run kill the worker
                     log.exception("operation %s: unexpected error in the worker", op_id)
                     with contextlib.suppress(KtrdrError):
-                        self.store.transition(
-                            op_id, "failed", error_message=f"internal error: {exc!r}"
-                        )
+                        self._transition(op_id, "failed", error_message=f"internal error: {exc!r}")
                 finally:
                     live.done.set()
 
@@ -298,7 +299,7 @@ class TrainingOrchestrator:
         )
         live.tracker = tracker
         try:
-            self.store.transition(op_id, "running")
+            self._transition(op_id, "running")
         except StateConflictError:  # cancelled while queued
             tracker.finish("cancelled", "Cancelled before it started")
             self._writer.flush()
@@ -335,9 +336,9 @@ class TrainingOrchestrator:
         # The status first, then the final snapshot: a subscriber that sees the final snapshot
         # must find the operation final when it reads the record.
         try:
-            self.store.transition(
+            self._transition(
                 op_id,
-                status,  # type: ignore[arg-type]
+                status,
                 error_message=error,
                 cancellation_reason=live.token.reason if live.token.is_set else None,
                 result=result,
@@ -347,6 +348,20 @@ class TrainingOrchestrator:
         tracker.finish(status, message)  # type: ignore[arg-type]
         self._writer.flush()
         self._record_latency(op_id, live, status)
+
+    def _transition(self, op_id: str, status: Any, **fields: Any) -> OperationSnapshot:
+        """Store a transition and remember the record for in-memory reads."""
+        try:
+            record = self.store.transition(op_id, status, **fields)
+        except StateConflictError:
+            live = self._live.get(op_id)
+            if live is not None:
+                live.record = None  # someone else changed it: read the store from now on
+            raise
+        live = self._live.get(op_id)
+        if live is not None:
+            live.record = record
+        return record
 
     def _history_safely(self, op_id: str) -> list[Any]:
         self._writer.flush()
@@ -386,8 +401,9 @@ class TrainingOrchestrator:
         Raises:
             NotFoundError: unknown id.
         """
-        record = self.store.get(operation_id)
         live = self._live.get(operation_id)
+        cached = live.record if live is not None else None
+        record = cached if cached is not None else self.store.get(operation_id)
         latest = live.channel.latest if live is not None else None
         if latest is not None and latest.sequence > record.progress.sequence:
             latest = msgspec.structs.replace(latest, status=record.status)
@@ -529,9 +545,12 @@ class TrainingOrchestrator:
         """
         live = self._live.get(operation_id)
         text = reason or ("graceful stop requested" if graceful else "cancelled by request")
-        if live is not None and not live.done.is_set():
+        requested = live is not None and not live.done.is_set()
+        if requested and live is not None:
             live.token.cancel(graceful=graceful, reason=text)  # first: every batch counts
         record = self.store.get(operation_id)
+        if record.is_final and requested:
+            return record  # it ended (most likely through this request) while we looked
         if record.is_final:
             raise StateConflictError(
                 f"operation {operation_id} cannot be cancelled: it is already {record.status}"
@@ -544,11 +563,11 @@ class TrainingOrchestrator:
         live.token.cancel(graceful=graceful, reason=text)
         if record.status == "pending":
             try:
-                return self.store.transition(operation_id, "cancelled", cancellation_reason=text)
+                return self._transition(operation_id, "cancelled", cancellation_reason=text)
             except StateConflictError:
                 pass  # the worker just picked it up; it will see the token
         with contextlib.suppress(StateConflictError):  # it may have finished meanwhile
-            self.store.transition(operation_id, "cancelling", cancellation_reason=text)
+            self._transition(operation_id, "cancelling", cancellation_reason=text)
         if live.tracker is not None and not live.done.is_set():
             live.tracker.set_status("cancelling")
         return self.get_operation(operation_id)
@@ -597,7 +616,7 @@ class TrainingOrchestrator:
         for op_id, live in list(self._live.items()):
             if not live.done.is_set():  # still running after the wait: say so, then stop it
                 with contextlib.suppress(KtrdrError):
-                    self.store.transition(
+                    self._transition(
                         op_id,
                         "interrupted",
                         error_message="the process shut down before it finished",
