@@ -144,6 +144,48 @@ def test_early_stopping_ends_the_run_and_restores_the_best_epoch() -> None:
     assert val.loss == pytest.approx(best.val_loss, rel=1e-5)
 
 
+def test_early_stopping_needs_an_improvement_beyond_min_delta() -> None:
+    # No epoch can beat the first by 10 nats: training stops after exactly `patience` more.
+    stopping = EarlyStoppingSpec(patience=3, monitor="val_loss", min_delta=10.0)
+    outcome = fit_model(model_spec(epochs=20, early_stopping=stopping), make_splits())
+    assert outcome.stop_reason == "early_stopping"
+    assert outcome.epochs_completed == 1 + 3
+    # The best weights still follow the plain minimum, min_delta or not.
+    best = outcome.history[outcome.best_epoch - 1]
+    assert best.val_loss == min(record.val_loss for record in outcome.history)
+
+
+class CountBatches(Callback):
+    """Counts the batch hooks a callback sees and Lightning's batch count per epoch."""
+
+    def __init__(self) -> None:
+        self.started = self.ended = 0
+        self.totals: list[int] = []
+
+    def on_train_epoch_start(self, trainer: lightning.Trainer, pl_module: Any) -> None:
+        self.totals.append(int(trainer.num_training_batches))
+
+    def on_train_batch_start(
+        self, trainer: lightning.Trainer, pl_module: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self.started += 1
+
+    def on_train_batch_end(
+        self, trainer: lightning.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self.ended += 1
+
+
+def test_callbacks_see_every_optimiser_step_as_one_batch() -> None:
+    counter = CountBatches()
+    outcome = fit_model(model_spec(epochs=3), make_splits(), callbacks=[counter])
+    assert counter.totals == [15, 15, 15]  # ceil(480 / 32)
+    assert counter.started == counter.ended == 3 * 15
+    assert outcome.batches_per_epoch == 15
+    optimizer = outcome.module.trainer.optimizers[0]
+    assert all(int(state["step"]) == 3 * 15 for state in optimizer.state.values())
+
+
 def test_val_accuracy_monitor_picks_the_most_accurate_epoch() -> None:
     stopping = EarlyStoppingSpec(patience=50, monitor="val_accuracy", min_delta=0.0)
     outcome = fit_model(model_spec(epochs=5, early_stopping=stopping), make_splits())

@@ -119,7 +119,11 @@ def test_tally_weights_losses_by_batch_size_and_grows() -> None:
     assert loss_sum == pytest.approx(0.5 * 2 + 1.0 * 1 + 2.0 * 3)
     assert correct == 1 + 1 + 2
     assert count == 6
+    assert tally.batches == 3
     assert tally.first_non_finite_batch() == -1
+    tally.reset(torch.device("cpu"))
+    assert tally.batches == 0
+    assert tally.totals().tolist() == [0.0, 0.0, 0.0]
 
 
 def test_tally_finds_the_first_non_finite_batch() -> None:
@@ -169,6 +173,27 @@ def test_ranks_get_disjoint_equal_shards() -> None:
     assert [len(shard) for shard in shards] == [3, 3, 3]
     assert len(set(torch.cat(shards).tolist())) == 9
     assert len(TensorBatches(x, y, 2, rank=1, world_size=3)) == 2
+
+
+def test_placing_a_source_later_takes_the_same_shard() -> None:
+    x, y = torch.zeros(11, 1), torch.arange(11)
+    late = TensorBatches(x, y, 2, shuffle=True, seed=4)
+    late.place(torch.device("cpu"), rank=1, world_size=3)
+    early = TensorBatches(x, y, 2, shuffle=True, seed=4, rank=1, world_size=3)
+    assert len(late) == len(early) == 2
+    assert [b.tolist() for _, b in late] == [b.tolist() for _, b in early]
+    with pytest.raises(ConfigError, match="rank"):
+        late.place(torch.device("cpu"), rank=3, world_size=3)
+
+
+def test_batches_on_the_device_skip_the_transfer() -> None:
+    module = FuzzyMLP(spec(), n_features=2)
+    batch = (torch.zeros(4, 2), torch.zeros(4, dtype=torch.int64))
+    assert module.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+    listed = [torch.ones(2, 2), torch.ones(2)]  # not the (x, y) tuple: Lightning's move
+    moved = module.transfer_batch_to_device(listed, torch.device("cpu"), 0)
+    assert isinstance(moved, list)
+    assert all(torch.equal(a, b) for a, b in zip(moved, listed, strict=True))
 
 
 def test_batch_source_rejects_bad_arguments() -> None:

@@ -62,8 +62,7 @@ class TensorBatches:
                 f"model.training.batch_size must be ≥ 1; got {batch_size}. Set a positive "
                 "batch size in the strategy's model.training section."
             )
-        if not 0 <= rank < world_size:
-            raise ConfigError(f"rank must be in [0, world_size); got {rank} of {world_size}.")
+        _check_rank(rank, world_size)
         if x.shape[0] != y.shape[0]:
             raise DataError(
                 f"features and labels differ in length ({x.shape[0]} vs {y.shape[0]}); build "
@@ -77,6 +76,20 @@ class TensorBatches:
         self.rank = rank
         self.world_size = world_size
         self._epoch = 0
+
+    def place(self, device: torch.device, *, rank: int = 0, world_size: int = 1) -> None:
+        """Move the tensors to ``device`` and take rank ``rank``'s share of ``world_size``.
+
+        For a source built before the trainer knew its device and ranks.
+
+        Raises:
+            ConfigError: for an invalid rank.
+        """
+        _check_rank(rank, world_size)
+        self.x = self.x.to(device)
+        self.y = self.y.to(device)
+        self.rank = rank
+        self.world_size = world_size
 
     @property
     def samples(self) -> int:
@@ -106,3 +119,8 @@ class TensorBatches:
             order = torch.arange(n, device=self.x.device)
         order = order[self.rank : self.samples * self.world_size : self.world_size]
         return self.x[order], self.y[order]
+
+
+def _check_rank(rank: int, world_size: int) -> None:
+    if not 0 <= rank < world_size:
+        raise ConfigError(f"rank must be in [0, world_size); got {rank} of {world_size}.")

@@ -3,10 +3,11 @@
 The network maps fuzzy-membership features to three logits (0 BUY, 1 HOLD, 2 SELL); the loss
 is cross-entropy on logits and softmax is applied only by :meth:`FuzzyMLP.predict_proba`.
 
-Training uses manual optimisation and keeps epoch sums (loss, correct, count) as tensors on
+Training uses manual optimisation and keeps the epoch's losses and hits as tensors on
 the module's device, so a step costs no host sync and no ``self.log`` call. Figures are read
-once per validation epoch (one sync), logged as ``val_loss``/``val_accuracy`` for
-EarlyStopping, and kept in :attr:`FuzzyMLP.epoch_metrics` for callbacks.
+once per validation epoch (one sync), checked for NaN, and kept in
+:attr:`FuzzyMLP.epoch_metrics` for callbacks (early stopping and progress read them there;
+``self.log`` would cost about half a millisecond a call).
 
 Example:
     >>> import torch
@@ -92,8 +93,10 @@ def build_network(model_spec: ModelSpec, n_features: int) -> nn.Sequential:
 
 
 class EpochTally:
-    """Per-batch loss, hits and sizes of one epoch, kept as tensors (no host sync per batch).
+    """Loss, hits and sizes of one epoch's batches, with no host sync per batch.
 
+    Each batch costs one row write (its mean loss, kept per batch so a NaN can be traced to
+    the batch that produced it) and one in-place add (its hits); batch sizes are plain ints.
     Rows are indexed by batch number and grow by doubling, so the tally needs no batch count
     up front; rows of batches not run (an epoch stopped early) stay zero and count for nothing.
     """
@@ -105,23 +108,30 @@ class EpochTally:
     def reset(self, device: torch.device) -> None:
         """Zero the tally on ``device``."""
         self.loss = torch.zeros(self._capacity, device=device)
-        self.correct = torch.zeros(self._capacity, device=device, dtype=torch.int64)
-        self.count = torch.zeros(self._capacity, device=device, dtype=torch.int64)
+        self.correct = torch.zeros((), device=device, dtype=torch.int64)
+        self.sizes: dict[int, int] = {}
+
+    @property
+    def batches(self) -> int:
+        """Batches recorded since the last reset."""
+        return len(self.sizes)
 
     def add(self, batch_idx: int, loss: Tensor, logits: Tensor, y: Tensor) -> None:
         """Record batch ``batch_idx``: its mean ``loss`` and predictions ``logits`` vs ``y``."""
         if batch_idx >= self._capacity:
             self._grow(batch_idx + 1)
         self.loss[batch_idx] = loss
-        self.correct[batch_idx] = (logits.argmax(dim=1) == y).sum()
-        self.count[batch_idx] = y.shape[0]
+        self.correct.add_((logits.argmax(dim=1) == y).sum())
+        self.sizes[batch_idx] = y.shape[0]
 
     def totals(self) -> Tensor:
         """``[loss sum, correct, count]`` as one float tensor (loss sum is size-weighted)."""
-        count = self.count.to(self.loss.dtype)
-        return torch.stack(
-            ((self.loss * count).sum(), self.correct.sum().to(count.dtype), count.sum())
-        )
+        count = torch.zeros_like(self.loss)
+        if self.sizes:
+            rows = torch.tensor(list(self.sizes), dtype=torch.int64)
+            sizes = torch.tensor(list(self.sizes.values()), dtype=self.loss.dtype)
+            count[rows.to(count.device)] = sizes.to(count.device)
+        return torch.stack(((self.loss * count).sum(), self.correct.to(count.dtype), count.sum()))
 
     def first_non_finite_batch(self) -> int:
         """Index of the first batch whose loss is NaN or infinite (-1 when none)."""
@@ -131,11 +141,9 @@ class EpochTally:
     def _grow(self, needed: int) -> None:
         while self._capacity < needed:
             self._capacity *= 2
-        for name in ("loss", "correct", "count"):
-            old = getattr(self, name)
-            grown = torch.zeros(self._capacity, device=old.device, dtype=old.dtype)
-            grown[: old.shape[0]] = old
-            setattr(self, name, grown)
+        grown = torch.zeros(self._capacity, device=self.loss.device, dtype=self.loss.dtype)
+        grown[: self.loss.shape[0]] = self.loss
+        self.loss = grown
 
 
 class FuzzyMLP(lightning.LightningModule):
@@ -224,6 +232,30 @@ class FuzzyMLP(lightning.LightningModule):
         )
         self._raw_optimizer = trainer.optimizers[0] if plain else None
 
+    @property
+    def train_batches_run(self) -> int:
+        """Training batches recorded in the current (or last) epoch."""
+        return self._train_tally.batches
+
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        """Pass ``(x, y)`` batches through when already on ``device``; else Lightning's move.
+
+        The in-memory batch source slices tensors that already live on the training device, so
+        the default's walk over the batch would only find nothing to move.
+        """
+        if type(batch) is tuple and len(batch) == 2:
+            x, y = batch
+            if (
+                isinstance(x, Tensor)
+                and isinstance(y, Tensor)
+                and x.device == device
+                and y.device == device
+            ):
+                return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def on_train_epoch_start(self) -> None:
         """Reset the training tally."""
         self._train_tally.reset(self.device)
@@ -257,7 +289,7 @@ class FuzzyMLP(lightning.LightningModule):
         self._val_tally.add(batch_idx, nn.functional.cross_entropy(logits, y), logits, y)
 
     def on_validation_epoch_end(self) -> None:
-        """Turn the tallies into figures (one sync), check them, log val metrics.
+        """Turn the tallies into figures (one sync across ranks) and check them.
 
         Raises:
             TrainingError: when the training or validation loss is NaN or infinite.
@@ -265,9 +297,6 @@ class FuzzyMLP(lightning.LightningModule):
         if self.trainer.sanity_checking:
             return
         self._close_epoch()
-        # The figures are already summed across ranks; sync_dist only states that they agree.
-        self.log("val_loss", self.epoch_metrics["val_loss"], sync_dist=True)
-        self.log("val_accuracy", self.epoch_metrics["val_accuracy"], sync_dist=True)
 
     def _close_epoch(self) -> None:
         """Reduce both tallies across ranks, check them and store :attr:`epoch_metrics`."""
