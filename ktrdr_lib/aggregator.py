@@ -203,9 +203,11 @@ class ResultAggregator:
         *,
         host_session_id: str,
         artifacts: ArtifactsInfo | None = None,
+        operation_id: str | None = None,
     ) -> TrainingResult:
-        """A host's result with the session id filled in and, once the model archive is
-        registered locally, the local artifacts in place of the host's paths."""
+        """A host's result with the session id (and the local operation id) filled in and,
+        once the model archive is registered locally, the local artifacts in place of the
+        host's paths. The host ran it as a local run of its own; here it is a host run."""
         if isinstance(payload, TrainingResult):
             result = payload
         elif isinstance(payload, bytes):
@@ -213,7 +215,10 @@ class ResultAggregator:
         else:
             result = msgspec.convert(payload, TrainingResult)
         info = msgspec.structs.replace(
-            result.session_info, mode="host", host_session_id=host_session_id
+            result.session_info,
+            mode="host",
+            host_session_id=host_session_id,
+            operation_id=operation_id or result.session_info.operation_id,
         )
         return msgspec.structs.replace(
             result, session_info=info, artifacts=artifacts or result.artifacts

@@ -474,6 +474,28 @@ class OperationStore:
                 )
         return ids
 
+    def delete(self, operation_ids: Sequence[str]) -> int:
+        """Forget final operations (and their epoch history); returns how many were deleted.
+
+        Active operations are never deleted.
+        """
+        if not operation_ids:
+            return 0
+        marks = ", ".join("?" for _ in operation_ids)
+        with self._transaction() as conn:
+            conn.execute(
+                f"DELETE FROM epoch_history WHERE operation_id IN ({marks}) AND operation_id IN "
+                "(SELECT operation_id FROM operations WHERE status NOT IN "
+                "('pending', 'running', 'cancelling'))",
+                list(operation_ids),
+            )
+            cur = conn.execute(
+                f"DELETE FROM operations WHERE operation_id IN ({marks}) AND status NOT IN "
+                "('pending', 'running', 'cancelling')",
+                list(operation_ids),
+            )
+            return int(cur.rowcount)
+
     def size_bytes(self) -> int:
         """Bytes on disk (database plus WAL); 0 for ``:memory:``."""
         if self._memory:

@@ -489,3 +489,18 @@ def test_readers_see_consistent_records_while_a_writer_writes(file_store: Operat
         assert sequences == sorted(sequences)
         assert sequences[-1] == writes
     assert len(file_store.epoch_history("op")) == writes // 50
+
+
+def test_delete_forgets_only_final_operations() -> None:
+    store = OperationStore(":memory:")
+    store.create("done")
+    store.create("active")
+    store.transition("done", "running")
+    store.append_epoch("done", EpochHistoryRow(epoch=1, train_loss=1.0))
+    store.transition("done", "completed")
+    assert store.delete(["done", "active", "missing"]) == 1
+    assert not store.exists("done")
+    assert store.exists("active")
+    assert store.delete([]) == 0
+    with pytest.raises(NotFoundError):
+        store.epoch_history("done")
