@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.data.loader import load_ohlcv
     from ktrdr_lib.data.synthetic import generate_ohlcv
     from ktrdr_lib.diagnostics import HealthReport
+    from ktrdr_lib.host_runner import HostTrainingRunner
     from ktrdr_lib.inference import SignalPrediction, predict_signal
     from ktrdr_lib.models.store import ModelDetail, ModelStore, list_models, load_model
     from ktrdr_lib.operations import (
@@ -60,6 +61,7 @@ __all__ = [
     "DataError",
     "EpochHistoryRow",
     "HealthReport",
+    "HostTrainingRunner",
     "HostUnavailableError",
     "KtrdrError",
     "LocalTrainingRunner",
@@ -101,6 +103,7 @@ _LAZY: dict[str, str] = {
     "CancelToken": "ktrdr_lib.cancellation",
     "EpochHistoryRow": "ktrdr_lib.operations",
     "HealthReport": "ktrdr_lib.diagnostics",
+    "HostTrainingRunner": "ktrdr_lib.host_runner",
     "LocalTrainingRunner": "ktrdr_lib.runners",
     "ModelDetail": "ktrdr_lib.models.store",
     "ModelStore": "ktrdr_lib.models.store",

@@ -94,6 +94,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a non-loopback address without KTRDR_API_TOKEN (an open API)",
     )
+    serve_host = serve.add_parser("host", help="the training host (token in KTRDR_HOST_TOKEN)")
+    serve_host.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    serve_host.add_argument("--port", type=int, default=5002)
+    serve_host.add_argument("--accelerator", default="auto", help="Lightning accelerator")
+    serve_host.add_argument("--devices", default="1", help="device count, 'auto' or '0,1'")
+    serve_host.add_argument("--strategy", default="auto", help="Lightning strategy (e.g. ddp)")
+    serve_host.add_argument("--precision", default=None, help="Lightning precision (bf16-mixed)")
+    serve_host.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="run without KTRDR_HOST_TOKEN (loopback addresses only)",
+    )
 
     models = sub.add_parser("models", help="saved models").add_subparsers(
         dest="action", required=True
@@ -805,6 +817,21 @@ def _serve_api(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve_host(args: argparse.Namespace) -> int:
+    from host.server import serve
+
+    serve(
+        args.host,
+        args.port,
+        accelerator=args.accelerator,
+        devices=args.devices,
+        strategy=args.strategy,
+        precision=args.precision,
+        insecure_no_token=args.insecure_no_token,
+    )
+    return EXIT_OK
+
+
 def _one_line(detail: str) -> str:
     parts = [line.strip() for line in detail.splitlines() if line.strip()]
     text = ""
@@ -822,6 +849,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("strategies", "list"): _strategies_list,
         ("models", "list"): _models_list,
         ("serve", "api"): _serve_api,
+        ("serve", "host"): _serve_host,
         ("operations", "list"): _operations_list,
         ("operations", "show"): _operations_show,
         ("operations", "follow"): _operations_follow,

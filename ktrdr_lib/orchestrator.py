@@ -13,6 +13,10 @@ Example:
 ``start_training`` validates the request and builds the context *before* an operation is
 stored (a bad strategy raises at once and stores nothing), then returns; training runs in a
 worker thread. At most ``max_concurrent`` runs train at once; the rest wait ``pending``.
+
+Each run picks its runner by mode: ``local`` runs in this process, ``host`` on a training host
+(``host_url`` / ``KTRDR_HOST_URL``, see :mod:`ktrdr_lib.host_runner`); the host session id is
+stored on the operation and carried by its snapshots.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ from ktrdr_lib.paths import ktrdr_home
 from ktrdr_lib.progress import ProgressTracker
 from ktrdr_lib.progress_sinks import OperationChannel, StoreWriter
 from ktrdr_lib.results import TrainingResult
-from ktrdr_lib.runners import LocalTrainingRunner, TrainingRunner
+from ktrdr_lib.runners import HostRunner, LocalTrainingRunner, TrainingRunner
 from ktrdr_lib.strategy.spec import StrategySpec
 
 __all__ = ["OperationHandle", "OperationList", "TrainingOrchestrator"]
@@ -86,6 +90,7 @@ class _Live:
         self.token = CancelToken()
         self.done = threading.Event()
         self.tracker: ProgressTracker | None = None
+        self.host_session_id: str | None = None
         # The stored record as of this orchestrator's last write: only this process changes a
         # live operation, so reads can skip the database.
         self.record: OperationSnapshot | None = None
@@ -141,7 +146,12 @@ class TrainingOrchestrator:
     Args:
         home: state directory (default ``KTRDR_HOME``); the store is ``home/operations.db``.
         store: an OperationStore to use instead (e.g. ``OperationStore(":memory:")``).
-        runner: where runs execute (default: :class:`LocalTrainingRunner`).
+        runner: where runs of its mode execute (default: a :class:`LocalTrainingRunner`
+            for ``local``).
+        host_url: a training host for ``mode="host"`` runs (default ``KTRDR_HOST_URL``).
+        host_token: that host's bearer token (default ``KTRDR_HOST_TOKEN``).
+        host_runner: a ready host runner instead (e.g. a HostTrainingRunner with a test
+            transport or another poll interval); overrides ``host_url``.
         max_concurrent: runs training at once (default 1 on CPU, the GPU count with CUDA).
         progress_interval: seconds between throttled progress snapshots (default 0.2).
         data_dir: OHLCV directory for every run (default ``KTRDR_DATA_DIR`` or the samples).
@@ -158,10 +168,24 @@ class TrainingOrchestrator:
         progress_interval: float = 0.2,
         data_dir: str | os.PathLike[str] | None = None,
         models_dir: str | os.PathLike[str] | None = None,
+        host_url: str | None = None,
+        host_token: str | None = None,
+        host_runner: HostRunner | None = None,
     ) -> None:
         self.home = Path(home) if home is not None else ktrdr_home()
         self.store = store or OperationStore(self.home / "operations.db")
-        self.runner: TrainingRunner = runner or LocalTrainingRunner()
+        self.runners: dict[str, TrainingRunner] = {"local": LocalTrainingRunner()}
+        if runner is not None:
+            self.runners[runner.mode] = runner
+        if host_runner is None and (host_url or os.environ.get("KTRDR_HOST_URL")):
+            from ktrdr_lib.host_runner import host_runner_from_env
+
+            host_runner = host_runner_from_env(host_url, host_token)
+        self.host_runner: HostRunner | None = host_runner
+        if host_runner is not None:
+            self.runners["host"] = host_runner
+        # The runner of the default mode (kept for callers that read ``orchestrator.runner``).
+        self.runner: TrainingRunner = runner or self.runners["local"]
         self.max_concurrent = max_concurrent or _default_concurrency()
         if self.max_concurrent < 1:
             raise ConfigError(f"max_concurrent must be >= 1, got {max_concurrent}")
@@ -180,8 +204,22 @@ class TrainingOrchestrator:
         interrupted = self.store.mark_interrupted(
             mode="local", reason="the process running this operation stopped before it finished"
         )
+        # Host runs are followed by the process that started them; without it nobody follows
+        # the session (re-attaching is not implemented), so say so instead of staying active.
+        interrupted += self.store.mark_interrupted(
+            mode="host",
+            reason="the process following this host session stopped before it finished; the "
+            "session may still run on the host",
+        )
         if interrupted:
             log.warning("marked %d operation(s) interrupted: %s", len(interrupted), interrupted)
+
+    @property
+    def host_url(self) -> str | None:
+        """The training host ``mode="host"`` runs go to, or ``None`` when none is configured."""
+        runner = self.runners.get("host")
+        url = getattr(runner, "host_url", None)
+        return url if isinstance(url, str) else None
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -228,7 +266,7 @@ class TrainingOrchestrator:
             raise ConfigError(
                 f"mode: {context.mode!r} is not a training mode; use 'local' or 'host'"
             )
-        if context.mode != self.runner.mode:
+        if context.mode not in self.runners:
             if context.mode == "host":
                 raise HostUnavailableError(
                     "no training host is configured: set KTRDR_HOST_URL (or pass host_url) "
@@ -236,7 +274,7 @@ class TrainingOrchestrator:
                 )
             raise ConfigError(
                 f"mode {context.mode!r} is not available here: this orchestrator trains in "
-                f"{self.runner.mode!r} mode"
+                f"{' and '.join(repr(m) for m in sorted(self.runners))} mode"
             )
         op_id = context.operation_id
         channel = OperationChannel(op_id, on_publish=self._writer.submit)
@@ -309,7 +347,15 @@ class TrainingOrchestrator:
         started = utc_now()
         status, error, result = "failed", None, None
         try:
-            result = self.runner.run(context, token=live.token, tracker=tracker)
+            if context.mode == "host" and self.host_runner is not None:
+                result = self.host_runner.run(
+                    context,
+                    token=live.token,
+                    tracker=tracker,
+                    on_session=lambda session_id: self._attach_session(op_id, live, session_id),
+                )
+            else:
+                result = self.runners[context.mode].run(context, token=live.token, tracker=tracker)
             status = "completed"
         except OperationCancelled as exc:
             status, error = "cancelled", None
@@ -327,6 +373,7 @@ class TrainingOrchestrator:
                 started_at=started,
                 finished_at=utc_now(),
                 cancellation_reason=live.token.reason if status == "cancelled" else None,
+                host_session_id=live.host_session_id,
             )
         message = {
             "completed": "Completed",
@@ -348,6 +395,13 @@ class TrainingOrchestrator:
         tracker.finish(status, message)  # type: ignore[arg-type]
         self._writer.flush()
         self._record_latency(op_id, live, status)
+
+    def _attach_session(self, op_id: str, live: _Live, session_id: str) -> None:
+        """Remember the host session that runs ``op_id`` (store, record and metadata view)."""
+        live.host_session_id = session_id
+        self.store.set_host_session(op_id, session_id)
+        if live.record is not None:
+            live.record = msgspec.structs.replace(live.record, host_session_id=session_id)
 
     def _transition(self, op_id: str, status: Any, **fields: Any) -> OperationSnapshot:
         """Store a transition and remember the record for in-memory reads."""
@@ -549,8 +603,13 @@ class TrainingOrchestrator:
         if requested and live is not None:
             live.token.cancel(graceful=graceful, reason=text)  # first: every batch counts
         record = self.store.get(operation_id)
-        if record.is_final and requested:
-            return record  # it ended (most likely through this request) while we looked
+        # It ended while we looked, with a cancel on record: most likely this one.
+        ended_by_cancel = record.cancellation_reason is not None and record.status in (
+            "cancelled",
+            "completed",
+        )
+        if record.is_final and requested and ended_by_cancel:
+            return record
         if record.is_final:
             raise StateConflictError(
                 f"operation {operation_id} cannot be cancelled: it is already {record.status}"
@@ -572,6 +631,33 @@ class TrainingOrchestrator:
             live.tracker.set_status("cancelling")
         return self.get_operation(operation_id)
 
+    def forget(self, operation_ids: Sequence[str]) -> list[str]:
+        """Delete finished operations from the store and from memory; returns those deleted.
+
+        Operations still active, or whose worker is still finishing, are kept.
+        """
+        ready = []
+        for op_id in operation_ids:
+            live = self._live.get(op_id)
+            if live is None or live.done.is_set():
+                ready.append(op_id)
+        if not ready:
+            return []
+        self._writer.flush()
+        final = {r.operation_id for r in self._records(ready) if r.is_final}
+        doomed = [op_id for op_id in ready if op_id in final]
+        self.store.delete(doomed)
+        for op_id in doomed:
+            self._live.pop(op_id, None)
+        return doomed
+
+    def _records(self, operation_ids: Sequence[str]) -> list[OperationSnapshot]:
+        records = []
+        for op_id in operation_ids:
+            with contextlib.suppress(KtrdrError):
+                records.append(self.store.get(op_id))
+        return records
+
     # -- diagnostics -------------------------------------------------------------------------
 
     def health(self) -> HealthReport:
@@ -582,13 +668,13 @@ class TrainingOrchestrator:
         pending = [r for r in active if r.status == "pending"]
         return HealthReport(
             status="ok" if not self._closed else "shut down",
-            mode=self.runner.mode,
+            mode=self.runner.mode if self.host_url is None else "local+host",
             store_path=self.store.path,
             store_size_bytes=self.store.size_bytes(),
             max_concurrent=self.max_concurrent,
             queue_depth=len(pending),
             active_operation_ids=[r.operation_id for r in active],
-            host_url=getattr(self.runner, "host_url", None),
+            host_url=self.host_url,
             host_session_ids=[r.host_session_id for r in active if r.host_session_id],
             last_cancel_latencies=list(self._latencies),
             versions=library_versions(),
@@ -623,6 +709,10 @@ class TrainingOrchestrator:
                     )
                 live.token.cancel(reason="process shut down")
         self._writer.close()
+        for runner in self.runners.values():
+            close = getattr(runner, "close", None)
+            if callable(close):
+                close()  # e.g. a host runner's connection pool
 
     def __enter__(self) -> TrainingOrchestrator:
         return self

@@ -15,6 +15,10 @@ ends within an epoch, skipping each run's first batches (warm-up) and each epoch
 
 State is updated on every event; snapshots are emitted at most every ``min_interval`` seconds,
 and always at a phase change, an epoch end and the finish.
+
+A run on a training host is tracked by the host's own tracker; :meth:`ProgressTracker.forward`
+republishes each host snapshot under the local operation id and sequence numbering, keeping the
+figures the host computed, so percentage, ETA and metrics mean the same in both modes.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ktrdr_lib.operations import (
+    FINAL_STATUSES,
     EpochHistoryRow,
     OperationStatus,
     Phase,
@@ -113,6 +118,10 @@ class ProgressTracker:
         self._metrics: dict[str, float | None] = {}
         self._metrics_epoch = 0
         self._resources: dict[str, Any] = {}
+        self._host_session_id: str | None = None
+        self._forwarded = False  # figures come from a host's tracker (see forward)
+        self._host_eta: float | None = None
+        self._items: tuple[int, int] | None = None
         self.emitted = 0
 
     # -- events --------------------------------------------------------------------------
@@ -197,6 +206,57 @@ class ProgressTracker:
         if self._on_epoch is not None:
             self._on_epoch(row)
 
+    def set_host_session(self, session_id: str, message: str | None = None) -> None:
+        """The run now executes as ``session_id`` on a training host (forces an emit).
+
+        Every later snapshot carries the id in ``host_session_id``.
+        """
+        with self._lock:
+            self._host_session_id = session_id
+            if message is not None:
+                self._message = message
+            self._emit_locked()
+
+    def forward(self, snapshot: ProgressSnapshot) -> ProgressSnapshot:
+        """Publish a training host's snapshot as this operation's next one (always emits).
+
+        Phase, message, epoch, batch, ETA, items, metrics and resources are kept as the host
+        computed them; the operation id, sequence (this tracker's numbering) and elapsed time
+        are local, ``percentage`` never decreases, and ``host_session_id`` is set. The status
+        stays this operation's own while the run is active: a host's final status becomes this
+        operation's only through :meth:`finish` (the orchestrator records the outcome first).
+        Epoch history is not derived from snapshots: pass the host's rows to
+        :meth:`record_epoch`.
+
+        Returns:
+            The snapshot as published.
+        """
+        with self._lock:
+            self._forwarded = True
+            if snapshot.host_session_id and self._host_session_id is None:
+                self._host_session_id = snapshot.host_session_id
+            if snapshot.total_epochs >= 1:
+                self.total_epochs = snapshot.total_epochs
+            self._phase = snapshot.phase
+            self._message = snapshot.message
+            self._raise_to(snapshot.percentage)
+            self._epoch = snapshot.epoch
+            self._batch = snapshot.batch
+            self._total_batches = snapshot.total_batches
+            self._items = (snapshot.items_processed, snapshot.items_total)
+            self._host_eta = snapshot.eta_s
+            self._metrics = dict(snapshot.metrics)
+            self._metrics_epoch = snapshot.metrics_epoch
+            self._resources = dict(snapshot.resources)
+            if snapshot.status == "cancelling" and self._status == "running":
+                self._status = "cancelling"
+            return self._emit_locked()
+
+    def record_epoch(self, row: EpochHistoryRow) -> None:
+        """Hand an epoch history row computed elsewhere (a training host) to ``on_epoch``."""
+        if self._on_epoch is not None:
+            self._on_epoch(row)
+
     def finish(self, status: OperationStatus, message: str) -> ProgressSnapshot:
         """The run ended; emits and returns the final snapshot (100 % when completed)."""
         with self._lock:
@@ -235,6 +295,8 @@ class ProgressTracker:
         )
 
     def _eta(self) -> float | None:
+        if self._forwarded:
+            return None if self._status in FINAL_STATUSES else self._host_eta
         if self._sec_per_batch is None or self._phase != "train":
             return None
         remaining = (self.total_epochs - self._epoch) * self._total_batches + (
@@ -244,8 +306,11 @@ class ProgressTracker:
 
     def _build(self, sequence: int) -> ProgressSnapshot:
         now = self._clock()
-        items_total = self.total_epochs * self._total_batches
-        items_done = max(self._epoch - 1, 0) * self._total_batches + self._batch
+        if self._items is not None:
+            items_done, items_total = self._items
+        else:
+            items_total = self.total_epochs * self._total_batches
+            items_done = max(self._epoch - 1, 0) * self._total_batches + self._batch
         return ProgressSnapshot(
             operation_id=self.operation_id,
             sequence=sequence,
@@ -264,6 +329,7 @@ class ProgressTracker:
             metrics=dict(self._metrics),
             metrics_epoch=self._metrics_epoch,
             resources=dict(self._resources),
+            host_session_id=self._host_session_id,
             updated_at=_iso(time.time()),
         )
 

@@ -2,12 +2,14 @@
 
 A runner takes a context, the operation's cancel token and its progress tracker, and returns a
 :class:`~ktrdr_lib.results.TrainingResult` (or raises). :class:`LocalTrainingRunner` runs the
-pipeline in this process; the host runner (remote GPU host) implements the same protocol.
+pipeline in this process; :class:`~ktrdr_lib.host_runner.HostTrainingRunner` (a remote
+training host) implements :class:`HostRunner`, the same protocol plus an ``on_session`` hook
+through which the orchestrator learns the host session id as soon as the host accepts the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ktrdr_lib.cancellation import CancelToken
@@ -16,7 +18,7 @@ from ktrdr_lib.pipeline import TrainerOptions, run_training_pipeline
 from ktrdr_lib.progress import ProgressTracker
 from ktrdr_lib.results import TrainingResult
 
-__all__ = ["LocalTrainingRunner", "TrainingRunner"]
+__all__ = ["HostRunner", "LocalTrainingRunner", "TrainingRunner"]
 
 
 class TrainingRunner(Protocol):
@@ -32,6 +34,24 @@ class TrainingRunner(Protocol):
         tracker: ProgressTracker,
     ) -> TrainingResult:
         """Train, reporting to ``tracker`` and honouring ``token``."""
+        ...
+
+
+class HostRunner(Protocol):
+    """Executes training operations on a remote training host."""
+
+    mode: str
+    host_url: str
+
+    def run(
+        self,
+        context: TrainingOperationContext,
+        *,
+        token: CancelToken,
+        tracker: ProgressTracker,
+        on_session: Callable[[str], None] | None = None,
+    ) -> TrainingResult:
+        """Train remotely; ``on_session`` gets the host session id once the host accepts."""
         ...
 
 

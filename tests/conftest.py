@@ -19,6 +19,7 @@ def isolated_home(
         "KTRDR_API_TOKEN",
         "KTRDR_API_URL",
         "KTRDR_HOST_URL",
+        "KTRDR_HOST_TOKEN",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KTRDR_HOME", str(home))

@@ -13,6 +13,7 @@ EXPECTED = [
     "DataError",
     "EpochHistoryRow",
     "HealthReport",
+    "HostTrainingRunner",
     "HostUnavailableError",
     "KtrdrError",
     "LocalTrainingRunner",

@@ -1,0 +1,124 @@
+"""create_app(): the training host's Litestar app.
+
+Example:
+    >>> from host import create_app
+    >>> app = create_app(token="s3cret", data_dir="/data/ohlcv")  # doctest: +SKIP
+    >>> # uvicorn.run(app, host="0.0.0.0", port=5002)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from host.auth import host_token_guard
+from host.errors import exception_handlers
+from host.routes import SessionsController, health
+from host.service import TrainingHost
+from ktrdr_lib import __version__
+from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.host_protocol import HOST_PREFIX, HOST_TOKEN_ENV
+from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.paths import ktrdr_home
+from ktrdr_lib.pipeline import TrainerOptions
+from ktrdr_lib.runners import LocalTrainingRunner
+
+__all__ = ["DEFAULT_MAX_BODY", "HOST_PREFIX", "create_app"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY = 1_000_000
+
+
+def _host(state: State) -> TrainingHost:
+    host: TrainingHost = state.host
+    return host
+
+
+def create_app(
+    *,
+    token: str | None = None,
+    insecure_no_token: bool = False,
+    home: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    trainer_options: TrainerOptions | None = None,
+    max_concurrent: int | None = None,
+    progress_interval: float = 0.2,
+    retention_s: float = 3600.0,
+    max_finished: int = 100,
+    shutdown_grace_s: float = 10.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+) -> Litestar:
+    """Build the host app; its orchestrator is created at start-up.
+
+    Args:
+        token: the bearer token every route but health requires (default
+            ``KTRDR_HOST_TOKEN``).
+        insecure_no_token: allow running without a token (loopback use only).
+        home: the host's state directory (default ``KTRDR_HOME``): ``operations.db`` and
+            ``models/``.
+        data_dir: OHLCV directory (default ``KTRDR_DATA_DIR`` or the bundled samples).
+        trainer_options: Lightning accelerator, devices, strategy and precision.
+        max_concurrent: sessions training at once (default: 1 when one session uses several
+            devices, else the orchestrator's default).
+        progress_interval: seconds between progress snapshots.
+        retention_s: seconds finished sessions are kept.
+        max_finished: most finished sessions kept.
+        shutdown_grace_s: at shutdown, how long running sessions may take before they are
+            marked ``interrupted``.
+        max_body_bytes: request bodies above this are answered 413.
+
+    Raises:
+        ConfigError: no token and not ``insecure_no_token``.
+    """
+    secret = token if token is not None else os.environ.get(HOST_TOKEN_ENV) or None
+    if secret is None and not insecure_no_token:
+        raise ConfigError(
+            f"the training host needs a bearer token: set {HOST_TOKEN_ENV} (or pass token=); "
+            "use --insecure-no-token only on loopback"
+        )
+    options = trainer_options or TrainerOptions()
+    if max_concurrent is None and options.world_size > 1:
+        max_concurrent = 1
+    root = Path(home) if home is not None else None
+
+    def start(app: Litestar) -> None:
+        orchestrator = TrainingOrchestrator(
+            home=root or ktrdr_home(),
+            runner=LocalTrainingRunner(options),
+            max_concurrent=max_concurrent,
+            progress_interval=progress_interval,
+            data_dir=data_dir,
+        )
+        app.state.host = TrainingHost(
+            orchestrator, retention_s=retention_s, max_finished=max_finished
+        )
+        log.info("training host ready: store %s", orchestrator.store.path)
+
+    def stop(app: Litestar) -> None:
+        host: TrainingHost | None = app.state.get("host")
+        if host is not None:
+            host.orchestrator.shutdown(cancel_running=False, timeout=shutdown_grace_s)
+            app.state.host = None
+
+    routes = Router(path=HOST_PREFIX, route_handlers=[SessionsController, health])
+    return Litestar(
+        route_handlers=[routes],
+        dependencies={"host": Provide(_host, sync_to_thread=False)},
+        guards=[host_token_guard],
+        exception_handlers=exception_handlers(),
+        on_startup=[start],
+        on_shutdown=[stop],
+        state=State({"host": None, "host_token": secret}),
+        request_max_body_size=max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="KTRDR training host", version=__version__, path="/schema"
+        ),
+        debug=False,
+    )

@@ -1,0 +1,76 @@
+"""Run the training host under uvicorn: ``ktrdr serve host``."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+
+from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.host_protocol import HOST_TOKEN_ENV
+
+__all__ = ["serve"]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _devices(value: str) -> int | str:
+    """``--devices``: a count (``2``) or Lightning's ``auto`` / ``-1`` / ``"0,1"``."""
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 5002,
+    *,
+    accelerator: str = "auto",
+    devices: str = "1",
+    strategy: str = "auto",
+    precision: str | None = None,
+    insecure_no_token: bool = False,
+    log_level: str = "info",
+) -> None:
+    """Serve the training host.
+
+    The token is read from ``KTRDR_HOST_TOKEN``; without one the host refuses to start unless
+    ``insecure_no_token`` is given, and then only on a loopback address.
+
+    Raises:
+        ConfigError: no token (and not allowed to run without one).
+    """
+    import uvicorn
+
+    from host.app import create_app
+    from ktrdr_lib.pipeline import TrainerOptions
+
+    token = os.environ.get(HOST_TOKEN_ENV) or None
+    if token is None and not insecure_no_token:
+        raise ConfigError(
+            f"refusing to start the training host without a token: set {HOST_TOKEN_ENV} "
+            "(or pass --insecure-no-token on a loopback address)"
+        )
+    if token is None and not _is_loopback(host):
+        raise ConfigError(
+            f"--insecure-no-token is for loopback only; {host} is not a loopback address. "
+            f"Set {HOST_TOKEN_ENV} to serve on the network."
+        )
+    options = TrainerOptions(
+        accelerator=accelerator,
+        devices=_devices(devices),
+        strategy=strategy,
+        precision=precision,
+    )
+    app = create_app(token=token, insecure_no_token=insecure_no_token, trainer_options=options)
+    auth = "authentication OFF (loopback only)" if token is None else "bearer-token authentication"
+    sys.stderr.write(
+        f"training host on {host}:{port}: {auth}; accelerator={accelerator} devices={devices} "
+        f"strategy={strategy} precision={precision}\n"
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -1,0 +1,192 @@
+"""TrainingHost: host sessions as operations of a host-side TrainingOrchestrator.
+
+A session *is* an operation of the host's orchestrator (same id, same status machine, same
+progress snapshots, same TrainingResult); this class turns protocol requests into orchestrator
+calls and records into :class:`~ktrdr_lib.host_protocol.HostSessionStatus`. It is framework
+free, so the routes in :mod:`host.routes` stay a few lines each.
+
+Example:
+    >>> host = TrainingHost(TrainingOrchestrator(data_dir=data))  # doctest: +SKIP
+    >>> created = host.start(HostSessionRequest(strategy_yaml=text, symbols=["SYNTH"],
+    ...                                         timeframes=["1h"]))  # doctest: +SKIP
+    >>> host.status(created.session_id).progress.percentage  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import msgspec
+
+from host.devices import device_kind, device_stats
+from host.retention import SessionRetention
+from ktrdr_lib import __version__
+from ktrdr_lib.context import build_training_context
+from ktrdr_lib.diagnostics import OperationMetrics, library_versions
+from ktrdr_lib.errors import ConfigError, StateConflictError
+from ktrdr_lib.host_protocol import (
+    HostHealth,
+    HostSessionCreated,
+    HostSessionList,
+    HostSessionRequest,
+    HostSessionStatus,
+    HostStopRequest,
+)
+from ktrdr_lib.models.archive import pack_model_version
+from ktrdr_lib.operations import OperationSnapshot
+from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.pipeline import TrainerOptions
+from ktrdr_lib.results import TrainingResult
+from ktrdr_lib.runners import LocalTrainingRunner
+from ktrdr_lib.strategy.loader import is_strategy_file_path, load_strategy
+
+__all__ = ["ModelArchive", "TrainingHost"]
+
+
+class ModelArchive(msgspec.Struct, frozen=True, kw_only=True):
+    """A session's saved model, packed: the body, its SHA-256 and ``name/vN``."""
+
+    body: bytes
+    sha256: str
+    model_id: str
+
+
+class TrainingHost:
+    """Runs protocol requests against a host-side orchestrator.
+
+    Args:
+        orchestrator: the orchestrator that trains the sessions (its runner decides the device).
+        retention_s: seconds finished sessions are kept.
+        max_finished: most finished sessions kept.
+    """
+
+    def __init__(
+        self,
+        orchestrator: TrainingOrchestrator,
+        *,
+        retention_s: float = 3600.0,
+        max_finished: int = 100,
+    ) -> None:
+        self.orchestrator = orchestrator
+        self.retention = SessionRetention(
+            orchestrator, retention_s=retention_s, max_finished=max_finished
+        )
+        runner = orchestrator.runner
+        options = runner.trainer_options if isinstance(runner, LocalTrainingRunner) else None
+        self.trainer_options = options or TrainerOptions()
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def start(self, request: HostSessionRequest) -> HostSessionCreated:
+        """Validate and queue a session; it may wait ``pending`` when the host is busy.
+
+        Raises:
+            StrategyError: the strategy YAML has problems (each one listed).
+            ConfigError: the rest of the request is invalid.
+        """
+        self.retention.prune()
+        text = request.strategy_yaml
+        if not text.strip() or is_strategy_file_path(text):
+            raise ConfigError(
+                "strategy_yaml: send the strategy file's content, not a file name or path "
+                "(the host does not read files named by clients)"
+            )
+        spec = load_strategy(text)
+        context = build_training_context(
+            spec,
+            symbols=request.symbols or None,
+            timeframes=request.timeframes or None,
+            start_date=request.start_date,
+            end_date=request.end_date,
+            overrides=request.overrides,
+            seed=request.seed,
+            data_dir=self.orchestrator.data_dir,
+            models_dir=self.orchestrator.models_dir,
+        )
+        handle = self.orchestrator.submit(context)
+        return HostSessionCreated(session_id=handle.operation_id, status="pending")
+
+    def status(self, session_id: str) -> HostSessionStatus:
+        """The session now. NotFoundError when unknown or forgotten."""
+        self.retention.prune()
+        return _status(self.orchestrator.get_operation(session_id))
+
+    def list_sessions(self) -> HostSessionList:
+        """Every remembered session, newest first."""
+        self.retention.prune()
+        page = self.orchestrator.list_operations(limit=self.retention.max_finished + 10_000)
+        return HostSessionList(sessions=[_status(record) for record in page.items])
+
+    def stop(self, session_id: str, request: HostStopRequest) -> HostSessionStatus:
+        """Ask the session to stop; returns at once.
+
+        Raises:
+            NotFoundError: unknown session.
+            StateConflictError: the session is already final.
+        """
+        record = self.orchestrator.cancel(
+            session_id, graceful=request.graceful, reason=request.reason
+        )
+        return _status(record)
+
+    def result(self, session_id: str) -> TrainingResult:
+        """The TrainingResult. StateConflictError unless the session completed."""
+        return self.orchestrator.result(session_id)
+
+    def metrics(self, session_id: str) -> OperationMetrics:
+        """The session's epoch history and diagnostics."""
+        return self.orchestrator.metrics(session_id)
+
+    def model_archive(self, session_id: str) -> ModelArchive:
+        """The saved model version, packed. StateConflictError unless there is one."""
+        record = self.orchestrator.get_operation(session_id)
+        path = _model_path(record)
+        if record.status != "completed" or path is None:
+            raise StateConflictError(
+                f"session {session_id} is {record.status} and has no saved model; a model "
+                "archive exists only for a completed session that saved one"
+            )
+        body, digest = pack_model_version(path)
+        artifacts = (record.result or {}).get("artifacts") or {}
+        model_id = artifacts.get("model_id") or f"{path.parent.name}/{path.name}"
+        return ModelArchive(body=body, sha256=digest, model_id=str(model_id))
+
+    # -- health ------------------------------------------------------------------------------
+
+    def health(self, *, status: str = "ok") -> HostHealth:
+        """Devices, active sessions and versions."""
+        accelerator = self.trainer_options.accelerator
+        kind = device_kind(accelerator)
+        page = self.orchestrator.list_operations(active_only=True, limit=10_000)
+        versions = {**library_versions(), "ktrdr_lib": __version__, "host": platform.node()}
+        return HostHealth(
+            status=status,
+            device=kind,
+            accelerator=accelerator,
+            devices=device_stats(kind),
+            active_sessions=[record.operation_id for record in page.items],
+            max_concurrent=self.orchestrator.max_concurrent,
+            versions=versions,
+        )
+
+
+def _model_path(record: OperationSnapshot) -> Path | None:
+    artifacts = (record.result or {}).get("artifacts") or {}
+    path = artifacts.get("model_path")
+    return Path(path) if path and Path(path).is_dir() else None
+
+
+def _status(record: OperationSnapshot) -> HostSessionStatus:
+    progress = msgspec.structs.replace(record.progress, host_session_id=record.operation_id)
+    return HostSessionStatus(
+        session_id=record.operation_id,
+        status=record.status,
+        progress=progress,
+        error_message=record.error_message,
+        cancellation_reason=record.cancellation_reason,
+        created_at=record.created_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        model_available=record.status == "completed" and _model_path(record) is not None,
+    )

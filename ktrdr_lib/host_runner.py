@@ -1,0 +1,601 @@
+"""Training on a remote host: the client of the host protocol and the runner that drives it.
+
+:class:`HostTrainingRunner` is the orchestrator's runner for ``mode="host"``. It starts a
+session on a training host (``ktrdr serve host``), polls it, forwards each new host snapshot
+through the operation's :class:`~ktrdr_lib.progress.ProgressTracker` (so percentage, ETA and
+metrics mean the same as a local run), turns a cancel into a ``stop`` and waits for the host to
+confirm, and on completion downloads the model archive, checks its SHA-256 and imports it into
+the local ModelStore. The result has the keys of a local run (ResultAggregator).
+
+:class:`HostClient` is the thin typed HTTP client underneath (sync httpx; ``transport`` is the
+test seam, ``httpx.MockTransport``). Its errors::
+
+    KtrdrError
+    ├── ConfigError              400: the host rejected the request (``StrategyError`` with
+    │                            every problem when the strategy was rejected)
+    ├── NotFoundError
+    │   └── HostSessionGone      404: the host does not know the session (restarted, forgot it)
+    ├── StateConflictError       409: e.g. stopping a finished session
+    └── HostUnavailableError
+        ├── HostUnreachableError no connection, a timeout, or a 5xx/429 (retried while polling)
+        ├── HostAuthError        401/403: missing or wrong KTRDR_HOST_TOKEN
+        └── HostProtocolError    an answer that is not the protocol (wrong URL, wrong server)
+
+Faults while a run is followed: starting a session is tried once (a POST is not idempotent,
+and a host that is down at the start should fail the operation at once); every later call is
+retried with bounded exponential back-off for at most ``retry_budget_s`` of continuous
+failure, then the operation fails with the last error.
+
+Example:
+    >>> runner = HostTrainingRunner("http://gpu-box:5002", token="s3cret")  # doctest: +SKIP
+    >>> orch = TrainingOrchestrator(host_runner=runner)  # doctest: +SKIP
+    >>> orch.start_training("small_test", mode="host", epochs=5).wait()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import yaml
+
+from ktrdr_lib.aggregator import ResultAggregator
+from ktrdr_lib.cancellation import CancelToken
+from ktrdr_lib.context import TrainingOperationContext
+from ktrdr_lib.diagnostics import OperationMetrics
+from ktrdr_lib.errors import (
+    ConfigError,
+    DataError,
+    HostUnavailableError,
+    KtrdrError,
+    NotFoundError,
+    OperationCancelled,
+    StateConflictError,
+    StrategyError,
+    StrategyProblem,
+    TrainingError,
+)
+from ktrdr_lib.host_protocol import (
+    HOST_PREFIX,
+    MODEL_ID_HEADER,
+    SHA256_HEADER,
+    HostHealth,
+    HostSessionCreated,
+    HostSessionRequest,
+    HostSessionStatus,
+    HostStopRequest,
+)
+from ktrdr_lib.operations import FINAL_STATUSES
+from ktrdr_lib.progress import ProgressTracker
+from ktrdr_lib.results import ArtifactsInfo, TrainingResult
+
+try:
+    import httpx
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "training on a host needs httpx; install the host extra: pip install 'ktrdr_lib[host]'"
+    ) from exc
+
+__all__ = [
+    "HostAuthError",
+    "HostClient",
+    "HostProtocolError",
+    "HostSessionGone",
+    "HostTrainingRunner",
+    "HostUnreachableError",
+    "ModelArchive",
+    "host_runner_from_env",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class HostUnreachableError(HostUnavailableError):
+    """No connection to the host, a timeout, or a server-side failure (5xx, 429)."""
+
+
+class HostAuthError(HostUnavailableError):
+    """The host refused the bearer token (or its absence)."""
+
+
+class HostProtocolError(HostUnavailableError):
+    """The host answered with something that is not the host protocol."""
+
+
+class HostSessionGone(NotFoundError):
+    """The host does not know the session (it restarted, or forgot a finished one)."""
+
+
+class ModelArchive(msgspec.Struct, frozen=True, kw_only=True):
+    """A downloaded model archive with the checksum and id the host announced."""
+
+    data: bytes
+    sha256: str
+    model_id: str | None
+
+
+def _normalize(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if url.endswith(HOST_PREFIX):
+        url = url[: -len(HOST_PREFIX)]
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"host URL {url!r} is not an http(s) URL; set KTRDR_HOST_URL (or host_url) like "
+            "http://127.0.0.1:5002"
+        )
+    return url
+
+
+class HostClient:
+    """Typed calls to a training host's ``/host/v1`` routes.
+
+    Args:
+        base_url: the host's root URL (``http://host:5002``; a trailing ``/host/v1`` is fine).
+        token: the host's bearer token (``KTRDR_HOST_TOKEN``), or ``None`` for an insecure host.
+        timeout: seconds per request (connect, read, write).
+        transport: an httpx transport (``httpx.MockTransport`` in tests).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = _normalize(base_url)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.base_url + HOST_PREFIX,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def health(self) -> HostHealth:
+        """``GET /health``."""
+        return self._decode("GET /health", self._send("GET", "/health"), HostHealth)
+
+    def start_session(self, request: HostSessionRequest) -> HostSessionCreated:
+        """``POST /sessions``: start a session (queued ``pending`` when the host is busy)."""
+        response = self._send("POST", "/sessions", content=msgspec.json.encode(request))
+        return self._decode("POST /sessions", response, HostSessionCreated)
+
+    def session(self, session_id: str) -> HostSessionStatus:
+        """``GET /sessions/{id}``."""
+        what = f"GET /sessions/{session_id}"
+        status = self._decode(what, self._send("GET", f"/sessions/{session_id}"), HostSessionStatus)
+        if status.session_id != session_id:
+            raise HostProtocolError(
+                f"host {self.base_url} answered {what} with session {status.session_id!r}; "
+                "check that KTRDR_HOST_URL points at a ktrdr training host"
+            )
+        return status
+
+    def stop(
+        self, session_id: str, *, graceful: bool = False, reason: str | None = None
+    ) -> HostSessionStatus:
+        """``POST /sessions/{id}/stop``; returns at once (StateConflictError when final)."""
+        body = msgspec.json.encode(HostStopRequest(graceful=graceful, reason=reason))
+        response = self._send("POST", f"/sessions/{session_id}/stop", content=body)
+        return self._decode(f"POST /sessions/{session_id}/stop", response, HostSessionStatus)
+
+    def result(self, session_id: str) -> TrainingResult:
+        """``GET /sessions/{id}/result`` (StateConflictError unless completed)."""
+        response = self._send("GET", f"/sessions/{session_id}/result")
+        return self._decode(f"GET /sessions/{session_id}/result", response, TrainingResult)
+
+    def metrics(self, session_id: str) -> OperationMetrics:
+        """``GET /sessions/{id}/metrics``: the epoch history."""
+        response = self._send("GET", f"/sessions/{session_id}/metrics")
+        return self._decode(f"GET /sessions/{session_id}/metrics", response, OperationMetrics)
+
+    def model_archive(self, session_id: str) -> ModelArchive:
+        """``GET /sessions/{id}/artifacts/model``: the archive and its announced checksum."""
+        what = f"GET /sessions/{session_id}/artifacts/model"
+        response = self._send("GET", f"/sessions/{session_id}/artifacts/model")
+        digest = response.headers.get(SHA256_HEADER)
+        if not digest:
+            raise HostProtocolError(
+                f"host {self.base_url} answered {what} without an {SHA256_HEADER} header; the "
+                "archive cannot be verified"
+            )
+        return ModelArchive(
+            data=response.content,
+            sha256=digest.strip().lower(),
+            model_id=response.headers.get(MODEL_ID_HEADER),
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, *, content: bytes | None = None) -> httpx.Response:
+        what = f"{method} {path}"
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        try:
+            response = self._http.request(method, path, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise HostUnreachableError(
+                f"training host {self.base_url} did not answer {what} in time ({exc!r}); check "
+                "that it runs (`ktrdr serve host`) and is reachable"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise HostUnreachableError(
+                f"cannot reach the training host at {self.base_url} ({what}: {exc!r}); start it "
+                "with `ktrdr serve host` or fix KTRDR_HOST_URL"
+            ) from exc
+        if response.is_success:
+            return response
+        raise self._error(what, response)
+
+    def _error(self, what: str, response: httpx.Response) -> KtrdrError:
+        code = response.status_code
+        detail, problems = _error_detail(response)
+        where = f"training host {self.base_url} answered {what} with {code}"
+        if code in (401, 403):
+            return HostAuthError(
+                f"{where}: {detail}. Set KTRDR_HOST_TOKEN (or host_token) to the host's token."
+            )
+        if code == 404:
+            return HostSessionGone(f"{where}: {detail}")
+        if code == 409:
+            return StateConflictError(f"{where}: {detail}")
+        if code in (400, 413, 422):
+            if problems:
+                return StrategyError(problems)
+            return ConfigError(f"{where}: {detail}")
+        if code >= 500 or code in (408, 429):
+            return HostUnreachableError(f"{where}: {detail}")
+        return HostProtocolError(f"{where}: {detail}")
+
+    def _decode(self, what: str, response: httpx.Response, kind: type[T]) -> T:
+        try:
+            return msgspec.json.decode(response.content, type=kind)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            head = response.content[:120].decode("utf-8", "replace")
+            raise HostProtocolError(
+                f"training host {self.base_url} answered {what} with a payload that is not a "
+                f"{kind.__name__}: {exc} (body starts {head!r}). Check that KTRDR_HOST_URL "
+                "points at a ktrdr training host of this version."
+            ) from exc
+
+
+def _error_detail(response: httpx.Response) -> tuple[str, list[StrategyProblem]]:
+    """The detail and strategy problems of an error body (or the raw text)."""
+    try:
+        body = msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        text = response.text.strip()[:200]
+        return text or response.reason_phrase, []
+    if not isinstance(body, dict):
+        return str(body)[:200], []
+    detail = str(body.get("detail") or response.reason_phrase)
+    problems: list[StrategyProblem] = []
+    for raw in body.get("problems") or []:
+        try:
+            problems.append(msgspec.convert(raw, StrategyProblem))
+        except msgspec.ValidationError:
+            continue
+    return detail, problems
+
+
+class HostTrainingRunner:
+    """Runs training operations on a training host and follows them to the end.
+
+    Args:
+        host_url: the host's root URL (``KTRDR_HOST_URL``).
+        token: the host's bearer token (``KTRDR_HOST_TOKEN``).
+        poll_interval: seconds between status polls (default 0.5).
+        retry_budget_s: how long calls may keep failing (unreachable host, 5xx) before the
+            operation fails (default 30).
+        backoff_initial_s / backoff_max_s: the first and the largest wait between retries;
+            each failed call doubles the wait.
+        stop_confirm_timeout_s: after an abort, how long to wait for the host to confirm
+            before giving up on it (the operation still ends ``cancelled``); meanwhile the
+            session is polled every 0.05 s (or ``poll_interval`` when shorter).
+        request_timeout_s: seconds per HTTP request.
+        transport: an httpx transport (``httpx.MockTransport`` in tests).
+        sleep: waits between retries and polls (default: on the cancel token, so a cancel
+            wakes the loop at once); inject a fake for instant tests.
+        clock: monotonic seconds (injectable for tests).
+    """
+
+    mode = "host"
+
+    def __init__(
+        self,
+        host_url: str,
+        token: str | None = None,
+        *,
+        poll_interval: float = 0.5,
+        retry_budget_s: float = 30.0,
+        backoff_initial_s: float = 0.25,
+        backoff_max_s: float = 5.0,
+        stop_confirm_timeout_s: float = 60.0,
+        request_timeout_s: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for name, value in (
+            ("poll_interval", poll_interval),
+            ("retry_budget_s", retry_budget_s),
+            ("backoff_initial_s", backoff_initial_s),
+            ("stop_confirm_timeout_s", stop_confirm_timeout_s),
+            ("request_timeout_s", request_timeout_s),
+        ):
+            if value <= 0 and name != "retry_budget_s":
+                raise ConfigError(f"{name} must be > 0, got {value}")
+            if value < 0:
+                raise ConfigError(f"{name} must be >= 0, got {value}")
+        if backoff_max_s < backoff_initial_s:
+            raise ConfigError(
+                f"backoff_max_s ({backoff_max_s}) must be >= backoff_initial_s "
+                f"({backoff_initial_s})"
+            )
+        self.client = HostClient(host_url, token, timeout=request_timeout_s, transport=transport)
+        self.host_url = self.client.base_url
+        self.poll_interval = poll_interval
+        self.retry_budget_s = retry_budget_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.stop_confirm_timeout_s = stop_confirm_timeout_s
+        self.confirm_poll_s = min(poll_interval, 0.05)
+        self._sleep = sleep
+        self._clock = clock
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self.client.close()
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        context: TrainingOperationContext,
+        *,
+        token: CancelToken,
+        tracker: ProgressTracker,
+        on_session: Callable[[str], None] | None = None,
+    ) -> TrainingResult:
+        """Train ``context`` on the host; returns the result with local artifacts.
+
+        Args:
+            context: the operation (strategy overrides already applied).
+            token: the operation's cancel token; when set, the host session is stopped.
+            tracker: receives every new host snapshot (:meth:`ProgressTracker.forward`).
+            on_session: called with the session id as soon as the host accepted the run.
+
+        Raises:
+            HostUnavailableError: the host could not be reached at the start, refused the
+                token, answered garbage, or stayed unreachable past ``retry_budget_s``.
+            ConfigError: the host rejected the request (every strategy problem listed).
+            TrainingError: the session failed or was interrupted on the host, or vanished.
+            OperationCancelled: the session was cancelled (by ``token`` or on the host).
+            DataError: the model archive did not match its checksum or was malformed.
+        """
+        token.raise_if_aborted()
+        request = HostSessionRequest(
+            strategy_yaml=yaml.safe_dump(context.strategy_config(), sort_keys=False),
+            symbols=list(context.symbols),
+            timeframes=list(context.timeframes),
+            start_date=context.start_date,
+            end_date=context.end_date,
+            overrides=None,  # already applied to the strategy sent
+            seed=context.seed,
+            client_operation_id=context.operation_id,
+        )
+        session_id = self.client.start_session(request).session_id  # once: POST is not idempotent
+        log.info("operation %s runs as host session %s", context.operation_id, session_id)
+        if on_session is not None:
+            on_session(session_id)
+        tracker.set_host_session(session_id, f"Started on training host {self.host_url}")
+        final = self._follow(session_id, token=token, tracker=tracker)
+        self._copy_history(session_id, tracker)
+        if final.status == "completed":
+            return self._collect(context, final, token=token)
+        if final.status == "cancelled":
+            reason = final.cancellation_reason or "cancelled on the training host"
+            if not token.is_set:  # stopped on the host itself: the operation says so
+                token.cancel(reason=f"host session {session_id} was cancelled: {reason}")
+            token.mark_observed()
+            raise OperationCancelled(token.reason or reason)
+        if final.status == "interrupted":
+            raise TrainingError(
+                f"host session {session_id} on {self.host_url} was interrupted: "
+                f"{final.error_message or 'the host stopped before it finished'}; start the "
+                "training again"
+            )
+        raise TrainingError(
+            f"host session {session_id} on {self.host_url} failed: "
+            f"{final.error_message or 'the host gave no reason'}"
+        )
+
+    def _follow(
+        self, session_id: str, *, token: CancelToken, tracker: ProgressTracker
+    ) -> HostSessionStatus:
+        """Poll until the session is final; stop it when the token is set."""
+        last_sequence = -1
+        stop_sent: str | None = None  # None, "graceful" or "abort"
+        confirm_by: float | None = None
+        while True:
+            wanted = None if not token.is_set else "graceful" if token.graceful else "abort"
+            if wanted is not None and wanted != stop_sent and stop_sent != "abort":
+                self._stop(session_id, token)
+                stop_sent = wanted
+                if wanted == "abort":
+                    confirm_by = self._clock() + self.stop_confirm_timeout_s
+            status = self._retrying(
+                f"following host session {session_id}",
+                session_id,
+                token,
+                lambda: self.client.session(session_id),
+            )
+            if status.progress.sequence > last_sequence:
+                last_sequence = status.progress.sequence
+                tracker.forward(status.progress)
+            if status.status in FINAL_STATUSES:
+                return status
+            if confirm_by is not None and self._clock() > confirm_by:
+                raise OperationCancelled(
+                    f"{token.reason or 'cancelled'} (host session {session_id} did not confirm "
+                    f"the stop within {self.stop_confirm_timeout_s:.0f} s; it may still run "
+                    "on the host)"
+                )
+            # Waiting for an abort to be confirmed, poll faster: it comes within a host batch.
+            interval = self.poll_interval if confirm_by is None else self.confirm_poll_s
+            self._pause(interval, token, wake_on_cancel=not token.is_set)
+
+    def _stop(self, session_id: str, token: CancelToken) -> None:
+        try:
+            self._retrying(
+                f"stopping host session {session_id}",
+                session_id,
+                token,
+                lambda: self.client.stop(session_id, graceful=token.graceful, reason=token.reason),
+            )
+        except StateConflictError:
+            return  # already final on the host; the next poll reads how it ended
+        token.mark_observed()
+
+    def _retrying(
+        self,
+        what: str,
+        session_id: str,
+        token: CancelToken,
+        call: Callable[[], T],
+    ) -> T:
+        """``call()``, retried on HostUnreachableError with exponential back-off, for at most
+        ``retry_budget_s`` of continuous failure."""
+        first_failure: float | None = None
+        delay = self.backoff_initial_s
+        attempts = 0
+        while True:
+            try:
+                return call()
+            except HostUnreachableError as exc:
+                attempts += 1
+                now = self._clock()
+                if first_failure is None:
+                    first_failure = now
+                spent = now - first_failure
+                left = self.retry_budget_s - spent
+                if left <= 0:
+                    raise HostUnreachableError(
+                        f"lost contact with the training host while {what}: {attempts} "
+                        f"attempt(s) failed over {spent:.1f} s (retry budget "
+                        f"{self.retry_budget_s:.0f} s). Last error: {exc.detail}"
+                    ) from exc
+                log.warning("%s failed (%s); retrying in %.2f s", what, exc.detail, delay)
+                self._pause(min(delay, left), token, wake_on_cancel=False)
+                delay = min(delay * 2, self.backoff_max_s)
+            except HostSessionGone as exc:
+                raise TrainingError(
+                    f"host session {session_id} is gone from {self.host_url} while {what} "
+                    f"(the host restarted or forgot it): {exc.detail}"
+                ) from exc
+
+    def _pause(self, seconds: float, token: CancelToken, *, wake_on_cancel: bool) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif wake_on_cancel:
+            token.wait(seconds)
+        else:
+            time.sleep(seconds)
+
+    def _copy_history(self, session_id: str, tracker: ProgressTracker) -> None:
+        """The host's epoch history into the local operation's (best effort)."""
+        try:
+            metrics = self.client.metrics(session_id)
+        except KtrdrError as exc:
+            log.warning("host session %s: epoch history not copied: %s", session_id, exc)
+            return
+        for row in metrics.epochs:
+            tracker.record_epoch(row)
+
+    def _collect(
+        self, context: TrainingOperationContext, final: HostSessionStatus, *, token: CancelToken
+    ) -> TrainingResult:
+        """Result and model of a completed session, the model imported locally."""
+        session_id = final.session_id
+        remote = self._retrying(
+            f"reading the result of host session {session_id}",
+            session_id,
+            token,
+            lambda: self.client.result(session_id),
+        )
+        artifacts = None
+        if final.model_available or remote.artifacts.model_id is not None:
+            archive = self._retrying(
+                f"downloading the model of host session {session_id}",
+                session_id,
+                token,
+                lambda: self.client.model_archive(session_id),
+            )
+            actual = hashlib.sha256(archive.data).hexdigest()
+            if not hmac.compare_digest(actual, archive.sha256):
+                raise DataError(
+                    f"the model archive of host session {session_id} does not match its "
+                    f"checksum: the host announced sha256 {archive.sha256}, the "
+                    f"{len(archive.data)} bytes received hash to {actual}. The download was "
+                    "corrupted; train again or fetch the model from the host."
+                )
+            from ktrdr_lib.models.archive import import_model_archive
+            from ktrdr_lib.models.store import ModelStore
+
+            saved = import_model_archive(
+                archive.data,
+                archive.sha256,
+                store=ModelStore(Path(context.models_dir)),
+                name=context.strategy_name,
+                extra_metadata={
+                    "host_session_id": session_id,
+                    "host_url": self.host_url,
+                    "host_model_id": archive.model_id,
+                    "operation_id": context.operation_id,
+                    "mode": "host",
+                },
+            )
+            artifacts = ArtifactsInfo(
+                model_id=saved.model_id,
+                model_name=saved.name,
+                model_version=saved.version,
+                model_path=str(saved.path),
+                size_bytes=saved.size_bytes,
+            )
+        result = ResultAggregator.from_host(
+            remote, host_session_id=session_id, artifacts=artifacts or ArtifactsInfo()
+        )
+        # The host ran its own operation from inline YAML: who and what are the local run's.
+        info = ResultAggregator.session_info(
+            context,
+            started_at=result.session_info.started_at,
+            finished_at=result.session_info.finished_at,
+            cancellation_reason=result.session_info.cancellation_reason,
+            host_session_id=session_id,
+        )
+        return msgspec.structs.replace(result, session_info=info)
+
+
+def host_runner_from_env(
+    host_url: str | None, host_token: str | None, **options: Any
+) -> HostTrainingRunner | None:
+    """A runner for ``host_url`` (else ``KTRDR_HOST_URL``), or ``None`` when neither is set."""
+    import os
+
+    url = host_url or os.environ.get("KTRDR_HOST_URL") or None
+    if url is None:
+        return None
+    token = host_token if host_token is not None else os.environ.get("KTRDR_HOST_TOKEN") or None
+    return HostTrainingRunner(url, token, **options)

@@ -1,0 +1,218 @@
+"""Model archives: a stored model version as one deterministic ``tar.gz``, and back.
+
+The training host sends a saved version to the orchestrator as an archive; the orchestrator
+checks its SHA-256 and imports it into its own :class:`~ktrdr_lib.models.store.ModelStore`.
+
+An archive holds exactly the files of a version directory (``weights.pt``,
+``model_config.json``, ``strategy.json``, ``features.json``, ``scaler.json``, ``metrics.json``,
+``metadata.json``) at its root, as regular files, sorted by name, with zeroed times and owners,
+so packing the same directory twice gives the same bytes (and the same checksum).
+
+Importing never trusts the archive: the checksum is checked before anything is read; every
+member must be one of the known file names (no directories, links, devices or paths, so
+nothing can land outside the target), appear once, and stay within a size limit; the unpacked
+version must load as a model. It is then published as the next version of ``name`` by the
+store's temp-directory-and-rename protocol, so it is never seen half-written.
+
+Example:
+    >>> body, digest = pack_model_version(store.root / "rsi_mlp" / "v3")  # doctest: +SKIP
+    >>> saved = import_model_archive(body, digest, store=local_store, name="rsi_mlp")
+    ... # doctest: +SKIP
+    >>> saved.model_id  # doctest: +SKIP
+    'rsi_mlp/v1'
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import io
+import shutil
+import tarfile
+import uuid
+import zlib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ktrdr_lib.errors import DataError, KtrdrError
+from ktrdr_lib.models.store import _VERSION_FILES, ModelStore, SavedModel, _check_name
+
+__all__ = [
+    "ARCHIVE_FILES",
+    "DEFAULT_MAX_ARCHIVE_BYTES",
+    "import_model_archive",
+    "pack_model_version",
+    "sha256_hex",
+]
+
+ARCHIVE_FILES: tuple[str, ...] = tuple(sorted(_VERSION_FILES))
+DEFAULT_MAX_ARCHIVE_BYTES = 1 << 30  # unpacked bytes; a guard against decompression bombs
+_METADATA = "metadata.json"
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` as lowercase hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def pack_model_version(path: Path) -> tuple[bytes, str]:
+    """Pack a model version directory into a deterministic ``tar.gz``.
+
+    Args:
+        path: a version directory (``.../{name}/v{N}``) holding every file in
+            :data:`ARCHIVE_FILES`.
+
+    Returns:
+        ``(body, sha256)``: the archive's bytes and their SHA-256 as lowercase hex.
+
+    Raises:
+        NotFoundError: ``path`` is not a directory.
+        DataError: a file of the version is missing.
+    """
+    from ktrdr_lib.errors import NotFoundError
+
+    path = Path(path)
+    if not path.is_dir():
+        raise NotFoundError(f"no model version directory at {path}; pass a stored version's path")
+    missing = [name for name in ARCHIVE_FILES if not (path / name).is_file()]
+    if missing:
+        raise DataError(
+            f"cannot pack {path}: missing {', '.join(missing)}. The version directory is "
+            "incomplete; pack a complete version."
+        )
+    buffer = io.BytesIO()
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
+        for name in ARCHIVE_FILES:
+            data = (path / name).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0
+            info.type = tarfile.REGTYPE
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    body = buffer.getvalue()
+    return body, sha256_hex(body)
+
+
+def import_model_archive(
+    data: bytes,
+    expected_sha256: str,
+    *,
+    store: ModelStore,
+    name: str,
+    extra_metadata: dict[str, Any] | None = None,
+    max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+) -> SavedModel:
+    """Verify an archive and publish it as the next version of ``name`` in ``store``.
+
+    Args:
+        data: the archive's bytes (as :func:`pack_model_version` makes them).
+        expected_sha256: the SHA-256 the sender announced (hex, any case).
+        store: the ModelStore to import into.
+        name: the model name to publish under (usually the strategy name).
+        extra_metadata: keys merged into the version's ``metadata.json`` (e.g.
+            ``{"host_session_id": ...}``).
+        max_bytes: the most unpacked bytes accepted.
+
+    Returns:
+        Where the imported version went.
+
+    Raises:
+        ConfigError: ``name`` is not an identifier.
+        DataError: the checksum does not match, the archive is not a valid ``tar.gz``, it holds
+            anything but the known files (or a file twice, or too many bytes), a file is
+            missing, or the unpacked version does not load as a model.
+    """
+    _check_name(name)
+    actual = sha256_hex(data)
+    if not hmac.compare_digest(actual, expected_sha256.strip().lower()):
+        raise DataError(
+            f"model archive checksum mismatch: expected sha256 {expected_sha256}, got "
+            f"{actual} ({len(data)} bytes). The download was corrupted or altered; "
+            "download it again."
+        )
+    files = _read_members(data, max_bytes=max_bytes)
+    if extra_metadata:
+        files[_METADATA] = _merged_metadata(files[_METADATA], extra_metadata)
+
+    strategy_dir = store.root / name
+    strategy_dir.mkdir(parents=True, exist_ok=True)
+    staging_root = strategy_dir / f".tmp-{uuid.uuid4().hex}"
+    version_dir = staging_root / name / "v1"
+    try:
+        version_dir.mkdir(parents=True)
+        for file_name, content in files.items():
+            (version_dir / file_name).write_bytes(content)
+        _check_loads(staging_root, name)
+        version = ModelStore._publish(version_dir, strategy_dir)
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
+    path = strategy_dir / f"v{version}"
+    size = sum(entry.stat().st_size for entry in path.iterdir() if entry.is_file())
+    return SavedModel(name, version, path, size)
+
+
+def _read_members(data: bytes, *, max_bytes: int) -> dict[str, bytes]:
+    """The archive's files by name, after checking every member."""
+    allowed = frozenset(ARCHIVE_FILES)
+    files: dict[str, bytes] = {}
+    total = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for member in tar:
+                if member.name not in allowed:
+                    raise _bad(f"unexpected member {member.name!r}")
+                if not member.isreg():
+                    raise _bad(f"member {member.name!r} is not a regular file")
+                if member.name in files:
+                    raise _bad(f"member {member.name!r} appears twice")
+                total += member.size
+                if total > max_bytes:
+                    raise _bad(f"it unpacks to more than {max_bytes} bytes")
+                extracted = tar.extractfile(member)
+                if extracted is None:
+                    raise _bad(f"member {member.name!r} cannot be read")
+                files[member.name] = extracted.read()
+    except KtrdrError:
+        raise
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise _bad(f"it is not a valid tar.gz ({exc})") from exc
+    missing = [name for name in ARCHIVE_FILES if name not in files]
+    if missing:
+        raise _bad(f"missing {', '.join(missing)}")
+    return files
+
+
+def _merged_metadata(raw: bytes, extra: dict[str, Any]) -> bytes:
+    try:
+        metadata = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise _bad(f"metadata.json is not JSON ({exc})") from exc
+    if not isinstance(metadata, dict):
+        raise _bad("metadata.json is not a JSON object")
+    return msgspec.json.format(msgspec.json.encode({**metadata, **extra}), indent=2)
+
+
+def _check_loads(root: Path, name: str) -> None:
+    """Load the unpacked version; any problem becomes a DataError about the archive."""
+    try:
+        ModelStore(root).load(name, 1)
+    except KtrdrError as exc:
+        raise _bad(f"the unpacked model does not load: {exc.detail}") from exc
+    except Exception as exc:  # torch or JSON errors from a malformed file
+        raise _bad(f"the unpacked model does not load: {type(exc).__name__}: {exc}") from exc
+
+
+def _bad(reason: str) -> DataError:
+    return DataError(
+        f"bad model archive: {reason}. It must hold exactly {', '.join(ARCHIVE_FILES)} at its "
+        "root; download it again from the host."
+    )

@@ -1,0 +1,160 @@
+"""Model archives: deterministic packing, checksum and member checks, atomic import."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from ktrdr_lib.errors import ConfigError, DataError, NotFoundError
+from ktrdr_lib.models.archive import (
+    ARCHIVE_FILES,
+    import_model_archive,
+    pack_model_version,
+    sha256_hex,
+)
+from ktrdr_lib.models.store import ModelStore
+from ktrdr_lib.strategy.spec import ModelSpec
+from ktrdr_lib.training.module import FuzzyMLP
+
+
+def _saved_version(root: Path) -> Path:
+    spec = msgspec.convert({"type": "mlp", "architecture": {"hidden_layers": [4]}}, ModelSpec)
+    module = FuzzyMLP(spec, 3)
+    saved = ModelStore(root).save(
+        strategy_name="demo",
+        module=module,
+        feature_names=["a", "b", "c"],
+        scaler=None,
+        model_spec_config=msgspec.to_builtins(spec),
+        strategy_config={"name": "demo"},
+        metrics={"test": {"accuracy": 0.5}},
+        metadata={"operation_id": "op_1"},
+    )
+    return saved.path
+
+
+def _tar(members: dict[str, bytes], *, kind: bytes = tarfile.REGTYPE) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.type = kind
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def version_dir(tmp_path: Path) -> Path:
+    return _saved_version(tmp_path / "host_models")
+
+
+def test_pack_is_deterministic_and_holds_exactly_the_version_files(version_dir: Path) -> None:
+    body, digest = pack_model_version(version_dir)
+    again, digest_again = pack_model_version(version_dir)
+    assert body == again
+    assert digest == digest_again == sha256_hex(body)
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == list(ARCHIVE_FILES)
+    assert all(m.isreg() and m.mtime == 0 and m.uid == 0 for m in members)
+
+
+def test_import_round_trip_loads_and_predicts_the_same(version_dir: Path, tmp_path: Path) -> None:
+    body, digest = pack_model_version(version_dir)
+    local = ModelStore(tmp_path / "local")
+    first = import_model_archive(body, digest.upper(), store=local, name="demo")
+    second = import_model_archive(
+        body, digest, store=local, name="demo", extra_metadata={"host_session_id": "s1"}
+    )
+    assert (first.model_id, second.model_id) == ("demo/v1", "demo/v2")
+    assert first.size_bytes > 0
+    original = ModelStore(version_dir.parent.parent).load("demo", 1)
+    imported = local.load("demo", 2)
+    assert imported.metadata["host_session_id"] == "s1"
+    assert imported.metadata["operation_id"] == "op_1"
+    features = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        imported.predict_proba(features), original.predict_proba(features), rtol=1e-6
+    )
+    assert sorted(p.name for p in (local.root / "demo").iterdir()) == ["v1", "v2"]
+
+
+def test_checksum_mismatch_is_a_data_error_and_stores_nothing(
+    version_dir: Path, tmp_path: Path
+) -> None:
+    body, _ = pack_model_version(version_dir)
+    local = ModelStore(tmp_path / "local")
+    with pytest.raises(DataError, match="checksum mismatch"):
+        import_model_archive(body, "0" * 64, store=local, name="demo")
+    assert local.versions("demo") == []
+
+
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ({"../evil.json": b"{}"}, "unexpected member"),
+        ({"sub/weights.pt": b"x"}, "unexpected member"),
+        ({"/etc/passwd": b"x"}, "unexpected member"),
+        ({"metadata.json": b"{}"}, "missing"),
+    ],
+)
+def test_bad_members_are_refused(tmp_path: Path, members: dict[str, bytes], reason: str) -> None:
+    data = _tar(members)
+    local = ModelStore(tmp_path / "local")
+    with pytest.raises(DataError, match=reason):
+        import_model_archive(data, sha256_hex(data), store=local, name="demo")
+    assert not (tmp_path / "evil.json").exists()
+    assert local.versions("demo") == []
+    leftovers = list((local.root / "demo").iterdir()) if (local.root / "demo").exists() else []
+    assert leftovers == []
+
+
+def test_links_duplicates_and_size_bombs_are_refused(version_dir: Path, tmp_path: Path) -> None:
+    local = ModelStore(tmp_path / "local")
+    files = {name: (version_dir / name).read_bytes() for name in ARCHIVE_FILES}
+    link = _tar({"weights.pt": b""}, kind=tarfile.SYMTYPE)
+    with pytest.raises(DataError, match="not a regular file"):
+        import_model_archive(link, sha256_hex(link), store=local, name="demo")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in [*ARCHIVE_FILES, "metrics.json"]:
+            info = tarfile.TarInfo(name)
+            info.size = len(files[name])
+            tar.addfile(info, io.BytesIO(files[name]))
+    twice = buffer.getvalue()
+    with pytest.raises(DataError, match="appears twice"):
+        import_model_archive(twice, sha256_hex(twice), store=local, name="demo")
+    body, digest = pack_model_version(version_dir)
+    with pytest.raises(DataError, match="more than 100 bytes"):
+        import_model_archive(body, digest, store=local, name="demo", max_bytes=100)
+    assert local.versions("demo") == []
+
+
+def test_garbage_and_unloadable_weights_are_refused(version_dir: Path, tmp_path: Path) -> None:
+    local = ModelStore(tmp_path / "local")
+    garbage = b"not a tarball at all"
+    with pytest.raises(DataError, match=r"not a valid tar\.gz"):
+        import_model_archive(garbage, sha256_hex(garbage), store=local, name="demo")
+    files = {name: (version_dir / name).read_bytes() for name in ARCHIVE_FILES}
+    files["weights.pt"] = b"corrupt weights"
+    broken = _tar(files)
+    with pytest.raises(DataError, match="does not load"):
+        import_model_archive(broken, sha256_hex(broken), store=local, name="demo")
+    assert local.versions("demo") == []
+
+
+def test_bad_name_and_missing_directory(version_dir: Path, tmp_path: Path) -> None:
+    body, digest = pack_model_version(version_dir)
+    with pytest.raises(ConfigError):
+        import_model_archive(body, digest, store=ModelStore(tmp_path), name="../up")
+    with pytest.raises(NotFoundError):
+        pack_model_version(tmp_path / "nowhere")
+    (version_dir / "scaler.json").unlink()
+    with pytest.raises(DataError, match=r"missing scaler\.json"):
+        pack_model_version(version_dir)
