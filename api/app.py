@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Litestar, Router, get
 from litestar.datastructures import State
@@ -28,14 +28,17 @@ from api.strategies import StrategiesController
 from api.trainings import TrainingsController
 from ktrdr_lib import __version__
 from ktrdr_lib.diagnostics import HealthReport
+from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.process_runner import ProcessTrainingRunner
 
-__all__ = ["API_PREFIX", "DEFAULT_MAX_BODY", "create_app"]
+__all__ = ["API_PREFIX", "DEFAULT_MAX_BODY", "LOCAL_RUNNERS", "create_app"]
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 DEFAULT_MAX_BODY = 1_000_000
+LOCAL_RUNNERS = ("thread", "process")
 
 
 @get(
@@ -65,6 +68,7 @@ def create_app(
     sse_heartbeat_s: float = 15.0,
     shutdown_grace_s: float = 10.0,
     orchestrator_options: dict[str, Any] | None = None,
+    local_runner: Literal["thread", "process"] = "thread",
 ) -> Litestar:
     """Build the API app.
 
@@ -80,14 +84,28 @@ def create_app(
         shutdown_grace_s: at shutdown, how long running trainings may take to finish before
             they are marked ``interrupted``.
         orchestrator_options: keyword arguments for the orchestrator created at start-up.
+        local_runner: how that orchestrator trains ``local`` runs: ``thread`` (in this
+            process) or ``process`` (a child process per run, so training does not share the
+            GIL with the request handlers; ``ktrdr serve api`` uses it). A ``runner`` in
+            ``orchestrator_options`` takes precedence.
+
+    Raises:
+        ConfigError: an unknown ``local_runner``.
     """
+    if local_runner not in LOCAL_RUNNERS:
+        raise ConfigError(
+            f"local_runner: {local_runner!r} is not a local runner; use 'thread' or 'process'"
+        )
     token = api_token if api_token is not None else os.environ.get("KTRDR_API_TOKEN") or None
     limit = max_body_bytes or int(os.environ.get("KTRDR_API_MAX_BODY", DEFAULT_MAX_BODY))
     owned = orchestrator is None
 
     def start(app: Litestar) -> None:
         if app.state.get("orchestrator") is None:
-            app.state.orchestrator = TrainingOrchestrator(**(orchestrator_options or {}))
+            options = dict(orchestrator_options or {})
+            if local_runner == "process":
+                options.setdefault("runner", ProcessTrainingRunner())
+            app.state.orchestrator = TrainingOrchestrator(**options)
         log.info("orchestrator ready: store %s", app.state.orchestrator.store.path)
 
     def stop(app: Litestar) -> None:

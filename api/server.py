@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 
-__all__ = ["is_loopback", "serve"]
+from ktrdr_lib.addresses import is_loopback
 
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names only this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["serve"]
 
 
 def serve(
@@ -25,14 +16,20 @@ def serve(
     *,
     allow_remote: bool = False,
     log_level: str = "info",
+    local_runner: str | None = None,
 ) -> None:
     """Serve the API with the embedded SQLite store.
 
     Without ``KTRDR_API_TOKEN`` the API has no authentication, so it binds to loopback only
     unless ``allow_remote`` is given; it says which at start-up.
 
+    Local trainings run in a child process each (``local_runner="process"``, the default, or
+    ``KTRDR_LOCAL_RUNNER``), so requests stay fast without slowing the training; ``thread``
+    trains inside the server process instead.
+
     Raises:
-        ConfigError: a non-loopback host without a token and without ``allow_remote``.
+        ConfigError: a non-loopback host without a token and without ``allow_remote``, or an
+            unknown ``local_runner``.
     """
     import uvicorn
 
@@ -52,4 +49,15 @@ def serve(
         )
     else:
         sys.stderr.write(f"bearer-token authentication on; serving on {host}:{port}\n")
-    uvicorn.run(create_app(), host=host, port=port, log_level=log_level)
+    runner = local_runner or os.environ.get("KTRDR_LOCAL_RUNNER") or "process"
+    if runner not in ("thread", "process"):
+        raise ConfigError(
+            f"local runner {runner!r} (KTRDR_LOCAL_RUNNER or --local-runner) is not one of "
+            "'thread' or 'process'"
+        )
+    sys.stderr.write(
+        "local trainings run "
+        + ("in a child process each\n" if runner == "process" else "inside this process\n")
+    )
+    app = create_app(local_runner="process" if runner == "process" else "thread")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -3,9 +3,12 @@ the same training unloaded, in one run.
 
 The API is served by uvicorn in a subprocess (``--serve``; ``create_app()`` with its own
 orchestrator on a temp KTRDR_HOME, synthetic hourly bars and a strategy written by this
-script; access log off as in ``ktrdr serve api --log-level warning``). Torch in the server runs
-on ``--torch-threads`` threads (default 1, so one core trains and the other serves and loads).
-Trainings are started through ``POST /api/v1/trainings/start``.
+script; access log off as in ``ktrdr serve api --log-level warning``). Torch trains on
+``--torch-threads`` threads (default 1, so one core trains and the other serves and loads).
+Trainings are started through ``POST /api/v1/trainings/start``. ``--local-runner`` says where
+they train: ``process`` (default, as ``ktrdr serve api`` does: a child process per run, its
+own GIL), ``thread`` (inside the server process, sharing its GIL with the request handlers),
+or ``both`` (the whole plan once per runner, a fresh server each, figures side by side).
 
 1. A short calibration run sizes the epochs so one training takes about ``--train-s``.
 2. Four trainings in the order baseline, loaded, loaded, baseline (so a drift of a shared
@@ -24,7 +27,8 @@ Then the GET handler path is timed in-process stage by stage (store read, v1 map
 encode, the whole Litestar app through ASGI) on the finished run's record, to say where a
 read's time goes.
 
-Run: ``python bench/api_load.py [--clients 8] [--load-s 8] [--train-s 14]`` (about 80 s)
+Run: ``python bench/api_load.py [--clients 8] [--load-s 8] [--train-s 14] [--local-runner both]``
+(about 80 s per runner)
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ training:
 # -- server ------------------------------------------------------------------------------------
 
 
-def serve(port: int, home: Path, data_dir: Path, torch_threads: int) -> None:
+def serve(port: int, home: Path, data_dir: Path, torch_threads: int, local_runner: str) -> None:
     """The ``--serve`` mode: the API with its own orchestrator, until SIGTERM."""
     import logging
     import warnings
@@ -102,6 +106,7 @@ def serve(port: int, home: Path, data_dir: Path, torch_threads: int) -> None:
     app = create_app(
         api_token=None,
         orchestrator_options={"home": home, "data_dir": data_dir, "max_concurrent": 1},
+        local_runner="process" if local_runner == "process" else "thread",
     )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -109,7 +114,7 @@ def serve(port: int, home: Path, data_dir: Path, torch_threads: int) -> None:
 class ServerProcess:
     """The ``--serve`` subprocess; knows its URL and reads its CPU time from /proc."""
 
-    def __init__(self, home: Path, data_dir: Path, torch_threads: int) -> None:
+    def __init__(self, home: Path, data_dir: Path, torch_threads: int, local_runner: str) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
@@ -119,7 +124,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [
                 *(sys.executable, __file__, "--serve", str(self.port), str(home), str(data_dir)),
-                *("--torch-threads", str(torch_threads)),
+                *("--torch-threads", str(torch_threads), "--local-runner", local_runner),
             ],
             env=env,
         )
@@ -137,9 +142,11 @@ class ServerProcess:
             time.sleep(0.2)
 
     def cpu_s(self) -> float:
-        """User + system CPU seconds of the server process so far."""
+        """User + system CPU seconds of the server process so far, with those of its training
+        processes once they have ended (a run's child is counted when the run is over)."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -160,6 +167,7 @@ class Progress:
 
     points: list[tuple[float, int, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    batches_per_epoch: int = 0
 
     def add(self, context: dict[str, Any]) -> None:
         point = (
@@ -169,6 +177,17 @@ class Progress:
         )
         with self.lock:
             self.points.append(point)
+            self.batches_per_epoch = max(
+                self.batches_per_epoch, int(context.get("total_batches") or 0)
+            )
+
+    def seconds_per_epoch(self) -> float | None:
+        """Training seconds per epoch, from the first to the last point seen while training."""
+        training = sorted(p for p in self.points if p[1] > 0 and p[2] >= 1)
+        if len(training) < 2 or training[-1][0] <= training[0][0] or not self.batches_per_epoch:
+            return None
+        rate = (training[-1][1] - training[0][1]) / (training[-1][0] - training[0][0])
+        return self.batches_per_epoch / rate if rate > 0 else None
 
     def window_rate(self, start_elapsed: float, length_s: float) -> float | None:
         """Batches per training second between the first point at or after
@@ -438,8 +457,38 @@ def profile_get_path(home: Path, op_id: str, repeats: int = 2000) -> dict[str, f
 # -- main --------------------------------------------------------------------------------------
 
 
+def bench_runner(
+    args: argparse.Namespace, local_runner: str, home: Path, data: Path
+) -> list[RunFigures]:
+    """Calibration, then baseline, loaded, loaded, baseline on a fresh server."""
+    (home / "strat").mkdir(parents=True)
+    (home / "strat" / f"{STRATEGY_NAME}.yaml").write_text(STRATEGY, encoding="utf-8")
+    server = ServerProcess(home, data, args.torch_threads, local_runner)
+    try:
+        calibration = run_training(server, "calibration", 3, args.clients, None)
+        # batches/s while training: a child process's start-up is not training time
+        per_epoch = calibration.progress.seconds_per_epoch() or calibration.total_s / 3
+        epochs = max(6, math.ceil(args.train_s / per_epoch))
+        print(
+            f"[{local_runner}] server {server.url}; {args.bars} bars; {per_epoch:.2f} s/epoch → "
+            f"{epochs} epochs per run; torch threads for training: {args.torch_threads}; "
+            f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+        runs = []
+        # ABBA, so a drift of the machine's speed hits both variants alike
+        plan = [("baseline1", None), ("loaded1", args.load_s)]
+        plan += [("loaded2", args.load_s), ("baseline2", None)]
+        for name, load in plan:
+            runs.append(run_training(server, name, epochs, args.clients, load, args.rate))
+    finally:
+        server.stop()
+    return runs
+
+
 def main() -> None:
-    """Baseline, loaded, loaded, baseline trainings; print reads/s, latency and the ratio."""
+    """Baseline, loaded, loaded, baseline trainings per local runner; print reads/s, latency
+    and the training-speed ratio."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent GET clients")
     parser.add_argument("--load-s", type=float, default=8.0, help="seconds of load per run")
@@ -450,58 +499,64 @@ def main() -> None:
         "--rate", type=float, default=0.0, help="pace the GET clients to this many reads/s"
     )
     parser.add_argument(
+        "--local-runner",
+        choices=("process", "thread", "both"),
+        default="process",
+        help="train in a child process (as `ktrdr serve api`), in the server, or compare both",
+    )
+    parser.add_argument(
         "--serve", nargs=3, metavar=("PORT", "HOME", "DATA"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.serve:
         port, home, data = args.serve
-        serve(int(port), Path(home), Path(data), args.torch_threads)
+        serve(int(port), Path(home), Path(data), args.torch_threads, args.local_runner)
         return
 
     from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
 
     began = time.perf_counter()
+    runners = ["process", "thread"] if args.local_runner == "both" else [args.local_runner]
+    results: dict[str, list[RunFigures]] = {}
     with tempfile.TemporaryDirectory(prefix="api_load_") as tmp:
-        home, data = Path(tmp) / "home", Path(tmp) / "data"
-        (home / "strat").mkdir(parents=True)
+        data = Path(tmp) / "data"
         data.mkdir()
-        (home / "strat" / f"{STRATEGY_NAME}.yaml").write_text(STRATEGY, encoding="utf-8")
         write_ohlcv_csv(generate_ohlcv(args.bars, timeframe="1h", seed=3), data / "SYNTH_1h.csv")
-        server = ServerProcess(home, data, args.torch_threads)
-        try:
-            calibration = run_training(server, "calibration", 3, args.clients, None)
-            per_epoch = calibration.total_s / 3
-            epochs = max(6, math.ceil(args.train_s / per_epoch))
-            print(
-                f"server {server.url}; {args.bars} bars; {per_epoch:.2f} s/epoch → {epochs} "
-                f"epochs per run; torch threads in the server: {args.torch_threads}; "
-                f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
-            )
-            runs = []
-            # ABBA, so a drift of the machine's speed hits both variants alike
-            plan = [("baseline1", None), ("loaded1", args.load_s)]
-            plan += [("loaded2", args.load_s), ("baseline2", None)]
-            for name, load in plan:
-                runs.append(run_training(server, name, epochs, args.clients, load, args.rate))
-        finally:
-            server.stop()
+        for runner in runners:
+            results[runner] = bench_runner(args, runner, Path(tmp) / f"home_{runner}", data)
+        home = Path(tmp) / f"home_{runners[0]}"
         stages = profile_get_path(home, f"bench_loaded1_{os.getpid()}")
-    report(runs, args, stages, time.perf_counter() - began)
+    verdicts = {runner: report(runner, runs, args) for runner, runs in results.items()}
+    print("\nGET /operations/{id}, per call in-process (µs):")
+    for stage, us in stages.items():
+        print(f"  {stage:<42} {us:>8.1f}")
+    if len(verdicts) > 1:
+        print("\nside by side (training speed loaded/baseline; reads/s; p99 ms):")
+        for runner, (ratio, reads_s, p99, _) in verdicts.items():
+            shown = f"{ratio:.3f}" if ratio is not None else "n/a"
+            print(f"  {runner:<8} {shown:>7} {reads_s:>8.0f} {p99:>8.2f}")
+    for runner, (*_, met) in verdicts.items():
+        print(
+            f"goals with the {runner} runner (≥ 1000 reads/s, p99 < 50 ms, slowdown < 10 %): "
+            f"{'MET' if met else 'MISSED'}"
+        )
+    print(f"bench wall time {time.perf_counter() - began:.0f} s")
 
 
 def report(
-    runs: list[RunFigures], args: argparse.Namespace, stages: dict[str, float], wall_s: float
-) -> None:
-    """Print the figures and the verdict against the goals."""
+    runner: str, runs: list[RunFigures], args: argparse.Namespace
+) -> tuple[float | None, float, float, bool]:
+    """Print one runner's figures; return (speed ratio, min reads/s, max p99, goals met)."""
     rates: dict[str, float] = {}
-    print(f"\n{'run':<10} {'train s':>8} {'batches/s in window':>20} {'server CPU s':>13}")
+    print(f"\n== local runner: {runner} ==")
+    print(f"{'run':<10} {'train s':>8} {'batches/s in window':>20} {'server+train CPU s':>19}")
     for run in runs:
         start = run.progress.second_epoch_start()
         rate = None if start is None else run.progress.window_rate(start, args.load_s)
         if rate is not None:
             rates[run.name] = rate
         shown = f"{rate:.1f}" if rate is not None else "n/a"
-        print(f"{run.name:<10} {run.total_s:>8.2f} {shown:>20} {run.server_cpu_s:>13.1f}")
+        print(f"{run.name:<10} {run.total_s:>8.2f} {shown:>20} {run.server_cpu_s:>19.1f}")
     all_reads_s: list[float] = []
     all_p99: list[float] = []
     for run in runs:
@@ -533,13 +588,14 @@ def report(
         print(f"training speed, mean loaded / mean baseline: {ratio:.3f}  (goal ≥ 0.90)")
     if len(baselines) == 2:
         print(f"baseline2 / baseline1 (this machine's noise): {baselines[1] / baselines[0]:.3f}")
-    print("\nGET /operations/{id}, per call in-process (µs):")
-    for stage, us in stages.items():
-        print(f"  {stage:<42} {us:>8.1f}")
     reads_ok = bool(all_reads_s) and min(all_reads_s) >= 1000 and max(all_p99) < 50
     goals = reads_ok and ratio is not None and ratio >= 0.90
-    print(f"\ngoals (≥ 1000 reads/s, p99 < 50 ms, slowdown < 10 %): {'MET' if goals else 'MISSED'}")
-    print(f"bench wall time {wall_s:.0f} s")
+    return (
+        ratio,
+        min(all_reads_s, default=0.0),
+        max(all_p99, default=math.inf),
+        goals,
+    )
 
 
 if __name__ == "__main__":

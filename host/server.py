@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 
+from ktrdr_lib.addresses import is_loopback
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.host_protocol import HOST_TOKEN_ENV
 
 __all__ = ["serve"]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _devices(value: str) -> int | str:
@@ -56,7 +47,7 @@ def serve(
             f"refusing to start the training host without a token: set {HOST_TOKEN_ENV} "
             "(or pass --insecure-no-token on a loopback address)"
         )
-    if token is None and not _is_loopback(host):
+    if token is None and not is_loopback(host):
         raise ConfigError(
             f"--insecure-no-token is for loopback only; {host} is not a loopback address. "
             f"Set {HOST_TOKEN_ENV} to serve on the network."

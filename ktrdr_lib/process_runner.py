@@ -1,0 +1,446 @@
+"""Local training in a child process, so the process that serves requests keeps its GIL.
+
+:class:`ProcessTrainingRunner` is a ``local`` runner like
+:class:`~ktrdr_lib.runners.LocalTrainingRunner`, but it runs
+:func:`~ktrdr_lib.pipeline.run_training_pipeline` in a child process started with ``spawn``
+(the parent has threads, so it never forks). The child has its own tracker and cancel token;
+the parent republishes the child's snapshots under the operation's own id and sequence with
+:meth:`~ktrdr_lib.progress.ProgressTracker.forward` (as the host runner does with a training
+host's), hands its epoch rows to :meth:`~ktrdr_lib.progress.ProgressTracker.record_epoch`, and
+turns its cancel token into a message the child's watcher thread turns back into a cancel.
+
+Wire (two one-way pipes, msgpack-encoded msgspec Structs, never pickled objects)::
+
+    child ──results──▶ parent   snapshot | epoch | result | error   (tagged union)
+    parent ──control─▶ child    cancel(graceful, reason)             (EOF: the parent is gone)
+
+The child's tracker publishes into an in-process queue (an O(1) hand-off on the training
+thread); a sender thread encodes and writes. An ``error`` carries the error's class names (most
+specific first) and detail; the parent raises the same :class:`~ktrdr_lib.errors.KtrdrError`
+subclass, so a cancel still ends ``cancelled`` and a data error still says what was missing. A
+child that dies without a word becomes a :class:`~ktrdr_lib.errors.TrainingError` naming its
+exit code. A child whose parent goes away aborts at its next batch; Ctrl-C in a terminal is the
+parent's to handle, so the child ignores SIGINT.
+
+Example:
+    >>> from ktrdr_lib import TrainingOrchestrator
+    >>> from ktrdr_lib.process_runner import ProcessTrainingRunner
+    >>> orch = TrainingOrchestrator(runner=ProcessTrainingRunner())  # doctest: +SKIP
+    >>> orch.start_training("rsi_mean_reversion", epochs=5).wait().status  # doctest: +SKIP
+    'completed'
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import multiprocessing
+import queue
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import msgspec
+
+from ktrdr_lib import errors as _errors
+from ktrdr_lib.cancellation import CancelToken
+from ktrdr_lib.context import TrainingOperationContext
+from ktrdr_lib.errors import (
+    KtrdrError,
+    OperationCancelled,
+    StrategyError,
+    StrategyProblem,
+    TrainingError,
+)
+from ktrdr_lib.operations import EpochHistoryRow, ProgressSnapshot
+from ktrdr_lib.pipeline import TrainerOptions
+from ktrdr_lib.progress import ProgressTracker
+from ktrdr_lib.results import TrainingResult
+
+__all__ = ["ProcessTrainingRunner"]
+
+log = logging.getLogger(__name__)
+
+# -- wire messages -----------------------------------------------------------------------------
+
+
+class _Job(msgspec.Struct, frozen=True, kw_only=True):
+    """What the child needs to run (sent once, as the process argument)."""
+
+    context: TrainingOperationContext
+    trainer_options: TrainerOptions
+    save_model: bool
+    min_interval: float
+    torch_threads: int | None
+
+
+class _SnapshotMessage(msgspec.Struct, frozen=True, tag="snapshot"):
+    snapshot: ProgressSnapshot
+
+
+class _EpochMessage(msgspec.Struct, frozen=True, tag="epoch"):
+    row: EpochHistoryRow
+
+
+class _ResultMessage(msgspec.Struct, frozen=True, tag="result"):
+    result: TrainingResult
+
+
+class _ErrorMessage(msgspec.Struct, frozen=True, tag="error"):
+    kinds: list[str]  # the error's class and its bases, most specific first
+    detail: str
+    problems: list[StrategyProblem] = msgspec.field(default_factory=list)
+    trace: str = ""
+
+
+_ChildMessage = _SnapshotMessage | _EpochMessage | _ResultMessage | _ErrorMessage
+
+
+class _CancelMessage(msgspec.Struct, frozen=True, tag="cancel"):
+    graceful: bool
+    reason: str
+
+
+_KNOWN_ERRORS: dict[str, type[KtrdrError]] = {
+    name: obj
+    for name in _errors.__all__
+    if isinstance(obj := getattr(_errors, name), type) and issubclass(obj, KtrdrError)
+}
+
+# Control pipes of running children: closed at interpreter exit so every child aborts (it sees
+# EOF) before multiprocessing's own exit handler joins it.
+_OPEN_CONTROLS: set[Connection] = set()
+_OPEN_LOCK = threading.Lock()
+
+
+@atexit.register
+def _release_children() -> None:
+    with _OPEN_LOCK:
+        controls = list(_OPEN_CONTROLS)
+        _OPEN_CONTROLS.clear()
+    for control in controls:
+        with contextlib.suppress(OSError):
+            control.close()
+
+
+# -- the child ---------------------------------------------------------------------------------
+
+
+def _error_message(exc: BaseException) -> _ErrorMessage:
+    kinds = [cls.__name__ for cls in type(exc).__mro__ if issubclass(cls, BaseException)]
+    detail = exc.detail if isinstance(exc, KtrdrError) else str(exc)
+    problems = list(exc.problems) if isinstance(exc, StrategyError) else []
+    trace = "".join(traceback.format_exception(exc))
+    return _ErrorMessage(kinds=kinds, detail=detail, problems=problems, trace=trace)
+
+
+def _send_all(outbox: queue.SimpleQueue[_ChildMessage | None], results: Connection) -> None:
+    """Child sender thread: encode and write every queued message, in order, until None."""
+    encoder = msgspec.msgpack.Encoder()
+    while (message := outbox.get()) is not None:
+        try:
+            results.send_bytes(encoder.encode(message))
+        except OSError:  # the parent is gone; keep draining so nobody blocks
+            continue
+
+
+def _watch_control(control: Connection, token: CancelToken) -> None:
+    """Child watcher thread: turn the parent's cancel messages (or its end) into a cancel."""
+    decoder = msgspec.msgpack.Decoder(_CancelMessage)
+    while True:
+        try:
+            raw = control.recv_bytes()
+        except (EOFError, OSError):
+            token.cancel(reason="the process that started this training went away")
+            return
+        message = decoder.decode(raw)
+        token.cancel(graceful=message.graceful, reason=message.reason)
+
+
+def _child_main(
+    payload: bytes, results: Connection, control: Connection, callbacks: Sequence[Any]
+) -> None:
+    """Entry point of the child process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    outbox: queue.SimpleQueue[_ChildMessage | None] = queue.SimpleQueue()
+    sender = threading.Thread(target=_send_all, args=(outbox, results), name="ktrdr-child-send")
+    sender.start()
+    try:
+        job = msgspec.msgpack.decode(payload, type=_Job)
+        token = CancelToken()
+        watcher = threading.Thread(
+            target=_watch_control, args=(control, token), name="ktrdr-child-cancel", daemon=True
+        )
+        watcher.start()
+        if job.torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(job.torch_threads)
+        from ktrdr_lib.pipeline import run_training_pipeline
+        from ktrdr_lib.progress_bridge import ProgressBridge
+
+        tracker = ProgressTracker(
+            job.context.operation_id,
+            total_epochs=job.context.total_epochs,
+            publish=lambda snap: outbox.put(_SnapshotMessage(snap)),
+            on_epoch=lambda row: outbox.put(_EpochMessage(row)),
+            min_interval=job.min_interval,
+        )
+        result = run_training_pipeline(
+            job.context,
+            observer=tracker,
+            token=token,
+            callbacks=[ProgressBridge(tracker), *callbacks],
+            trainer_options=job.trainer_options,
+            save_model=job.save_model,
+        )
+        outbox.put(_ResultMessage(result))
+    except BaseException as exc:
+        outbox.put(_error_message(exc))
+    finally:
+        outbox.put(None)
+        sender.join()
+        results.close()
+
+
+# -- the parent --------------------------------------------------------------------------------
+
+
+def _rebuild_error(message: _ErrorMessage) -> KtrdrError:
+    """The child's error as the same KtrdrError subclass (TrainingError for anything else)."""
+    cls = next((_KNOWN_ERRORS[k] for k in message.kinds if k in _KNOWN_ERRORS), None)
+    if cls is None:
+        return TrainingError(f"{message.kinds[0]}: {message.detail}")
+    if issubclass(cls, StrategyError):
+        return cls(message.problems)
+    if cls.__init__ is KtrdrError.__init__:
+        return cls(message.detail)
+    error = cls.__new__(cls)  # a constructor with other arguments: keep class and detail
+    KtrdrError.__init__(error, message.detail)
+    return error
+
+
+def _exit_description(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name} (exit code {code})"
+    return f"exited with code {code}"
+
+
+class ProcessTrainingRunner:
+    """Runs the training pipeline in a child process; progress and cancels cross a pipe.
+
+    Training in a child keeps a server's request handlers off the training thread's GIL: the
+    parent only forwards a few snapshots a second. The child starts with ``spawn`` and pays
+    the imports (a few seconds) once per run.
+
+    Args:
+        trainer_options: accelerator, devices, strategy and precision for Lightning.
+        save_model: save each trained model to the ModelStore (the child writes it).
+        start_method: a multiprocessing start method without fork's hazards for a threaded
+            parent: ``spawn`` (default) or ``forkserver``.
+        torch_threads: torch intra-op threads in the child (default: this process's
+            ``torch.get_num_threads()`` when the run starts, as an in-process run would use).
+        callbacks: extra Lightning callbacks for every run; they are pickled into the child,
+            so they must be importable, picklable objects.
+        abort_grace_s: after an abort is sent, how long the child may take to stop before it
+            is killed (the operation still ends ``cancelled``).
+
+    Example:
+        >>> runner = ProcessTrainingRunner(torch_threads=1)
+        >>> runner.mode
+        'local'
+    """
+
+    mode = "local"
+
+    def __init__(
+        self,
+        trainer_options: TrainerOptions | None = None,
+        *,
+        save_model: bool = True,
+        start_method: str = "spawn",
+        torch_threads: int | None = None,
+        callbacks: Sequence[Any] = (),
+        abort_grace_s: float = 60.0,
+    ) -> None:
+        if start_method not in ("spawn", "forkserver"):
+            raise ValueError(
+                f"start_method must be 'spawn' or 'forkserver', got {start_method!r}: the "
+                "parent runs threads, and forking a threaded process can deadlock the child"
+            )
+        if torch_threads is not None and torch_threads < 1:
+            raise ValueError(f"torch_threads must be >= 1, got {torch_threads}")
+        if abort_grace_s <= 0:
+            raise ValueError(f"abort_grace_s must be > 0, got {abort_grace_s}")
+        self.trainer_options = trainer_options or TrainerOptions()
+        self.save_model = save_model
+        self.start_method = start_method
+        self.torch_threads = torch_threads
+        self.callbacks = list(callbacks)
+        self.abort_grace_s = abort_grace_s
+        self._context: SpawnContext | ForkServerContext = (
+            multiprocessing.get_context("spawn")
+            if start_method == "spawn"
+            else multiprocessing.get_context("forkserver")
+        )
+        self._decoder = msgspec.msgpack.Decoder(_ChildMessage)
+        self._children: dict[str, BaseProcess] = {}
+        self._lock = threading.Lock()
+
+    def child_pid(self, operation_id: str) -> int | None:
+        """The process id of the child training ``operation_id``, while it runs."""
+        with self._lock:
+            process = self._children.get(operation_id)
+        return None if process is None else process.pid
+
+    def run(
+        self,
+        context: TrainingOperationContext,
+        *,
+        token: CancelToken,
+        tracker: ProgressTracker,
+    ) -> TrainingResult:
+        """Train in a child process; its snapshots and epoch rows go to ``tracker``.
+
+        Raises:
+            OperationCancelled: the run was aborted.
+            KtrdrError: the child's error, as the same subclass (``DataError``, ...).
+            TrainingError: the child failed outside the project's errors, or died.
+        """
+        token.raise_if_aborted()  # no child for a run cancelled before it started
+        threads = self.torch_threads
+        if threads is None:
+            import torch
+
+            threads = torch.get_num_threads()
+        job = _Job(
+            context=context,
+            trainer_options=self.trainer_options,
+            save_model=self.save_model,
+            min_interval=tracker.min_interval,
+            torch_threads=threads,
+        )
+        results_in, results_out = self._context.Pipe(duplex=False)
+        control_in, control_out = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=_child_main,
+            args=(msgspec.msgpack.encode(job), results_out, control_in, self.callbacks),
+            name=f"ktrdr-train-{context.operation_id}",
+        )
+        process.start()
+        results_out.close()  # the parent keeps only its own ends: EOF means the child is gone
+        control_in.close()
+        op_id = context.operation_id
+        with self._lock:
+            self._children[op_id] = process
+        with _OPEN_LOCK:
+            _OPEN_CONTROLS.add(control_out)
+        finished = threading.Event()
+        forwarder = threading.Thread(
+            target=self._forward_cancel,
+            args=(token, control_out, finished),
+            name=f"ktrdr-cancel-{op_id}",
+            daemon=True,
+        )
+        forwarder.start()
+        try:
+            return self._follow(process, results_in, token, tracker)
+        finally:
+            finished.set()
+            forwarder.join()
+            with _OPEN_LOCK:
+                _OPEN_CONTROLS.discard(control_out)
+            control_out.close()  # a child still running sees EOF and aborts
+            results_in.close()
+            process.join(10.0)
+            if process.exitcode is None:
+                log.warning("operation %s: the training process did not exit; killing it", op_id)
+                process.kill()
+                process.join()
+            with self._lock:
+                self._children.pop(op_id, None)
+
+    @staticmethod
+    def _forward_cancel(token: CancelToken, control: Connection, finished: threading.Event) -> None:
+        """Parent thread: send the token's request to the child at once (and an upgrade of a
+        graceful stop to an abort)."""
+        encoder = msgspec.msgpack.Encoder()
+        sent_graceful: bool | None = None
+        while not finished.is_set():
+            if not token.wait(0.25):
+                continue
+            graceful = token.graceful
+            if sent_graceful is None or (sent_graceful and not graceful):
+                message = _CancelMessage(graceful=graceful, reason=token.reason or "cancelled")
+                try:
+                    control.send_bytes(encoder.encode(message))
+                except OSError:
+                    return  # the child is gone; the follower reports how it ended
+                sent_graceful = graceful
+            if not graceful:
+                return
+            finished.wait(0.05)
+
+    def _follow(
+        self,
+        process: BaseProcess,
+        results: Connection,
+        token: CancelToken,
+        tracker: ProgressTracker,
+    ) -> TrainingResult:
+        """Relay the child's messages until its result or error; notice a silent death."""
+        abort_deadline: float | None = None
+        while True:
+            ready = wait([results, process.sentinel], timeout=0.5)
+            if results in ready:
+                try:
+                    raw = results.recv_bytes()
+                except EOFError:
+                    raise self._died(process) from None
+                message = self._decoder.decode(raw)
+                if isinstance(message, _SnapshotMessage):
+                    tracker.forward(message.snapshot)
+                elif isinstance(message, _EpochMessage):
+                    tracker.record_epoch(message.row)
+                elif isinstance(message, _ResultMessage):
+                    return message.result
+                else:
+                    error = _rebuild_error(message)
+                    if not isinstance(error, OperationCancelled):
+                        log.warning("training process failed:\n%s", message.trace.rstrip())
+                    raise error
+                continue
+            if ready and not results.poll():  # only the sentinel: gone without a word
+                raise self._died(process)
+            if token.aborting:
+                now = time.monotonic()
+                abort_deadline = abort_deadline or now + self.abort_grace_s
+                if now >= abort_deadline:
+                    process.kill()
+                    process.join()
+                    raise OperationCancelled(
+                        f"{token.reason or 'cancelled'} (the training process did not stop "
+                        f"within {self.abort_grace_s:g} s of the abort and was killed)"
+                    )
+
+    @staticmethod
+    def _died(process: BaseProcess) -> TrainingError:
+        process.join(10.0)
+        return TrainingError(
+            f"the training process (pid {process.pid}) {_exit_description(process.exitcode)} "
+            "before it reported a result: it may have run out of memory or been killed. The "
+            "server's log has its output; start the training again."
+        )
