@@ -6,6 +6,8 @@ through the operation's :class:`~ktrdr_lib.progress.ProgressTracker` (so percent
 metrics mean the same as a local run), turns a cancel into a ``stop`` and waits for the host to
 confirm, and on completion downloads the model archive, checks its SHA-256 and imports it into
 the local ModelStore. The result has the keys of a local run (ResultAggregator).
+:meth:`HostTrainingRunner.follow` re-attaches to a session that is already running (after an
+orchestrator restart).
 
 :class:`HostClient` is the thin typed HTTP client underneath (sync httpx; ``transport`` is the
 test seam, ``httpx.MockTransport``). Its errors::
@@ -401,6 +403,30 @@ class HostTrainingRunner:
         if on_session is not None:
             on_session(session_id)
         tracker.set_host_session(session_id, f"Started on training host {self.host_url}")
+        return self.follow(context, session_id, token=token, tracker=tracker)
+
+    def follow(
+        self,
+        context: TrainingOperationContext,
+        session_id: str,
+        *,
+        token: CancelToken,
+        tracker: ProgressTracker,
+    ) -> TrainingResult:
+        """Follow host session ``session_id`` of ``context`` to its end; the result as ``run``.
+
+        :meth:`run` calls it once the host accepted the session; an orchestrator that restarted
+        while a session ran calls it directly to re-attach. A token already set stops the
+        session first (a cancel that was under way when the previous process died).
+
+        Raises:
+            HostUnavailableError: the host stayed unreachable past ``retry_budget_s``, refused
+                the token, or answered garbage.
+            TrainingError: the session failed or was interrupted on the host, or is gone
+                (404: the host restarted or forgot it).
+            OperationCancelled: the session was cancelled (by ``token`` or on the host).
+            DataError: the model archive did not match its checksum or was malformed.
+        """
         final = self._follow(session_id, token=token, tracker=tracker)
         self._copy_history(session_id, tracker)
         if final.status == "completed":

@@ -7,7 +7,14 @@ Status machine (final states are never overwritten)::
        │          ▼
        │      cancelling ──▶ cancelled | completed (graceful) | failed
        └──────────────────▶ cancelled | failed
-    running/cancelling found at start-up (local mode) ──▶ interrupted
+    running/cancelling found at start-up (local mode, or a host run
+    that cannot be re-attached)  ──▶ interrupted
+
+An operation belongs to the process that created it (``owner``). A host-mode operation whose
+owner died while its host session ran can be taken over by a new process
+(:meth:`OperationStore.claim_orphans`), which rebuilds the run from the stored context (the
+``context`` column, the msgspec JSON of the TrainingOperationContext) and re-attaches to the
+session.
 
 The store is stdlib ``sqlite3`` in WAL mode under ``KTRDR_HOME``; every state transition runs in
 ``BEGIN IMMEDIATE`` so two writers never race a read-check-write, and a generous busy timeout
@@ -186,7 +193,8 @@ CREATE TABLE IF NOT EXISTS operations (
     cancellation_reason TEXT,
     host_session_id TEXT,
     result BLOB,
-    owner TEXT
+    owner TEXT,
+    context BLOB
 );
 CREATE INDEX IF NOT EXISTS operations_status ON operations(status);
 CREATE INDEX IF NOT EXISTS operations_created ON operations(created_at);
@@ -197,6 +205,9 @@ CREATE TABLE IF NOT EXISTS epoch_history (
     PRIMARY KEY (operation_id, epoch)
 );
 """
+
+# Nullable columns added after the first release: ALTER TABLE adds them to older databases.
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("context", "BLOB"),)
 
 _COLUMNS = (
     "operation_id, operation_type, status, mode, created_at, started_at, finished_at, "
@@ -229,6 +240,15 @@ class OperationStore:
         self._shared: sqlite3.Connection | None = None
         with self._lock:
             self._connection().executescript(_SCHEMA)
+            self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database made by an older version up to this schema (idempotent)."""
+        with self._transaction() as conn:
+            present = {row[1] for row in conn.execute("PRAGMA table_info(operations)")}
+            for name, kind in _ADDED_COLUMNS:
+                if name not in present:
+                    conn.execute(f"ALTER TABLE operations ADD COLUMN {name} {kind}")
 
     # -- connections -------------------------------------------------------------------------
 
@@ -281,8 +301,19 @@ class OperationStore:
         metadata: dict[str, Any] | None = None,
         progress: ProgressSnapshot | None = None,
         owner: str | None = None,
+        context: Any = None,
     ) -> OperationSnapshot:
         """Insert a new ``pending`` operation owned by this process (or ``owner``).
+
+        Args:
+            operation_id: the new operation's id.
+            operation_type: what kind of operation (``training``).
+            mode: where it runs (``local`` or ``host``).
+            metadata: the request as views show it.
+            progress: the first snapshot (default: an empty ``pending`` one).
+            owner: the owning process (default: this one, see :func:`process_owner`).
+            context: what a process needs to take the run over (the msgspec-encodable
+                TrainingOperationContext); read back with :meth:`stored_context`.
 
         Raises:
             StateConflictError: an operation with that id exists already.
@@ -292,8 +323,8 @@ class OperationStore:
         try:
             with self._transaction() as conn:
                 conn.execute(
-                    f"INSERT INTO operations ({_COLUMNS}, owner) VALUES "
-                    "(?, ?, 'pending', ?, ?, NULL, NULL, ?, ?, NULL, NULL, NULL, NULL, ?)",
+                    f"INSERT INTO operations ({_COLUMNS}, owner, context) VALUES "
+                    "(?, ?, 'pending', ?, ?, NULL, NULL, ?, ?, NULL, NULL, NULL, NULL, ?, ?)",
                     (
                         operation_id,
                         operation_type,
@@ -302,6 +333,7 @@ class OperationStore:
                         _encode(metadata or {}),
                         _encode(snapshot),
                         owner or process_owner(),
+                        None if context is None else _encode(context),
                     ),
                 )
         except sqlite3.IntegrityError as exc:
@@ -318,6 +350,30 @@ class OperationStore:
         if not rows:
             raise NotFoundError(f"Operation not found: {operation_id}")
         return _record(rows[0])
+
+    def stored_context(self, operation_id: str) -> bytes | None:
+        """The JSON of the context stored with the operation (``None`` when none was).
+
+        Raises:
+            NotFoundError: unknown id.
+        """
+        rows = self._read("SELECT context FROM operations WHERE operation_id = ?", (operation_id,))
+        if not rows:
+            raise NotFoundError(f"Operation not found: {operation_id}")
+        raw = rows[0][0]
+        return None if raw is None else bytes(raw)
+
+    def owner(self, operation_id: str) -> str | None:
+        """The process that owns the operation (``host:pid:start-time``).
+
+        Raises:
+            NotFoundError: unknown id.
+        """
+        rows = self._read("SELECT owner FROM operations WHERE operation_id = ?", (operation_id,))
+        if not rows:
+            raise NotFoundError(f"Operation not found: {operation_id}")
+        owner: str | None = rows[0][0]
+        return owner
 
     def exists(self, operation_id: str) -> bool:
         """Whether an operation with this id is stored."""
@@ -472,6 +528,29 @@ class OperationStore:
                     "error_message = ? WHERE operation_id = ?",
                     (now, reason, op_id),
                 )
+        return ids
+
+    def claim_orphans(self, *, mode: str = "host", owner: str | None = None) -> list[str]:
+        """Take over running host sessions whose owning process is gone; returns their ids.
+
+        Called at start-up by a process that can follow them. An operation qualifies when it
+        is ``running`` or ``cancelling`` in ``mode``, has a host session id and a stored
+        context, and its owner is gone (see :func:`owner_alive`); its owner becomes this
+        process (or ``owner``). One transaction decides, so two processes starting at once
+        never claim the same operation. Operations left out (no session yet, no context) are
+        for :meth:`mark_interrupted`.
+        """
+        me = owner or process_owner()
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT operation_id, owner FROM operations WHERE mode = ? AND status IN "
+                "('running', 'cancelling') AND host_session_id IS NOT NULL "
+                "AND context IS NOT NULL ORDER BY created_at, operation_id",
+                (mode,),
+            ).fetchall()
+            ids = [op_id for op_id, current in rows if not owner_alive(current)]
+            for op_id in ids:
+                conn.execute("UPDATE operations SET owner = ? WHERE operation_id = ?", (me, op_id))
         return ids
 
     def delete(self, operation_ids: Sequence[str]) -> int:

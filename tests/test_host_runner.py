@@ -7,6 +7,9 @@ exactly and the tests run instantly.
 from __future__ import annotations
 
 import hashlib
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,12 @@ from ktrdr_lib.host_runner import (
     HostTrainingRunner,
     HostUnreachableError,
 )
-from ktrdr_lib.operations import EpochHistoryRow, OperationStore, ProgressSnapshot
+from ktrdr_lib.operations import (
+    EpochHistoryRow,
+    OperationStore,
+    ProgressSnapshot,
+    process_owner,
+)
 from ktrdr_lib.orchestrator import TrainingOrchestrator
 from ktrdr_lib.progress import ProgressTracker
 from ktrdr_lib.results import (
@@ -648,5 +656,147 @@ def test_host_url_and_token_come_from_the_environment(
     try:
         assert orch.host_url == "http://gpu-box:5002"
         assert orch.runners["local"].mode == "local"
+    finally:
+        orch.shutdown()
+
+
+# -- re-attaching after an orchestrator restart -------------------------------------------------
+
+
+def test_follow_reattaches_to_a_running_session_without_starting_another(
+    context: TrainingOperationContext,
+) -> None:
+    host = ScriptedHost(["running", "running", "completed"])
+    tracker, published = make_tracker(context)
+    result = make_runner(host, FakeTime()).follow(
+        context, SID, token=CancelToken(), tracker=tracker
+    )
+    assert host.paths("POST") == []  # no new session
+    assert host.paths("GET").count(f"/sessions/{SID}") == 3
+    assert result.session_info.host_session_id == SID
+    assert result.session_info.operation_id == context.operation_id
+    snaps = [p for p in published if isinstance(p, ProgressSnapshot)]
+    assert len(snaps) == 3 and all(s.host_session_id == SID for s in snaps)
+
+
+def test_follow_with_a_token_already_set_stops_the_session_first(
+    context: TrainingOperationContext,
+) -> None:
+    host = ScriptedHost(["cancelling", "cancelled"])
+    token = CancelToken()
+    token.cancel(reason="cancel under way before the restart")
+    tracker, _ = make_tracker(context)
+    with pytest.raises(OperationCancelled, match="before the restart"):
+        make_runner(host, FakeTime()).follow(context, SID, token=token, tracker=tracker)
+    assert host.paths("POST") == [f"/sessions/{SID}/stop"]
+    assert host.paths()[0] == f"/sessions/{SID}/stop"  # before the first poll
+
+
+def test_follow_fails_when_the_host_forgot_the_session(
+    context: TrainingOperationContext,
+) -> None:
+    host = ScriptedHost([httpx.Response(404, json=error_body(404, "Session not found"))])
+    tracker, _ = make_tracker(context)
+    with pytest.raises(TrainingError, match=f"host session {SID} is gone"):
+        make_runner(host, FakeTime()).follow(context, SID, token=CancelToken(), tracker=tracker)
+
+
+def _orphan(
+    store: OperationStore,
+    context: TrainingOperationContext,
+    *,
+    status: str = "running",
+    with_context: bool = True,
+    session: str | None = SID,
+) -> None:
+    """``context``'s operation as a process that died mid-run left it in ``store``."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    store.create(
+        context.operation_id,
+        mode="host",
+        metadata=context.metadata(),
+        progress=ProgressSnapshot(operation_id=context.operation_id, sequence=9, percentage=42.0),
+        owner=f"{socket.gethostname()}:{child.pid}:12345",
+        context=context if with_context else None,
+    )
+    if status != "pending":
+        store.transition(context.operation_id, "running")
+    if status == "cancelling":
+        store.transition(context.operation_id, "cancelling", cancellation_reason="user stop")
+    if session is not None:
+        store.set_host_session(context.operation_id, session)
+
+
+def test_orchestrator_reattaches_to_an_orphaned_session_and_completes_it(
+    context: TrainingOperationContext,
+) -> None:
+    store = OperationStore(":memory:")
+    _orphan(store, context)
+    host = ScriptedHost(["running", "running", "completed"])
+    orch = TrainingOrchestrator(store=store, host_runner=make_runner(host, FakeTime()))
+    try:
+        assert store.owner(context.operation_id) == process_owner()
+        record = orch.wait(context.operation_id, timeout=30)
+        assert record.status == "completed" and record.error_message is None
+        assert record.host_session_id == SID
+        assert record.progress.sequence > 9 and record.progress.percentage == 100.0
+        assert host.paths("POST") == []
+        result = orch.result(context.operation_id)
+        assert result.session_info.operation_id == context.operation_id
+        assert result.session_info.host_session_id == SID
+        assert result.training_metrics.epochs_completed == 3
+    finally:
+        orch.shutdown()
+
+
+def test_orchestrator_carries_a_cancel_under_way_through_the_restart(
+    context: TrainingOperationContext,
+) -> None:
+    store = OperationStore(":memory:")
+    _orphan(store, context, status="cancelling")
+    host = ScriptedHost(["cancelling", "cancelled"])
+    orch = TrainingOrchestrator(store=store, host_runner=make_runner(host, FakeTime()))
+    try:
+        record = orch.wait(context.operation_id, timeout=30)
+        assert record.status == "cancelled"
+        assert record.cancellation_reason == "user stop"
+        assert host.paths("POST") == [f"/sessions/{SID}/stop"]
+    finally:
+        orch.shutdown()
+
+
+def test_orphans_that_cannot_be_followed_are_marked_interrupted_with_the_reason(
+    small_strategy_file: Path, tmp_path: Path
+) -> None:
+    def fresh() -> TrainingOperationContext:
+        return build_training_context(
+            small_strategy_file, mode="host", epochs=3, models_dir=tmp_path / "models"
+        )
+
+    store = OperationStore(":memory:")
+    no_session, no_context, queued = fresh(), fresh(), fresh()
+    _orphan(store, no_session, session=None)
+    _orphan(store, no_context, with_context=False)
+    _orphan(store, queued, status="pending", session=None)
+    host = ScriptedHost(["completed"])
+    orch = TrainingOrchestrator(store=store, host_runner=make_runner(host, FakeTime()))
+    try:
+        for ctx in (no_session, no_context, queued):
+            record = orch.get_operation(ctx.operation_id)
+            assert record.status == "interrupted"
+            assert "start the training again" in (record.error_message or "")
+        assert host.requests == []
+    finally:
+        orch.shutdown()
+
+    other = fresh()
+    without_host = OperationStore(":memory:")
+    _orphan(without_host, other)
+    orch = TrainingOrchestrator(store=without_host)
+    try:
+        record = orch.get_operation(other.operation_id)
+        assert record.status == "interrupted"
+        assert "no training host is configured" in (record.error_message or "")
     finally:
         orch.shutdown()

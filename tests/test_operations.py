@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 import ktrdr_lib.operations as operations
@@ -504,3 +505,100 @@ def test_delete_forgets_only_final_operations() -> None:
     assert store.delete([]) == 0
     with pytest.raises(NotFoundError):
         store.epoch_history("done")
+
+
+# -- context and take-over of host runs ------------------------------------------------------
+
+
+def test_the_stored_context_round_trips_and_defaults_to_none(store: OperationStore) -> None:
+    store.create("with", mode="host", context={"operation_id": "with", "epochs": 3})
+    store.create("without")
+    raw = store.stored_context("with")
+    assert raw is not None and msgspec.json.decode(raw) == {"operation_id": "with", "epochs": 3}
+    assert store.stored_context("without") is None
+    with pytest.raises(NotFoundError):
+        store.stored_context("ghost")
+    assert store.owner("without") == process_owner()
+
+
+def test_an_older_database_gains_the_context_column_and_keeps_its_records(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE operations (
+            operation_id TEXT PRIMARY KEY, operation_type TEXT NOT NULL, status TEXT NOT NULL,
+            mode TEXT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,
+            metadata BLOB NOT NULL, progress BLOB NOT NULL, error_message TEXT,
+            cancellation_reason TEXT, host_session_id TEXT, result BLOB, owner TEXT
+        );
+        CREATE TABLE epoch_history (
+            operation_id TEXT NOT NULL REFERENCES operations(operation_id) ON DELETE CASCADE,
+            epoch INTEGER NOT NULL, row BLOB NOT NULL, PRIMARY KEY (operation_id, epoch)
+        );
+        """
+    )
+    old.execute(
+        "INSERT INTO operations VALUES ('legacy', 'training', 'completed', 'local', "
+        "'2025-01-01T00:00:00.000000Z', NULL, NULL, '{}', '{\"operation_id\": \"legacy\"}', "
+        "NULL, NULL, NULL, NULL, 'x:1:1')"
+    )
+    old.commit()
+    old.close()
+
+    store = OperationStore(path)
+    assert store.get("legacy").status == "completed"
+    assert store.stored_context("legacy") is None
+    store.create("new", context={"k": 1})
+    assert store.stored_context("new") == b'{"k":1}'
+    store.close()
+    again = OperationStore(path)  # a second open finds the column and adds nothing
+    assert [r.operation_id for r in again.list_records()[0]] == ["new", "legacy"]
+    again.close()
+    probe = sqlite3.connect(path)
+    columns = [row[1] for row in probe.execute("PRAGMA table_info(operations)")]
+    probe.close()
+    assert columns.count("context") == 1
+
+
+def test_claim_orphans_takes_over_only_followable_host_runs_of_gone_processes(
+    store: OperationStore,
+) -> None:
+    dead = _dead_owner()
+
+    def orphan(op_id: str, *, mode: str = "host", owner: str = dead, **flags: bool) -> None:
+        store.create(op_id, mode=mode, owner=owner, context=None if flags.get("bare") else {})
+        if flags.get("pending"):
+            return
+        store.transition(op_id, "running")
+        if flags.get("cancelling"):
+            store.transition(op_id, "cancelling", cancellation_reason="stop")
+        if not flags.get("no_session"):
+            store.set_host_session(op_id, f"session-{op_id}")
+        if flags.get("done"):
+            store.transition(op_id, "completed")
+
+    orphan("running")
+    orphan("cancelling", cancelling=True)
+    orphan("no-session", no_session=True)
+    orphan("no-context", bare=True)
+    orphan("pending", pending=True)
+    orphan("done", done=True)
+    orphan("local", mode="local")
+    orphan("alive", owner=process_owner())
+    orphan("elsewhere", owner="some-other-host:1:1")
+
+    claimed = store.claim_orphans(mode="host", owner="me:1:1")
+    assert sorted(claimed) == ["cancelling", "running"]
+    assert store.owner("running") == "me:1:1" and store.owner("cancelling") == "me:1:1"
+    assert store.get("running").status == "running"  # taken over, status untouched
+    assert store.get("cancelling").cancellation_reason == "stop"
+    assert store.owner("no-session") == dead
+    assert store.claim_orphans(mode="host") == []  # "me:1:1" is another host: alive
+    assert sorted(store.mark_interrupted(mode="host", reason="gone")) == [
+        "no-context",
+        "no-session",
+        "pending",
+    ]
