@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     )
     from ktrdr_lib.orchestrator import OperationHandle, TrainingOrchestrator
     from ktrdr_lib.pipeline import TrainerOptions, run_training_pipeline
+    from ktrdr_lib.process_runner import ProcessTrainingRunner
     from ktrdr_lib.results import TrainingResult
     from ktrdr_lib.runners import LocalTrainingRunner
     from ktrdr_lib.strategy.discovery import list_strategies, resolve_strategy
@@ -72,6 +73,7 @@ __all__ = [
     "OperationHandle",
     "OperationSnapshot",
     "OperationStore",
+    "ProcessTrainingRunner",
     "ProgressSnapshot",
     "ResultAggregator",
     "SignalPrediction",
@@ -110,6 +112,7 @@ _LAZY: dict[str, str] = {
     "OperationHandle": "ktrdr_lib.orchestrator",
     "OperationSnapshot": "ktrdr_lib.operations",
     "OperationStore": "ktrdr_lib.operations",
+    "ProcessTrainingRunner": "ktrdr_lib.process_runner",
     "ProgressSnapshot": "ktrdr_lib.operations",
     "ResultAggregator": "ktrdr_lib.aggregator",
     "SignalPrediction": "ktrdr_lib.inference",

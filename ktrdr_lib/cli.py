@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     serve_api.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
     serve_api.add_argument("--port", type=int, default=8000)
     serve_api.add_argument(
+        "--local-runner",
+        choices=("process", "thread"),
+        default=None,
+        help="train local runs in a child process (default) or inside the server process",
+    )
+    serve_api.add_argument(
         "--allow-remote",
         action="store_true",
         help="allow a non-loopback address without KTRDR_API_TOKEN (an open API)",
@@ -813,7 +819,7 @@ def _models_list_remote(args: argparse.Namespace, url: str) -> int:
 def _serve_api(args: argparse.Namespace) -> int:
     from api.server import serve
 
-    serve(args.host, args.port, allow_remote=args.allow_remote)
+    serve(args.host, args.port, allow_remote=args.allow_remote, local_runner=args.local_runner)
     return EXIT_OK
 
 

@@ -17,6 +17,13 @@ worker thread. At most ``max_concurrent`` runs train at once; the rest wait ``pe
 Each run picks its runner by mode: ``local`` runs in this process, ``host`` on a training host
 (``host_url`` / ``KTRDR_HOST_URL``, see :mod:`ktrdr_lib.host_runner`); the host session id is
 stored on the operation and carried by its snapshots.
+
+Restarts: local runs found active at start-up are marked ``interrupted``. A host run keeps
+training on the host when the process that followed it dies; a new orchestrator with a host
+runner takes such operations over (running or cancelling, with a session id, owner gone),
+rebuilds them from the context stored at submit and follows each session to its end, so it
+ends ``completed`` (result and model brought home), ``cancelled`` or ``failed`` as if nothing
+had happened. Without a host runner they are marked ``interrupted`` with the reason.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -67,6 +74,9 @@ from ktrdr_lib.results import TrainingResult
 from ktrdr_lib.runners import HostRunner, LocalTrainingRunner, TrainingRunner
 from ktrdr_lib.strategy.spec import StrategySpec
 
+if TYPE_CHECKING:
+    from ktrdr_lib.notebook import TrainingProgress
+
 __all__ = ["OperationHandle", "OperationList", "TrainingOrchestrator"]
 
 log = logging.getLogger(__name__)
@@ -81,6 +91,22 @@ class OperationList(msgspec.Struct, frozen=True, kw_only=True):
     active_count: int
 
 
+@runtime_checkable
+class _SessionFollower(Protocol):
+    """A host runner that can re-attach to a running session (HostTrainingRunner.follow)."""
+
+    def follow(
+        self,
+        context: TrainingOperationContext,
+        session_id: str,
+        *,
+        token: CancelToken,
+        tracker: ProgressTracker,
+    ) -> TrainingResult:
+        """Follow ``session_id`` to its end and return the run's result."""
+        ...
+
+
 class _Live:
     """In-process state of an operation this orchestrator runs."""
 
@@ -91,6 +117,9 @@ class _Live:
         self.done = threading.Event()
         self.tracker: ProgressTracker | None = None
         self.host_session_id: str | None = None
+        # Set for a host run taken over after a restart: its last stored snapshot and start.
+        self.resumed_from: ProgressSnapshot | None = None
+        self.started_at: str | None = None
         # The stored record as of this orchestrator's last write: only this process changes a
         # live operation, so reads can skip the database.
         self.record: OperationSnapshot | None = None
@@ -131,13 +160,24 @@ class OperationHandle:
         """The TrainingResult; StateConflictError unless the run completed."""
         return self._orch.result(self.operation_id)
 
-    def follow(self, *, timeout: float | None = None) -> Iterator[ProgressSnapshot]:
-        """Live snapshots until the final one (see :meth:`TrainingOrchestrator.follow`)."""
-        return self._orch.follow(self.operation_id, timeout=timeout)
+    def follow(self, *, after: int = 0, timeout: float | None = None) -> Iterator[ProgressSnapshot]:
+        """Live snapshots newer than ``after`` until the final one (see
+        :meth:`TrainingOrchestrator.follow`)."""
+        return self._orch.follow(self.operation_id, after=after, timeout=timeout)
 
     def metrics(self) -> OperationMetrics:
         """Epoch history and diagnostics."""
         return self._orch.metrics(self.operation_id)
+
+    def display(self, mode: str = "auto", **options: Any) -> TrainingProgress:
+        """Show this run's live progress view and return it (does not block).
+
+        ``mode`` is ``auto``, ``widget``, ``html``, ``text`` or ``off``; ``options`` go to
+        :class:`ktrdr_lib.notebook.TrainingProgress`.
+        """
+        from ktrdr_lib.notebook import TrainingProgress
+
+        return TrainingProgress(self, mode, **options)
 
 
 class TrainingOrchestrator:
@@ -201,18 +241,19 @@ class TrainingOrchestrator:
         self._workers: list[threading.Thread] = []
         self._latencies: deque[CancelLatency] = deque(maxlen=20)
         self._closed = False
+        self._follower: _SessionFollower | None = (
+            host_runner if isinstance(host_runner, _SessionFollower) else None
+        )
         interrupted = self.store.mark_interrupted(
             mode="local", reason="the process running this operation stopped before it finished"
         )
-        # Host runs are followed by the process that started them; without it nobody follows
-        # the session (re-attaching is not implemented), so say so instead of staying active.
-        interrupted += self.store.mark_interrupted(
-            mode="host",
-            reason="the process following this host session stopped before it finished; the "
-            "session may still run on the host",
-        )
+        # Host sessions keep running when the process following them dies: take them over.
+        reattached: list[str] = self._reattach_orphans() if self._follower is not None else []
+        interrupted += self.store.mark_interrupted(mode="host", reason=self._orphan_reason())
         if interrupted:
             log.warning("marked %d operation(s) interrupted: %s", len(interrupted), interrupted)
+        if reattached:
+            log.warning("re-attached to %d host session(s): %s", len(reattached), reattached)
 
     @property
     def host_url(self) -> str | None:
@@ -258,6 +299,46 @@ class TrainingOrchestrator:
         )
         return self.submit(context)
 
+    def train(
+        self,
+        strategy: str | os.PathLike[str] | StrategySpec,
+        *,
+        symbols: Sequence[str] | None = None,
+        timeframes: Sequence[str] | None = None,
+        start_date: str | datetime | None = None,
+        end_date: str | datetime | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        epochs: int | None = None,
+        mode: TrainingMode = "local",
+        seed: int = 42,
+        display: str = "auto",
+    ) -> OperationHandle:
+        """:meth:`start_training`, then show its progress view; returns the handle at once.
+
+        ``display`` is the view's mode (``auto``, ``widget``, ``html``, ``text`` or ``off``;
+        see :func:`ktrdr_lib.notebook.detect_display_mode`). The cell returns while the run
+        trains in a worker thread, so the view's Cancel button stays live.
+
+        Example:
+            >>> op = orch.train("rsi_mean_reversion", epochs=5)     # doctest: +SKIP
+        """
+        from ktrdr_lib.notebook import detect_display_mode
+
+        detect_display_mode(display)  # a bad display mode raises before anything starts
+        handle = self.start_training(
+            strategy,
+            symbols=symbols,
+            timeframes=timeframes,
+            start_date=start_date,
+            end_date=end_date,
+            overrides=overrides,
+            epochs=epochs,
+            mode=mode,
+            seed=seed,
+        )
+        handle.display(display)
+        return handle
+
     def submit(self, context: TrainingOperationContext) -> OperationHandle:
         """Store and queue an already built context."""
         if self._closed:
@@ -290,6 +371,7 @@ class TrainingOrchestrator:
             mode=context.mode,
             metadata=context.metadata(),
             progress=snapshot,
+            context=context,  # lets a later process re-attach to a host session
         )
         with self._lock:
             self._live[op_id] = live
@@ -297,6 +379,77 @@ class TrainingOrchestrator:
         channel.publish(snapshot)
         self._queue.put(op_id)
         return OperationHandle(self, op_id)
+
+    def _orphan_reason(self) -> str:
+        """Why a host operation left by a dead process is marked ``interrupted`` here."""
+        if self.host_runner is None:
+            return (
+                "the process following this host session stopped before it finished, and no "
+                "training host is configured here to re-attach to it (set KTRDR_HOST_URL or pass "
+                "host_url); the session may still run on the host"
+            )
+        if self._follower is None:
+            return (
+                "the process following this host session stopped before it finished, and the "
+                "configured host runner cannot re-attach to sessions; the session may still run "
+                "on the host"
+            )
+        return (
+            "the process following this host operation stopped before the host accepted its "
+            "session (or before this version stored what re-attaching needs); start the "
+            "training again"
+        )
+
+    def _reattach_orphans(self) -> list[str]:
+        """Take over host operations whose process died and queue them to be followed."""
+        reattached: list[str] = []
+        for op_id in self.store.claim_orphans(mode="host"):
+            try:
+                live = self._rebuild(op_id)
+            except KtrdrError as exc:  # e.g. deleted meanwhile: never leave it claimed
+                log.warning("operation %s: cannot re-attach: %s", op_id, exc.detail)
+                with contextlib.suppress(KtrdrError):
+                    self.store.transition(
+                        op_id, "interrupted", error_message=f"cannot re-attach: {exc.detail}"
+                    )
+                continue
+            if live is None:
+                continue
+            with self._lock:
+                self._live[op_id] = live
+                self._ensure_workers()
+            self._queue.put(op_id)
+            reattached.append(op_id)
+        return reattached
+
+    def _rebuild(self, op_id: str) -> _Live | None:
+        """The live entry of a claimed host operation, from its stored record and context.
+
+        An unreadable context marks the operation ``interrupted`` (and returns ``None``).
+        """
+        record = self.store.get(op_id)
+        session_id = record.host_session_id or ""
+        raw = self.store.stored_context(op_id) or b""
+        try:
+            context = msgspec.json.decode(raw, type=TrainingOperationContext)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            with contextlib.suppress(KtrdrError):
+                self.store.transition(
+                    op_id,
+                    "interrupted",
+                    error_message=f"the process following host session {session_id} stopped, "
+                    f"and its stored context cannot be read by this version ({exc}); the "
+                    "session may still run on the host; start the training again",
+                )
+            return None
+        live = _Live(context, OperationChannel(op_id, on_publish=self._writer.submit))
+        live.record = record
+        live.host_session_id = session_id
+        live.resumed_from = record.progress
+        live.started_at = record.started_at
+        if record.status == "cancelling":  # the cancel was under way: carry it through
+            live.token.cancel(reason=record.cancellation_reason or "cancelled by request")
+        return live
 
     def _ensure_workers(self) -> None:
         while len(self._workers) < self.max_concurrent:
@@ -326,7 +479,7 @@ class TrainingOrchestrator:
 
     def _run(self, op_id: str, live: _Live) -> None:
         context = live.context
-        last = live.channel.latest
+        last = live.channel.latest or live.resumed_from
         tracker = ProgressTracker(
             op_id,
             total_epochs=context.total_epochs,
@@ -336,18 +489,33 @@ class TrainingOrchestrator:
             start_sequence=last.sequence if last else 0,
         )
         live.tracker = tracker
-        try:
-            self._transition(op_id, "running")
-        except StateConflictError:  # cancelled while queued
-            tracker.finish("cancelled", "Cancelled before it started")
-            self._writer.flush()
-            return
+        resumed = live.resumed_from
+        if resumed is None:
+            try:
+                self._transition(op_id, "running")
+            except StateConflictError:  # cancelled while queued
+                tracker.finish("cancelled", "Cancelled before it started")
+                self._writer.flush()
+                return
+        else:  # re-attaching: carry on from where the stored progress left off
+            tracker.forward(
+                msgspec.structs.replace(
+                    resumed,
+                    host_session_id=live.host_session_id,
+                    message=f"Re-attached to host session {live.host_session_id} on "
+                    f"{self.host_url}",
+                )
+            )
         if live.token.is_set:
             tracker.set_status("cancelling")
-        started = utc_now()
+        started = live.started_at or utc_now()
         status, error, result = "failed", None, None
         try:
-            if context.mode == "host" and self.host_runner is not None:
+            if resumed is not None and self._follower is not None and live.host_session_id:
+                result = self._follower.follow(
+                    context, live.host_session_id, token=live.token, tracker=tracker
+                )
+            elif context.mode == "host" and self.host_runner is not None:
                 result = self.host_runner.run(
                     context,
                     token=live.token,

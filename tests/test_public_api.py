@@ -24,6 +24,7 @@ EXPECTED = [
     "OperationHandle",
     "OperationSnapshot",
     "OperationStore",
+    "ProcessTrainingRunner",
     "ProgressSnapshot",
     "ResultAggregator",
     "SignalPrediction",
