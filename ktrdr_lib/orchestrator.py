@@ -131,6 +131,7 @@ class OperationHandle:
     def __init__(self, orchestrator: TrainingOrchestrator, operation_id: str) -> None:
         self._orch = orchestrator
         self.operation_id = operation_id
+        self.view: TrainingProgress | None = None  # the view display() opened last
 
     def __repr__(self) -> str:
         return f"OperationHandle({self.operation_id!r}, status={self.status!r})"
@@ -153,8 +154,15 @@ class OperationHandle:
         return self._orch.cancel(self.operation_id, graceful=graceful, reason=reason)
 
     def wait(self, timeout: float | None = None) -> OperationSnapshot:
-        """Block until the operation is final (or ``timeout`` passes) and return it."""
-        return self._orch.wait(self.operation_id, timeout=timeout)
+        """Block until the operation is final (or ``timeout`` passes) and return it.
+
+        When a progress view is open, also wait for it to draw the final state, so a
+        headless notebook records the whole run in the cell that waits.
+        """
+        record = self._orch.wait(self.operation_id, timeout=timeout)
+        if self.view is not None and record.is_final:
+            self.view.wait(timeout)
+        return record
 
     def result(self) -> TrainingResult:
         """The TrainingResult; StateConflictError unless the run completed."""
@@ -177,7 +185,8 @@ class OperationHandle:
         """
         from ktrdr_lib.notebook import TrainingProgress
 
-        return TrainingProgress(self, mode, **options)
+        self.view = TrainingProgress(self, mode, **options)
+        return self.view
 
 
 class TrainingOrchestrator:

@@ -1,0 +1,204 @@
+"""Every notebook under ``notebooks/`` executes under papermill with a real kernel.
+
+The kernel inherits this process's environment, so the autouse ``isolated_home`` fixture's
+``KTRDR_HOME`` (a temp dir) is where the notebooks store operations and models. Each run
+uses small epochs through papermill parameters and is checked for a readable headless
+output: the summary table is there and progress never prints one line per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+papermill = pytest.importorskip("papermill")
+nbformat = pytest.importorskip("nbformat")
+kernelspec = pytest.importorskip("jupyter_client.kernelspec")
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+KERNEL = "python3"
+RESULT_KEYS = {
+    "training_metrics",
+    "validation_metrics",
+    "test_metrics",
+    "resource_usage",
+    "artifacts",
+    "session_info",
+    "data_summary",
+}
+# Text mode prints a line per phase and per epoch plus one every 10 %: a handful of lines
+# mention a batch position, never one per batch (a run has epochs x 36 batches here).
+MAX_BATCH_LINES = 12
+
+
+def _kernel_python(spec: Any) -> str:
+    """The interpreter a kernelspec starts (jupyter_client runs bare ``python`` as ours)."""
+    exe = str(spec.argv[0])
+    if exe in {
+        "python",
+        f"python{sys.version_info[0]}",
+        "python{}.{}".format(*sys.version_info[:2]),
+    }:
+        return sys.executable
+    return shutil.which(exe) or exe
+
+
+@pytest.fixture(scope="module")
+def python3_kernel() -> str:
+    """Make sure kernel ``python3`` runs this interpreter; register it in this prefix if not."""
+    manager = kernelspec.KernelSpecManager()
+    try:
+        spec = manager.get_kernel_spec(KERNEL)
+        ours = os.path.realpath(_kernel_python(spec)) == os.path.realpath(sys.executable)
+    except kernelspec.NoSuchKernel:
+        ours = False
+    if not ours:
+        subprocess.run(
+            [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL],
+            check=True,
+            capture_output=True,
+        )
+        spec = kernelspec.KernelSpecManager().get_kernel_spec(KERNEL)
+        assert os.path.realpath(_kernel_python(spec)) == os.path.realpath(sys.executable)
+    return KERNEL
+
+
+def _execute(name: str, out_dir: Path, parameters: dict[str, Any]) -> Any:
+    output = out_dir / f"executed_{name}"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / name),
+        str(output),
+        parameters=parameters,
+        kernel_name=KERNEL,
+        cwd=str(out_dir),
+        progress_bar=False,
+        execution_timeout=240,
+    )
+    return nbformat.read(output, as_version=4)
+
+
+def _text(nb: Any) -> str:
+    """Every text output of the executed notebook (streams and plain-text results)."""
+    parts: list[str] = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif "data" in out:
+                parts.append(out["data"].get("text/plain", ""))
+            elif out.get("output_type") == "error":
+                parts.append("\n".join(out.get("traceback", [])))
+    return "\n".join(parts)
+
+
+def _batch_lines(text: str) -> int:
+    return sum(1 for line in text.splitlines() if "Batch" in line)
+
+
+def _assert_readable(text: str) -> None:
+    assert "status: completed" in text
+    for row in ("operation", "epochs", "train loss / acc", "val loss / acc", "test", "model"):
+        assert any(line.startswith(row) for line in text.splitlines()), (row, text[-2000:])
+    assert _batch_lines(text) <= MAX_BATCH_LINES, text
+
+
+def test_stored_notebooks_have_no_outputs() -> None:
+    names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert names == ["batch_train.ipynb", "quickstart.ipynb", "remote_host.ipynb"]
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, path.name
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, path.name
+
+
+@pytest.mark.slow
+def test_quickstart_trains_reloads_and_predicts(python3_kernel: str, tmp_path: Path) -> None:
+    nb = _execute("quickstart.ipynb", tmp_path, {"EPOCHS": 2})
+    text = _text(nb)
+    _assert_readable(text)
+    assert "epoch" in text and "val_loss" in text  # the epoch history table
+    assert "loaded: rsi_mean_reversion v1" in text
+    assert "signal " in text and "probability" in text
+    assert (Path(os.environ["KTRDR_HOME"]) / "models" / "rsi_mean_reversion" / "v1").is_dir()
+
+
+@pytest.mark.slow
+def test_batch_notebook_writes_the_result_json(python3_kernel: str, tmp_path: Path) -> None:
+    output_json = tmp_path / "out" / "result.json"
+    nb = _execute(
+        "batch_train.ipynb",
+        tmp_path,
+        {
+            "strategy": "rsi_mean_reversion",
+            "symbols": "AAPL",
+            "timeframes": "1d",
+            "epochs": 2,
+            "output_json": str(output_json),
+        },
+    )
+    text = _text(nb)
+    _assert_readable(text)
+    assert f"TrainingResult written to {output_json}" in text
+    result = json.loads(output_json.read_text(encoding="utf-8"))
+    assert set(result) == RESULT_KEYS
+    assert result["training_metrics"]["epochs_completed"] == 2
+    assert result["session_info"]["mode"] == "local"
+    assert result["session_info"]["symbols"] == ["AAPL"]
+
+
+@pytest.mark.slow
+def test_remote_notebook_without_a_host_explains_and_stops(
+    python3_kernel: str, tmp_path: Path
+) -> None:
+    nb = _execute("remote_host.ipynb", tmp_path, {})
+    text = _text(nb)
+    assert "No training host is configured" in text
+    assert "KTRDR_HOST_TOKEN" in text and "host_url" in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.slow
+def test_remote_notebook_trains_on_a_live_host(
+    python3_kernel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from host import create_app
+    from tests.integration.conftest import start_server
+
+    token = "notebook-test-token"
+    server = start_server(
+        create_app(token=token, home=tmp_path / "host_home", progress_interval=0.05)
+    )
+    try:
+        monkeypatch.setenv("KTRDR_NOTEBOOK_HOST_TOKEN", token)
+        output_json = tmp_path / "remote.json"
+        nb = _execute(
+            "remote_host.ipynb",
+            tmp_path,
+            {
+                "host_url": server.url,
+                "host_token_env": "KTRDR_NOTEBOOK_HOST_TOKEN",
+                "epochs": 2,
+                "output_json": str(output_json),
+            },
+        )
+    finally:
+        server.stop()
+    text = _text(nb)
+    _assert_readable(text)
+    assert "session: host" in text
+    result = json.loads(output_json.read_text(encoding="utf-8"))
+    assert set(result) == RESULT_KEYS
+    assert result["session_info"]["mode"] == "host"
+    assert result["session_info"]["host_session_id"]
+    assert result["training_metrics"]["epochs_completed"] == 2
