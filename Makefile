@@ -32,6 +32,11 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/training_throughput.py
+	$(BIN)/python bench/bridge_overhead.py
+	$(BIN)/python bench/cancel_latency.py
+	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/host_roundtrip.py
+	$(BIN)/python bench/widget_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
