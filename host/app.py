@@ -27,6 +27,7 @@ from ktrdr_lib.host_protocol import HOST_PREFIX, HOST_TOKEN_ENV
 from ktrdr_lib.orchestrator import TrainingOrchestrator
 from ktrdr_lib.paths import ktrdr_home
 from ktrdr_lib.pipeline import TrainerOptions
+from ktrdr_lib.process_runner import ProcessTrainingRunner
 from ktrdr_lib.runners import LocalTrainingRunner
 
 __all__ = ["DEFAULT_MAX_BODY", "HOST_PREFIX", "create_app"]
@@ -89,9 +90,16 @@ def create_app(
     root = Path(home) if home is not None else None
 
     def start(app: Litestar) -> None:
+        # Several devices: Lightning's ddp launcher re-runs the training's command for each
+        # rank, so such runs go to a training command of their own, never this server's.
+        runner = (
+            ProcessTrainingRunner(options)
+            if options.world_size > 1
+            else LocalTrainingRunner(options)
+        )
         orchestrator = TrainingOrchestrator(
             home=root or ktrdr_home(),
-            runner=LocalTrainingRunner(options),
+            runner=runner,
             max_concurrent=max_concurrent,
             progress_interval=progress_interval,
             data_dir=data_dir,

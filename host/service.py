@@ -38,7 +38,6 @@ from ktrdr_lib.operations import OperationSnapshot
 from ktrdr_lib.orchestrator import TrainingOrchestrator
 from ktrdr_lib.pipeline import TrainerOptions
 from ktrdr_lib.results import TrainingResult
-from ktrdr_lib.runners import LocalTrainingRunner
 from ktrdr_lib.strategy.loader import is_strategy_file_path, load_strategy
 
 __all__ = ["ModelArchive", "TrainingHost"]
@@ -72,9 +71,8 @@ class TrainingHost:
         self.retention = SessionRetention(
             orchestrator, retention_s=retention_s, max_finished=max_finished
         )
-        runner = orchestrator.runner
-        options = runner.trainer_options if isinstance(runner, LocalTrainingRunner) else None
-        self.trainer_options = options or TrainerOptions()
+        options = getattr(orchestrator.runner, "trainer_options", None)
+        self.trainer_options = options if isinstance(options, TrainerOptions) else TrainerOptions()
 
     # -- sessions ----------------------------------------------------------------------------
 

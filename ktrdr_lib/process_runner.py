@@ -36,15 +36,21 @@ import atexit
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
+import secrets
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Sequence
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection, Listener, wait
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -64,7 +70,7 @@ from ktrdr_lib.pipeline import TrainerOptions
 from ktrdr_lib.progress import ProgressTracker
 from ktrdr_lib.results import TrainingResult
 
-__all__ = ["ProcessTrainingRunner"]
+__all__ = ["ProcessTrainingRunner", "job_from_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +134,11 @@ def _release_children() -> None:
     for control in controls:
         with contextlib.suppress(OSError):
             control.close()
+
+
+def job_from_bytes(payload: bytes) -> _Job:
+    """Decode a job as the parent encoded it."""
+    return msgspec.msgpack.decode(payload, type=_Job)
 
 
 # -- the child ---------------------------------------------------------------------------------
@@ -239,6 +250,67 @@ def _exit_description(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+class _CommandChild:
+    """A training started as a command, shaped like a multiprocessing process for ``_follow``."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        reader, writer = os.pipe()
+        self._wake = writer
+        self.sentinel = reader  # readable once the watcher sees the command exit
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"ktrdr-cmd-{popen.pid}", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        self.popen.wait()
+        with contextlib.suppress(OSError):
+            os.write(self._wake, b"x")
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)  # rank 0 and the ranks it launched
+
+    def close(self) -> None:
+        """Release the wake-up pipe once the command has exited and the watcher wrote to it
+        (closing earlier could let the watcher write into a reused descriptor)."""
+        self._watcher.join()
+        for fd in (self.sentinel, self._wake):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _accept(listener: Listener, child: _CommandChild, timeout: float = 300.0) -> Connection:
+    """Wait for rank 0 to connect back; fail if the command dies first."""
+    accepted: list[Connection] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and child.is_alive() and time.monotonic() < deadline:
+        thread.join(0.2)
+    if not accepted:
+        child.kill()
+        child.join()
+        raise TrainingError(
+            f"the training command (pid {child.pid}) {_exit_description(child.exitcode)} "
+            "before it connected back; see the server's log for its output"
+        )
+    return accepted[0]
+
+
 class ProcessTrainingRunner:
     """Runs the training pipeline in a child process; progress and cancels cross a pipe.
 
@@ -333,6 +405,8 @@ class ProcessTrainingRunner:
             min_interval=tracker.min_interval,
             torch_threads=threads,
         )
+        if self.trainer_options.world_size > 1:
+            return self._run_command(job, context, token, tracker)
         results_in, results_out = self._context.Pipe(duplex=False)
         control_in, control_out = self._context.Pipe(duplex=False)
         process = self._context.Process(
@@ -396,7 +470,7 @@ class ProcessTrainingRunner:
 
     def _follow(
         self,
-        process: BaseProcess,
+        process: BaseProcess | _CommandChild,
         results: Connection,
         token: CancelToken,
         tracker: ProgressTracker,
@@ -405,6 +479,8 @@ class ProcessTrainingRunner:
         abort_deadline: float | None = None
         while True:
             ready = wait([results, process.sentinel], timeout=0.5)
+            if isinstance(process, _CommandChild) and not ready and not process.is_alive():
+                ready = [process.sentinel]
             if results in ready:
                 try:
                     raw = results.recv_bytes()
@@ -436,8 +512,65 @@ class ProcessTrainingRunner:
                         f"within {self.abort_grace_s:g} s of the abort and was killed)"
                     )
 
+    def _run_command(
+        self,
+        job: _Job,
+        context: TrainingOperationContext,
+        token: CancelToken,
+        tracker: ProgressTracker,
+    ) -> TrainingResult:
+        """Several devices: Lightning's ``ddp`` launcher starts the other ranks by running the
+        training's command again, so the training must be a command of its own
+        (``python -m ktrdr_lib.train_worker``) rather than a spawned function."""
+        from ktrdr_lib.train_worker import AUTHKEY_ENV
+
+        authkey = secrets.token_bytes(32)
+        op_id = context.operation_id
+        with tempfile.TemporaryDirectory(prefix="ktrdr-job-") as folder:
+            job_file = Path(folder) / "job.msgpack"
+            job_file.write_bytes(msgspec.msgpack.encode(job))
+            with Listener(("127.0.0.1", 0), authkey=authkey) as listener:
+                host, port = listener.address
+                env = {**os.environ, AUTHKEY_ENV: authkey.hex()}
+                env.pop("LOCAL_RANK", None)
+                popen = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "ktrdr_lib.train_worker",
+                        str(job_file),
+                        f"{host}:{port}",
+                    ],
+                    env=env,
+                    start_new_session=True,  # Ctrl-C in a terminal is the parent's to handle
+                )
+                child = _CommandChild(popen)
+                connection = _accept(listener, child)
+            finished = threading.Event()
+            forwarder = threading.Thread(
+                target=self._forward_cancel,
+                args=(token, connection, finished),
+                name=f"ktrdr-cancel-{op_id}",
+                daemon=True,
+            )
+            forwarder.start()
+            try:
+                return self._follow(child, connection, token, tracker)
+            finally:
+                finished.set()
+                forwarder.join()
+                connection.close()  # rank 0 sees EOF and aborts if still running
+                child.join(30.0)
+                if child.exitcode is None:
+                    log.warning(
+                        "operation %s: the training command did not exit; killing it", op_id
+                    )
+                    child.kill()
+                    child.join()
+                child.close()
+
     @staticmethod
-    def _died(process: BaseProcess) -> TrainingError:
+    def _died(process: BaseProcess | _CommandChild) -> TrainingError:
         process.join(10.0)
         return TrainingError(
             f"the training process (pid {process.pid}) {_exit_description(process.exitcode)} "
