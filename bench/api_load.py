@@ -51,38 +51,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _shared import small_strategy_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 STRATEGY_NAME = "load_bench"
-STRATEGY = """
-name: load_bench
-description: a small strategy trained for many epochs while the API is loaded
-training_data:
-  symbols: {mode: single, symbol: SYNTH}
-  timeframes: {mode: single, timeframe: 1h}
-  history_required: 30
-indicators:
-  - {name: rsi, period: 14}
-  - {name: sma, period: 20}
-fuzzy_sets:
-  rsi:
-    oversold: {type: triangular, parameters: [0, 20, 40]}
-    neutral: {type: trapezoidal, parameters: [30, 45, 55, 70]}
-    overbought: {type: triangular, parameters: [60, 80, 100]}
-  sma:
-    below: {type: gaussian, parameters: [0.97, 0.02]}
-    near: {type: gaussian, parameters: [1.0, 0.01]}
-    above: {type: gaussian, parameters: [1.03, 0.02]}
-model:
-  type: mlp
-  architecture: {hidden_layers: [50, 25], activation: relu, dropout: 0.2}
-  features: {lookback_periods: 2, scale_features: true}
-  training: {learning_rate: 0.001, batch_size: 64, epochs: 10, optimizer: adam}
-training:
-  method: supervised
-  labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}
-  data_split: {train: 0.6, validation: 0.2, test: 0.2}
-"""
+STRATEGY = small_strategy_yaml(
+    "load_bench",
+    description="a small strategy trained for many epochs while the API is loaded",
+    epochs=10,
+)
 
 
 # -- server ------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+from _shared import percentile, small_strategy_yaml
 from lightning.pytorch.callbacks import Callback
 
 from ktrdr_lib.cancellation import CancelToken
@@ -51,35 +52,11 @@ from ktrdr_lib.progress_bridge import ProgressBridge
 from ktrdr_lib.results import TrainingResult
 from ktrdr_lib.runners import LocalTrainingRunner
 
-STRATEGY = """
-name: cancel_bench
-description: a small strategy that would train for a very long time
-training_data:
-  symbols: {mode: single, symbol: SYNTH}
-  timeframes: {mode: single, timeframe: 1h}
-  history_required: 30
-indicators:
-  - {name: rsi, period: 14}
-  - {name: sma, period: 20}
-fuzzy_sets:
-  rsi:
-    oversold: {type: triangular, parameters: [0, 20, 40]}
-    neutral: {type: trapezoidal, parameters: [30, 45, 55, 70]}
-    overbought: {type: triangular, parameters: [60, 80, 100]}
-  sma:
-    below: {type: gaussian, parameters: [0.97, 0.02]}
-    near: {type: gaussian, parameters: [1.0, 0.01]}
-    above: {type: gaussian, parameters: [1.03, 0.02]}
-model:
-  type: mlp
-  architecture: {hidden_layers: [50, 25], activation: relu, dropout: 0.2}
-  features: {lookback_periods: 2, scale_features: true}
-  training: {learning_rate: 0.001, batch_size: 64, epochs: 10000, optimizer: adam}
-training:
-  method: supervised
-  labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}
-  data_split: {train: 0.6, validation: 0.2, test: 0.2}
-"""
+STRATEGY = small_strategy_yaml(
+    "cancel_bench",
+    description="a small strategy that would train for a very long time",
+    epochs=10000,
+)
 
 
 class BatchCounter(Callback):
@@ -161,17 +138,6 @@ class Cancel:
     batches_after_call: int
     batches_after_token: int
     status: str
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0-100), linear between order statistics."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def measure(

@@ -65,6 +65,7 @@ from typing import Any
 import httpx
 import msgspec
 import torch
+from _shared import percentile, small_strategy_yaml
 
 from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
 from ktrdr_lib.host_protocol import HOST_PREFIX, HOST_TOKEN_ENV, HostSessionStatus
@@ -74,51 +75,16 @@ from ktrdr_lib.orchestrator import OperationHandle, TrainingOrchestrator
 
 TOKEN = "bench-host-token"
 
-STRATEGY = """
-name: host_bench
-description: the host round-trip benchmark's strategy (MLP 50-25 on RSI/SMA fuzzy sets)
-training_data:
-  symbols: {mode: single, symbol: SYNTH}
-  timeframes: {mode: single, timeframe: 1h}
-  history_required: 30
-indicators:
-  - {name: rsi, period: 14}
-  - {name: sma, period: 20}
-fuzzy_sets:
-  rsi:
-    oversold: {type: triangular, parameters: [0, 20, 40]}
-    neutral: {type: trapezoidal, parameters: [30, 45, 55, 70]}
-    overbought: {type: triangular, parameters: [60, 80, 100]}
-  sma:
-    below: {type: gaussian, parameters: [0.97, 0.02]}
-    near: {type: gaussian, parameters: [1.0, 0.01]}
-    above: {type: gaussian, parameters: [1.03, 0.02]}
-model:
-  type: mlp
-  architecture: {hidden_layers: [50, 25], activation: relu, dropout: 0.2}
-  features: {lookback_periods: 2, scale_features: true}
-  training: {learning_rate: 0.001, batch_size: 64, epochs: 10, optimizer: adam}
-training:
-  method: supervised
-  labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}
-  data_split: {train: 0.6, validation: 0.2, test: 0.2}
-"""
+STRATEGY = small_strategy_yaml(
+    "host_bench",
+    description="the host round-trip benchmark's strategy (MLP 50-25 on RSI/SMA fuzzy sets)",
+    epochs=10,
+)
 
 CANCEL_EPOCHS = 10_000  # cancelled runs would train for hours
 
 
 # -- measuring helpers ---------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0-100), linear between order statistics."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def epoch_seconds(stamp: str) -> float:

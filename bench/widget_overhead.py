@@ -38,6 +38,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from _shared import small_strategy_yaml
 
 from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
 from ktrdr_lib.notebook import TrainingProgress
@@ -62,35 +63,16 @@ class TimedProgress(TrainingProgress):
 
 LABELS = {"a": "(a) no view", "b": "(b) widget view attached", "a'": "(a') = (a) again, control"}
 
-STRATEGY = """
-name: widget_bench
-description: benchmark strategy
-training_data:
-  symbols: {mode: single, symbol: SYNTH}
-  timeframes: {mode: single, timeframe: 1h}
-  history_required: 30
-indicators:
-  - {name: rsi, period: 14}
-  - {name: sma, period: 20}
-fuzzy_sets:
-  rsi:
-    oversold: {type: triangular, parameters: [0, 20, 40]}
-    neutral: {type: trapezoidal, parameters: [30, 45, 55, 70]}
-    overbought: {type: triangular, parameters: [60, 80, 100]}
-  sma:
-    below: {type: gaussian, parameters: [0.97, 0.02]}
-    near: {type: gaussian, parameters: [1.0, 0.01]}
-    above: {type: gaussian, parameters: [1.03, 0.02]}
-model:
-  type: mlp
-  architecture: {hidden_layers: [32, 16], activation: relu, dropout: 0.1}
-  features: {lookback_periods: 2, scale_features: true}
-  training: {learning_rate: 0.003, batch_size: 32, epochs: 4, optimizer: adam}
-training:
-  method: supervised
-  labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}
-  data_split: {train: 0.7, validation: 0.15, test: 0.15}
-"""
+STRATEGY = small_strategy_yaml(
+    "widget_bench",
+    description="benchmark strategy",
+    epochs=4,
+    hidden_layers=(32, 16),
+    dropout=0.1,
+    learning_rate=0.003,
+    batch_size=32,
+    split=(0.7, 0.15, 0.15),
+)
 
 
 def run_once(
