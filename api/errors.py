@@ -18,35 +18,12 @@ from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from api.schemas import ErrorBody
-from ktrdr_lib.errors import (
-    ConfigError,
-    DataError,
-    HostUnavailableError,
-    KtrdrError,
-    NotFoundError,
-    OperationCancelled,
-    StateConflictError,
-    StrategyError,
-    StrategyNotFoundError,
-    TrainingError,
-)
+from ktrdr_lib.errors import KtrdrError, StrategyError
+from ktrdr_lib.http_status import STATUS_BY_ERROR, status_for
 
 __all__ = ["ERROR_RESPONSES", "STATUS_BY_ERROR", "exception_handlers", "status_for"]
 
 log = logging.getLogger(__name__)
-
-# Most specific first: the first class an error is an instance of decides its status.
-STATUS_BY_ERROR: tuple[tuple[type[KtrdrError], int], ...] = (
-    (StrategyNotFoundError, 400),  # v1 clients expect 400 "Strategy file not found"
-    (StrategyError, 400),
-    (ConfigError, 400),
-    (DataError, 400),
-    (NotFoundError, 404),
-    (StateConflictError, 409),
-    (OperationCancelled, 409),
-    (HostUnavailableError, 503),
-    (TrainingError, 500),
-)
 
 
 def _spec(description: str) -> ResponseSpec:
@@ -62,14 +39,6 @@ ERROR_RESPONSES: dict[int, ResponseSpec] = {
     413: _spec("Request body too large"),
     503: _spec("The training host is unavailable"),
 }
-
-
-def status_for(error: KtrdrError) -> int:
-    """The HTTP status for one of the project's errors."""
-    for cls, status in STATUS_BY_ERROR:
-        if isinstance(error, cls):
-            return status
-    return 500
 
 
 def _respond(status: int, detail: str, error_type: str, **extra: Any) -> Response[ErrorBody]:

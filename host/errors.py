@@ -14,44 +14,13 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from ktrdr_lib.errors import (
-    ConfigError,
-    DataError,
-    HostUnavailableError,
-    KtrdrError,
-    NotFoundError,
-    OperationCancelled,
-    StateConflictError,
-    StrategyError,
-    StrategyNotFoundError,
-    TrainingError,
-)
+from ktrdr_lib.errors import KtrdrError, StrategyError
 from ktrdr_lib.host_protocol import HostErrorBody
+from ktrdr_lib.http_status import STATUS_BY_ERROR, status_for
 
 __all__ = ["STATUS_BY_ERROR", "exception_handlers", "status_for"]
 
 log = logging.getLogger(__name__)
-
-# Most specific first: the first class an error is an instance of decides its status.
-STATUS_BY_ERROR: tuple[tuple[type[KtrdrError], int], ...] = (
-    (StrategyNotFoundError, 400),
-    (StrategyError, 400),
-    (ConfigError, 400),
-    (DataError, 400),
-    (NotFoundError, 404),
-    (StateConflictError, 409),
-    (OperationCancelled, 409),
-    (HostUnavailableError, 503),
-    (TrainingError, 500),
-)
-
-
-def status_for(error: KtrdrError) -> int:
-    """The HTTP status for one of the project's errors."""
-    for cls, status in STATUS_BY_ERROR:
-        if isinstance(error, cls):
-            return status
-    return 500
 
 
 def _respond(
