@@ -20,17 +20,17 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 
-from api.auth import bearer_guard
-from api.errors import ERROR_RESPONSES, exception_handlers
 from api.models import ModelsController
 from api.operations import OperationsController
 from api.strategies import StrategiesController
 from api.trainings import TrainingsController
 from ktrdr_lib import __version__
-from ktrdr_lib.diagnostics import HealthReport
 from ktrdr_lib.errors import ConfigError
-from ktrdr_lib.orchestrator import TrainingOrchestrator
-from ktrdr_lib.process_runner import ProcessTrainingRunner
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.runners.process import ProcessTrainingRunner
+from ktrdr_lib.schemas.health import HealthReport
+from web.auth import bearer_guard
+from web.errors import ERROR_RESPONSES, exception_handlers
 
 __all__ = ["API_PREFIX", "DEFAULT_MAX_BODY", "LOCAL_RUNNERS", "create_app"]
 
@@ -134,7 +134,8 @@ def create_app(
         state=State(
             {
                 "orchestrator": orchestrator,
-                "api_token": token,
+                "bearer_token": token,
+                "bearer_token_env": "KTRDR_API_TOKEN",
                 "sse_poll_s": sse_poll_s,
                 "sse_heartbeat_s": sse_heartbeat_s,
                 "loaded_models": {},

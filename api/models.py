@@ -10,9 +10,12 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from api.errors import ERROR_RESPONSES
 from api.names import check_name
-from api.schemas import (
+from ktrdr_lib.errors import StateConflictError
+from ktrdr_lib.inference import predict_signal
+from ktrdr_lib.models.store import LoadedModel, ModelInfo, ModelStore
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.schemas.v1 import (
     ModelDetailResponse,
     ModelListItem,
     ModelLoadResponse,
@@ -23,11 +26,8 @@ from api.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from ktrdr_lib.errors import StateConflictError
-from ktrdr_lib.inference import predict_signal
-from ktrdr_lib.models.store import LoadedModel, ModelInfo, ModelStore
-from ktrdr_lib.operations import utc_now
-from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.timestamps import utc_now
+from web.errors import ERROR_RESPONSES
 
 __all__ = ["ModelsController"]
 

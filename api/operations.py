@@ -12,20 +12,21 @@ from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, FromQuery, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from api.errors import ERROR_RESPONSES
 from api.names import check_name
-from api.schemas import (
+from api.v1 import list_item, operation_info
+from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.schemas.health import OperationMetrics
+from ktrdr_lib.schemas.status import FINAL_STATUSES
+from ktrdr_lib.schemas.v1 import (
     CancelRequest,
     CancelResponse,
     CancelResult,
     OperationEnvelope,
     OperationListResponse,
 )
-from api.v1 import list_item, operation_info
-from ktrdr_lib.diagnostics import OperationMetrics
-from ktrdr_lib.errors import ConfigError
-from ktrdr_lib.operations import FINAL_STATUSES, utc_now
-from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.timestamps import utc_now
+from web.errors import ERROR_RESPONSES
 
 __all__ = ["OperationsController"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ktrdr_lib.addresses import is_loopback
+from ktrdr_lib.http.addresses import is_loopback
 
 __all__ = ["serve"]
 

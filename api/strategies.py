@@ -7,10 +7,14 @@ import yaml
 from litestar import Controller, get, post
 from litestar.params import JSONBody
 
-from api.errors import ERROR_RESPONSES
-from api.schemas import StrategiesResponse, StrategyValidateRequest, StrategyValidateResponse
+from ktrdr_lib.schemas.v1 import (
+    StrategiesResponse,
+    StrategyValidateRequest,
+    StrategyValidateResponse,
+)
 from ktrdr_lib.strategy.discovery import list_strategies
 from ktrdr_lib.strategy.loader import check_strategy_text
+from web.errors import ERROR_RESPONSES
 
 __all__ = ["StrategiesController"]
 

@@ -8,14 +8,13 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from api.errors import ERROR_RESPONSES
 from api.names import check_name
-from api.schemas import PerformanceResponse, TrainingStartRequest, TrainingStartResponse
 from api.v1 import performance_blocks, v1_status
-from ktrdr_lib.context import TrainingOperationContext, build_training_context
-from ktrdr_lib.errors import StateConflictError
-from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.pipeline.context import TrainingOperationContext
+from ktrdr_lib.schemas.v1 import PerformanceResponse, TrainingStartRequest, TrainingStartResponse
 from ktrdr_lib.strategy.discovery import resolve_strategy_name
+from web.errors import ERROR_RESPONSES
 
 __all__ = ["TrainingsController", "estimate_minutes"]
 
@@ -27,11 +26,11 @@ def estimate_minutes(orchestrator: TrainingOrchestrator, context: TrainingOperat
     per_epoch: list[float] = []
     for record in page.items:
         params = record.metadata.get("parameters") or {}
-        result = record.result or {}
-        tm = result.get("training_metrics") or {}
-        epochs = tm.get("epochs_completed") or 0
-        if params.get("strategy_name") == context.strategy_name and epochs:
-            per_epoch.append(float(tm.get("training_time_s") or 0.0) / epochs)
+        if record.result is None:
+            continue
+        tm = record.result.training_metrics
+        if params.get("strategy_name") == context.strategy_name and tm.epochs_completed:
+            per_epoch.append(tm.training_time_s / tm.epochs_completed)
     if not per_epoch:
         return 1
     seconds = sum(per_epoch) / len(per_epoch) * context.total_epochs
@@ -61,25 +60,15 @@ class TrainingsController(Controller):
         ``strategy_name`` is a name only (searched in KTRDR_STRATEGIES_DIR, then the shipped
         examples); a missing strategy is a 400 listing the places searched.
         """
-        path = resolve_strategy_name(data.strategy_name)
         if data.task_id is not None:
             check_name("task_id", data.task_id)
-            if orchestrator.store.exists(data.task_id):
-                raise StateConflictError(f"task_id {data.task_id} is taken; use a new one")
-        context = build_training_context(
-            path,
-            symbols=data.symbols,
-            timeframes=data.timeframes,
-            start_date=data.start_date,
-            end_date=data.end_date,
-            overrides=data.overrides,
+        handle = orchestrator.start_training(
+            resolve_strategy_name(data.strategy_name),
+            data.training_request(),
             mode=data.mode,
-            seed=data.seed,
-            data_dir=orchestrator.data_dir,
-            models_dir=orchestrator.models_dir,
             operation_id=data.task_id,
         )
-        handle = orchestrator.submit(context)
+        context = orchestrator.context_of(handle.operation_id)
         return TrainingStartResponse(
             success=True,
             task_id=handle.operation_id,

@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 
-from api.schemas import OperationInfo, OperationListItem, OperationProgress
-from ktrdr_lib.operations import OperationSnapshot
-from ktrdr_lib.results import TrainingResult
+from ktrdr_lib.schemas.operations import OperationSnapshot
+from ktrdr_lib.schemas.results import TrainingResult
+from ktrdr_lib.schemas.v1 import OperationInfo, OperationListItem, OperationProgress
 
 __all__ = ["V1_STATUS", "list_item", "operation_info", "performance_blocks", "v1_status"]
 
@@ -37,7 +37,7 @@ def v1_status(status: str) -> str:
 def _progress(record: OperationSnapshot) -> OperationProgress:
     snap = record.progress
     context: dict[str, Any] = msgspec.to_builtins(snap)
-    resources = dict(snap.resources or {})
+    resources: dict[str, Any] = msgspec.to_builtins(snap.resources)
     context.update(
         epoch_index=snap.epoch,
         batch_number=snap.batch,
@@ -71,16 +71,14 @@ def _progress(record: OperationSnapshot) -> OperationProgress:
 def _result_summary(record: OperationSnapshot) -> dict[str, Any] | None:
     if record.result is None:
         return None
-    result = record.result
-    tm = result.get("training_metrics") or {}
-    test = result.get("test_metrics") or {}
+    tm, test = record.result.training_metrics, record.result.test_metrics
     return {
-        "epochs_completed": tm.get("epochs_completed"),
-        "final_train_loss": tm.get("final_train_loss"),
-        "final_val_loss": tm.get("final_val_loss"),
-        "test_accuracy": test.get("accuracy"),
-        "majority_baseline_accuracy": test.get("majority_baseline_accuracy"),
-        "model_id": (result.get("artifacts") or {}).get("model_id"),
+        "epochs_completed": tm.epochs_completed,
+        "final_train_loss": tm.final_train_loss,
+        "final_val_loss": tm.final_val_loss,
+        "test_accuracy": test.accuracy if test is not None else None,
+        "majority_baseline_accuracy": test.majority_baseline_accuracy if test else None,
+        "model_id": record.result.artifacts.model_id,
     }
 
 

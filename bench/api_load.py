@@ -362,10 +362,10 @@ def profile_get_path(home: Path, op_id: str, repeats: int = 2000) -> dict[str, f
     import msgspec
 
     from api import create_app
-    from api.schemas import OperationEnvelope
     from api.v1 import operation_info
-    from ktrdr_lib.operations import OperationStore
-    from ktrdr_lib.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.operations.store import OperationStore
+    from ktrdr_lib.schemas.v1 import OperationEnvelope
 
     store = OperationStore(home / "operations.db")
     orchestrator = TrainingOrchestrator(home=home, store=store)

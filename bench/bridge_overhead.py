@@ -59,12 +59,13 @@ import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.trainer.call import _call_callback_hooks
 
-from ktrdr_lib.cancellation import CancelCallback, CancelToken
 from ktrdr_lib.features.dataset import DatasetSplits
-from ktrdr_lib.operations import OperationStore
-from ktrdr_lib.progress import ProgressTracker
-from ktrdr_lib.progress_bridge import ProgressBridge
-from ktrdr_lib.progress_sinks import OperationChannel, StoreWriter
+from ktrdr_lib.operations.store import OperationStore
+from ktrdr_lib.progress.bridge import ProgressBridge
+from ktrdr_lib.progress.cancel_callback import CancelCallback
+from ktrdr_lib.progress.cancellation import CancelToken
+from ktrdr_lib.progress.sinks import OperationChannel, StoreWriter
+from ktrdr_lib.progress.tracker import ProgressTracker
 from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec, ModelTrainingSpec
 from ktrdr_lib.training.fit import fit_model
 from ktrdr_lib.training.module import FuzzyMLP

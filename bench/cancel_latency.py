@@ -42,15 +42,15 @@ import lightning.pytorch as pl
 from _shared import percentile, small_strategy_yaml
 from lightning.pytorch.callbacks import Callback
 
-from ktrdr_lib.cancellation import CancelToken
-from ktrdr_lib.context import TrainingOperationContext
 from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
-from ktrdr_lib.orchestrator import TrainingOrchestrator
-from ktrdr_lib.pipeline import run_training_pipeline
-from ktrdr_lib.progress import ProgressTracker
-from ktrdr_lib.progress_bridge import ProgressBridge
-from ktrdr_lib.results import TrainingResult
-from ktrdr_lib.runners import LocalTrainingRunner
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.pipeline.context import TrainingOperationContext
+from ktrdr_lib.pipeline.run import run_training_pipeline
+from ktrdr_lib.progress.bridge import ProgressBridge
+from ktrdr_lib.progress.cancellation import CancelToken
+from ktrdr_lib.progress.tracker import ProgressTracker
+from ktrdr_lib.runners.local import LocalTrainingRunner
+from ktrdr_lib.schemas.results import TrainingResult
 
 STRATEGY = small_strategy_yaml(
     "cancel_bench",

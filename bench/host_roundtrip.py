@@ -68,10 +68,12 @@ import torch
 from _shared import percentile, small_strategy_yaml
 
 from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
-from ktrdr_lib.host_protocol import HOST_PREFIX, HOST_TOKEN_ENV, HostSessionStatus
-from ktrdr_lib.host_runner import HostClient, HostTrainingRunner
-from ktrdr_lib.operations import ProgressSnapshot
-from ktrdr_lib.orchestrator import OperationHandle, TrainingOrchestrator
+from ktrdr_lib.http.host_client import HostClient
+from ktrdr_lib.operations.handle import OperationHandle
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.runners.host import HostTrainingRunner
+from ktrdr_lib.schemas.host import HOST_PREFIX, HOST_TOKEN_ENV, HostSessionStatus
+from ktrdr_lib.schemas.progress import ProgressSnapshot
 
 TOKEN = "bench-host-token"
 

@@ -42,9 +42,10 @@ from _shared import small_strategy_yaml
 
 from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
 from ktrdr_lib.notebook import TrainingProgress
-from ktrdr_lib.operations import OperationStore, ProgressSnapshot
-from ktrdr_lib.orchestrator import TrainingOrchestrator
-from ktrdr_lib.runners import LocalTrainingRunner
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.operations.store import OperationStore
+from ktrdr_lib.runners.local import LocalTrainingRunner
+from ktrdr_lib.schemas.progress import ProgressSnapshot
 
 VARIANTS = ("a", "b", "a'")
 

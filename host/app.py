@@ -17,18 +17,18 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from host.auth import host_token_guard
-from host.errors import exception_handlers
 from host.routes import SessionsController, health
 from host.service import TrainingHost
 from ktrdr_lib import __version__
 from ktrdr_lib.errors import ConfigError
-from ktrdr_lib.host_protocol import HOST_PREFIX, HOST_TOKEN_ENV
-from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.paths import ktrdr_home
-from ktrdr_lib.pipeline import TrainerOptions
-from ktrdr_lib.process_runner import ProcessTrainingRunner
-from ktrdr_lib.runners import LocalTrainingRunner
+from ktrdr_lib.pipeline.run import TrainerOptions
+from ktrdr_lib.runners.local import LocalTrainingRunner
+from ktrdr_lib.runners.process import ProcessTrainingRunner
+from ktrdr_lib.schemas.host import HOST_PREFIX, HOST_TOKEN_ENV
+from web.auth import bearer_guard
+from web.errors import exception_handlers
 
 __all__ = ["DEFAULT_MAX_BODY", "HOST_PREFIX", "create_app"]
 
@@ -119,11 +119,11 @@ def create_app(
     return Litestar(
         route_handlers=[routes],
         dependencies={"host": Provide(_host, sync_to_thread=False)},
-        guards=[host_token_guard],
-        exception_handlers=exception_handlers(),
+        guards=[bearer_guard],
+        exception_handlers=exception_handlers("the host"),
         on_startup=[start],
         on_shutdown=[stop],
-        state=State({"host": None, "host_token": secret}),
+        state=State({"host": None, "bearer_token": secret, "bearer_token_env": "KTRDR_HOST_TOKEN"}),
         request_max_body_size=max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="KTRDR training host", version=__version__, path="/schema"

@@ -12,8 +12,8 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ktrdr_lib.operations import FINAL_STATUSES
-from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.schemas.status import FINAL_STATUSES
 
 __all__ = ["SessionRetention"]
 
@@ -48,7 +48,7 @@ class SessionRetention:
         records.sort(key=lambda r: (r.finished_at or "", r.operation_id), reverse=True)
         cutoff = _iso((now or datetime.now(UTC)) - timedelta(seconds=self.retention_s))
         expired = {
-            r.operation_id: ((r.result or {}).get("artifacts") or {}).get("model_path")
+            r.operation_id: r.result.artifacts.model_path if r.result is not None else None
             for rank, r in enumerate(records)
             if rank >= self.max_finished or (r.finished_at or "") < cutoff
         }

@@ -10,8 +10,8 @@ from litestar.params import Body, FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from host.service import TrainingHost
-from ktrdr_lib.diagnostics import OperationMetrics
-from ktrdr_lib.host_protocol import (
+from ktrdr_lib.schemas.health import OperationMetrics
+from ktrdr_lib.schemas.host import (
     MODEL_ID_HEADER,
     SHA256_HEADER,
     HostHealth,
@@ -21,7 +21,7 @@ from ktrdr_lib.host_protocol import (
     HostSessionStatus,
     HostStopRequest,
 )
-from ktrdr_lib.results import TrainingResult
+from ktrdr_lib.schemas.results import TrainingResult
 
 __all__ = ["SessionsController", "health"]
 
@@ -92,9 +92,9 @@ class SessionsController(Controller):
         """The saved version directory as a deterministic tar.gz with its SHA-256."""
         archive = host.model_archive(session_id)
         return Response(
-            archive.body,
+            archive.data,
             media_type="application/gzip",
-            headers={SHA256_HEADER: archive.sha256, MODEL_ID_HEADER: archive.model_id},
+            headers={SHA256_HEADER: archive.sha256, MODEL_ID_HEADER: archive.model_id or ""},
         )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from ktrdr_lib.addresses import is_loopback
 from ktrdr_lib.errors import ConfigError
-from ktrdr_lib.host_protocol import HOST_TOKEN_ENV
+from ktrdr_lib.http.addresses import is_loopback
+from ktrdr_lib.schemas.host import HOST_TOKEN_ENV
 
 __all__ = ["serve"]
 
@@ -39,7 +39,7 @@ def serve(
     import uvicorn
 
     from host.app import create_app
-    from ktrdr_lib.pipeline import TrainerOptions
+    from ktrdr_lib.pipeline.run import TrainerOptions
 
     token = os.environ.get(HOST_TOKEN_ENV) or None
     if token is None and not insecure_no_token:

@@ -2,7 +2,7 @@
 
 A session *is* an operation of the host's orchestrator (same id, same status machine, same
 progress snapshots, same TrainingResult); this class turns protocol requests into orchestrator
-calls and records into :class:`~ktrdr_lib.host_protocol.HostSessionStatus`. It is framework
+calls and records into :class:`~ktrdr_lib.schemas.host.HostSessionStatus`. It is framework
 free, so the routes in :mod:`host.routes` stay a few lines each.
 
 Example:
@@ -22,33 +22,26 @@ import msgspec
 from host.devices import device_kind, device_stats
 from host.retention import SessionRetention
 from ktrdr_lib import __version__
-from ktrdr_lib.context import build_training_context
-from ktrdr_lib.diagnostics import OperationMetrics, library_versions
 from ktrdr_lib.errors import ConfigError, StateConflictError
-from ktrdr_lib.host_protocol import (
+from ktrdr_lib.models.archive import pack_model_version
+from ktrdr_lib.operations.diagnostics import library_versions
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.pipeline.run import TrainerOptions
+from ktrdr_lib.schemas.health import OperationMetrics
+from ktrdr_lib.schemas.host import (
     HostHealth,
     HostSessionCreated,
     HostSessionList,
     HostSessionRequest,
     HostSessionStatus,
     HostStopRequest,
+    ModelArchive,
 )
-from ktrdr_lib.models.archive import pack_model_version
-from ktrdr_lib.operations import OperationSnapshot
-from ktrdr_lib.orchestrator import TrainingOrchestrator
-from ktrdr_lib.pipeline import TrainerOptions
-from ktrdr_lib.results import TrainingResult
+from ktrdr_lib.schemas.operations import OperationSnapshot
+from ktrdr_lib.schemas.results import TrainingResult
 from ktrdr_lib.strategy.loader import is_strategy_file_path, load_strategy
 
-__all__ = ["ModelArchive", "TrainingHost"]
-
-
-class ModelArchive(msgspec.Struct, frozen=True, kw_only=True):
-    """A session's saved model, packed: the body, its SHA-256 and ``name/vN``."""
-
-    body: bytes
-    sha256: str
-    model_id: str
+__all__ = ["TrainingHost"]
 
 
 class TrainingHost:
@@ -90,19 +83,7 @@ class TrainingHost:
                 "strategy_yaml: send the strategy file's content, not a file name or path "
                 "(the host does not read files named by clients)"
             )
-        spec = load_strategy(text)
-        context = build_training_context(
-            spec,
-            symbols=request.symbols or None,
-            timeframes=request.timeframes or None,
-            start_date=request.start_date,
-            end_date=request.end_date,
-            overrides=request.overrides,
-            seed=request.seed,
-            data_dir=self.orchestrator.data_dir,
-            models_dir=self.orchestrator.models_dir,
-        )
-        handle = self.orchestrator.submit(context)
+        handle = self.orchestrator.start_training(load_strategy(text), request)
         return HostSessionCreated(session_id=handle.operation_id, status="pending")
 
     def status(self, session_id: str) -> HostSessionStatus:
@@ -146,9 +127,10 @@ class TrainingHost:
                 "archive exists only for a completed session that saved one"
             )
         body, digest = pack_model_version(path)
-        artifacts = (record.result or {}).get("artifacts") or {}
-        model_id = artifacts.get("model_id") or f"{path.parent.name}/{path.name}"
-        return ModelArchive(body=body, sha256=digest, model_id=str(model_id))
+        model_id = record.result.artifacts.model_id if record.result is not None else None
+        return ModelArchive(
+            data=body, sha256=digest, model_id=model_id or f"{path.parent.name}/{path.name}"
+        )
 
     # -- health ------------------------------------------------------------------------------
 
@@ -170,8 +152,7 @@ class TrainingHost:
 
 
 def _model_path(record: OperationSnapshot) -> Path | None:
-    artifacts = (record.result or {}).get("artifacts") or {}
-    path = artifacts.get("model_path")
+    path = record.result.artifacts.model_path if record.result is not None else None
     return Path(path) if path and Path(path).is_dir() else None
 
 

@@ -30,26 +30,25 @@ from ktrdr_lib.errors import (
 )
 
 if TYPE_CHECKING:
-    from ktrdr_lib.aggregator import ResultAggregator
-    from ktrdr_lib.cancellation import CancelToken
-    from ktrdr_lib.context import TrainingOperationContext, build_training_context
     from ktrdr_lib.data.loader import load_ohlcv
     from ktrdr_lib.data.synthetic import generate_ohlcv
-    from ktrdr_lib.diagnostics import HealthReport
-    from ktrdr_lib.host_runner import HostTrainingRunner
     from ktrdr_lib.inference import SignalPrediction, predict_signal
     from ktrdr_lib.models.store import ModelDetail, ModelStore, list_models, load_model
-    from ktrdr_lib.operations import (
-        EpochHistoryRow,
-        OperationSnapshot,
-        OperationStore,
-        ProgressSnapshot,
-    )
-    from ktrdr_lib.orchestrator import OperationHandle, TrainingOrchestrator
-    from ktrdr_lib.pipeline import TrainerOptions, run_training_pipeline
-    from ktrdr_lib.process_runner import ProcessTrainingRunner
-    from ktrdr_lib.results import TrainingResult
-    from ktrdr_lib.runners import LocalTrainingRunner
+    from ktrdr_lib.operations.handle import OperationHandle
+    from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.operations.store import OperationStore
+    from ktrdr_lib.pipeline.aggregate import ResultAggregator
+    from ktrdr_lib.pipeline.context import TrainingOperationContext, build_training_context
+    from ktrdr_lib.pipeline.run import TrainerOptions, run_training_pipeline
+    from ktrdr_lib.progress.cancellation import CancelToken
+    from ktrdr_lib.runners.host import HostTrainingRunner
+    from ktrdr_lib.runners.local import LocalTrainingRunner
+    from ktrdr_lib.runners.process import ProcessTrainingRunner
+    from ktrdr_lib.schemas.health import HealthReport
+    from ktrdr_lib.schemas.operations import OperationSnapshot
+    from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
+    from ktrdr_lib.schemas.requests import TrainingRequest
+    from ktrdr_lib.schemas.results import TrainingResult
     from ktrdr_lib.strategy.discovery import list_strategies, resolve_strategy
     from ktrdr_lib.strategy.loader import check_strategy_text, load_strategy
     from ktrdr_lib.strategy.spec import StrategySpec
@@ -86,6 +85,7 @@ __all__ = [
     "TrainingError",
     "TrainingOperationContext",
     "TrainingOrchestrator",
+    "TrainingRequest",
     "TrainingResult",
     "__version__",
     "build_training_context",
@@ -102,26 +102,27 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
-    "CancelToken": "ktrdr_lib.cancellation",
-    "EpochHistoryRow": "ktrdr_lib.operations",
-    "HealthReport": "ktrdr_lib.diagnostics",
-    "HostTrainingRunner": "ktrdr_lib.host_runner",
-    "LocalTrainingRunner": "ktrdr_lib.runners",
+    "CancelToken": "ktrdr_lib.progress.cancellation",
+    "EpochHistoryRow": "ktrdr_lib.schemas.progress",
+    "HealthReport": "ktrdr_lib.schemas.health",
+    "HostTrainingRunner": "ktrdr_lib.runners.host",
+    "LocalTrainingRunner": "ktrdr_lib.runners.local",
     "ModelDetail": "ktrdr_lib.models.store",
     "ModelStore": "ktrdr_lib.models.store",
-    "OperationHandle": "ktrdr_lib.orchestrator",
-    "OperationSnapshot": "ktrdr_lib.operations",
-    "OperationStore": "ktrdr_lib.operations",
-    "ProcessTrainingRunner": "ktrdr_lib.process_runner",
-    "ProgressSnapshot": "ktrdr_lib.operations",
-    "ResultAggregator": "ktrdr_lib.aggregator",
+    "OperationHandle": "ktrdr_lib.operations.handle",
+    "OperationSnapshot": "ktrdr_lib.schemas.operations",
+    "OperationStore": "ktrdr_lib.operations.store",
+    "ProcessTrainingRunner": "ktrdr_lib.runners.process",
+    "ProgressSnapshot": "ktrdr_lib.schemas.progress",
+    "ResultAggregator": "ktrdr_lib.pipeline.aggregate",
     "SignalPrediction": "ktrdr_lib.inference",
     "StrategySpec": "ktrdr_lib.strategy.spec",
-    "TrainerOptions": "ktrdr_lib.pipeline",
-    "TrainingOperationContext": "ktrdr_lib.context",
-    "TrainingOrchestrator": "ktrdr_lib.orchestrator",
-    "TrainingResult": "ktrdr_lib.results",
-    "build_training_context": "ktrdr_lib.context",
+    "TrainerOptions": "ktrdr_lib.pipeline.run",
+    "TrainingOperationContext": "ktrdr_lib.pipeline.context",
+    "TrainingOrchestrator": "ktrdr_lib.operations.orchestrator",
+    "TrainingRequest": "ktrdr_lib.schemas.requests",
+    "TrainingResult": "ktrdr_lib.schemas.results",
+    "build_training_context": "ktrdr_lib.pipeline.context",
     "check_strategy_text": "ktrdr_lib.strategy.loader",
     "generate_ohlcv": "ktrdr_lib.data.synthetic",
     "list_models": "ktrdr_lib.models.store",
@@ -131,7 +132,7 @@ _LAZY: dict[str, str] = {
     "load_strategy": "ktrdr_lib.strategy.loader",
     "predict_signal": "ktrdr_lib.inference",
     "resolve_strategy": "ktrdr_lib.strategy.discovery",
-    "run_training_pipeline": "ktrdr_lib.pipeline",
+    "run_training_pipeline": "ktrdr_lib.pipeline.run",
 }
 
 

@@ -27,8 +27,9 @@ import msgspec
 from ktrdr_lib.errors import ConfigError, KtrdrError, StateConflictError
 
 if TYPE_CHECKING:
-    from ktrdr_lib.http_client import ApiClient
-    from ktrdr_lib.operations import OperationSnapshot
+    from ktrdr_lib.http.client import ApiClient
+    from ktrdr_lib.schemas.operations import OperationSnapshot
+    from ktrdr_lib.schemas.progress import ProgressSnapshot
 
 __all__ = ["main"]
 
@@ -173,20 +174,18 @@ class ProgressLine:
         """A line of its own (e.g. a cancel notice)."""
         self._write(text)
 
-    def show(self, snap: Any) -> None:
+    def show(self, snap: ProgressSnapshot) -> None:
         """Render one snapshot."""
         if snap.phase != self._phase and snap.phase not in ("queued",):
             self._phase = snap.phase
             if snap.phase != "train" or not snap.batch:
                 self._write(f"[{snap.phase}] {snap.message}")
-        resources = snap.resources or {}
-        if resources.get("gpu_name") and not self._gpu_shown:
+        res = snap.resources
+        if res.gpu_name and not self._gpu_shown:
             self._gpu_shown = True
-            self._write(
-                f"[device] {resources['gpu_name']} · "
-                f"{resources.get('gpu_memory_allocated_mb', '?')} / "
-                f"{resources.get('gpu_memory_total_mb', '?')} MB"
-            )
+            allocated = "?" if res.gpu_memory_allocated_mb is None else res.gpu_memory_allocated_mb
+            total = "?" if res.gpu_memory_total_mb is None else res.gpu_memory_total_mb
+            self._write(f"[device] {res.gpu_name} · {allocated} / {total} MB")
         if snap.metrics_epoch > self._epoch_shown:
             self._epoch_shown = snap.metrics_epoch
             figures = " · ".join(
@@ -253,8 +252,8 @@ def _train(args: argparse.Namespace) -> int:
     url = _api_url(args)
     if url is not None:
         return _train_remote(args, url)
-    from ktrdr_lib.orchestrator import TrainingOrchestrator
-    from ktrdr_lib.runners import LocalTrainingRunner
+    from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.runners.local import LocalTrainingRunner
 
     _quiet_lightning()
     orchestrator = TrainingOrchestrator(
@@ -353,7 +352,7 @@ def _api_url(args: argparse.Namespace) -> str | None:
 
 def _client(url: str) -> ApiClient:
     try:
-        from ktrdr_lib.http_client import ApiClient
+        from ktrdr_lib.http.client import ApiClient
     except ImportError as exc:
         raise ConfigError(
             f"--api / KTRDR_API_URL needs httpx ({exc}); install the api extra: "
@@ -387,7 +386,7 @@ def _remote_strategy(client: ApiClient, name: str) -> dict[str, Any]:
 
 
 def _train_remote(args: argparse.Namespace, url: str) -> int:
-    from ktrdr_lib.http_client import FinalEvent
+    from ktrdr_lib.schemas.operations import FinalEvent
 
     for flag, given in (("--data-dir", args.data_dir), ("--no-save", args.no_save)):
         if given:
@@ -500,7 +499,7 @@ def _render_performance(perf: dict[str, Any], info: dict[str, Any], stream: Text
 
 
 def _local_orchestrator() -> Any:
-    from ktrdr_lib.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 
     return TrainingOrchestrator()
 
@@ -635,7 +634,7 @@ def _operations_show(args: argparse.Namespace) -> int:
         if args.json:
             sys.stdout.write(msgspec.json.encode(record).decode() + "\n")
             return EXIT_OK
-        result = record.result or {}
+        result = record.result
         view = {
             "operation_id": record.operation_id,
             "operation_type": record.operation_type,
@@ -652,10 +651,10 @@ def _operations_show(args: argparse.Namespace) -> int:
             "error_message": record.error_message,
             "cancellation_reason": record.cancellation_reason,
             "result": {
-                "test_accuracy": (result.get("test_metrics") or {}).get("accuracy"),
-                "model_id": (result.get("artifacts") or {}).get("model_id"),
+                "test_accuracy": result.test_metrics.accuracy if result.test_metrics else None,
+                "model_id": result.artifacts.model_id,
             }
-            if result
+            if result is not None
             else None,
         }
     sys.stdout.write(_show_block(view))
@@ -678,14 +677,14 @@ def _stop_following(_count: int) -> bool:
 
 def _operations_follow(args: argparse.Namespace) -> int:
     """Progress until the operation ends; Ctrl-C stops watching and leaves it running."""
-    from ktrdr_lib.operations import ProgressSnapshot
+    from ktrdr_lib.schemas.progress import ProgressSnapshot
 
     op_id = args.operation_id
     view = ProgressLine(sys.stderr)
     url = _api_url(args)
     try:
         if url is not None:
-            from ktrdr_lib.http_client import FinalEvent
+            from ktrdr_lib.schemas.operations import FinalEvent
 
             with _client(url) as client:
                 finals: list[FinalEvent] = []

@@ -35,6 +35,8 @@ __all__ = [
     "StrategyNotFoundError",
     "StrategyProblem",
     "TrainingError",
+    "error_class",
+    "rebuild_error",
 ]
 
 
@@ -132,3 +134,48 @@ class OperationCancelled(KtrdrError):
 
 class HostUnavailableError(KtrdrError):
     """The remote training host could not be reached or answered with garbage."""
+
+
+def error_class(*names: str) -> type[KtrdrError] | None:
+    """The first of ``names`` that names a class of this tree (the names an error travels
+    under between processes), or ``None``."""
+    for name in names:
+        cls = _BY_NAME.get(name)
+        if cls is not None:
+            return cls
+    return None
+
+
+def rebuild_error(
+    cls: type[KtrdrError], detail: str, problems: Sequence[StrategyProblem] = ()
+) -> KtrdrError:
+    """An error of class ``cls`` whose message is ``detail``, as another process rendered it.
+
+    Constructors that take structured arguments (``StrategyError``, ``StrategyNotFoundError``)
+    are bypassed: the detail already says everything, and ``problems`` are attached when given.
+    """
+    error = cls.__new__(cls)
+    KtrdrError.__init__(error, detail)
+    if isinstance(error, StrategyError):
+        error.problems = list(problems)
+    if isinstance(error, StrategyNotFoundError):
+        error.name = ""
+        error.searched = []
+    return error
+
+
+_BY_NAME: dict[str, type[KtrdrError]] = {
+    cls.__name__: cls
+    for cls in (
+        KtrdrError,
+        ConfigError,
+        StrategyError,
+        DataError,
+        TrainingError,
+        NotFoundError,
+        StrategyNotFoundError,
+        StateConflictError,
+        OperationCancelled,
+        HostUnavailableError,
+    )
+}

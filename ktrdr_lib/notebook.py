@@ -52,14 +52,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-import msgspec
-
 from ktrdr_lib.errors import ConfigError, KtrdrError
-from ktrdr_lib.operations import FINAL_STATUSES, EpochHistoryRow, ProgressSnapshot
+from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
+from ktrdr_lib.schemas.status import FINAL_STATUSES
 
 if TYPE_CHECKING:
-    from ktrdr_lib.operations import OperationSnapshot
-    from ktrdr_lib.orchestrator import OperationHandle
+    from ktrdr_lib.operations.handle import OperationHandle
+    from ktrdr_lib.schemas.operations import OperationSnapshot
 
 __all__ = [
     "BAR_STYLES",
@@ -295,15 +294,15 @@ def _metrics_text(metrics: Mapping[str, float | None]) -> str:
 
 
 def _device_text(snap: ProgressSnapshot) -> str:
-    res = snap.resources or {}
-    if not (res.get("gpu_name") or res.get("gpu_used")):
+    res = snap.resources
+    if not (res.gpu_name or res.gpu_used):
         return ""
-    text = f"GPU {res.get('gpu_name') or res.get('device', 'cuda')}"
-    if res.get("gpu_memory_allocated_mb") is not None:
-        total = res.get("gpu_memory_total_mb", "?")
-        text += f" · {res['gpu_memory_allocated_mb']} / {total} MB"
-    if res.get("gpu_utilization_percent") is not None:
-        text += f" · {res['gpu_utilization_percent']}% busy"
+    text = f"GPU {res.gpu_name or res.device or 'cuda'}"
+    if res.gpu_memory_allocated_mb is not None:
+        total = "?" if res.gpu_memory_total_mb is None else res.gpu_memory_total_mb
+        text += f" · {res.gpu_memory_allocated_mb} / {total} MB"
+    if res.gpu_utilization_percent is not None:
+        text += f" · {res.gpu_utilization_percent}% busy"
     if snap.host_session_id:
         text += f" · host session {snap.host_session_id}"
     return text
@@ -315,35 +314,38 @@ def summary_table(record: OperationSnapshot) -> list[tuple[str, str]]:
     Works for completed runs (the TrainingResult) and for cancelled or failed ones (their
     partial result and error), never raising on missing pieces.
     """
-    result: dict[str, Any] = msgspec.to_builtins(record.result) if record.result else {}
-    info = result.get("session_info") or {}
-    tm = result.get("training_metrics") or {}
-    test = result.get("test_metrics") or {}
-    artifacts = result.get("artifacts") or {}
+    result = record.result
     rows = [("operation", f"{record.operation_id} ({record.status})")]
-    if info:
-        where = " ".join(
-            [", ".join(info.get("symbols", [])), ", ".join(info.get("timeframes", []))]
-        )
-        rows.append(("strategy", f"{info.get('strategy')} ({where}, {record.mode})"))
-    if tm:
-        best = tm.get("best_epoch")
-        stopped = "yes" if tm.get("early_stopped") else "no"
+    if result is not None:
+        info, tm, test = result.session_info, result.training_metrics, result.test_metrics
+        where = " ".join([", ".join(info.symbols), ", ".join(info.timeframes)])
+        rows.append(("strategy", f"{info.strategy} ({where}, {record.mode})"))
+        stopped = "yes" if tm.early_stopped else "no"
         rows.append(
-            ("epochs", f"{tm.get('epochs_completed', 0)} (best {best}, early stop {stopped})")
+            ("epochs", f"{tm.epochs_completed} (best {tm.best_epoch}, early stop {stopped})")
         )
-        rate = tm.get("samples_per_second")
-        speed = f" · {rate:,.0f} samples/s" if isinstance(rate, int | float) else ""
-        rows.append(("training time", f"{_duration(tm.get('training_time_s'))}{speed}"))
-        for split in ("train", "val"):
-            loss = _number(tm.get(f"final_{split}_loss"))
-            acc = _number(tm.get(f"final_{split}_accuracy"), 3)
-            rows.append((f"{split} loss / acc", f"{loss} / {acc}"))
-    if test:
-        acc, f1 = _number(test.get("accuracy"), 3), _number(test.get("f1"), 3)
-        rows.append(("test", f"accuracy {acc} · f1 {f1} · loss {_number(test.get('loss'))}"))
-    if artifacts.get("model_id"):
-        rows.append(("model", f"{artifacts['model_id']}  {artifacts.get('model_path', '')}"))
+        rate = tm.samples_per_second
+        speed = f" · {rate:,.0f} samples/s" if rate is not None else ""
+        rows.append(("training time", f"{_duration(tm.training_time_s)}{speed}"))
+        rows.append(
+            (
+                "train loss / acc",
+                f"{_number(tm.final_train_loss)} / {_number(tm.final_train_accuracy, 3)}",
+            )
+        )
+        rows.append(
+            (
+                "val loss / acc",
+                f"{_number(tm.final_val_loss)} / {_number(tm.final_val_accuracy, 3)}",
+            )
+        )
+        if test is not None:
+            acc, f1 = _number(test.accuracy, 3), _number(test.f1, 3)
+            rows.append(("test", f"accuracy {acc} · f1 {f1} · loss {_number(test.loss)}"))
+        if result.artifacts.model_id:
+            rows.append(
+                ("model", f"{result.artifacts.model_id}  {result.artifacts.model_path or ''}")
+            )
     if record.cancellation_reason:
         rows.append(("stop reason", record.cancellation_reason))
     if record.error_message:
@@ -688,7 +690,7 @@ class TrainingProgress:
     """A live view of one training operation (widget, HTML, text, or nothing).
 
     Args:
-        op: the operation (an :class:`~ktrdr_lib.orchestrator.OperationHandle`).
+        op: the operation (an :class:`~ktrdr_lib.operations.handle.OperationHandle`).
         mode: ``auto`` (see :func:`detect_display_mode`), ``widget``, ``html``, ``text`` or
             ``off``.
         stream: where text goes (default: ``sys.stdout`` at the time of writing).
@@ -706,6 +708,11 @@ class TrainingProgress:
         >>> view = TrainingProgress(op)                     # doctest: +SKIP
         >>> view.cancel_button.click()                      # doctest: +SKIP
     """
+
+    @classmethod
+    def check_mode(cls, mode: str) -> str:
+        """The display mode ``mode`` resolves to here (ConfigError for an unknown one)."""
+        return detect_display_mode(mode)
 
     def __init__(
         self,

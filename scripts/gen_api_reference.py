@@ -15,8 +15,8 @@ REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "api-reference.md"
 
 def _schema() -> dict[str, Any]:
     from api import create_app
-    from ktrdr_lib.operations import OperationStore
-    from ktrdr_lib.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.operations.store import OperationStore
 
     app = create_app(TrainingOrchestrator(store=OperationStore(":memory:")), api_token="x")
     schema: dict[str, Any] = app.openapi_schema.to_schema()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ktrdr_lib.addresses import is_loopback
+from ktrdr_lib.http.addresses import is_loopback
 
 
 def test_loopback_addresses() -> None:

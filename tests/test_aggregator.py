@@ -7,10 +7,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ktrdr_lib.aggregator import ResultAggregator
-from ktrdr_lib.context import build_training_context
-from ktrdr_lib.operations import EpochHistoryRow
-from ktrdr_lib.results import ArtifactsInfo, TrainingResult
+from ktrdr_lib.pipeline.aggregate import ResultAggregator
+from ktrdr_lib.pipeline.context import build_training_context
+from ktrdr_lib.schemas.progress import EpochHistoryRow
+from ktrdr_lib.schemas.results import ArtifactsInfo, TrainingResult
 
 KEYS = {
     "training_metrics",

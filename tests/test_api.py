@@ -20,7 +20,7 @@ from litestar.testing import TestClient
 from api import create_app
 from ktrdr_lib.inference import predict_signal
 from ktrdr_lib.models.store import ModelStore
-from ktrdr_lib.operations import OperationStore
+from ktrdr_lib.operations.store import OperationStore
 
 from .conftest import SMALL_STRATEGY
 

@@ -109,9 +109,9 @@ def fuzz_target(
     """Give the app an orchestrator on a temp KTRDR_HOME and the synthetic data, with one
     completed 1-epoch training and its model saved as ``KNOWN_MODEL``; yields the training's
     operation id."""
-    from ktrdr_lib.context import build_training_context
     from ktrdr_lib.models.store import ModelStore
-    from ktrdr_lib.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.pipeline.context import build_training_context
 
     home = tmp_path_factory.mktemp("fuzz_home")
     strategy = home / "small_test.yaml"

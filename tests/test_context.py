@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ktrdr_lib.context import build_training_context, new_operation_id
 from ktrdr_lib.errors import ConfigError, StrategyNotFoundError
+from ktrdr_lib.pipeline.context import build_training_context, new_operation_id
 from ktrdr_lib.strategy.config import apply_overrides, strategy_to_config
 from ktrdr_lib.strategy.loader import load_strategy
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ktrdr_lib.diagnostics import diagnose_history, library_versions
-from ktrdr_lib.operations import EpochHistoryRow
+from ktrdr_lib.operations.diagnostics import diagnose_history, library_versions
+from ktrdr_lib.schemas.progress import EpochHistoryRow
 
 
 def _rows(train: list[float], val: list[float]) -> list[EpochHistoryRow]:

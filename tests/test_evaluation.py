@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from ktrdr_lib.errors import DataError
+from ktrdr_lib.schemas.results import ClassificationMetrics
 from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec
-from ktrdr_lib.training.evaluation import ClassificationMetrics, evaluate, majority_class_of
+from ktrdr_lib.training.evaluation import evaluate, majority_class_of
 from ktrdr_lib.training.module import FuzzyMLP
 
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from ktrdr_lib import host_protocol
-from ktrdr_lib.host_protocol import (
-    HostErrorBody,
-    HostSessionRequest,
-    HostSessionStatus,
-    HostStopRequest,
-)
-from ktrdr_lib.operations import ProgressSnapshot
+from ktrdr_lib.schemas import host as host_protocol
+from ktrdr_lib.schemas.errors import ErrorBody
+from ktrdr_lib.schemas.host import HostSessionRequest, HostSessionStatus, HostStopRequest
+from ktrdr_lib.schemas.progress import ProgressSnapshot
 
 
 def test_request_round_trips_with_defaults() -> None:
@@ -56,7 +52,7 @@ def test_status_carries_the_progress_snapshot_unchanged() -> None:
 
 
 def test_error_body_matches_the_api_shape() -> None:
-    body = msgspec.to_builtins(HostErrorBody(status_code=404, detail="x", error_type="E"))
+    body = msgspec.to_builtins(ErrorBody(status_code=404, detail="x", error_type="E"))
     assert set(body) == {"status_code", "detail", "error_type", "success", "problems"}
     assert body["success"] is False
 

@@ -18,8 +18,6 @@ import httpx
 import msgspec
 import pytest
 
-from ktrdr_lib.cancellation import CancelToken
-from ktrdr_lib.context import TrainingOperationContext, build_training_context
 from ktrdr_lib.errors import (
     DataError,
     HostUnavailableError,
@@ -27,22 +25,18 @@ from ktrdr_lib.errors import (
     StrategyError,
     TrainingError,
 )
-from ktrdr_lib.host_protocol import HostSessionRequest, HostStopRequest
-from ktrdr_lib.host_runner import (
-    HostAuthError,
-    HostProtocolError,
-    HostTrainingRunner,
-    HostUnreachableError,
-)
-from ktrdr_lib.operations import (
-    EpochHistoryRow,
-    OperationStore,
-    ProgressSnapshot,
-    process_owner,
-)
-from ktrdr_lib.orchestrator import TrainingOrchestrator
-from ktrdr_lib.progress import ProgressTracker
-from ktrdr_lib.results import (
+from ktrdr_lib.http.host_client import HostAuthError, HostProtocolError, HostUnreachableError
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.operations.owner import process_owner
+from ktrdr_lib.operations.store import OperationStore
+from ktrdr_lib.pipeline.context import TrainingOperationContext, build_training_context
+from ktrdr_lib.progress.cancellation import CancelToken
+from ktrdr_lib.progress.tracker import ProgressTracker
+from ktrdr_lib.runners.base import RunControl
+from ktrdr_lib.runners.host import HostTrainingRunner
+from ktrdr_lib.schemas.host import HostSessionRequest, HostStopRequest
+from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
+from ktrdr_lib.schemas.results import (
     ArtifactsInfo,
     DataSummary,
     ResourceUsage,
@@ -237,7 +231,9 @@ def run(
     host: Handler, context: TrainingOperationContext, fake: FakeTime, **options: Any
 ) -> tuple[TrainingResult, list[Any]]:
     tracker, published = make_tracker(context)
-    result = make_runner(host, fake, **options).run(context, token=CancelToken(), tracker=tracker)
+    result = make_runner(host, fake, **options).run(
+        context, RunControl(token=CancelToken(), tracker=tracker)
+    )
     return result, published
 
 
@@ -267,7 +263,7 @@ def test_completed_run_sends_the_request_forwards_snapshots_and_returns_the_loca
     forwarded = snaps[1:]
     assert len(forwarded) == 4  # one per new host snapshot
     assert all(s.status == "running" for s in forwarded)  # the host's final is not ours yet
-    assert forwarded[-1].resources["gpu_name"] == "Fake GPU"
+    assert forwarded[-1].resources.gpu_name == "Fake GPU"
     assert forwarded[-1].eta_s == 4.5 and forwarded[-1].items_total == 30
 
     assert set(msgspec.to_builtins(result)) == {
@@ -454,7 +450,7 @@ def test_cancel_calls_stop_then_waits_for_the_hosts_cancelled(
     handler = cancelling_at_poll(host, token, 2, reason="user pressed stop")
     tracker, _ = make_tracker(context)
     with pytest.raises(OperationCancelled, match="user pressed stop"):
-        make_runner(handler, FakeTime()).run(context, token=token, tracker=tracker)
+        make_runner(handler, FakeTime()).run(context, RunControl(token=token, tracker=tracker))
     stops = [r for r in host.requests if r.url.path.endswith("/stop")]
     assert len(stops) == 1
     assert msgspec.json.decode(stops[0].content, type=HostStopRequest) == HostStopRequest(
@@ -470,7 +466,7 @@ def test_a_graceful_stop_completes_with_a_result(context: TrainingOperationConte
     host = ScriptedHost(["running", "cancelling", "completed"])
     handler = cancelling_at_poll(host, token, 1, graceful=True, reason="enough")
     tracker, _ = make_tracker(context)
-    result = make_runner(handler, FakeTime()).run(context, token=token, tracker=tracker)
+    result = make_runner(handler, FakeTime()).run(context, RunControl(token=token, tracker=tracker))
     assert result.session_info.host_session_id == SID
     (stop,) = [r for r in host.requests if r.url.path.endswith("/stop")]
     assert msgspec.json.decode(stop.content, type=HostStopRequest).graceful is True
@@ -492,7 +488,7 @@ def test_an_abort_after_a_graceful_stop_is_sent_as_a_second_stop(
 
     tracker, _ = make_tracker(context)
     with pytest.raises(OperationCancelled):
-        make_runner(handler, FakeTime()).run(context, token=token, tracker=tracker)
+        make_runner(handler, FakeTime()).run(context, RunControl(token=token, tracker=tracker))
     stops = [
         msgspec.json.decode(r.content, type=HostStopRequest).graceful
         for r in host.requests
@@ -509,7 +505,7 @@ def test_stopping_an_already_final_session_reads_how_it_ended(
     host = ScriptedHost(["running", "completed"], post_stop=conflict)
     handler = cancelling_at_poll(host, token, 1, reason="late")
     tracker, _ = make_tracker(context)
-    result = make_runner(handler, FakeTime()).run(context, token=token, tracker=tracker)
+    result = make_runner(handler, FakeTime()).run(context, RunControl(token=token, tracker=tracker))
     assert result.training_metrics.epochs_completed == 3
 
 
@@ -523,7 +519,7 @@ def test_a_host_that_never_confirms_an_abort_does_not_hang(
     handler = cancelling_at_poll(host, token, 1, reason="stop now")
     runner = make_runner(handler, fake, stop_confirm_timeout_s=5.0)
     with pytest.raises(OperationCancelled, match="did not confirm the stop within 5 s"):
-        runner.run(context, token=token, tracker=tracker)
+        runner.run(context, RunControl(token=token, tracker=tracker))
     assert fake.now <= 6.0
 
 
@@ -537,7 +533,7 @@ def test_a_session_cancelled_on_the_host_cancels_the_operation_with_its_reason(
     tracker, _ = make_tracker(context)
     with pytest.raises(OperationCancelled, match="host shut down"):
         make_runner(ScriptedHost(["running", cancelled]), FakeTime()).run(
-            context, token=token, tracker=tracker
+            context, RunControl(token=token, tracker=tracker)
         )
     assert token.is_set and "host shut down" in (token.reason or "")
 

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ktrdr_lib.context import build_training_context
 from ktrdr_lib.data.loader import load_ohlcv
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.features.dataset import DatasetSplits
 from ktrdr_lib.features.indicators import indicator_warmup
 from ktrdr_lib.inference import SignalPrediction, features_for_bars, predict_signal
 from ktrdr_lib.models.store import LoadedModel, load_model
-from ktrdr_lib.pipeline import execute_pipeline
+from ktrdr_lib.pipeline.context import build_training_context
+from ktrdr_lib.pipeline.run import execute_pipeline
 from ktrdr_lib.strategy.config import strategy_to_config
 from ktrdr_lib.strategy.loader import load_strategy
 

@@ -21,8 +21,8 @@ import pytest
 
 from ktrdr_lib import ConfigError, TrainingOrchestrator
 from ktrdr_lib import notebook as nb
-from ktrdr_lib.operations import ProgressSnapshot
-from ktrdr_lib.orchestrator import OperationHandle
+from ktrdr_lib.operations.handle import OperationHandle
+from ktrdr_lib.schemas.progress import DeviceResources, ProgressSnapshot
 
 pytest.importorskip("ipywidgets")
 
@@ -156,13 +156,13 @@ def test_fed_snapshots_set_the_widget_values(
             eta_s=42.0,
             metrics={"train_loss": 0.8123, "val_loss": 0.9, "val_accuracy": 0.61},
             metrics_epoch=1,
-            resources={
-                "device": "cuda:0",
-                "gpu_used": True,
-                "gpu_name": "NVIDIA H200",
-                "gpu_memory_allocated_mb": 512.0,
-                "gpu_memory_total_mb": 143771.0,
-            },
+            resources=DeviceResources(
+                device="cuda:0",
+                gpu_used=True,
+                gpu_name="NVIDIA H200",
+                gpu_memory_allocated_mb=512.0,
+                gpu_memory_total_mb=143771.0,
+            ),
         )
     )
     assert view.bar.value == pytest.approx(42.4)

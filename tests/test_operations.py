@@ -17,19 +17,14 @@ from typing import Any
 import msgspec
 import pytest
 
-import ktrdr_lib.operations as operations
+import ktrdr_lib.timestamps as timestamps
 from ktrdr_lib.errors import ConfigError, NotFoundError, StateConflictError
-from ktrdr_lib.operations import (
-    ACTIVE_STATUSES,
-    FINAL_STATUSES,
-    EpochHistoryRow,
-    OperationStatus,
-    OperationStore,
-    ProgressSnapshot,
-    owner_alive,
-    process_owner,
-    utc_now,
-)
+from ktrdr_lib.operations.owner import owner_alive, process_owner
+from ktrdr_lib.operations.store import OperationStore
+from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
+from ktrdr_lib.schemas.status import ACTIVE_STATUSES, FINAL_STATUSES, OperationStatus
+from ktrdr_lib.timestamps import utc_now
+from tests.builders import make_result
 
 STATUSES: tuple[OperationStatus, ...] = (
     "pending",
@@ -207,7 +202,7 @@ def test_timestamps_always_carry_microseconds(monkeypatch: pytest.MonkeyPatch) -
             return cls(2024, 5, 1, 12, 0, 0, 0, tzinfo=UTC)
 
     real = utc_now()
-    monkeypatch.setattr(operations, "datetime", WholeSecond)
+    monkeypatch.setattr(timestamps, "datetime", WholeSecond)
     stamp = utc_now()
     assert stamp == "2024-05-01T12:00:00.000000Z"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", real)
@@ -230,7 +225,9 @@ def test_transition_table(source: str, target: OperationStatus) -> None:
         assert after.progress.status == target
     elif target == source:
         # Re-asserting the current status is a no-op; for a final state it changes nothing.
-        after = store.transition("op", target, error_message="late", result={"late": 1})
+        after = store.transition(
+            "op", target, error_message="late", result=make_result(final_train_loss=9.0)
+        )
         assert after.status == source
         if source in FINAL_STATUSES:
             assert after == before
@@ -248,11 +245,11 @@ def test_started_and_finished_timestamps(store: OperationStore) -> None:
     assert running.finished_at is None
     again = store.transition("op", "running")
     assert again.started_at == running.started_at
-    done = store.transition("op", "completed", result={"accuracy": 0.5})
+    done = store.transition("op", "completed", result=make_result(final_val_accuracy=0.5))
     assert done.started_at == running.started_at
     assert done.finished_at is not None
     assert done.finished_at >= done.started_at
-    assert done.result == {"accuracy": 0.5}
+    assert done.result == make_result(final_val_accuracy=0.5)
     assert done.is_final
 
 

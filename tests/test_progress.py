@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from ktrdr_lib.operations import EpochHistoryRow, ProgressSnapshot
-from ktrdr_lib.progress import PHASE_SPANS, ProgressTracker
+from ktrdr_lib.progress.tracker import PHASE_SPANS, ProgressTracker
+from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
 
 PREPARATION = ("load_data", "indicators", "fuzzy", "labels")
 

@@ -10,14 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ktrdr_lib.operations import (
-    EpochHistoryRow,
-    OperationStatus,
-    OperationStore,
-    ProgressSnapshot,
-)
-from ktrdr_lib.progress import ProgressTracker
-from ktrdr_lib.progress_sinks import OperationChannel, StoreWriter
+from ktrdr_lib.operations.store import OperationStore
+from ktrdr_lib.progress.sinks import OperationChannel, StoreWriter
+from ktrdr_lib.progress.tracker import ProgressTracker
+from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
+from ktrdr_lib.schemas.status import OperationStatus
 
 WRITER_THREAD = "ktrdr-store-writer"
 
@@ -291,10 +288,10 @@ def test_a_failing_write_is_logged_and_the_writer_goes_on(
     store: OperationStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     writer = StoreWriter(store)
-    with caplog.at_level(logging.ERROR, logger="ktrdr_lib.progress_sinks"):
+    with caplog.at_level(logging.ERROR, logger="ktrdr_lib.progress.sinks"):
         writer.submit_epoch("no-such-operation", EpochHistoryRow(epoch=1))  # foreign key fails
         assert writer.flush(30.0)
-    failures = [r for r in caplog.records if r.name == "ktrdr_lib.progress_sinks"]
+    failures = [r for r in caplog.records if r.name == "ktrdr_lib.progress.sinks"]
     assert len(failures) == 1
     assert failures[0].levelno == logging.ERROR
     assert "could not store progress" in failures[0].getMessage()

@@ -37,6 +37,7 @@ EXPECTED = [
     "TrainingError",
     "TrainingOperationContext",
     "TrainingOrchestrator",
+    "TrainingRequest",
     "TrainingResult",
     "__version__",
     "build_training_context",
@@ -67,7 +68,7 @@ def test_core_never_imports_web_or_widget_toolkits() -> None:
     code = (
         "import sys, ktrdr_lib\n"
         "for n in ktrdr_lib.__all__: getattr(ktrdr_lib, n)\n"
-        "import ktrdr_lib.pipeline, ktrdr_lib.models.store, ktrdr_lib.orchestrator\n"
+        "import ktrdr_lib.pipeline.run, ktrdr_lib.models.store, ktrdr_lib.operations.orchestrator\n"
         "bad = [m for m in ('litestar', 'ipywidgets', 'papermill') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import msgspec
 import numpy as np
 import torch
 from torchmetrics.functional.classification import (
@@ -25,56 +24,12 @@ from torchmetrics.functional.classification import (
 )
 
 from ktrdr_lib.errors import DataError
+from ktrdr_lib.schemas.results import ClassificationMetrics, ClassMetrics
 from ktrdr_lib.training.module import CLASS_NAMES, N_CLASSES, FuzzyMLP
 
-__all__ = ["ClassMetrics", "ClassificationMetrics", "evaluate", "majority_class_of"]
+__all__ = ["evaluate", "majority_class_of"]
 
 _CHUNK_ROWS = 65_536
-
-
-class ClassMetrics(msgspec.Struct, frozen=True, kw_only=True):
-    """Figures for one class.
-
-    Attributes:
-        precision: of the samples predicted as this class, the fraction that are.
-        recall: of the samples of this class, the fraction predicted as it.
-        f1: harmonic mean of precision and recall.
-        support: samples of this class in the split.
-    """
-
-    precision: float
-    recall: float
-    f1: float
-    support: int
-
-
-class ClassificationMetrics(msgspec.Struct, frozen=True, kw_only=True):
-    """A model's figures on one split.
-
-    Attributes:
-        loss: mean cross-entropy.
-        accuracy: fraction of samples classified right.
-        precision: macro-averaged precision (classes absent from both truth and predictions
-            are left out of the average).
-        recall: macro-averaged recall.
-        f1: macro-averaged F1.
-        per_class: ``BUY``/``HOLD``/``SELL`` → :class:`ClassMetrics`.
-        confusion_matrix: counts, rows the true class, columns the predicted class.
-        samples: samples in the split.
-        majority_class: the training split's most frequent class id.
-        majority_baseline_accuracy: accuracy of always predicting ``majority_class`` here.
-    """
-
-    loss: float
-    accuracy: float
-    precision: float
-    recall: float
-    f1: float
-    per_class: dict[str, ClassMetrics]
-    confusion_matrix: list[list[int]]
-    samples: int
-    majority_class: int
-    majority_baseline_accuracy: float
 
 
 def majority_class_of(labels: np.ndarray) -> int:

@@ -2,7 +2,7 @@
 
 Lightning's ``ddp`` strategy launches rank 1 by re-running this very script (same argv, with
 ``LOCAL_RANK=1`` in the environment), so everything here runs on both ranks. Each rank trains
-the small test strategy through :func:`ktrdr_lib.pipeline.run_training_pipeline` with its own
+the small test strategy through :func:`ktrdr_lib.pipeline.run.run_training_pipeline` with its own
 :class:`CancelToken`, a :class:`ProgressBridge` over its own :class:`ProgressTracker`, and a
 recorder callback; only rank 0 also gets the callback that sets its token at the requested
 epoch and batch. Each rank writes what it saw to ``<out>/rank<k>.json``; rank 0 waits for the
@@ -29,14 +29,14 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-from ktrdr_lib.cancellation import CancelToken
-from ktrdr_lib.context import build_training_context
 from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
 from ktrdr_lib.errors import OperationCancelled
-from ktrdr_lib.operations import ProgressSnapshot
-from ktrdr_lib.pipeline import TrainerOptions, run_training_pipeline
-from ktrdr_lib.progress import ProgressTracker
-from ktrdr_lib.progress_bridge import ProgressBridge
+from ktrdr_lib.pipeline.context import build_training_context
+from ktrdr_lib.pipeline.run import TrainerOptions, run_training_pipeline
+from ktrdr_lib.progress.bridge import ProgressBridge
+from ktrdr_lib.progress.cancellation import CancelToken
+from ktrdr_lib.progress.tracker import ProgressTracker
+from ktrdr_lib.schemas.progress import ProgressSnapshot
 from ktrdr_lib.training.batches import TensorBatches
 
 CHILD_WAIT_S = 120.0

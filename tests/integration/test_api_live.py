@@ -21,7 +21,7 @@ import pytest
 
 from ktrdr_lib.inference import predict_signal
 from ktrdr_lib.models.store import ModelStore
-from ktrdr_lib.operations import OperationStore
+from ktrdr_lib.operations.store import OperationStore
 
 from .conftest import LiveServer
 

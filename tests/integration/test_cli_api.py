@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from ktrdr_lib.errors import NotFoundError, StateConflictError
-from ktrdr_lib.http_client import ApiClient, ApiUnreachableError, FinalEvent
-from ktrdr_lib.operations import ProgressSnapshot
+from ktrdr_lib.http.client import ApiClient, ApiUnreachableError
+from ktrdr_lib.schemas.operations import FinalEvent
+from ktrdr_lib.schemas.progress import ProgressSnapshot
 from tests.integration.conftest import LiveServer, free_port
 
 CLI = [sys.executable, "-m", "ktrdr_lib.cli"]

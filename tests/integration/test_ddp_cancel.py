@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import torch
 
-from ktrdr_lib.cancellation import CancelCallback, CancelToken
+from ktrdr_lib.progress.cancel_callback import CancelCallback
+from ktrdr_lib.progress.cancellation import CancelToken
 from ktrdr_lib.training.batches import TensorBatches
 from tests.conftest import SMALL_STRATEGY
 

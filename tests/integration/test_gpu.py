@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 import torch
 
-from ktrdr_lib.host_runner import HostClient, HostTrainingRunner
-from ktrdr_lib.operations import ProgressSnapshot
-from ktrdr_lib.orchestrator import TrainingOrchestrator
-from ktrdr_lib.pipeline import TrainerOptions
-from ktrdr_lib.results import ResourceUsage
-from ktrdr_lib.runners import LocalTrainingRunner
+from ktrdr_lib.http.host_client import HostClient
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.pipeline.run import TrainerOptions
+from ktrdr_lib.runners.host import HostTrainingRunner
+from ktrdr_lib.runners.local import LocalTrainingRunner
+from ktrdr_lib.schemas.progress import ProgressSnapshot
+from ktrdr_lib.schemas.results import ResourceUsage
 from tests.integration.conftest import LiveServer, start_server
 
 pytestmark = [

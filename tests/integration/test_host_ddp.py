@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from ktrdr_lib.host_runner import HostTrainingRunner
 from ktrdr_lib.models.store import ModelStore
-from ktrdr_lib.orchestrator import TrainingOrchestrator
-from ktrdr_lib.pipeline import TrainerOptions
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.pipeline.run import TrainerOptions
+from ktrdr_lib.runners.host import HostTrainingRunner
 from tests.integration.conftest import LiveServer, start_server
 
 TOKEN = "ddp-host-token"

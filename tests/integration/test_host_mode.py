@@ -11,9 +11,9 @@ import httpx
 import msgspec
 import pytest
 
-from ktrdr_lib.host_runner import HostTrainingRunner
 from ktrdr_lib.models.store import ModelStore
-from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.runners.host import HostTrainingRunner
 from tests.integration.conftest import LiveServer, start_server
 
 TOKEN = "host-s3cret"

@@ -20,10 +20,12 @@ from typing import Any
 import httpx
 import pytest
 
-from ktrdr_lib.context import build_training_context
 from ktrdr_lib.models.store import ModelStore
-from ktrdr_lib.operations import OperationStore, ProgressSnapshot, process_owner
-from ktrdr_lib.orchestrator import TrainingOrchestrator
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.operations.owner import process_owner
+from ktrdr_lib.operations.store import OperationStore
+from ktrdr_lib.pipeline.context import build_training_context
+from ktrdr_lib.schemas.progress import ProgressSnapshot
 from tests.integration.conftest import LiveServer, start_server
 
 TOKEN = "reattach-s3cret"
@@ -32,7 +34,7 @@ EPOCHS = 16
 CHILD_SCRIPT = """
 import sys, time
 from ktrdr_lib import TrainingOrchestrator
-from ktrdr_lib.host_runner import HostTrainingRunner
+from ktrdr_lib.runners.host import HostTrainingRunner
 
 strategy, data_dir, url, token, epochs = sys.argv[1:6]
 runner = HostTrainingRunner(url, token, poll_interval=0.1)

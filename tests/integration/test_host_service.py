@@ -16,19 +16,19 @@ import numpy as np
 import pytest
 
 from host import create_app
-from ktrdr_lib.host_protocol import (
+from ktrdr_lib.models.archive import ARCHIVE_FILES, import_model_archive, sha256_hex
+from ktrdr_lib.models.store import ModelStore
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.schemas.errors import ErrorBody
+from ktrdr_lib.schemas.host import (
     HOST_PREFIX,
     MODEL_ID_HEADER,
     SHA256_HEADER,
-    HostErrorBody,
     HostHealth,
     HostSessionList,
     HostSessionStatus,
 )
-from ktrdr_lib.models.archive import ARCHIVE_FILES, import_model_archive, sha256_hex
-from ktrdr_lib.models.store import ModelStore
-from ktrdr_lib.orchestrator import TrainingOrchestrator
-from ktrdr_lib.results import TrainingResult
+from ktrdr_lib.schemas.results import TrainingResult
 from tests.conftest import SMALL_STRATEGY
 from tests.integration.conftest import LiveServer, start_server
 
@@ -111,9 +111,9 @@ def _start(client: httpx.Client, epochs: int, **extra: Any) -> str:
     return str(body["session_id"])
 
 
-def _error(response: httpx.Response, status: int) -> HostErrorBody:
+def _error(response: httpx.Response, status: int) -> ErrorBody:
     assert response.status_code == status, response.text
-    body = msgspec.json.decode(response.content, type=HostErrorBody)
+    body = msgspec.json.decode(response.content, type=ErrorBody)
     assert body.status_code == status
     assert body.success is False
     assert "Traceback" not in body.detail
@@ -278,7 +278,7 @@ def test_auth_errors_and_health(
     bad = "name: broken\nindicators:\n  - {name: nosuch, period: -3}\n"
     body = _error(client.post("/sessions", json=_request(2, strategy_yaml=bad)), 400)
     assert body.problems
-    assert all({"path", "message"} <= set(p) for p in body.problems)
+    assert all(p.message and isinstance(p.path, str) for p in body.problems)
     _error(client.post("/sessions", json=_request(2, strategy_yaml="/etc/passwd.yaml")), 400)
     _error(client.post("/sessions", json={**_request(2), "unknown_field": 1}), 400)
     _error(client.post("/sessions", json=_request(2, symbols=["NOSUCH"], seed=-1)), 400)

@@ -25,12 +25,11 @@ from ktrdr_lib import (
     StrategyNotFoundError,
     TrainingOrchestrator,
 )
-from ktrdr_lib.cancellation import CancelToken
-from ktrdr_lib.context import TrainingOperationContext
-from ktrdr_lib.pipeline import run_training_pipeline
-from ktrdr_lib.progress import ProgressTracker
-from ktrdr_lib.progress_bridge import ProgressBridge
-from ktrdr_lib.results import TrainingResult
+from ktrdr_lib.pipeline.context import TrainingOperationContext
+from ktrdr_lib.pipeline.run import run_training_pipeline
+from ktrdr_lib.progress.bridge import ProgressBridge
+from ktrdr_lib.runners.base import RunControl
+from ktrdr_lib.schemas.results import TrainingResult
 
 
 class BatchCounter(pl.Callback):
@@ -167,10 +166,9 @@ class PausingRunner(LocalTrainingRunner):
         self.reached = threading.Event()
         self.resume = threading.Event()
 
-    def run(
-        self, context: TrainingOperationContext, *, token: CancelToken, tracker: ProgressTracker
-    ) -> TrainingResult:
+    def run(self, context: TrainingOperationContext, control: RunControl) -> TrainingResult:
         runner = self
+        token, tracker = control.token, control.tracker
 
         class Observer:
             def on_phase(self, phase: Any, message: str) -> None:

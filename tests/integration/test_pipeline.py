@@ -10,12 +10,12 @@ import msgspec
 import numpy as np
 import pytest
 
-from ktrdr_lib.cancellation import CancelToken
-from ktrdr_lib.context import build_training_context
 from ktrdr_lib.errors import DataError, OperationCancelled
 from ktrdr_lib.models.store import list_models, load_model
-from ktrdr_lib.pipeline import prepare_data, run_training_pipeline
-from ktrdr_lib.results import TrainingResult
+from ktrdr_lib.pipeline.context import build_training_context
+from ktrdr_lib.pipeline.run import prepare_data, run_training_pipeline
+from ktrdr_lib.progress.cancellation import CancelToken
+from ktrdr_lib.schemas.results import TrainingResult
 
 RESULT_KEYS = {
     "training_metrics",

@@ -17,8 +17,6 @@ import msgspec
 import pytest
 
 from ktrdr_lib import OperationStore, TrainingOrchestrator
-from ktrdr_lib.cancellation import CancelCallback, CancelToken
-from ktrdr_lib.context import build_training_context
 from ktrdr_lib.errors import (
     ConfigError,
     DataError,
@@ -28,16 +26,15 @@ from ktrdr_lib.errors import (
     StrategyProblem,
     TrainingError,
 )
-from ktrdr_lib.operations import EpochHistoryRow, ProgressSnapshot
-from ktrdr_lib.process_runner import (
-    ProcessTrainingRunner,
-    _ChildMessage,
-    _error_message,
-    _ErrorMessage,
-    _rebuild_error,
-)
-from ktrdr_lib.progress import ProgressTracker
-from ktrdr_lib.runners import LocalTrainingRunner
+from ktrdr_lib.pipeline.context import build_training_context
+from ktrdr_lib.progress.cancel_callback import CancelCallback
+from ktrdr_lib.progress.cancellation import CancelToken
+from ktrdr_lib.progress.tracker import ProgressTracker
+from ktrdr_lib.runners.base import RunControl
+from ktrdr_lib.runners.local import LocalTrainingRunner
+from ktrdr_lib.runners.process import ProcessTrainingRunner, _rebuild_error
+from ktrdr_lib.runners.worker import ChildMessage, ErrorMessage, _error_message
+from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
 
 BATCHES_PER_EPOCH = 28  # the small strategy on the synthetic data
 
@@ -93,8 +90,10 @@ def test_a_run_in_a_child_matches_the_in_process_run(
     context = build_training_context(small_strategy_file, epochs=2, data_dir=synthetic_data_dir)
     local = LocalTrainingRunner(save_model=False).run(
         context,
-        token=CancelToken(),
-        tracker=ProgressTracker(context.operation_id, total_epochs=2, publish=lambda s: None),
+        RunControl(
+            token=CancelToken(),
+            tracker=ProgressTracker(context.operation_id, total_epochs=2, publish=lambda s: None),
+        ),
     )
     snaps: list[ProgressSnapshot] = []
     rows: list[EpochHistoryRow] = []
@@ -107,7 +106,7 @@ def test_a_run_in_a_child_matches_the_in_process_run(
         start_sequence=5,
     )
     runner = ProcessTrainingRunner()
-    child = runner.run(context, token=CancelToken(), tracker=tracker)
+    child = runner.run(context, RunControl(token=CancelToken(), tracker=tracker))
 
     as_dict = msgspec.to_builtins
     assert as_dict(child).keys() == as_dict(local).keys()
@@ -192,7 +191,7 @@ def test_a_failing_child_and_a_killed_child_end_failed(
 
 
 def test_errors_cross_the_pipe_as_the_same_class() -> None:
-    decoder = msgspec.msgpack.Decoder(_ChildMessage)
+    decoder = msgspec.msgpack.Decoder(ChildMessage)
     problem = StrategyProblem(path="model.training.epochs", message="must be >= 1", value="0")
     for raised, kind in [
         (DataError("no bars for NOPE 1h in /data"), DataError),
@@ -202,7 +201,7 @@ def test_errors_cross_the_pipe_as_the_same_class() -> None:
         (ZeroDivisionError("division by zero"), TrainingError),
     ]:
         wire = decoder.decode(msgspec.msgpack.encode(_error_message(raised)))
-        assert isinstance(wire, _ErrorMessage)
+        assert isinstance(wire, ErrorMessage)
         rebuilt = _rebuild_error(wire)
         assert type(rebuilt) is kind
         assert str(rebuilt) == (
@@ -221,7 +220,7 @@ def test_a_run_cancelled_before_it_starts_spawns_nothing(
     token = CancelToken()
     token.cancel(reason="before it began")
     with pytest.raises(OperationCancelled, match="before it began"):
-        ProcessTrainingRunner().run(context, token=token, tracker=tracker)
+        ProcessTrainingRunner().run(context, RunControl(token=token, tracker=tracker))
     assert tracker.emitted == 0
 
 

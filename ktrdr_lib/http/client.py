@@ -1,0 +1,382 @@
+"""A small typed client for the KTRDR HTTP API (``ktrdr serve api``), used by ``ktrdr --api``.
+
+Responses are the v1 shapes of ``KTRDR-API-V1.md`` (plain dicts); the event stream yields the
+core Structs: :class:`~ktrdr_lib.schemas.progress.ProgressSnapshot` per ``progress`` event and one
+:class:`FinalEvent` at the end. Error bodies (``{status_code, detail, error_type, ...}``) are
+turned back into the project's errors::
+
+    KtrdrError
+    ├── ConfigError / StrategyError / DataError / TrainingError / NotFoundError /
+    │   StrategyNotFoundError / StateConflictError / OperationCancelled /
+    │   HostUnavailableError      chosen by the body's ``error_type`` (else by status code)
+    ├── ConfigError
+    │   └── ApiAuthError          401/403: missing or wrong bearer token
+    └── HostUnavailableError
+        └── ApiUnreachableError   no connection to the API (refused, timed out, dropped)
+
+httpx comes with the ``api`` extra (``pip install 'ktrdr_lib[api]'``); importing this module
+without it raises an ImportError that says so. ``transport`` is the test seam
+(``httpx.MockTransport``), as in httpx itself.
+
+Example:
+    >>> client = ApiClient("http://127.0.0.1:8000", token=None)  # doctest: +SKIP
+    >>> started = client.start_training("small_test", symbols=["SYNTH"], timeframes=["1h"])
+    >>> for event in client.events(started["task_id"]):  # doctest: +SKIP
+    ...     print(event)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+from ktrdr_lib.errors import ConfigError, HostUnavailableError, KtrdrError, rebuild_error
+from ktrdr_lib.http.status import error_class_for, read_error_body
+from ktrdr_lib.schemas.operations import FinalEvent
+from ktrdr_lib.schemas.progress import ProgressSnapshot
+
+try:
+    import httpx
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "talking to a KTRDR API needs httpx; install the api extra: pip install 'ktrdr_lib[api]'"
+    ) from exc
+
+__all__ = [
+    "API_PREFIX",
+    "ApiAuthError",
+    "ApiClient",
+    "ApiUnreachableError",
+    "StreamEvent",
+    "error_from_response",
+    "normalize_base_url",
+]
+
+API_PREFIX = "/api/v1"
+
+
+class ApiAuthError(ConfigError):
+    """The API refused the request's bearer token (or its absence)."""
+
+
+class ApiUnreachableError(HostUnavailableError):
+    """The API could not be reached, or the connection to it failed."""
+
+
+StreamEvent = ProgressSnapshot | FinalEvent
+
+_T = TypeVar("_T")
+_decode_snapshot = msgspec.json.Decoder(ProgressSnapshot).decode
+_decode_final = msgspec.json.Decoder(FinalEvent).decode
+
+
+def normalize_base_url(url: str) -> str:
+    """``host:port``, ``http://host:port/`` or ``http://host:port/api/v1`` → ``http://host:port``.
+
+    Raises:
+        ConfigError: the URL is empty or not http(s).
+    """
+    text = url.strip()
+    if not text:
+        raise ConfigError("the API URL is empty; pass --api http://HOST:PORT or set KTRDR_API_URL")
+    if "://" not in text:
+        text = "http://" + text
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"API URL {url!r} must start with http:// or https://")
+    text = text.rstrip("/")
+    if text.endswith(API_PREFIX):
+        text = text[: -len(API_PREFIX)]
+    return text
+
+
+def error_from_response(response: httpx.Response, *, token_sent: bool) -> KtrdrError:
+    """The KtrdrError an error response stands for (its ``detail`` kept as the message)."""
+    status = response.status_code
+    body = read_error_body(response.content)
+    if body is None:
+        text = " ".join(response.text.split())[:300] or response.reason_phrase
+        return KtrdrError(f"HTTP {status} from {response.request.url}: {text}")
+    detail = body.detail
+    cls: type[KtrdrError] = (
+        ApiAuthError if status in (401, 403) else error_class_for(status, body.error_type)
+    )
+    if cls is ApiAuthError:
+        hint = (
+            "the token in KTRDR_API_TOKEN was refused; check that it is the server's token"
+            if token_sent
+            else "set KTRDR_API_TOKEN to the server's token"
+        )
+        detail = f"{detail.rstrip('.')} ({hint})"
+    elif status >= 500 and cls is KtrdrError:
+        detail = f"the server failed (HTTP {status}): {detail}"
+    return rebuild_error(cls, detail, body.problems or ())
+
+
+class ApiClient:
+    """Blocking client for one KTRDR API server.
+
+    Args:
+        base_url: ``http://HOST:PORT`` (a trailing ``/api/v1`` is accepted).
+        token: bearer token; ``None`` sends no Authorization header.
+        timeout: seconds for connecting and for each ordinary request.
+        stream_read_timeout: seconds without a byte (events or heartbeats) before an event
+            stream counts as dropped and is reconnected.
+        reconnect_attempts: consecutive failed reconnects before :meth:`events` gives up.
+        transport: an httpx transport (tests pass ``httpx.MockTransport``).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        stream_read_timeout: float = 60.0,
+        reconnect_attempts: int = 5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if reconnect_attempts < 0:
+            raise ConfigError(f"reconnect_attempts must be >= 0, got {reconnect_attempts}")
+        self.base_url = normalize_base_url(base_url)
+        self.token = token or None
+        self.stream_read_timeout = stream_read_timeout
+        self.reconnect_attempts = reconnect_attempts
+        headers = {"Accept": "application/json", "User-Agent": "ktrdr-cli"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        self._http = httpx.Client(
+            base_url=self.base_url + API_PREFIX,
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+        )
+
+    @classmethod
+    def from_env(cls, url: str | None = None, **kwargs: Any) -> ApiClient:
+        """A client for ``url`` or ``KTRDR_API_URL``, with ``KTRDR_API_TOKEN`` as the token."""
+        base = url or os.environ.get("KTRDR_API_URL")
+        if not base:
+            raise ConfigError("no API URL: pass --api http://HOST:PORT or set KTRDR_API_URL")
+        return cls(base, token=os.environ.get("KTRDR_API_TOKEN") or None, **kwargs)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _unreachable(self, exc: httpx.TransportError, doing: str) -> ApiUnreachableError:
+        reason = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return ApiUnreachableError(
+                f"could not reach the KTRDR API at {self.base_url} ({reason}); check that the "
+                "server is running (`ktrdr serve api`) and that --api / KTRDR_API_URL points to it"
+            )
+        return ApiUnreachableError(
+            f"the connection to the KTRDR API at {self.base_url} failed while {doing} "
+            f"({reason}); check that the server is still running"
+        )
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        doing = f"{method} {API_PREFIX}{path}"
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.UnsupportedProtocol as exc:
+            raise ConfigError(f"API URL {self.base_url!r} is not usable: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc, doing) from exc
+        if response.is_error:
+            raise error_from_response(response, token_sent=self.token is not None)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise KtrdrError(
+                f"{doing} on {self.base_url} answered {response.status_code} without JSON; "
+                "is that URL a KTRDR API?"
+            ) from exc
+
+    # -- trainings -----------------------------------------------------------------------------
+
+    def start_training(
+        self,
+        strategy_name: str,
+        *,
+        symbols: list[str],
+        timeframes: list[str],
+        start_date: str | None = None,
+        end_date: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        mode: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /trainings/start``; the answer's ``task_id`` is the operation id."""
+        body: dict[str, Any] = {
+            "strategy_name": strategy_name,
+            "symbols": list(symbols),
+            "timeframes": list(timeframes),
+        }
+        optional = {
+            "start_date": start_date,
+            "end_date": end_date,
+            "overrides": dict(overrides) if overrides else None,
+            "seed": seed,
+            "mode": mode,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        result: dict[str, Any] = self._request("POST", "/trainings/start", json=body)
+        return result
+
+    def performance(self, task_id: str) -> dict[str, Any]:
+        """``GET /trainings/{task_id}/performance`` (StateConflictError until completed)."""
+        result: dict[str, Any] = self._request("GET", f"/trainings/{task_id}/performance")
+        return result
+
+    def strategies(self) -> list[dict[str, Any]]:
+        """``GET /strategies``: what the server resolves by name."""
+        found: list[dict[str, Any]] = self._request("GET", "/strategies")["strategies"]
+        return found
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """``GET /models``: every saved model version."""
+        models: list[dict[str, Any]] = self._request("GET", "/models")["models"]
+        return models
+
+    # -- operations ----------------------------------------------------------------------------
+
+    def get_operation(self, operation_id: str) -> dict[str, Any]:
+        """The v1 ``OperationInfo`` (``data`` of ``GET /operations/{id}``)."""
+        data: dict[str, Any] = self._request("GET", f"/operations/{operation_id}")["data"]
+        return data
+
+    def list_operations(
+        self,
+        *,
+        status: str | None = None,
+        operation_type: str | None = None,
+        active_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """``GET /operations``: ``{total_count, active_count, data: [...]}``, newest first."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status
+        if operation_type is not None:
+            params["operation_type"] = operation_type
+        if active_only:
+            params["active_only"] = "true"
+        result: dict[str, Any] = self._request("GET", "/operations", params=params)
+        return result
+
+    def cancel(
+        self, operation_id: str, *, graceful: bool = False, reason: str | None = None
+    ) -> dict[str, Any]:
+        """``DELETE /operations/{id}``; ``data.status`` is ``cancelled`` or ``cancelling``."""
+        body: dict[str, Any] = {"graceful": graceful}
+        if reason is not None:
+            body["reason"] = reason
+        data: dict[str, Any] = self._request("DELETE", f"/operations/{operation_id}", json=body)[
+            "data"
+        ]
+        return data
+
+    def wait(
+        self, operation_id: str, *, timeout: float | None = None, interval: float = 0.3
+    ) -> dict[str, Any]:
+        """Poll the operation until its v1 status is final (or ``timeout``); returns it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = self.get_operation(operation_id)
+            if info["status"] in ("completed", "failed", "cancelled"):
+                return info
+            if deadline is not None and time.monotonic() >= deadline:
+                return info
+            time.sleep(interval)
+
+    def events(self, operation_id: str, *, after: int = 0) -> Iterator[StreamEvent]:
+        """Follow ``/operations/{id}/events``: ProgressSnapshots, then one FinalEvent.
+
+        A dropped connection (or one that ends without a final event) is reopened with
+        ``Last-Event-ID`` set to the last sequence seen, so nothing is repeated or skipped;
+        after ``reconnect_attempts`` consecutive failures ApiUnreachableError is raised.
+
+        Raises:
+            ApiUnreachableError: the server stayed unreachable.
+            NotFoundError, ApiAuthError, ...: the server answered the request with an error.
+        """
+        last = after
+        failures = 0
+        path = f"/operations/{operation_id}/events"
+        timeout = httpx.Timeout(self._http.timeout.connect, read=self.stream_read_timeout)
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last > 0:
+                headers["Last-Event-ID"] = str(last)
+            try:
+                with self._http.stream("GET", path, headers=headers, timeout=timeout) as response:
+                    if response.is_error:
+                        response.read()
+                        raise error_from_response(response, token_sent=self.token is not None)
+                    for kind, data in _sse_messages(response.iter_lines()):
+                        if kind == "progress":
+                            snap = _decode_event(_decode_snapshot, data, kind)
+                            if snap.sequence <= last:
+                                continue
+                            last = snap.sequence
+                            failures = 0
+                            yield snap
+                        elif kind == "final":
+                            yield _decode_event(_decode_final, data, kind)
+                            return
+                reason = "the stream ended without a final event"
+            except httpx.UnsupportedProtocol as exc:
+                raise ConfigError(f"API URL {self.base_url!r} is not usable: {exc}") from exc
+            except httpx.TransportError as exc:
+                if failures >= self.reconnect_attempts:
+                    raise self._unreachable(exc, f"following {operation_id}") from exc
+                reason = str(exc)
+            if failures >= self.reconnect_attempts:
+                raise ApiUnreachableError(
+                    f"lost the event stream of {operation_id} on {self.base_url}: {reason}"
+                )
+            time.sleep(min(0.25 * 2**failures, 5.0))
+            failures += 1
+
+
+def _decode_event(decode: Callable[[str], _T], data: str, kind: str) -> _T:
+    try:
+        return decode(data)
+    except msgspec.DecodeError as exc:
+        raise KtrdrError(f"the server sent a malformed {kind} event: {exc}") from exc
+
+
+def _sse_messages(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """``(event, data)`` per server-sent event; comments (heartbeats) are skipped."""
+    kind = "message"
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield kind, "\n".join(data)
+            kind, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            kind = value
+        elif name == "data":
+            data.append(value)
+    # an event cut off by the end of the stream is incomplete: dropped, as the SSE spec says

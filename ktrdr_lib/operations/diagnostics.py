@@ -1,0 +1,85 @@
+"""Diagnostics: what an epoch history says about a run, and what the machine has."""
+
+from __future__ import annotations
+
+import itertools
+import platform
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+from ktrdr_lib.schemas.health import TrainingDiagnostics
+from ktrdr_lib.schemas.progress import EpochHistoryRow
+
+__all__ = ["device_summary", "diagnose_history", "library_versions"]
+
+_VERSIONED = ("ktrdr_lib", "torch", "lightning", "torchmetrics", "numpy", "pandas", "msgspec")
+
+
+def diagnose_history(
+    history: Sequence[EpochHistoryRow], *, window: int = 3, min_improvement: float = 1e-3
+) -> TrainingDiagnostics:
+    """Overfitting and plateau flags from an epoch history (needs ``window + 1`` epochs)."""
+    rows = [r for r in history if r.val_loss is not None and r.train_loss is not None]
+    if not rows:
+        return TrainingDiagnostics()
+    best = min(rows, key=lambda r: r.val_loss or 0.0)
+    last = rows[-1]
+    gap = None
+    if last.val_loss is not None and last.train_loss is not None:
+        gap = round(last.val_loss - last.train_loss, 6)
+    notes: list[str] = []
+    overfitting = plateau = False
+    if len(rows) > window:
+        tail = rows[-(window + 1) :]
+        val = [r.val_loss or 0.0 for r in tail]
+        train = [r.train_loss or 0.0 for r in tail]
+        rising = all(b > a for a, b in itertools.pairwise(val))
+        falling = all(b < a for a, b in itertools.pairwise(train))
+        overfitting = rising and falling
+        if overfitting:
+            notes.append(
+                f"validation loss rose for {window} epochs while training loss fell: "
+                "overfitting; consider early stopping, more dropout or fewer epochs"
+            )
+        before = min(r.val_loss or 0.0 for r in rows[:-window])
+        recent = min(r.val_loss or 0.0 for r in rows[-window:])
+        plateau = before - recent < min_improvement * abs(before)
+        if plateau and not overfitting:
+            notes.append(
+                f"validation loss has not improved by {min_improvement:.1%} in {window} epochs: "
+                "a plateau; a lower learning rate or early stopping may help"
+            )
+    return TrainingDiagnostics(
+        overfitting=overfitting,
+        plateau=plateau,
+        best_epoch=best.epoch,
+        generalization_gap=gap,
+        notes=notes,
+    )
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries training depends on."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def device_summary() -> dict[str, Any]:
+    """The accelerators torch can see."""
+    import torch
+
+    info: dict[str, Any] = {
+        "cuda_available": torch.cuda.is_available(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["cuda_devices"] = [
+            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+        ]
+    return info

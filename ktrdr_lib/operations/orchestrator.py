@@ -1,0 +1,566 @@
+"""TrainingOrchestrator: training runs as managed, observable, cancellable operations.
+
+Example:
+    >>> from ktrdr_lib import TrainingOrchestrator
+    >>> orch = TrainingOrchestrator()                      # SQLite under KTRDR_HOME
+    >>> op = orch.start_training("rsi_mean_reversion", epochs=5)
+    >>> for snap in op.follow():                           # doctest: +SKIP
+    ...     print(snap.percentage, snap.message)
+    >>> op.wait().status                                   # doctest: +SKIP
+    'completed'
+    >>> op.result().test_metrics.accuracy                  # doctest: +SKIP
+
+``start_training`` validates the request and builds the context *before* an operation is
+stored (a bad strategy raises at once and stores nothing), then returns; training runs in a
+worker thread (:mod:`ktrdr_lib.operations.live`). At most ``max_concurrent`` runs train at
+once; the rest wait ``pending``.
+
+Each run goes to the runner of its mode: ``local`` in this process (or a child of it),
+``host`` on a training host (``host_url`` / ``KTRDR_HOST_URL``, see
+:mod:`ktrdr_lib.runners.host`); the host session id is stored on the operation and carried by
+its snapshots.
+
+Restarts: local runs found active at start-up are marked ``interrupted``; host runs whose
+process died are taken over (:mod:`ktrdr_lib.operations.reattach`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ktrdr_lib.errors import (
+    ConfigError,
+    HostUnavailableError,
+    KtrdrError,
+    NotFoundError,
+    StateConflictError,
+)
+from ktrdr_lib.operations.diagnostics import device_summary, diagnose_history, library_versions
+from ktrdr_lib.operations.handle import OperationHandle, progress_view_class
+from ktrdr_lib.operations.live import LiveOperation, OperationExecutor
+from ktrdr_lib.operations.reattach import claim_orphans, orphan_reason
+from ktrdr_lib.operations.store import OperationStore
+from ktrdr_lib.paths import ktrdr_home
+from ktrdr_lib.pipeline.context import TrainingOperationContext, build_training_context
+from ktrdr_lib.progress.sinks import OperationChannel, StoreWriter
+from ktrdr_lib.runners.base import TrainingRunner
+from ktrdr_lib.runners.local import LocalTrainingRunner
+from ktrdr_lib.schemas.health import HealthReport, OperationMetrics
+from ktrdr_lib.schemas.operations import OperationList, OperationSnapshot
+from ktrdr_lib.schemas.progress import ProgressSnapshot
+from ktrdr_lib.schemas.requests import TrainingRequest
+from ktrdr_lib.schemas.results import TrainingResult
+from ktrdr_lib.schemas.status import ACTIVE_STATUSES, FINAL_STATUSES, TrainingMode
+from ktrdr_lib.strategy.spec import StrategySpec
+from ktrdr_lib.timestamps import utc_now
+
+__all__ = ["TrainingOrchestrator"]
+
+log = logging.getLogger(__name__)
+
+StrategyRef = str | os.PathLike[str] | StrategySpec
+
+
+class TrainingOrchestrator:
+    """Starts, queues, tracks and cancels training operations.
+
+    Args:
+        home: state directory (default ``KTRDR_HOME``); the store is ``home/operations.db``.
+        store: an OperationStore to use instead (e.g. ``OperationStore(":memory:")``).
+        runner: where runs of its mode execute (default: a :class:`LocalTrainingRunner`
+            for ``local``).
+        host_url: a training host for ``mode="host"`` runs (default ``KTRDR_HOST_URL``).
+        host_token: that host's bearer token (default ``KTRDR_HOST_TOKEN``).
+        host_runner: a ready host runner instead (e.g. a HostTrainingRunner with a test
+            transport or another poll interval); overrides ``host_url``.
+        max_concurrent: runs training at once (default 1 on CPU, the GPU count with CUDA).
+        progress_interval: seconds between throttled progress snapshots (default 0.2).
+        data_dir: OHLCV directory for every run (default ``KTRDR_DATA_DIR`` or the samples).
+        models_dir: where models are saved (default ``KTRDR_HOME/models``).
+    """
+
+    def __init__(
+        self,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        store: OperationStore | None = None,
+        runner: TrainingRunner | None = None,
+        max_concurrent: int | None = None,
+        progress_interval: float = 0.2,
+        data_dir: str | os.PathLike[str] | None = None,
+        models_dir: str | os.PathLike[str] | None = None,
+        host_url: str | None = None,
+        host_token: str | None = None,
+        host_runner: TrainingRunner | None = None,
+    ) -> None:
+        self.home = Path(home) if home is not None else ktrdr_home()
+        self.store = store or OperationStore(self.home / "operations.db")
+        self.runners: dict[str, TrainingRunner] = {"local": LocalTrainingRunner()}
+        if runner is not None:
+            self.runners[runner.mode] = runner
+        if host_runner is None and (host_url or os.environ.get("KTRDR_HOST_URL")):
+            from ktrdr_lib.runners.host import host_runner_from_env
+
+            host_runner = host_runner_from_env(host_url, host_token)
+        self.host_runner = host_runner
+        if host_runner is not None:
+            self.runners["host"] = host_runner
+        # The runner of the default mode (kept for callers that read ``orchestrator.runner``).
+        self.runner: TrainingRunner = runner or self.runners["local"]
+        self.max_concurrent = max_concurrent or _default_concurrency()
+        if self.max_concurrent < 1:
+            raise ConfigError(f"max_concurrent must be >= 1, got {max_concurrent}")
+        if progress_interval < 0:
+            raise ConfigError(f"progress_interval must be >= 0, got {progress_interval}")
+        self.progress_interval = progress_interval
+        self.data_dir = data_dir
+        self.models_dir = Path(models_dir) if models_dir is not None else self.home / "models"
+        self._writer = StoreWriter(self.store)
+        self._executor = OperationExecutor(
+            self.store, self._writer, self.runners, progress_interval=progress_interval
+        )
+        self._live: dict[str, LiveOperation] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._workers: list[threading.Thread] = []
+        self._closed = False
+        interrupted = self.store.mark_interrupted(
+            mode="local", reason="the process running this operation stopped before it finished"
+        )
+        # Host sessions keep running when the process following them dies: take them over.
+        reattached: list[str] = []
+        if host_runner is not None and host_runner.can_reattach:
+            for live in claim_orphans(self.store, self._writer):
+                self._enqueue(live)
+                reattached.append(live.context.operation_id)
+        interrupted += self.store.mark_interrupted(mode="host", reason=orphan_reason(host_runner))
+        if interrupted:
+            log.warning("marked %d operation(s) interrupted: %s", len(interrupted), interrupted)
+        if reattached:
+            log.warning("re-attached to %d host session(s): %s", len(reattached), reattached)
+
+    @property
+    def host_url(self) -> str | None:
+        """The training host ``mode="host"`` runs go to, or ``None`` when none is configured."""
+        url = getattr(self.runners.get("host"), "host_url", None)
+        return url if isinstance(url, str) else None
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def start_training(
+        self,
+        strategy: StrategyRef,
+        request: TrainingRequest | None = None,
+        *,
+        mode: TrainingMode = "local",
+        operation_id: str | None = None,
+        **fields: Any,
+    ) -> OperationHandle:
+        """Validate the request, store a ``pending`` operation and queue it; returns at once.
+
+        Args:
+            strategy: a strategy name, a path to its YAML file, or a loaded StrategySpec.
+            request: what to train on (see :class:`~ktrdr_lib.schemas.TrainingRequest`).
+            mode: ``local`` or ``host``.
+            operation_id: use this id (must be new) instead of a fresh one.
+            fields: :class:`~ktrdr_lib.schemas.TrainingRequest` fields, instead of or on top
+                of ``request`` (``symbols=["AAPL"], epochs=5``).
+
+        Raises:
+            ConfigError / StrategyNotFoundError: the request is invalid (nothing is stored).
+            StateConflictError: ``operation_id`` is taken.
+        """
+        if self._closed:
+            raise StateConflictError("this orchestrator is shut down; create a new one")
+        context = build_training_context(
+            strategy,
+            request,
+            mode=mode,
+            data_dir=self.data_dir,
+            models_dir=self.models_dir,
+            operation_id=operation_id,
+            **fields,
+        )
+        return self.submit(context)
+
+    def train(
+        self,
+        strategy: StrategyRef,
+        request: TrainingRequest | None = None,
+        *,
+        mode: TrainingMode = "local",
+        display: str = "auto",
+        **fields: Any,
+    ) -> OperationHandle:
+        """:meth:`start_training`, then show its progress view; returns the handle at once.
+
+        ``display`` is the view's mode (``auto``, ``widget``, ``html``, ``text`` or ``off``).
+        The cell returns while the run trains in a worker thread, so the view's Cancel button
+        stays live.
+
+        Example:
+            >>> op = orch.train("rsi_mean_reversion", epochs=5)     # doctest: +SKIP
+        """
+        progress_view_class().check_mode(display)  # a bad mode raises before anything starts
+        handle = self.start_training(strategy, request, mode=mode, **fields)
+        handle.display(display)
+        return handle
+
+    def submit(self, context: TrainingOperationContext) -> OperationHandle:
+        """Store and queue an already built context."""
+        if self._closed:
+            raise StateConflictError("this orchestrator is shut down; create a new one")
+        if context.mode not in self.runners:
+            if context.mode == "host":
+                raise HostUnavailableError(
+                    "no training host is configured: set KTRDR_HOST_URL (or pass host_url) "
+                    "to train in host mode, or use mode 'local'"
+                )
+            raise ConfigError(
+                f"mode {context.mode!r} is not available here: this orchestrator trains in "
+                f"{' and '.join(repr(m) for m in sorted(self.runners))} mode"
+            )
+        op_id = context.operation_id
+        if self.store.exists(op_id):
+            raise StateConflictError(f"operation id {op_id} is taken; use a new one")
+        live = LiveOperation(context, OperationChannel(op_id, on_publish=self._writer.submit))
+        snapshot = ProgressSnapshot(
+            operation_id=op_id,
+            total_epochs=context.total_epochs,
+            message="Queued",
+            updated_at=utc_now(),
+        )
+        live.record = self.store.create(
+            op_id,
+            mode=context.mode,
+            metadata=context.metadata(),
+            progress=snapshot,
+            context=context,  # lets a later process re-attach to a host session
+        )
+        live.channel.publish(snapshot)
+        self._enqueue(live)
+        return OperationHandle(self, op_id)
+
+    def _enqueue(self, live: LiveOperation) -> None:
+        op_id = live.context.operation_id
+        with self._lock:
+            self._live[op_id] = live
+            while len(self._workers) < self.max_concurrent:
+                worker = threading.Thread(
+                    target=self._work, name=f"ktrdr-train-{len(self._workers)}", daemon=True
+                )
+                self._workers.append(worker)
+                worker.start()
+        self._queue.put(op_id)
+
+    def _work(self) -> None:
+        while (op_id := self._queue.get()) is not None:
+            live = self._live.get(op_id)
+            if live is not None:
+                message = f"Re-attached to host session {live.host_session_id} on {self.host_url}"
+                self._executor.run_safely(live, reattach_message=message)
+
+    def _transition(self, op_id: str, status: Any, **fields: Any) -> OperationSnapshot:
+        return self._executor.transition(self._live.get(op_id), op_id, status, **fields)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_operation(self, operation_id: str) -> OperationSnapshot:
+        """The operation with its freshest progress (live when it runs here).
+
+        Raises:
+            NotFoundError: unknown id.
+        """
+        live = self._live.get(operation_id)
+        cached = live.record if live is not None else None
+        record = cached if cached is not None else self.store.get(operation_id)
+        latest = live.channel.latest if live is not None else None
+        if latest is not None and latest.sequence > record.progress.sequence:
+            latest = msgspec.structs.replace(latest, status=record.status)
+            return msgspec.structs.replace(record, progress=latest)
+        return record
+
+    def context_of(self, operation_id: str) -> TrainingOperationContext:
+        """The resolved request an operation runs (symbols, timeframes, epochs, ...).
+
+        Raises:
+            NotFoundError: unknown id, or an operation stored without its context.
+        """
+        live = self._live.get(operation_id)
+        if live is not None:
+            return live.context
+        raw = self.store.stored_context(operation_id)
+        if raw is None:
+            raise NotFoundError(f"operation {operation_id} has no stored context")
+        return msgspec.json.decode(raw, type=TrainingOperationContext)
+
+    def list_operations(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        operation_type: str | None = None,
+        active_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> OperationList:
+        """Operations newest first, with the total count and the number active."""
+        wanted = sorted(ACTIVE_STATUSES) if active_only and status is None else status
+        items, total = self.store.list_records(
+            status=wanted, operation_type=operation_type, limit=limit, offset=offset
+        )
+        items = [self._fresh(r) for r in items]
+        return OperationList(
+            items=items, total_count=total, active_count=self.store.count(sorted(ACTIVE_STATUSES))
+        )
+
+    def _fresh(self, record: OperationSnapshot) -> OperationSnapshot:
+        live = self._live.get(record.operation_id)
+        latest = live.channel.latest if live is not None else None
+        if latest is not None and latest.sequence > record.progress.sequence:
+            return msgspec.structs.replace(
+                record, progress=msgspec.structs.replace(latest, status=record.status)
+            )
+        return record
+
+    def wait(self, operation_id: str, *, timeout: float | None = None) -> OperationSnapshot:
+        """Block until the operation is final (or ``timeout``) and return it."""
+        live = self._live.get(operation_id)
+        if live is not None:
+            live.done.wait(timeout)
+            return self.get_operation(operation_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.get_operation(operation_id)
+            if record.is_final or (deadline is not None and time.monotonic() >= deadline):
+                return record
+            time.sleep(0.2)
+
+    def follow(
+        self, operation_id: str, *, after: int = 0, timeout: float | None = None
+    ) -> Iterator[ProgressSnapshot]:
+        """Yield snapshots newer than ``after`` until the final one.
+
+        For an operation this orchestrator runs, every emitted snapshot is yielded (unless a
+        subscriber falls far behind); for others the store is polled. ``timeout`` bounds the
+        wait for each next snapshot (``None`` waits as long as it takes).
+        """
+        self.store.get(operation_id)  # NotFoundError early
+        last = after
+        live = self._live.get(operation_id)
+        while True:
+            if live is not None:
+                batch = live.channel.after(last, timeout=timeout if timeout else 1.0)
+            else:
+                record = self.get_operation(operation_id)
+                batch = [record.progress] if record.progress.sequence > last else []
+                if not batch and not record.is_final:
+                    time.sleep(0.2)
+            for snap in batch:
+                last = snap.sequence
+                yield snap
+                if snap.status in FINAL_STATUSES:
+                    return
+            record = self.get_operation(operation_id)
+            if record.is_final and (live is None or live.done.is_set()):
+                final = record.progress
+                if final.sequence > last:
+                    yield final
+                return
+            if not batch and timeout is not None and live is not None:
+                return
+
+    def poll(self, operation_id: str, after: int) -> tuple[list[ProgressSnapshot], bool]:
+        """Snapshots newer than ``after`` without blocking, and whether the operation is final.
+
+        For async callers (server-sent events): live snapshots when this orchestrator runs
+        the operation, else the stored latest one.
+        """
+        live = self._live.get(operation_id)
+        if live is not None:
+            batch = live.channel.after(after, timeout=0)
+            if batch or not live.done.is_set():
+                return batch, bool(batch) and batch[-1].status in FINAL_STATUSES
+        record = self.get_operation(operation_id)
+        batch = [record.progress] if record.progress.sequence > after else []
+        return batch, record.is_final
+
+    def result(self, operation_id: str) -> TrainingResult:
+        """The TrainingResult of a completed operation.
+
+        Raises:
+            NotFoundError: unknown id.
+            StateConflictError: the operation has not completed (the message gives its status).
+        """
+        record = self.get_operation(operation_id)
+        if record.status != "completed" or record.result is None:
+            detail = f": {record.error_message}" if record.error_message else ""
+            raise StateConflictError(
+                f"operation {operation_id} is {record.status}{detail}; a result exists only "
+                "once it has completed"
+            )
+        return record.result
+
+    def partial_result(self, operation_id: str) -> TrainingResult | None:
+        """Whatever result was stored, also for cancelled and failed runs."""
+        record = self.get_operation(operation_id)
+        return record.result
+
+    def metrics(self, operation_id: str) -> OperationMetrics:
+        """The epoch history with overfitting/plateau flags."""
+        self._writer.flush()
+        rows = self.store.epoch_history(operation_id)
+        return OperationMetrics(
+            operation_id=operation_id, epochs=rows, diagnostics=diagnose_history(rows)
+        )
+
+    # -- cancelling --------------------------------------------------------------------------
+
+    def cancel(
+        self, operation_id: str, *, graceful: bool = False, reason: str | None = None
+    ) -> OperationSnapshot:
+        """Ask an operation to stop. Idempotent while it is active.
+
+        A queued operation is cancelled at once; a running one becomes ``cancelling`` and
+        stops within a batch (abort) or after evaluating and saving (graceful).
+
+        Raises:
+            NotFoundError: unknown id.
+            StateConflictError: the operation is already final (the message gives its status).
+        """
+        live = self._live.get(operation_id)
+        text = reason or ("graceful stop requested" if graceful else "cancelled by request")
+        requested = live is not None and not live.done.is_set()
+        if requested and live is not None:
+            live.token.cancel(graceful=graceful, reason=text)  # first: every batch counts
+        record = self.store.get(operation_id)
+        # It ended while we looked, with a cancel on record: most likely this one.
+        ended_by_cancel = record.cancellation_reason is not None and record.status in (
+            "cancelled",
+            "completed",
+        )
+        if record.is_final and requested and ended_by_cancel:
+            return record
+        if record.is_final:
+            raise StateConflictError(
+                f"operation {operation_id} cannot be cancelled: it is already {record.status}"
+            )
+        if live is None:
+            raise StateConflictError(
+                f"operation {operation_id} is {record.status} in another process; cancel it "
+                "through the process (or API) that runs it"
+            )
+        live.token.cancel(graceful=graceful, reason=text)
+        if record.status == "pending":
+            try:
+                return self._transition(operation_id, "cancelled", cancellation_reason=text)
+            except StateConflictError:
+                pass  # the worker just picked it up; it will see the token
+        with contextlib.suppress(StateConflictError):  # it may have finished meanwhile
+            self._transition(operation_id, "cancelling", cancellation_reason=text)
+        if live.tracker is not None and not live.done.is_set():
+            live.tracker.set_status("cancelling")
+        return self.get_operation(operation_id)
+
+    def forget(self, operation_ids: Sequence[str]) -> list[str]:
+        """Delete finished operations from the store and from memory; returns those deleted.
+
+        Operations still active, or whose worker is still finishing, are kept.
+        """
+        ready = []
+        for op_id in operation_ids:
+            live = self._live.get(op_id)
+            if live is None or live.done.is_set():
+                ready.append(op_id)
+        if not ready:
+            return []
+        self._writer.flush()
+        final = {r.operation_id for r in self._records(ready) if r.is_final}
+        doomed = [op_id for op_id in ready if op_id in final]
+        self.store.delete(doomed)
+        for op_id in doomed:
+            self._live.pop(op_id, None)
+        return doomed
+
+    def _records(self, operation_ids: Sequence[str]) -> list[OperationSnapshot]:
+        records = []
+        for op_id in operation_ids:
+            with contextlib.suppress(KtrdrError):
+                records.append(self.store.get(op_id))
+        return records
+
+    # -- diagnostics -------------------------------------------------------------------------
+
+    def health(self) -> HealthReport:
+        """Mode, store, queue, active runs, cancel latencies, versions and device."""
+
+        active, _ = self.store.list_records(status=sorted(ACTIVE_STATUSES), limit=1000)
+        pending = [r for r in active if r.status == "pending"]
+        return HealthReport(
+            status="ok" if not self._closed else "shut down",
+            mode=self.runner.mode if self.host_url is None else "local+host",
+            store_path=self.store.path,
+            store_size_bytes=self.store.size_bytes(),
+            max_concurrent=self.max_concurrent,
+            queue_depth=len(pending),
+            active_operation_ids=[r.operation_id for r in active],
+            host_url=self.host_url,
+            host_session_ids=[r.host_session_id for r in active if r.host_session_id],
+            last_cancel_latencies=list(self._executor.latencies),
+            versions=library_versions(),
+            device=device_summary(),
+        )
+
+    def shutdown(self, *, cancel_running: bool = False, timeout: float | None = 30.0) -> None:
+        """Stop taking work. Queued runs are cancelled; running ones may finish (or are
+        cancelled with ``cancel_running``) within ``timeout``; any still running after it is
+        marked ``interrupted`` (nothing is cancelled silently) and told to stop."""
+        self._closed = True
+        for op_id, live in list(self._live.items()):
+            if live.done.is_set():
+                continue
+            record = self.store.get(op_id)
+            if record.status == "pending" or cancel_running:
+                with contextlib.suppress(StateConflictError):
+                    self.cancel(op_id, reason="orchestrator shut down")
+        for _ in self._workers:
+            self._queue.put(None)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for worker in self._workers:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            worker.join(left)
+        for op_id, live in list(self._live.items()):
+            if not live.done.is_set():  # still running after the wait: say so, then stop it
+                with contextlib.suppress(KtrdrError):
+                    self._transition(
+                        op_id,
+                        "interrupted",
+                        error_message="the process shut down before it finished",
+                    )
+                live.token.cancel(reason="process shut down")
+        self._writer.close()
+        for runner in self.runners.values():
+            close = getattr(runner, "close", None)
+            if callable(close):
+                close()  # e.g. a host runner's connection pool
+
+    def __enter__(self) -> TrainingOrchestrator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown(cancel_running=True)
+
+
+def _default_concurrency() -> int:
+    import torch
+
+    return max(torch.cuda.device_count(), 1)

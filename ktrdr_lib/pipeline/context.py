@@ -1,0 +1,268 @@
+"""TrainingOperationContext: everything a run needs, resolved and validated up front.
+
+A bad strategy, symbol, timeframe, date or override raises here, before any operation exists,
+so nothing half-made is ever stored.
+
+Example:
+    >>> ctx = build_training_context("rsi_mean_reversion", epochs=2)
+    >>> ctx.symbols, ctx.timeframes, ctx.total_epochs
+    (['AAPL'], ['1d'], 2)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pandas as pd
+
+from ktrdr_lib.data.timeframes import parse_timeframe, sort_timeframes
+from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.paths import data_dir as default_data_dir
+from ktrdr_lib.paths import models_dir as default_models_dir
+from ktrdr_lib.schemas.requests import TrainingRequest
+from ktrdr_lib.schemas.status import TrainingMode
+from ktrdr_lib.strategy.config import apply_overrides, strategy_to_config
+from ktrdr_lib.strategy.discovery import resolve_strategy
+from ktrdr_lib.strategy.loader import load_strategy
+from ktrdr_lib.strategy.spec import StrategySpec
+
+__all__ = [
+    "TrainingOperationContext",
+    "build_training_context",
+    "new_operation_id",
+    "training_request",
+]
+
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
+    """A training run, fully resolved. Immutable; derive changed copies with ``replace``.
+
+    Attributes:
+        operation_id: ``op_training_YYYYmmdd_HHMMSS_xxxxxxxx``.
+        strategy: the validated strategy with overrides applied.
+        strategy_path: the file it came from (``None`` for inline text).
+        symbols / timeframes: what this run trains on (the request overrides the strategy).
+        base_timeframe: rows and labels are built on it.
+        start_date / end_date: ISO dates or ``None`` for all available data.
+        total_epochs: the epoch budget (early stopping may end sooner).
+        batches_per_epoch: ``None`` until the data is prepared.
+    """
+
+    operation_id: str
+    strategy: StrategySpec
+    strategy_path: str | None
+    symbols: list[str]
+    timeframes: list[str]
+    base_timeframe: str
+    start_date: str | None
+    end_date: str | None
+    mode: TrainingMode
+    seed: int
+    overrides: dict[str, Any]
+    data_dir: str
+    models_dir: str
+    total_epochs: int
+    batch_size: int
+    batches_per_epoch: int | None = None
+    created_at: str = ""
+
+    @property
+    def strategy_name(self) -> str:
+        """The strategy's ``name``."""
+        return self.strategy.name
+
+    def strategy_config(self) -> dict[str, Any]:
+        """The strategy in the v2 file layout (saved with the model)."""
+        return strategy_to_config(self.strategy)
+
+    def with_batches_per_epoch(self, batches: int) -> TrainingOperationContext:
+        """A copy that knows the number of training batches per epoch."""
+        return msgspec.structs.replace(self, batches_per_epoch=batches)
+
+    def metadata(self) -> dict[str, Any]:
+        """The operation's metadata payload (the v1 API's ``metadata`` shape)."""
+        return {
+            "symbol": self.symbols[0] if len(self.symbols) == 1 else "MULTI",
+            "timeframe": self.timeframes[0] if len(self.timeframes) == 1 else "MULTI",
+            "mode": self.mode,
+            "start_date": self.start_date,
+            "end_date": self.end_date,
+            "parameters": {
+                "strategy_name": self.strategy_name,
+                "strategy_path": self.strategy_path,
+                "symbols": list(self.symbols),
+                "timeframes": list(self.timeframes),
+                "base_timeframe": self.base_timeframe,
+                "epochs": self.total_epochs,
+                "batch_size": self.batch_size,
+                "seed": self.seed,
+                "overrides": dict(self.overrides),
+                "training_mode": self.mode,
+                "session_id": None,
+            },
+        }
+
+
+def training_request(request: TrainingRequest | None, fields: Mapping[str, Any]) -> TrainingRequest:
+    """``request`` with ``fields`` (request fields given as keywords) on top.
+
+    Raises:
+        ConfigError: a keyword that is not a request field.
+    """
+    unknown = sorted(set(fields) - set(TrainingRequest.__struct_fields__))
+    if unknown:
+        raise ConfigError(
+            f"{', '.join(unknown)}: not a training request field; the fields are "
+            f"{', '.join(TrainingRequest.__struct_fields__)}"
+        )
+    base = request or TrainingRequest()
+    return msgspec.structs.replace(base, **fields) if fields else base
+
+
+def new_operation_id(now: datetime | None = None) -> str:
+    """A fresh, sortable operation id."""
+    now = now or datetime.now(UTC)
+    return f"op_training_{now:%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
+
+
+def _check_symbols(symbols: Sequence[str]) -> list[str]:
+    if isinstance(symbols, str):
+        symbols = [s for s in symbols.split(",") if s]
+    result: list[str] = []
+    for symbol in symbols:
+        if not isinstance(symbol, str) or not _SYMBOL.match(symbol) or ".." in symbol:
+            raise ConfigError(
+                f"symbols: {symbol!r} is not a symbol; use letters, digits, '.', '_' or '-' "
+                "(e.g. AAPL)"
+            )
+        if symbol not in result:
+            result.append(symbol)
+    return result
+
+
+def _check_timeframes(timeframes: Sequence[str]) -> list[str]:
+    if isinstance(timeframes, str):
+        timeframes = [t for t in timeframes.split(",") if t]
+    result: list[str] = []
+    for tf in timeframes:
+        parse_timeframe(tf)
+        if tf not in result:
+            result.append(tf)
+    return result
+
+
+def _check_date(field: str, value: str | datetime | None) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"{field}: {value!r} is not a date; use ISO-8601 like 2010-01-31 or "
+            "2010-01-31T00:00:00Z"
+        ) from exc
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.tz_convert("UTC").isoformat().replace("+00:00", "Z")
+
+
+def _base_timeframe(spec: StrategySpec, timeframes: list[str]) -> str:
+    tf_spec = spec.training_data.timeframes if spec.training_data else None
+    wanted = tf_spec.base_timeframe if tf_spec else None
+    if wanted and wanted in timeframes:
+        return wanted
+    return sort_timeframes(timeframes)[0]
+
+
+def build_training_context(
+    strategy: str | os.PathLike[str] | StrategySpec,
+    request: TrainingRequest | None = None,
+    *,
+    mode: TrainingMode = "local",
+    data_dir: str | os.PathLike[str] | None = None,
+    models_dir: str | os.PathLike[str] | None = None,
+    operation_id: str | None = None,
+    **fields: Any,
+) -> TrainingOperationContext:
+    """Resolve and validate a training request.
+
+    Args:
+        strategy: a strategy name (searched in ``KTRDR_STRATEGIES_DIR`` then the shipped
+            examples), a path to a YAML file, or an already loaded StrategySpec.
+        request: what to train on: symbols, timeframes, dates, overrides, epochs, seed (see
+            :class:`~ktrdr_lib.schemas.requests.TrainingRequest`; every field optional).
+        mode: ``local`` (this machine) or ``host`` (a remote training host).
+        data_dir: OHLCV directory (default ``KTRDR_DATA_DIR`` or the bundled sample data).
+        models_dir: where models are saved (default ``KTRDR_HOME/models``).
+        operation_id: use this id instead of a fresh one.
+        fields: request fields given as keywords (``symbols=["AAPL"], epochs=5``), on top of
+            ``request``.
+
+    Raises:
+        ConfigError: any part of the request is invalid (the message names it).
+        StrategyNotFoundError: no such strategy; the message lists the places searched.
+
+    Example:
+        >>> ctx = build_training_context("rsi_mean_reversion", epochs=2)
+        >>> ctx.total_epochs, ctx.symbols
+        (2, ['AAPL'])
+    """
+    request = training_request(request, fields)
+    symbols, timeframes = request.symbols, request.timeframes
+    start_date, end_date, seed = request.start_date, request.end_date, request.seed
+    if isinstance(strategy, StrategySpec):
+        spec, path = strategy, strategy.source
+    else:
+        resolved = resolve_strategy(strategy)
+        spec, path = load_strategy(resolved), str(resolved)
+    merged = request.merged_overrides()
+    spec = apply_overrides(spec, merged)
+
+    chosen_symbols = _check_symbols(symbols if symbols else spec.default_symbols())
+    if not chosen_symbols:
+        raise ConfigError(
+            f"strategy {spec.name!r} names no symbols in training_data; pass symbols "
+            "(e.g. --symbols AAPL)"
+        )
+    chosen_tfs = _check_timeframes(timeframes if timeframes else spec.default_timeframes())
+    if not chosen_tfs:
+        raise ConfigError(
+            f"strategy {spec.name!r} names no timeframes in training_data; pass timeframes "
+            "(e.g. --timeframes 1d)"
+        )
+    start, end = _check_date("start_date", start_date), _check_date("end_date", end_date)
+    if start and end and pd.Timestamp(start) >= pd.Timestamp(end):
+        raise ConfigError(f"start_date {start} is not before end_date {end}; swap or widen them")
+    if mode not in ("local", "host"):
+        raise ConfigError(f"mode: {mode!r} is not a training mode; use 'local' or 'host'")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed: {seed!r} is not a non-negative integer")
+
+    now = datetime.now(UTC)
+    return TrainingOperationContext(
+        operation_id=operation_id or new_operation_id(now),
+        strategy=spec,
+        strategy_path=path,
+        symbols=chosen_symbols,
+        timeframes=chosen_tfs,
+        base_timeframe=_base_timeframe(spec, chosen_tfs),
+        start_date=start,
+        end_date=end,
+        mode=mode,
+        seed=seed,
+        overrides=merged,
+        data_dir=str(Path(data_dir) if data_dir else default_data_dir()),
+        models_dir=str(Path(models_dir) if models_dir else default_models_dir()),
+        total_epochs=spec.model.training.epochs,
+        batch_size=spec.model.training.batch_size,
+        created_at=now.isoformat().replace("+00:00", "Z"),
+    )

@@ -1,0 +1,239 @@
+"""The training pipeline: bars → indicators → fuzzy → labels → fit → evaluate → save.
+
+:func:`run_training_pipeline` is the one copy of the training logic; the local runner, the
+training host and the CLI all call it. It reports phases to an optional observer, checks the
+cancel token between steps, and returns a :class:`TrainingResult`.
+
+Example:
+    >>> from ktrdr_lib import build_training_context, run_training_pipeline
+    >>> result = run_training_pipeline(build_training_context("rsi_mean_reversion", epochs=2))
+    >>> result.test_metrics.accuracy  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import numpy as np
+
+from ktrdr_lib.errors import TrainingError
+from ktrdr_lib.features.dataset import DatasetSplits
+from ktrdr_lib.features.labels import LABEL_NAMES
+from ktrdr_lib.pipeline.aggregate import ResultAggregator
+from ktrdr_lib.pipeline.context import TrainingOperationContext
+from ktrdr_lib.pipeline.prepare import PhaseObserver, PhaseSteps, PreparedData, prepare_data
+from ktrdr_lib.progress.cancel_callback import CancelCallback
+from ktrdr_lib.progress.cancellation import CancelToken
+from ktrdr_lib.schemas.results import DataSummary, TrainingMetrics, TrainingResult
+from ktrdr_lib.timestamps import utc_now
+
+if TYPE_CHECKING:
+    from ktrdr_lib.models.store import SavedModel
+    from ktrdr_lib.schemas.results import ClassificationMetrics
+    from ktrdr_lib.training.fit import FitOutcome
+
+__all__ = ["PipelineOutput", "TrainerOptions", "execute_pipeline", "run_training_pipeline"]
+
+
+@dataclass(frozen=True)
+class TrainerOptions:
+    """How Lightning runs the fit (the host sets these; local runs keep the defaults)."""
+
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str | None = None
+    cancel_sync_every: int = 8
+
+    @property
+    def world_size(self) -> int:
+        """Processes training together (``devices`` when it is a count, else 1)."""
+        return self.devices if isinstance(self.devices, int) and self.devices > 1 else 1
+
+
+def _scaled(splits: DatasetSplits, scaler: Any) -> DatasetSplits:
+    return replace(
+        splits,
+        x_train=scaler.transform(splits.x_train),
+        x_val=scaler.transform(splits.x_val),
+        x_test=scaler.transform(splits.x_test),
+    )
+
+
+def _majority_class(y: np.ndarray) -> int:
+    return int(np.bincount(y, minlength=len(LABEL_NAMES)).argmax())
+
+
+@dataclass(frozen=True)
+class PipelineOutput:
+    """The raw outputs of one pipeline run; :class:`~ktrdr_lib.pipeline.aggregate.ResultAggregator`
+    turns them into a TrainingResult."""
+
+    context: TrainingOperationContext
+    prepared: PreparedData
+    fit: FitOutcome
+    training_metrics: TrainingMetrics
+    data_summary: DataSummary
+    validation_metrics: ClassificationMetrics
+    test_metrics: ClassificationMetrics
+    saved: SavedModel | None
+    accelerator: str
+    device: str
+    started_at: str
+    finished_at: str
+    cancellation_reason: str | None
+
+
+def execute_pipeline(
+    context: TrainingOperationContext,
+    *,
+    observer: PhaseObserver | None = None,
+    token: CancelToken | None = None,
+    callbacks: Sequence[Any] = (),
+    trainer_options: TrainerOptions | None = None,
+    save_model: bool = True,
+) -> PipelineOutput:
+    """Train the context's strategy end to end and return the raw outputs.
+
+    Args:
+        context: from :func:`~ktrdr_lib.pipeline.context.build_training_context`.
+        observer: told about each phase.
+        token: checked between steps and every batch; abort raises
+            :class:`~ktrdr_lib.errors.OperationCancelled`, graceful stops evaluate and save.
+        callbacks: extra Lightning callbacks (progress views).
+        trainer_options: accelerator, devices, strategy, precision.
+        save_model: write the model to the ModelStore (on by default).
+
+    Raises:
+        DataError, TrainingError, OperationCancelled.
+    """
+    from ktrdr_lib.models.store import ModelStore
+    from ktrdr_lib.training.evaluation import evaluate
+    from ktrdr_lib.training.fit import fit_model
+    from ktrdr_lib.training.scaling import FeatureScaler
+
+    options = trainer_options or TrainerOptions()
+    started_at = utc_now()
+    steps = PhaseSteps(observer, token)
+    spec = context.strategy
+    prepared = prepare_data(context, observer=observer, token=token)
+    raw = prepared.splits
+    scaler = FeatureScaler.fit(raw.x_train) if spec.model.features.scale_features else None
+    splits = raw if scaler is None else _scaled(raw, scaler)
+
+    per_rank = len(splits.y_train) // options.world_size
+    batches = -(-per_rank // spec.model.training.batch_size)
+    context = context.with_batches_per_epoch(batches)
+    steps.enter("train", f"Training {context.total_epochs} epochs × {batches} batches")
+    all_callbacks = list(callbacks)
+    if token is not None:
+        all_callbacks.append(CancelCallback(token, sync_every=options.cancel_sync_every))
+    fit = fit_model(
+        spec.model,
+        splits,
+        seed=context.seed,
+        max_epochs=context.total_epochs,
+        callbacks=all_callbacks,
+        accelerator=options.accelerator,
+        devices=options.devices,
+        strategy=options.strategy,
+        precision=options.precision,
+    )
+    if not fit.history:
+        raise TrainingError("training finished without a single epoch; this is a bug")
+
+    steps.enter("evaluate", "Evaluating on the validation and test splits")
+    majority = _majority_class(splits.y_train)
+    val_metrics = evaluate(fit.module, splits.x_val, splits.y_val, majority_class=majority)
+    test_metrics = evaluate(fit.module, splits.x_test, splits.y_test, majority_class=majority)
+    device = str(next(fit.module.parameters()).device)
+    training_metrics = ResultAggregator.training_metrics(fit)
+    data_summary = ResultAggregator.data_summary(prepared)
+
+    saved = None
+    if save_model and fit.global_rank == 0:  # one copy, however many ranks trained
+        steps.enter("save", "Saving the model")
+        saved = ModelStore(Path(context.models_dir)).save(
+            strategy_name=spec.name,
+            module=fit.module,
+            feature_names=raw.feature_names,
+            scaler=scaler,
+            model_spec_config=msgspec.to_builtins(spec.model),
+            strategy_config=context.strategy_config(),
+            metrics={
+                "training": msgspec.to_builtins(training_metrics),
+                "validation": msgspec.to_builtins(val_metrics),
+                "test": msgspec.to_builtins(test_metrics),
+                "history": msgspec.to_builtins(fit.history),
+            },
+            metadata={
+                "operation_id": context.operation_id,
+                "symbols": context.symbols,
+                "timeframes": context.timeframes,
+                "base_timeframe": context.base_timeframe,
+                "start_date": context.start_date,
+                "end_date": context.end_date,
+                "seed": context.seed,
+                "mode": context.mode,
+                "data_summary": msgspec.to_builtins(data_summary),
+                "python": platform.python_version(),
+                "pid": os.getpid(),
+            },
+        )
+    return PipelineOutput(
+        context=context,
+        prepared=prepared,
+        fit=fit,
+        training_metrics=training_metrics,
+        data_summary=data_summary,
+        validation_metrics=val_metrics,
+        test_metrics=test_metrics,
+        saved=saved,
+        accelerator=options.accelerator,
+        device=device,
+        started_at=started_at,
+        finished_at=utc_now(),
+        cancellation_reason=token.reason if token is not None and token.graceful else None,
+    )
+
+
+def run_training_pipeline(
+    context: TrainingOperationContext,
+    *,
+    observer: PhaseObserver | None = None,
+    token: CancelToken | None = None,
+    callbacks: Sequence[Any] = (),
+    trainer_options: TrainerOptions | None = None,
+    save_model: bool = True,
+) -> TrainingResult:
+    """Train the context's strategy end to end and return its :class:`TrainingResult`.
+
+    Same arguments as :func:`execute_pipeline`.
+    """
+    output = execute_pipeline(
+        context,
+        observer=observer,
+        token=token,
+        callbacks=callbacks,
+        trainer_options=trainer_options,
+        save_model=save_model,
+    )
+    return ResultAggregator.from_local(
+        output.context,
+        training_metrics=output.training_metrics,
+        validation_metrics=output.validation_metrics,
+        test_metrics=output.test_metrics,
+        data_summary=output.data_summary,
+        saved=output.saved,
+        accelerator=output.accelerator,
+        device=output.device,
+        started_at=output.started_at,
+        finished_at=output.finished_at,
+        cancellation_reason=output.cancellation_reason,
+    )

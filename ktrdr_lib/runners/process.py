@@ -1,0 +1,432 @@
+"""Local training in a child process, so the process that serves requests keeps its GIL.
+
+:class:`ProcessTrainingRunner` is a ``local`` runner like
+:class:`~ktrdr_lib.runners.local.LocalTrainingRunner`, but it runs
+:func:`~ktrdr_lib.runners.base.run_with_progress` in a child process started with ``spawn``
+(the parent has threads, so it never forks). The child has its own tracker and cancel token;
+the parent republishes the child's snapshots under the operation's own id and sequence with
+``ProgressTracker.forward`` (as the host runner does with a training host's), hands its epoch
+rows to ``ProgressTracker.record_epoch``, and turns its cancel token into a message the
+child's watcher thread turns back into a cancel.
+
+The wire and the child's side are in :mod:`ktrdr_lib.runners.worker`. A child that dies
+without a word becomes a :class:`~ktrdr_lib.errors.TrainingError` naming its exit code.
+
+Example:
+    >>> from ktrdr_lib import TrainingOrchestrator
+    >>> from ktrdr_lib.runners.process import ProcessTrainingRunner
+    >>> orch = TrainingOrchestrator(runner=ProcessTrainingRunner())  # doctest: +SKIP
+    >>> orch.start_training("rsi_mean_reversion", epochs=5).wait().status  # doctest: +SKIP
+    'completed'
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import multiprocessing
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from multiprocessing.connection import Connection, Listener, wait
+from multiprocessing.context import ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ktrdr_lib.errors import (
+    KtrdrError,
+    OperationCancelled,
+    TrainingError,
+    error_class,
+    rebuild_error,
+)
+from ktrdr_lib.pipeline.context import TrainingOperationContext
+from ktrdr_lib.pipeline.run import TrainerOptions
+from ktrdr_lib.progress.cancellation import CancelToken
+from ktrdr_lib.progress.tracker import ProgressTracker
+from ktrdr_lib.runners.base import RunControl
+from ktrdr_lib.runners.worker import (
+    AUTHKEY_ENV,
+    CancelMessage,
+    ChildJob,
+    ChildMessage,
+    EpochMessage,
+    ErrorMessage,
+    ResultMessage,
+    SnapshotMessage,
+    child_main,
+)
+from ktrdr_lib.schemas.results import TrainingResult
+
+__all__ = ["ProcessTrainingRunner"]
+
+log = logging.getLogger(__name__)
+
+# Control pipes of running children: closed at interpreter exit so every child aborts (it sees
+# EOF) before multiprocessing's own exit handler joins it.
+_OPEN_CONTROLS: set[Connection] = set()
+_OPEN_LOCK = threading.Lock()
+
+
+@atexit.register
+def _release_children() -> None:
+    with _OPEN_LOCK:
+        controls = list(_OPEN_CONTROLS)
+        _OPEN_CONTROLS.clear()
+    for control in controls:
+        with contextlib.suppress(OSError):
+            control.close()
+
+
+def _rebuild_error(message: ErrorMessage) -> KtrdrError:
+    """The child's error as the same KtrdrError subclass (TrainingError for anything else)."""
+    cls = error_class(*message.kinds)
+    if cls is None:
+        return TrainingError(f"{message.kinds[0]}: {message.detail}")
+    return rebuild_error(cls, message.detail, message.problems)
+
+
+def _exit_description(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name} (exit code {code})"
+    return f"exited with code {code}"
+
+
+class _CommandChild:
+    """A training started as a command, shaped like a multiprocessing process for ``_follow``."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        reader, writer = os.pipe()
+        self._wake = writer
+        self.sentinel = reader  # readable once the watcher sees the command exit
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"ktrdr-cmd-{popen.pid}", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        self.popen.wait()
+        with contextlib.suppress(OSError):
+            os.write(self._wake, b"x")
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)  # rank 0 and the ranks it launched
+
+    def close(self) -> None:
+        """Release the wake-up pipe once the command has exited and the watcher wrote to it
+        (closing earlier could let the watcher write into a reused descriptor)."""
+        self._watcher.join()
+        for fd in (self.sentinel, self._wake):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _accept(listener: Listener, child: _CommandChild, timeout: float = 300.0) -> Connection:
+    """Wait for rank 0 to connect back; fail if the command dies first."""
+    accepted: list[Connection] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and child.is_alive() and time.monotonic() < deadline:
+        thread.join(0.2)
+    if not accepted:
+        child.kill()
+        child.join()
+        raise TrainingError(
+            f"the training command (pid {child.pid}) {_exit_description(child.exitcode)} "
+            "before it connected back; see the server's log for its output"
+        )
+    return accepted[0]
+
+
+class ProcessTrainingRunner:
+    """Runs the training pipeline in a child process; progress and cancels cross a pipe.
+
+    Training in a child keeps a server's request handlers off the training thread's GIL: the
+    parent only forwards a few snapshots a second. The child starts with ``spawn`` and pays
+    the imports (a few seconds) once per run.
+
+    Args:
+        trainer_options: accelerator, devices, strategy and precision for Lightning.
+        save_model: save each trained model to the ModelStore (the child writes it).
+        start_method: a multiprocessing start method without fork's hazards for a threaded
+            parent: ``spawn`` (default) or ``forkserver``.
+        torch_threads: torch intra-op threads in the child (default: this process's
+            ``torch.get_num_threads()`` when the run starts, as an in-process run would use).
+        callbacks: extra Lightning callbacks for every run; they are pickled into the child,
+            so they must be importable, picklable objects.
+        abort_grace_s: after an abort is sent, how long the child may take to stop before it
+            is killed (the operation still ends ``cancelled``).
+
+    Example:
+        >>> runner = ProcessTrainingRunner(torch_threads=1)
+        >>> runner.mode
+        'local'
+    """
+
+    mode = "local"
+    can_reattach = False
+
+    def __init__(
+        self,
+        trainer_options: TrainerOptions | None = None,
+        *,
+        save_model: bool = True,
+        start_method: str = "spawn",
+        torch_threads: int | None = None,
+        callbacks: Sequence[Any] = (),
+        abort_grace_s: float = 60.0,
+    ) -> None:
+        if start_method not in ("spawn", "forkserver"):
+            raise ValueError(
+                f"start_method must be 'spawn' or 'forkserver', got {start_method!r}: the "
+                "parent runs threads, and forking a threaded process can deadlock the child"
+            )
+        if torch_threads is not None and torch_threads < 1:
+            raise ValueError(f"torch_threads must be >= 1, got {torch_threads}")
+        if abort_grace_s <= 0:
+            raise ValueError(f"abort_grace_s must be > 0, got {abort_grace_s}")
+        self.trainer_options = trainer_options or TrainerOptions()
+        self.save_model = save_model
+        self.start_method = start_method
+        self.torch_threads = torch_threads
+        self.callbacks = list(callbacks)
+        self.abort_grace_s = abort_grace_s
+        self._context: SpawnContext | ForkServerContext = (
+            multiprocessing.get_context("spawn")
+            if start_method == "spawn"
+            else multiprocessing.get_context("forkserver")
+        )
+        self._decoder = msgspec.msgpack.Decoder(ChildMessage)
+        self._children: dict[str, BaseProcess] = {}
+        self._lock = threading.Lock()
+
+    def child_pid(self, operation_id: str) -> int | None:
+        """The process id of the child training ``operation_id``, while it runs."""
+        with self._lock:
+            process = self._children.get(operation_id)
+        return None if process is None else process.pid
+
+    def run(self, context: TrainingOperationContext, control: RunControl) -> TrainingResult:
+        """Train in a child process; its snapshots and epoch rows go to ``control.tracker``.
+
+        Raises:
+            OperationCancelled: the run was aborted.
+            KtrdrError: the child's error, as the same subclass (``DataError``, ...).
+            TrainingError: the child failed outside the project's errors, or died.
+        """
+        control.refuse_reattach(self.mode)
+        token, tracker = control.token, control.tracker
+        token.raise_if_aborted()  # no child for a run cancelled before it started
+        threads = self.torch_threads
+        if threads is None:
+            import torch
+
+            threads = torch.get_num_threads()
+        job = ChildJob(
+            context=context,
+            trainer_options=self.trainer_options,
+            save_model=self.save_model,
+            min_interval=tracker.min_interval,
+            torch_threads=threads,
+        )
+        if self.trainer_options.world_size > 1:
+            return self._run_command(job, context, token, tracker)
+        results_in, results_out = self._context.Pipe(duplex=False)
+        control_in, control_out = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=child_main,
+            args=(msgspec.msgpack.encode(job), results_out, control_in, self.callbacks),
+            name=f"ktrdr-train-{context.operation_id}",
+        )
+        process.start()
+        results_out.close()  # the parent keeps only its own ends: EOF means the child is gone
+        control_in.close()
+        op_id = context.operation_id
+        with self._lock:
+            self._children[op_id] = process
+        with _OPEN_LOCK:
+            _OPEN_CONTROLS.add(control_out)
+        finished = threading.Event()
+        forwarder = threading.Thread(
+            target=self._forward_cancel,
+            args=(token, control_out, finished),
+            name=f"ktrdr-cancel-{op_id}",
+            daemon=True,
+        )
+        forwarder.start()
+        try:
+            return self._follow(process, results_in, token, tracker)
+        finally:
+            finished.set()
+            forwarder.join()
+            with _OPEN_LOCK:
+                _OPEN_CONTROLS.discard(control_out)
+            control_out.close()  # a child still running sees EOF and aborts
+            results_in.close()
+            process.join(10.0)
+            if process.exitcode is None:
+                log.warning("operation %s: the training process did not exit; killing it", op_id)
+                process.kill()
+                process.join()
+            with self._lock:
+                self._children.pop(op_id, None)
+
+    @staticmethod
+    def _forward_cancel(token: CancelToken, control: Connection, finished: threading.Event) -> None:
+        """Parent thread: send the token's request to the child at once (and an upgrade of a
+        graceful stop to an abort)."""
+        encoder = msgspec.msgpack.Encoder()
+        sent_graceful: bool | None = None
+        while not finished.is_set():
+            if not token.wait(0.25):
+                continue
+            graceful = token.graceful
+            if sent_graceful is None or (sent_graceful and not graceful):
+                message = CancelMessage(graceful=graceful, reason=token.reason or "cancelled")
+                try:
+                    control.send_bytes(encoder.encode(message))
+                except OSError:
+                    return  # the child is gone; the follower reports how it ended
+                sent_graceful = graceful
+            if not graceful:
+                return
+            finished.wait(0.05)
+
+    def _follow(
+        self,
+        process: BaseProcess | _CommandChild,
+        results: Connection,
+        token: CancelToken,
+        tracker: ProgressTracker,
+    ) -> TrainingResult:
+        """Relay the child's messages until its result or error; notice a silent death."""
+        abort_deadline: float | None = None
+        while True:
+            ready = wait([results, process.sentinel], timeout=0.5)
+            if isinstance(process, _CommandChild) and not ready and not process.is_alive():
+                ready = [process.sentinel]
+            if results in ready:
+                try:
+                    raw = results.recv_bytes()
+                except EOFError:
+                    raise self._died(process) from None
+                message = self._decoder.decode(raw)
+                if isinstance(message, SnapshotMessage):
+                    tracker.forward(message.snapshot)
+                elif isinstance(message, EpochMessage):
+                    tracker.record_epoch(message.row)
+                elif isinstance(message, ResultMessage):
+                    return message.result
+                else:
+                    error = _rebuild_error(message)
+                    if not isinstance(error, OperationCancelled):
+                        log.warning("training process failed:\n%s", message.trace.rstrip())
+                    raise error
+                continue
+            if ready and not results.poll():  # only the sentinel: gone without a word
+                raise self._died(process)
+            if token.aborting:
+                now = time.monotonic()
+                abort_deadline = abort_deadline or now + self.abort_grace_s
+                if now >= abort_deadline:
+                    process.kill()
+                    process.join()
+                    raise OperationCancelled(
+                        f"{token.reason or 'cancelled'} (the training process did not stop "
+                        f"within {self.abort_grace_s:g} s of the abort and was killed)"
+                    )
+
+    def _run_command(
+        self,
+        job: ChildJob,
+        context: TrainingOperationContext,
+        token: CancelToken,
+        tracker: ProgressTracker,
+    ) -> TrainingResult:
+        """Several devices: Lightning's ``ddp`` launcher starts the other ranks by running the
+        training's command again, so the training must be a command of its own
+        (``python -m ktrdr_lib.runners.worker``) rather than a spawned function."""
+        authkey = secrets.token_bytes(32)
+        op_id = context.operation_id
+        with tempfile.TemporaryDirectory(prefix="ktrdr-job-") as folder:
+            job_file = Path(folder) / "job.msgpack"
+            job_file.write_bytes(msgspec.msgpack.encode(job))
+            with Listener(("127.0.0.1", 0), authkey=authkey) as listener:
+                host, port = listener.address
+                env = {**os.environ, AUTHKEY_ENV: authkey.hex()}
+                env.pop("LOCAL_RANK", None)
+                popen = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "ktrdr_lib.runners.worker",
+                        str(job_file),
+                        f"{host}:{port}",
+                    ],
+                    env=env,
+                    start_new_session=True,  # Ctrl-C in a terminal is the parent's to handle
+                )
+                child = _CommandChild(popen)
+                connection = _accept(listener, child)
+            finished = threading.Event()
+            forwarder = threading.Thread(
+                target=self._forward_cancel,
+                args=(token, connection, finished),
+                name=f"ktrdr-cancel-{op_id}",
+                daemon=True,
+            )
+            forwarder.start()
+            try:
+                return self._follow(child, connection, token, tracker)
+            finally:
+                finished.set()
+                forwarder.join()
+                connection.close()  # rank 0 sees EOF and aborts if still running
+                child.join(30.0)
+                if child.exitcode is None:
+                    log.warning(
+                        "operation %s: the training command did not exit; killing it", op_id
+                    )
+                    child.kill()
+                    child.join()
+                child.close()
+
+    @staticmethod
+    def _died(process: BaseProcess | _CommandChild) -> TrainingError:
+        process.join(10.0)
+        return TrainingError(
+            f"the training process (pid {process.pid}) {_exit_description(process.exitcode)} "
+            "before it reported a result: it may have run out of memory or been killed. The "
+            "server's log has its output; start the training again."
+        )

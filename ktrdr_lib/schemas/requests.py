@@ -1,0 +1,52 @@
+"""The one training request: what a caller may ask of a run, whichever door it comes through.
+
+The orchestrator's ``start_training``, the API's start body, the training host's session body,
+the HTTP client and the CLI all carry these fields; the adapters' request Structs extend this
+one with what only their door needs (a strategy name, a task id, the strategy's text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = ["TrainingRequest"]
+
+
+class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What to train on and how, on top of what the strategy file says (where it trains, the
+    mode, is the orchestrator's choice, not part of the request).
+
+    Every field is optional: ``None`` (or the default) keeps the strategy's own choice.
+    :func:`~ktrdr_lib.pipeline.context.build_training_context` checks every field and says what
+    is wrong with which.
+
+    Attributes:
+        symbols: symbols to train on (default: the strategy's ``training_data``).
+        timeframes: timeframes to train on (default: the strategy's ``training_data``).
+        start_date: first bar (inclusive), ISO date; earlier bars still warm indicators up.
+        end_date: last bar (inclusive), ISO date.
+        overrides: strategy fields to change for this run (``{"epochs": 5}`` or dotted paths).
+        epochs: shorthand for ``overrides={"epochs": epochs}``.
+        seed: seeds weights, shuffling and dropout.
+
+    Example:
+        >>> TrainingRequest(symbols=["AAPL"], epochs=5).epochs
+        5
+    """
+
+    symbols: list[str] | None = None
+    timeframes: list[str] | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    overrides: dict[str, Any] | None = None
+    epochs: int | None = None
+    seed: int = 42
+
+    def merged_overrides(self) -> dict[str, Any]:
+        """``overrides`` with ``epochs`` folded in."""
+        merged = dict(self.overrides or {})
+        if self.epochs is not None:
+            merged["epochs"] = self.epochs
+        return merged

@@ -1,0 +1,29 @@
+"""Statuses, phases and modes: the words every part uses for where a run is."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FINAL_STATUSES",
+    "OperationStatus",
+    "Phase",
+    "PipelinePhase",
+    "TrainingMode",
+]
+
+OperationStatus = Literal[
+    "pending", "running", "cancelling", "completed", "failed", "cancelled", "interrupted"
+]
+PipelinePhase = Literal["load_data", "indicators", "fuzzy", "labels", "train", "evaluate", "save"]
+"""The phases a training pipeline goes through, in order."""
+Phase = Literal[
+    "queued", "load_data", "indicators", "fuzzy", "labels", "train", "evaluate", "save", "remote"
+]
+"""What a progress snapshot can show: the pipeline phases, plus waiting and remote runs."""
+TrainingMode = Literal["local", "host"]
+"""Where a run trains: in this process (or a child of it), or on a training host."""
+
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "interrupted"})
+ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "running", "cancelling"})

@@ -1,0 +1,315 @@
+"""Request and response Structs of the HTTP API's KTRDR v1 routes (and its added ones).
+
+The v1 shapes (``KTRDR-API-V1``) are kept field for field; new fields are only ever added.
+New routes return the core Structs (ProgressSnapshot, TrainingResult, …) directly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from ktrdr_lib.schemas.requests import TrainingRequest
+from ktrdr_lib.schemas.status import TrainingMode
+
+__all__ = [
+    "CancelRequest",
+    "CancelResponse",
+    "CancelResult",
+    "ModelDetailResponse",
+    "ModelListItem",
+    "ModelLoadResponse",
+    "ModelSaveRequest",
+    "ModelSaveResponse",
+    "ModelsListResponse",
+    "OperationEnvelope",
+    "OperationInfo",
+    "OperationListItem",
+    "OperationListResponse",
+    "OperationProgress",
+    "PerformanceResponse",
+    "PredictRequest",
+    "PredictResponse",
+    "Prediction",
+    "StrategiesResponse",
+    "StrategyValidateRequest",
+    "StrategyValidateResponse",
+    "TrainingStartRequest",
+    "TrainingStartResponse",
+]
+
+Identifier = Annotated[str, Meta(min_length=1, max_length=128)]
+ShortText = Annotated[str, Meta(max_length=1000)]
+
+
+class _In(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Request bodies: immutable, unknown fields rejected."""
+
+
+class _Out(msgspec.Struct, frozen=True, kw_only=True):
+    """Response bodies."""
+
+
+# -- trainings ---------------------------------------------------------------------------------
+
+
+class TrainingStartRequest(TrainingRequest, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /trainings/start``: v1's fields (``strategy_name``, ``symbols``, ``timeframes``,
+    dates, ``task_id``, ``detailed_analytics``) plus the training request's ``overrides``,
+    ``epochs`` and ``seed``, and ``mode``."""
+
+    symbols: Annotated[list[Identifier], Meta(min_length=1, max_length=100)]
+    timeframes: Annotated[list[Identifier], Meta(min_length=1, max_length=10)]
+    strategy_name: Identifier
+    task_id: Identifier | None = None
+    detailed_analytics: bool = False
+    mode: TrainingMode = "local"
+    epochs: Annotated[int, Meta(ge=1)] | None = None
+    seed: Annotated[int, Meta(ge=0)] = 42
+
+    def training_request(self) -> TrainingRequest:
+        """The core request inside this body."""
+        fields = {name: getattr(self, name) for name in TrainingRequest.__struct_fields__}
+        return TrainingRequest(**fields)
+
+
+class TrainingStartResponse(_Out, frozen=True, kw_only=True):
+    """v1 start response; ``task_id`` is the operation id."""
+
+    success: bool
+    task_id: str
+    status: str
+    message: str
+    symbols: list[str]
+    timeframes: list[str]
+    strategy_name: str
+    estimated_duration_minutes: int
+    mode: str = "local"
+
+
+class PerformanceResponse(_Out, frozen=True, kw_only=True):
+    """v1 ``GET /trainings/{task_id}/performance``."""
+
+    success: bool
+    task_id: str
+    status: str
+    training_metrics: dict[str, Any]
+    test_metrics: dict[str, Any]
+    model_info: dict[str, Any]
+    validation_metrics: dict[str, Any] | None = None
+
+
+# -- operations --------------------------------------------------------------------------------
+
+
+class OperationProgress(_Out, frozen=True, kw_only=True):
+    """v1 progress block; ``context`` carries the ProgressSnapshot's fields."""
+
+    percentage: float
+    current_step: str
+    steps_completed: int
+    steps_total: int
+    items_processed: int
+    items_total: int
+    current_item: str | None
+    context: dict[str, Any]
+
+
+class OperationInfo(_Out, frozen=True, kw_only=True):
+    """v1 operation shape; ``status`` is one of the five v1 statuses, ``status_detail`` the
+    precise one (``cancelling``, ``interrupted``)."""
+
+    operation_id: str
+    operation_type: str
+    status: str
+    status_detail: str
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    progress: OperationProgress
+    metadata: dict[str, Any]
+    error_message: str | None
+    warnings: list[str]
+    errors: list[str]
+    result_summary: dict[str, Any] | None
+    cancellation_reason: str | None = None
+
+
+class OperationEnvelope(_Out, frozen=True, kw_only=True):
+    """``{success, data}`` around one operation."""
+
+    success: bool
+    data: OperationInfo
+
+
+class OperationListItem(_Out, frozen=True, kw_only=True):
+    """One row of ``GET /operations``."""
+
+    operation_id: str
+    operation_type: str
+    status: str
+    status_detail: str
+    created_at: str
+    progress_percentage: float
+    current_step: str
+    symbol: str
+    duration_seconds: float | None
+
+
+class OperationListResponse(_Out, frozen=True, kw_only=True):
+    """v1 ``GET /operations``."""
+
+    success: bool
+    total_count: int
+    active_count: int
+    data: list[OperationListItem]
+
+
+class CancelRequest(_In, frozen=True, kw_only=True):
+    """Optional body of ``DELETE /operations/{id}`` and ``POST /operations/{id}/cancel``."""
+
+    reason: ShortText | None = None
+    force: bool = False
+    graceful: bool = False
+
+
+class CancelResult(_Out, frozen=True, kw_only=True):
+    """v1 cancel ``data``."""
+
+    operation_id: str
+    status: str
+    cancelled_at: str
+    cancellation_reason: str
+    task_cancelled: bool
+    training_session_cancelled: bool
+    graceful: bool = False
+
+
+class CancelResponse(_Out, frozen=True, kw_only=True):
+    """v1 cancel response."""
+
+    success: bool
+    data: CancelResult
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+class ModelSaveRequest(_In, frozen=True, kw_only=True):
+    """``POST /models/save``."""
+
+    task_id: Identifier
+    model_name: Identifier
+    description: ShortText | None = None
+
+
+class ModelSaveResponse(_Out, frozen=True, kw_only=True):
+    """v1 save response."""
+
+    success: bool
+    model_id: str
+    model_name: str
+    model_path: str
+    task_id: str
+    saved_at: str
+    model_size_mb: float
+
+
+class ModelLoadResponse(_Out, frozen=True, kw_only=True):
+    """v1 load response."""
+
+    success: bool
+    model_name: str
+    model_loaded: bool
+    model_info: dict[str, Any]
+
+
+class PredictRequest(_In, frozen=True, kw_only=True):
+    """``POST /models/predict``."""
+
+    model_name: Identifier
+    symbol: Identifier
+    timeframe: Identifier | None = None  # default: the model's base timeframe
+    test_date: str | None = None
+
+
+class Prediction(_Out, frozen=True, kw_only=True):
+    """v1 prediction block."""
+
+    signal: str
+    confidence: float
+    signal_strength: float
+    fuzzy_outputs: dict[str, float]
+    probabilities: dict[str, float] | None = None
+
+
+class PredictResponse(_Out, frozen=True, kw_only=True):
+    """v1 predict response."""
+
+    success: bool
+    model_name: str
+    symbol: str
+    test_date: str
+    prediction: Prediction
+    input_features: dict[str, float]
+    timeframe: str | None = None
+    model_version: int | None = None
+
+
+class ModelListItem(_Out, frozen=True, kw_only=True):
+    """One row of ``GET /models``."""
+
+    model_id: str
+    model_name: str
+    symbol: str | None
+    timeframe: str | None
+    created_at: str
+    training_accuracy: float | None
+    test_accuracy: float | None
+    description: str | None
+    version: int | None = None
+
+
+class ModelsListResponse(_Out, frozen=True, kw_only=True):
+    """v1 ``GET /models``."""
+
+    success: bool
+    models: list[ModelListItem]
+
+
+class ModelDetailResponse(_Out, frozen=True, kw_only=True):
+    """``GET /models/{name}``: versions, latest metrics and strategy."""
+
+    success: bool
+    model_name: str
+    versions: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    strategy: dict[str, Any]
+
+
+# -- strategies --------------------------------------------------------------------------------
+
+
+class StrategiesResponse(_Out, frozen=True, kw_only=True):
+    """``GET /strategies``."""
+
+    success: bool
+    strategies: list[dict[str, Any]]
+
+
+class StrategyValidateRequest(_In, frozen=True, kw_only=True):
+    """``POST /strategies/validate``: the YAML text of a strategy."""
+
+    content: Annotated[str, Meta(max_length=200_000)]
+    file_name: ShortText | None = None
+
+
+class StrategyValidateResponse(_Out, frozen=True, kw_only=True):
+    """Every problem, with field paths; ``valid`` when there are none."""
+
+    success: bool
+    valid: bool
+    name: str | None
+    problems: list[dict[str, Any]]
