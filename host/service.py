@@ -22,9 +22,9 @@ import msgspec
 from host.devices import device_kind, device_stats
 from host.retention import SessionRetention
 from ktrdr_lib import __version__
+from ktrdr_lib.environment import library_versions
 from ktrdr_lib.errors import ConfigError, StateConflictError
 from ktrdr_lib.models.archive import pack_model_version
-from ktrdr_lib.operations.diagnostics import library_versions
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.pipeline.run import TrainerOptions
 from ktrdr_lib.schemas.health import OperationMetrics

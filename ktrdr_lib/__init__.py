@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.data.loader import load_ohlcv
     from ktrdr_lib.data.synthetic import generate_ohlcv
     from ktrdr_lib.inference import SignalPrediction, predict_signal
-    from ktrdr_lib.models.store import ModelDetail, ModelStore, list_models, load_model
+    from ktrdr_lib.models.store import ModelStore, list_models, load_model
     from ktrdr_lib.operations.handle import OperationHandle
     from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
     from ktrdr_lib.operations.store import OperationStore
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.runners.local import LocalTrainingRunner
     from ktrdr_lib.runners.process import ProcessTrainingRunner
     from ktrdr_lib.schemas.health import HealthReport
+    from ktrdr_lib.schemas.models import ModelDetail
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
     from ktrdr_lib.schemas.requests import TrainingRequest
@@ -107,7 +108,7 @@ _LAZY: dict[str, str] = {
     "HealthReport": "ktrdr_lib.schemas.health",
     "HostTrainingRunner": "ktrdr_lib.runners.host",
     "LocalTrainingRunner": "ktrdr_lib.runners.local",
-    "ModelDetail": "ktrdr_lib.models.store",
+    "ModelDetail": "ktrdr_lib.schemas.models",
     "ModelStore": "ktrdr_lib.models.store",
     "OperationHandle": "ktrdr_lib.operations.handle",
     "OperationSnapshot": "ktrdr_lib.schemas.operations",

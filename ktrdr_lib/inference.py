@@ -42,7 +42,7 @@ from ktrdr_lib.features.dataset import (
     warmup_history,
 )
 from ktrdr_lib.features.indicators import indicator_warmup
-from ktrdr_lib.models.store import LoadedModel
+from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.strategy.loader import load_strategy
 from ktrdr_lib.strategy.spec import StrategySpec
 

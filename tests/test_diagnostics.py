@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ktrdr_lib.operations.diagnostics import diagnose_history, library_versions
+from ktrdr_lib.environment import library_versions
+from ktrdr_lib.operations.diagnostics import diagnose_history
 from ktrdr_lib.schemas.progress import EpochHistoryRow
 
 

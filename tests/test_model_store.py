@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from ktrdr_lib.errors import ConfigError, DataError, NotFoundError
-from ktrdr_lib.models.store import ModelPredictor, ModelStore, list_models, load_model
+from ktrdr_lib.models.predictor import ModelPredictor
+from ktrdr_lib.models.store import ModelStore, list_models, load_model
 from ktrdr_lib.paths import models_dir
 from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec
 from ktrdr_lib.training.module import FuzzyMLP

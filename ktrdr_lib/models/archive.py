@@ -38,7 +38,14 @@ from typing import Any
 import msgspec
 
 from ktrdr_lib.errors import DataError, KtrdrError
-from ktrdr_lib.models.store import _VERSION_FILES, ModelStore, SavedModel, _check_name
+from ktrdr_lib.models.layout import (
+    METADATA,
+    VERSION_FILES,
+    check_name,
+    directory_size,
+    publish_version,
+)
+from ktrdr_lib.models.store import ModelStore, SavedModel
 
 __all__ = [
     "ARCHIVE_FILES",
@@ -48,9 +55,8 @@ __all__ = [
     "sha256_hex",
 ]
 
-ARCHIVE_FILES: tuple[str, ...] = tuple(sorted(_VERSION_FILES))
+ARCHIVE_FILES: tuple[str, ...] = tuple(sorted(VERSION_FILES))
 DEFAULT_MAX_ARCHIVE_BYTES = 1 << 30  # unpacked bytes; a guard against decompression bombs
-_METADATA = "metadata.json"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -131,7 +137,7 @@ def import_model_archive(
             anything but the known files (or a file twice, or too many bytes), a file is
             missing, or the unpacked version does not load as a model.
     """
-    _check_name(name)
+    check_name(name)
     actual = sha256_hex(data)
     if not hmac.compare_digest(actual, expected_sha256.strip().lower()):
         raise DataError(
@@ -141,7 +147,7 @@ def import_model_archive(
         )
     files = _read_members(data, max_bytes=max_bytes)
     if extra_metadata:
-        files[_METADATA] = _merged_metadata(files[_METADATA], extra_metadata)
+        files[METADATA] = _merged_metadata(files[METADATA], extra_metadata)
 
     strategy_dir = store.root / name
     strategy_dir.mkdir(parents=True, exist_ok=True)
@@ -152,12 +158,11 @@ def import_model_archive(
         for file_name, content in files.items():
             (version_dir / file_name).write_bytes(content)
         _check_loads(staging_root, name)
-        version = ModelStore._publish(version_dir, strategy_dir)
+        version = publish_version(version_dir, strategy_dir)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
     path = strategy_dir / f"v{version}"
-    size = sum(entry.stat().st_size for entry in path.iterdir() if entry.is_file())
-    return SavedModel(name, version, path, size)
+    return SavedModel(name, version, path, directory_size(path))
 
 
 def _read_members(data: bytes, *, max_bytes: int) -> dict[str, bytes]:

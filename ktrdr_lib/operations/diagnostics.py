@@ -1,19 +1,14 @@
-"""Diagnostics: what an epoch history says about a run, and what the machine has."""
+"""Diagnostics: what an epoch history says about a run."""
 
 from __future__ import annotations
 
 import itertools
-import platform
 from collections.abc import Sequence
-from importlib import metadata
-from typing import Any
 
 from ktrdr_lib.schemas.health import TrainingDiagnostics
 from ktrdr_lib.schemas.progress import EpochHistoryRow
 
-__all__ = ["device_summary", "diagnose_history", "library_versions"]
-
-_VERSIONED = ("ktrdr_lib", "torch", "lightning", "torchmetrics", "numpy", "pandas", "msgspec")
+__all__ = ["diagnose_history"]
 
 
 def diagnose_history(
@@ -57,29 +52,3 @@ def diagnose_history(
         generalization_gap=gap,
         notes=notes,
     )
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries training depends on."""
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def device_summary() -> dict[str, Any]:
-    """The accelerators torch can see."""
-    import torch
-
-    info: dict[str, Any] = {
-        "cuda_available": torch.cuda.is_available(),
-        "cpu_threads": torch.get_num_threads(),
-    }
-    if torch.cuda.is_available():
-        info["cuda_devices"] = [
-            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
-        ]
-    return info

@@ -32,22 +32,20 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
+from ktrdr_lib.environment import device_summary, library_versions
 from ktrdr_lib.errors import (
     ConfigError,
     HostUnavailableError,
     KtrdrError,
-    NotFoundError,
     StateConflictError,
 )
-from ktrdr_lib.operations.diagnostics import device_summary, diagnose_history, library_versions
 from ktrdr_lib.operations.handle import OperationHandle, progress_view_class
 from ktrdr_lib.operations.live import LiveOperation, OperationExecutor
+from ktrdr_lib.operations.reads import OperationReads
 from ktrdr_lib.operations.reattach import claim_orphans, orphan_reason
 from ktrdr_lib.operations.store import OperationStore
 from ktrdr_lib.paths import ktrdr_home
@@ -55,12 +53,11 @@ from ktrdr_lib.pipeline.context import TrainingOperationContext, build_training_
 from ktrdr_lib.progress.sinks import OperationChannel, StoreWriter
 from ktrdr_lib.runners.base import TrainingRunner
 from ktrdr_lib.runners.local import LocalTrainingRunner
-from ktrdr_lib.schemas.health import HealthReport, OperationMetrics
-from ktrdr_lib.schemas.operations import OperationList, OperationSnapshot
+from ktrdr_lib.schemas.health import HealthReport
+from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from ktrdr_lib.schemas.requests import TrainingRequest
-from ktrdr_lib.schemas.results import TrainingResult
-from ktrdr_lib.schemas.status import ACTIVE_STATUSES, FINAL_STATUSES, TrainingMode
+from ktrdr_lib.schemas.status import ACTIVE_STATUSES, TrainingMode
 from ktrdr_lib.strategy.spec import StrategySpec
 from ktrdr_lib.timestamps import utc_now
 
@@ -71,7 +68,7 @@ log = logging.getLogger(__name__)
 StrategyRef = str | os.PathLike[str] | StrategySpec
 
 
-class TrainingOrchestrator:
+class TrainingOrchestrator(OperationReads):
     """Starts, queues, tracks and cancels training operations.
 
     Args:
@@ -272,156 +269,6 @@ class TrainingOrchestrator:
 
     def _transition(self, op_id: str, status: Any, **fields: Any) -> OperationSnapshot:
         return self._executor.transition(self._live.get(op_id), op_id, status, **fields)
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def get_operation(self, operation_id: str) -> OperationSnapshot:
-        """The operation with its freshest progress (live when it runs here).
-
-        Raises:
-            NotFoundError: unknown id.
-        """
-        live = self._live.get(operation_id)
-        cached = live.record if live is not None else None
-        record = cached if cached is not None else self.store.get(operation_id)
-        latest = live.channel.latest if live is not None else None
-        if latest is not None and latest.sequence > record.progress.sequence:
-            latest = msgspec.structs.replace(latest, status=record.status)
-            return msgspec.structs.replace(record, progress=latest)
-        return record
-
-    def context_of(self, operation_id: str) -> TrainingOperationContext:
-        """The resolved request an operation runs (symbols, timeframes, epochs, ...).
-
-        Raises:
-            NotFoundError: unknown id, or an operation stored without its context.
-        """
-        live = self._live.get(operation_id)
-        if live is not None:
-            return live.context
-        raw = self.store.stored_context(operation_id)
-        if raw is None:
-            raise NotFoundError(f"operation {operation_id} has no stored context")
-        return msgspec.json.decode(raw, type=TrainingOperationContext)
-
-    def list_operations(
-        self,
-        *,
-        status: str | Sequence[str] | None = None,
-        operation_type: str | None = None,
-        active_only: bool = False,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> OperationList:
-        """Operations newest first, with the total count and the number active."""
-        wanted = sorted(ACTIVE_STATUSES) if active_only and status is None else status
-        items, total = self.store.list_records(
-            status=wanted, operation_type=operation_type, limit=limit, offset=offset
-        )
-        items = [self._fresh(r) for r in items]
-        return OperationList(
-            items=items, total_count=total, active_count=self.store.count(sorted(ACTIVE_STATUSES))
-        )
-
-    def _fresh(self, record: OperationSnapshot) -> OperationSnapshot:
-        live = self._live.get(record.operation_id)
-        latest = live.channel.latest if live is not None else None
-        if latest is not None and latest.sequence > record.progress.sequence:
-            return msgspec.structs.replace(
-                record, progress=msgspec.structs.replace(latest, status=record.status)
-            )
-        return record
-
-    def wait(self, operation_id: str, *, timeout: float | None = None) -> OperationSnapshot:
-        """Block until the operation is final (or ``timeout``) and return it."""
-        live = self._live.get(operation_id)
-        if live is not None:
-            live.done.wait(timeout)
-            return self.get_operation(operation_id)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            record = self.get_operation(operation_id)
-            if record.is_final or (deadline is not None and time.monotonic() >= deadline):
-                return record
-            time.sleep(0.2)
-
-    def follow(
-        self, operation_id: str, *, after: int = 0, timeout: float | None = None
-    ) -> Iterator[ProgressSnapshot]:
-        """Yield snapshots newer than ``after`` until the final one.
-
-        For an operation this orchestrator runs, every emitted snapshot is yielded (unless a
-        subscriber falls far behind); for others the store is polled. ``timeout`` bounds the
-        wait for each next snapshot (``None`` waits as long as it takes).
-        """
-        self.store.get(operation_id)  # NotFoundError early
-        last = after
-        live = self._live.get(operation_id)
-        while True:
-            if live is not None:
-                batch = live.channel.after(last, timeout=timeout if timeout else 1.0)
-            else:
-                record = self.get_operation(operation_id)
-                batch = [record.progress] if record.progress.sequence > last else []
-                if not batch and not record.is_final:
-                    time.sleep(0.2)
-            for snap in batch:
-                last = snap.sequence
-                yield snap
-                if snap.status in FINAL_STATUSES:
-                    return
-            record = self.get_operation(operation_id)
-            if record.is_final and (live is None or live.done.is_set()):
-                final = record.progress
-                if final.sequence > last:
-                    yield final
-                return
-            if not batch and timeout is not None and live is not None:
-                return
-
-    def poll(self, operation_id: str, after: int) -> tuple[list[ProgressSnapshot], bool]:
-        """Snapshots newer than ``after`` without blocking, and whether the operation is final.
-
-        For async callers (server-sent events): live snapshots when this orchestrator runs
-        the operation, else the stored latest one.
-        """
-        live = self._live.get(operation_id)
-        if live is not None:
-            batch = live.channel.after(after, timeout=0)
-            if batch or not live.done.is_set():
-                return batch, bool(batch) and batch[-1].status in FINAL_STATUSES
-        record = self.get_operation(operation_id)
-        batch = [record.progress] if record.progress.sequence > after else []
-        return batch, record.is_final
-
-    def result(self, operation_id: str) -> TrainingResult:
-        """The TrainingResult of a completed operation.
-
-        Raises:
-            NotFoundError: unknown id.
-            StateConflictError: the operation has not completed (the message gives its status).
-        """
-        record = self.get_operation(operation_id)
-        if record.status != "completed" or record.result is None:
-            detail = f": {record.error_message}" if record.error_message else ""
-            raise StateConflictError(
-                f"operation {operation_id} is {record.status}{detail}; a result exists only "
-                "once it has completed"
-            )
-        return record.result
-
-    def partial_result(self, operation_id: str) -> TrainingResult | None:
-        """Whatever result was stored, also for cancelled and failed runs."""
-        record = self.get_operation(operation_id)
-        return record.result
-
-    def metrics(self, operation_id: str) -> OperationMetrics:
-        """The epoch history with overfitting/plateau flags."""
-        self._writer.flush()
-        rows = self.store.epoch_history(operation_id)
-        return OperationMetrics(
-            operation_id=operation_id, epochs=rows, diagnostics=diagnose_history(rows)
-        )
 
     # -- cancelling --------------------------------------------------------------------------
 

@@ -16,18 +16,16 @@ owner died while its host session ran can be taken over by a new process
 ``context`` column, the msgspec JSON of the TrainingOperationContext) and re-attaches to the
 session.
 
-The store is stdlib ``sqlite3`` in WAL mode under ``KTRDR_HOME``; every state transition runs in
-``BEGIN IMMEDIATE`` so two writers never race a read-check-write, and a generous busy timeout
-means concurrent writers wait instead of failing with "database is locked". ``":memory:"``
-gives a private in-memory store for tests.
+The store is stdlib ``sqlite3`` in WAL mode under ``KTRDR_HOME``
+(:class:`~ktrdr_lib.operations.sqlite.SqliteDatabase`); every state transition runs in
+``BEGIN IMMEDIATE``. ``":memory:"`` gives a private in-memory store for tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ import msgspec
 
 from ktrdr_lib.errors import ConfigError, NotFoundError, StateConflictError
 from ktrdr_lib.operations.owner import owner_alive, process_owner
+from ktrdr_lib.operations.sqlite import SqliteDatabase
 from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
 from ktrdr_lib.schemas.results import TrainingResult
@@ -104,16 +103,10 @@ class OperationStore:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._memory = self.path == ":memory:"
-        if not self._memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._lock = threading.RLock()
-        self._shared: sqlite3.Connection | None = None
-        with self._lock:
-            self._connection().executescript(_SCHEMA)
-            self._add_missing_columns()
+        self._db = SqliteDatabase(path)
+        self.path = self._db.path
+        self._db.executescript(_SCHEMA)
+        self._add_missing_columns()
 
     def _add_missing_columns(self) -> None:
         """Bring a database made by an older version up to this schema (idempotent)."""
@@ -123,45 +116,11 @@ class OperationStore:
                 if name not in present:
                     conn.execute(f"ALTER TABLE operations ADD COLUMN {name} {kind}")
 
-    # -- connections -------------------------------------------------------------------------
-
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA foreign_keys = ON")
-        if not self._memory:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._memory:
-            if self._shared is None:
-                self._shared = self._open()
-            return self._shared
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._open()
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock if self._memory else _nullcontext():
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._db.transaction()
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock if self._memory else _nullcontext():
-            return list(self._connection().execute(sql, params).fetchall())
+        return self._db.read(sql, params)
 
     # -- records -----------------------------------------------------------------------------
 
@@ -450,29 +409,11 @@ class OperationStore:
 
     def size_bytes(self) -> int:
         """Bytes on disk (database plus WAL); 0 for ``:memory:``."""
-        if self._memory:
-            return 0
-        total = 0
-        for suffix in ("", "-wal", "-shm"):
-            file = Path(self.path + suffix)
-            if file.exists():
-                total += file.stat().st_size
-        return total
+        return self._db.size_bytes()
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
-        conn = self._shared if self._memory else getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            if self._memory:
-                self._shared = None
-            else:
-                self._local.conn = None
-
-
-@contextmanager
-def _nullcontext() -> Iterator[None]:
-    yield
+        self._db.close()
 
 
 def _record(row: tuple[Any, ...]) -> OperationSnapshot:

@@ -32,6 +32,7 @@ from ktrdr_lib.schemas.host import (
     HostStopRequest,
     ModelArchive,
 )
+from ktrdr_lib.schemas.models import ModelDetail, ModelInfo
 from ktrdr_lib.schemas.operations import FinalEvent, OperationList, OperationSnapshot
 from ktrdr_lib.schemas.progress import DeviceResources, EpochHistoryRow, ProgressSnapshot
 from ktrdr_lib.schemas.requests import TrainingRequest
@@ -76,6 +77,8 @@ __all__ = [
     "HostSessionStatus",
     "HostStopRequest",
     "ModelArchive",
+    "ModelDetail",
+    "ModelInfo",
     "OperationList",
     "OperationMetrics",
     "OperationSnapshot",

@@ -10,6 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # every test here trains a real model in a child process or server
+
 CLI = [sys.executable, "-m", "ktrdr_lib.cli"]
 
 

@@ -22,6 +22,8 @@ from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from tests.integration.conftest import LiveServer, free_port
 
+pytestmark = pytest.mark.slow  # every test here trains a real model in a child process or server
+
 CLI = [sys.executable, "-m", "ktrdr_lib.cli"]
 FINAL = ("completed", "failed", "cancelled")
 

@@ -17,6 +17,8 @@ from ktrdr_lib.pipeline.run import TrainerOptions
 from ktrdr_lib.runners.host import HostTrainingRunner
 from tests.integration.conftest import LiveServer, start_server
 
+pytestmark = pytest.mark.slow  # every test here trains a real model in a child process or server
+
 TOKEN = "ddp-host-token"
 
 

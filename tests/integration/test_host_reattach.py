@@ -28,6 +28,8 @@ from ktrdr_lib.pipeline.context import build_training_context
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from tests.integration.conftest import LiveServer, start_server
 
+pytestmark = pytest.mark.slow  # every test here trains a real model in a child process or server
+
 TOKEN = "reattach-s3cret"
 EPOCHS = 16
 

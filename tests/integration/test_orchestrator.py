@@ -14,6 +14,7 @@ from typing import Any
 import lightning.pytorch as pl
 import msgspec
 import pytest
+import torch
 
 from ktrdr_lib import (
     ConfigError,
@@ -308,7 +309,8 @@ def test_health_reports_the_essentials(orch_factory: Any) -> None:
     assert health.mode == "local" and health.max_concurrent == 2
     assert health.store_path.endswith("operations.db")
     assert health.versions["torch"] and health.versions["lightning"]
-    assert health.device["cuda_available"] in (True, False)
+    assert health.device["cuda_available"] is torch.cuda.is_available()
+    assert health.device["cpu_threads"] == torch.get_num_threads()
     assert msgspec.json.decode(msgspec.json.encode(health))["queue_depth"] == 0
 
 

@@ -36,6 +36,8 @@ from ktrdr_lib.runners.process import ProcessTrainingRunner, _rebuild_error
 from ktrdr_lib.runners.worker import ChildMessage, ErrorMessage, _error_message
 from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
 
+pytestmark = pytest.mark.slow  # every test here trains a real model in a child process or server
+
 BATCHES_PER_EPOCH = 28  # the small strategy on the synthetic data
 
 

@@ -1,0 +1,98 @@
+"""What a stored version is, read from its small JSON files (listing never loads weights)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from pathlib import Path
+from typing import Any
+
+from ktrdr_lib.errors import DataError
+from ktrdr_lib.models.layout import (
+    METADATA,
+    METRICS,
+    MODEL_CONFIG,
+    STRATEGY,
+    directory_size,
+    read_json,
+)
+from ktrdr_lib.schemas.models import ModelInfo
+from ktrdr_lib.strategy.spec import ArchitectureSpec
+from ktrdr_lib.training.module import N_CLASSES
+
+__all__ = ["model_info"]
+
+
+def model_info(name: str, version: int, path: Path) -> ModelInfo:
+    # Listing shows what it can: a missing or broken file leaves its fields empty, and
+    # load() / describe() report it.
+    fields: dict[str, Any] = {}
+    with contextlib.suppress(DataError, AttributeError):
+        metadata = read_json(path / METADATA)
+        fields["created_at"] = _text(metadata.get("created_at"))
+        fields["description"] = _text(metadata.get("description"))
+        fields["symbols"] = _texts(metadata.get("symbols"))
+        fields["timeframes"] = _texts(metadata.get("timeframes"))
+        fields["base_timeframe"] = _text(metadata.get("base_timeframe"))
+    with contextlib.suppress(DataError):
+        metrics = read_json(path / METRICS)
+        fields["training_accuracy"] = _number(metrics, ("training", "final_train_accuracy"))
+        fields["test_accuracy"] = _number(metrics, ("test", "accuracy"))
+    with contextlib.suppress(DataError, AttributeError):
+        fields.update(_network_summary(read_json(path / MODEL_CONFIG)))
+    if fields.get("description") is None:
+        with contextlib.suppress(DataError, AttributeError):
+            fields["description"] = _text(read_json(path / STRATEGY).get("description"))
+    return ModelInfo(
+        name=name,
+        version=version,
+        model_id=f"{name}/v{version}",
+        path=str(path),
+        created_at=fields.pop("created_at", None),
+        size_bytes=directory_size(path),
+        **fields,
+    )
+
+
+def _network_summary(model_config: dict[str, Any]) -> dict[str, Any]:
+    """``architecture`` and ``parameters_count`` from ``model_config.json`` (no weights read).
+
+    Versions saved before ``parameters_count`` was stored get it computed from the layer
+    widths: each ``Linear(a, b)`` holds ``a * b`` weights and ``b`` biases.
+    """
+    spec = model_config.get("model_spec")
+    if not isinstance(spec, dict):
+        return {}
+    architecture = spec.get("architecture")
+    hidden = architecture.get("hidden_layers") if isinstance(architecture, dict) else None
+    if hidden is None:
+        hidden = ArchitectureSpec().hidden_layers
+    if not isinstance(hidden, list) or not all(isinstance(width, int) for width in hidden):
+        return {}
+    summary: dict[str, Any] = {
+        "architecture": "_".join([str(spec.get("type", "mlp")), *map(str, hidden)])
+    }
+    stored = model_config.get("parameters_count")
+    n_features = model_config.get("n_features")
+    if isinstance(stored, int):
+        summary["parameters_count"] = stored
+    elif isinstance(n_features, int):
+        widths = [n_features, *hidden, N_CLASSES]
+        summary["parameters_count"] = sum(a * b + b for a, b in itertools.pairwise(widths))
+    return summary
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _texts(value: Any) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def _number(document: Any, keys: tuple[str, ...]) -> float | None:
+    for key in keys:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(key)
+    return float(document) if isinstance(document, int | float) else None

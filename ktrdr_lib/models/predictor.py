@@ -1,0 +1,109 @@
+"""The predictor shared by a model just trained and a model loaded from the store.
+
+:class:`ModelPredictor` is used both for the in-memory model after training and for a loaded
+one (:class:`LoadedModel` is a predictor with its stored configuration), so both predict through
+the same code and give identical outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ktrdr_lib.errors import DataError
+from ktrdr_lib.training.module import FuzzyMLP
+from ktrdr_lib.training.scaling import FeatureScaler
+
+__all__ = ["LoadedModel", "ModelPredictor"]
+
+
+class ModelPredictor:
+    """Scales raw features (when the model was trained on scaled ones) and predicts.
+
+    Args:
+        module: the trained network.
+        scaler: the scaler fitted on the training split, or ``None`` when features were not
+            scaled.
+        feature_names: the feature columns, in the order the network expects.
+    """
+
+    def __init__(
+        self, module: FuzzyMLP, scaler: FeatureScaler | None, feature_names: Sequence[str]
+    ) -> None:
+        self.module = module
+        self.scaler = scaler
+        self.feature_names = list(feature_names)
+
+    def predict_proba(self, raw_features: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape ``(n, 3)`` (columns BUY, HOLD, SELL).
+
+        Args:
+            raw_features: unscaled features, shape ``(n, len(feature_names))``.
+
+        Raises:
+            DataError: when the column count differs from ``feature_names``.
+        """
+        features = np.asarray(raw_features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != len(self.feature_names):
+            raise DataError(
+                f"features have shape {features.shape} but the model expects "
+                f"{len(self.feature_names)} columns ({', '.join(self.feature_names[:5])}"
+                f"{', ...' if len(self.feature_names) > 5 else ''}); pass the model's "
+                "feature_names columns in that order."
+            )
+        if self.scaler is not None:
+            features = self.scaler.transform(features)
+        probabilities: np.ndarray = (
+            self.module.predict_proba(torch.from_numpy(features)).cpu().numpy()
+        )
+        return probabilities
+
+    def predict(self, raw_features: np.ndarray) -> np.ndarray:
+        """Predicted class ids (0 BUY, 1 HOLD, 2 SELL), shape ``(n,)``."""
+        classes: np.ndarray = self.predict_proba(raw_features).argmax(axis=1).astype(np.int64)
+        return classes
+
+
+class LoadedModel(ModelPredictor):
+    """A stored model version, ready to predict, with the configuration it was saved with.
+
+    Attributes:
+        name: strategy name.
+        version: version number.
+        path: the version directory.
+        model_spec: the ``model`` section the network was built from.
+        strategy_config: the strategy configuration it was trained with.
+        metrics: the metrics saved with it.
+        metadata: the metadata saved with it (``created_at``, ``library_versions``, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: int,
+        path: Path,
+        module: FuzzyMLP,
+        scaler: FeatureScaler | None,
+        feature_names: Sequence[str],
+        strategy_config: dict[str, Any],
+        metrics: dict[str, Any],
+        metadata: dict[str, Any],
+    ) -> None:
+        super().__init__(module, scaler, feature_names)
+        self.name = name
+        self.version = version
+        self.path = path
+        self.model_spec = module.model_spec
+        self.strategy_config = strategy_config
+        self.metrics = metrics
+        self.metadata = metadata
+
+    @property
+    def model_id(self) -> str:
+        """``"name/vN"``."""
+        return f"{self.name}/v{self.version}"
