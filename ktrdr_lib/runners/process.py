@@ -26,19 +26,12 @@ import atexit
 import contextlib
 import logging
 import multiprocessing
-import os
-import secrets
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from multiprocessing.connection import Connection, Listener, wait
+from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -55,8 +48,8 @@ from ktrdr_lib.pipeline.run import TrainerOptions
 from ktrdr_lib.progress.cancellation import CancelToken
 from ktrdr_lib.progress.tracker import ProgressTracker
 from ktrdr_lib.runners.base import RunControl
+from ktrdr_lib.runners.command import CommandChild, exit_description, start_training_command
 from ktrdr_lib.runners.worker import (
-    AUTHKEY_ENV,
     CancelMessage,
     ChildJob,
     ChildMessage,
@@ -94,79 +87,6 @@ def _rebuild_error(message: ErrorMessage) -> KtrdrError:
     if cls is None:
         return TrainingError(f"{message.kinds[0]}: {message.detail}")
     return rebuild_error(cls, message.detail, message.problems)
-
-
-def _exit_description(code: int | None) -> str:
-    if code is None:
-        return "is still running"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"was killed by {name} (exit code {code})"
-    return f"exited with code {code}"
-
-
-class _CommandChild:
-    """A training started as a command, shaped like a multiprocessing process for ``_follow``."""
-
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
-        self.popen = popen
-        self.pid = popen.pid
-        reader, writer = os.pipe()
-        self._wake = writer
-        self.sentinel = reader  # readable once the watcher sees the command exit
-        self._watcher = threading.Thread(
-            target=self._watch, name=f"ktrdr-cmd-{popen.pid}", daemon=True
-        )
-        self._watcher.start()
-
-    def _watch(self) -> None:
-        self.popen.wait()
-        with contextlib.suppress(OSError):
-            os.write(self._wake, b"x")
-
-    @property
-    def exitcode(self) -> int | None:
-        return self.popen.poll()
-
-    def is_alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def join(self, timeout: float | None = None) -> None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout)
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)  # rank 0 and the ranks it launched
-
-    def close(self) -> None:
-        """Release the wake-up pipe once the command has exited and the watcher wrote to it
-        (closing earlier could let the watcher write into a reused descriptor)."""
-        self._watcher.join()
-        for fd in (self.sentinel, self._wake):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-def _accept(listener: Listener, child: _CommandChild, timeout: float = 300.0) -> Connection:
-    """Wait for rank 0 to connect back; fail if the command dies first."""
-    accepted: list[Connection] = []
-    thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while thread.is_alive() and child.is_alive() and time.monotonic() < deadline:
-        thread.join(0.2)
-    if not accepted:
-        child.kill()
-        child.join()
-        raise TrainingError(
-            f"the training command (pid {child.pid}) {_exit_description(child.exitcode)} "
-            "before it connected back; see the server's log for its output"
-        )
-    return accepted[0]
 
 
 class ProcessTrainingRunner:
@@ -325,7 +245,7 @@ class ProcessTrainingRunner:
 
     def _follow(
         self,
-        process: BaseProcess | _CommandChild,
+        process: BaseProcess | CommandChild,
         results: Connection,
         token: CancelToken,
         tracker: ProgressTracker,
@@ -334,7 +254,7 @@ class ProcessTrainingRunner:
         abort_deadline: float | None = None
         while True:
             ready = wait([results, process.sentinel], timeout=0.5)
-            if isinstance(process, _CommandChild) and not ready and not process.is_alive():
+            if isinstance(process, CommandChild) and not ready and not process.is_alive():
                 ready = [process.sentinel]
             if results in ready:
                 try:
@@ -377,28 +297,8 @@ class ProcessTrainingRunner:
         """Several devices: Lightning's ``ddp`` launcher starts the other ranks by running the
         training's command again, so the training must be a command of its own
         (``python -m ktrdr_lib.runners.worker``) rather than a spawned function."""
-        authkey = secrets.token_bytes(32)
         op_id = context.operation_id
-        with tempfile.TemporaryDirectory(prefix="ktrdr-job-") as folder:
-            job_file = Path(folder) / "job.msgpack"
-            job_file.write_bytes(msgspec.msgpack.encode(job))
-            with Listener(("127.0.0.1", 0), authkey=authkey) as listener:
-                host, port = listener.address
-                env = {**os.environ, AUTHKEY_ENV: authkey.hex()}
-                env.pop("LOCAL_RANK", None)
-                popen = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "ktrdr_lib.runners.worker",
-                        str(job_file),
-                        f"{host}:{port}",
-                    ],
-                    env=env,
-                    start_new_session=True,  # Ctrl-C in a terminal is the parent's to handle
-                )
-                child = _CommandChild(popen)
-                connection = _accept(listener, child)
+        with start_training_command(job) as (child, connection):
             finished = threading.Event()
             forwarder = threading.Thread(
                 target=self._forward_cancel,
@@ -423,10 +323,10 @@ class ProcessTrainingRunner:
                 child.close()
 
     @staticmethod
-    def _died(process: BaseProcess | _CommandChild) -> TrainingError:
+    def _died(process: BaseProcess | CommandChild) -> TrainingError:
         process.join(10.0)
         return TrainingError(
-            f"the training process (pid {process.pid}) {_exit_description(process.exitcode)} "
+            f"the training process (pid {process.pid}) {exit_description(process.exitcode)} "
             "before it reported a result: it may have run out of memory or been killed. The "
             "server's log has its output; start the training again."
         )
