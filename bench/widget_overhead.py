@@ -4,7 +4,7 @@ Each run is a real ``TrainingOrchestrator`` training (synthetic 1h bars, the orc
 default 5 Hz progress throttle, model saving off) of a small strategy, in one of three variants:
 
 * **(a)** no view: nobody follows the operation;
-* **(b)** the widget view: :class:`ktrdr_lib.notebook.TrainingProgress` in ``widget`` mode
+* **(b)** the widget view: :class:`ktrdr_lib.views.progress.TrainingProgress` in ``widget`` mode
   follows the run in its background thread and drives the ipywidgets (bar, text lines, curve,
   buttons) as it would in a notebook. There is no kernel, so the widgets' comm is a no-op; the
   work the view does in the process (following, bookkeeping, building HTML and SVG, trait
@@ -41,11 +41,11 @@ import torch
 from _shared import small_strategy_yaml
 
 from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
-from ktrdr_lib.notebook import TrainingProgress
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.operations.store import OperationStore
 from ktrdr_lib.runners.local import LocalTrainingRunner
 from ktrdr_lib.schemas.progress import ProgressSnapshot
+from ktrdr_lib.views.progress import TrainingProgress
 
 VARIANTS = ("a", "b", "a'")
 

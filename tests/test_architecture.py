@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("ktrdr_lib", "api", "host", "web")
 # The front doors: they may import the core, never the other way round.
-ADAPTERS = ("api", "host", "web", "ktrdr_lib.cli", "ktrdr_lib.notebook", "ktrdr_lib.views")
+ADAPTERS = ("api", "host", "web", "ktrdr_lib.cli", "ktrdr_lib.views")
 
 
 def _module_name(path: Path) -> str:

@@ -1,0 +1,260 @@
+"""The text every progress view shares: numbers, durations, progress lines, the summary table.
+
+These are plain functions of snapshots and records; they import no toolkit (no ipywidgets, no
+IPython), so the notebook widget, the HTML view, the text view and the command line can all
+say the same thing the same way.
+
+* pieces: :func:`duration_text`, :func:`number_text`, :func:`position_text`,
+  :func:`times_text`, :func:`metrics_text`, :func:`device_text`;
+* whole lines, as the text view prints them: :func:`phase_line`, :func:`device_line`,
+  :func:`epoch_line`, :func:`progress_line`, :func:`final_line`;
+* the one summary of a run: :func:`summary_rows` gives ``(label, value)`` rows, which
+  :func:`table_text` and :func:`table_html` lay out.
+
+Example:
+    >>> from ktrdr_lib.schemas.progress import ProgressSnapshot
+    >>> snap = ProgressSnapshot(
+    ...     operation_id="op_1", status="running", phase="train", percentage=42.4,
+    ...     epoch=2, total_epochs=5, batch=10, total_batches=20, elapsed_s=75.0, eta_s=42.0,
+    ... )
+    >>> progress_line(snap)
+    '[train]  42.4% · Epoch 2/5 · Batch 10/20 · elapsed 1:15 · ETA 0:42'
+    >>> print(table_text([("operation", "op_1 (completed)"), ("epochs", "5")]), end="")
+    ───────────────────────────
+    operation  op_1 (completed)
+    epochs     5
+    ───────────────────────────
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from ktrdr_lib.schemas.status import FINAL_STATUSES
+
+if TYPE_CHECKING:
+    from ktrdr_lib.schemas.operations import OperationSnapshot
+    from ktrdr_lib.schemas.progress import ProgressSnapshot
+
+__all__ = [
+    "device_line",
+    "device_text",
+    "duration_text",
+    "epoch_line",
+    "final_line",
+    "metrics_text",
+    "number_text",
+    "phase_line",
+    "position_text",
+    "progress_line",
+    "summary_rows",
+    "table_html",
+    "table_text",
+    "times_text",
+]
+
+# -- pieces ----------------------------------------------------------------------------------
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration as ``m:ss`` or ``h:mm:ss``; ``–`` when unknown.
+
+    Example:
+        >>> duration_text(75.0), duration_text(3725), duration_text(None)
+        ('1:15', '1:02:05', '–')
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def number_text(value: object, digits: int = 4) -> str:
+    """A number with ``digits`` decimals; ``–`` for anything that is not a number.
+
+    Example:
+        >>> number_text(0.81234), number_text(0.61, 3), number_text(None)
+        ('0.8123', '0.610', '–')
+    """
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "–"
+
+
+def position_text(snap: ProgressSnapshot) -> str:
+    """Where training is (``Epoch e/E · Batch b/B``), or the snapshot's message outside it."""
+    if snap.total_epochs and snap.epoch:
+        text = f"Epoch {snap.epoch}/{snap.total_epochs}"
+        if snap.total_batches:
+            text += f" · Batch {snap.batch}/{snap.total_batches}"
+        return text
+    return snap.message
+
+
+def times_text(snap: ProgressSnapshot) -> str:
+    """``elapsed m:ss · ETA m:ss`` (no ETA once the run is final)."""
+    text = f"elapsed {duration_text(snap.elapsed_s)}"
+    if snap.status not in FINAL_STATUSES:
+        text += f" · ETA {duration_text(snap.eta_s)}"
+    return text
+
+
+def metrics_text(metrics: Mapping[str, float | None]) -> str:
+    """The latest loss and accuracy per split (``train loss 0.8123 acc 0.610 · val ...``).
+
+    Falls back to the last batch's loss before the first epoch ends; empty when there is
+    nothing to show.
+    """
+    parts = []
+    for split in ("train", "val"):
+        loss, acc = metrics.get(f"{split}_loss"), metrics.get(f"{split}_accuracy")
+        if loss is not None or acc is not None:
+            parts.append(f"{split} loss {number_text(loss)} acc {number_text(acc, 3)}")
+    if not parts and metrics.get("train_loss_batch") is not None:
+        parts.append(f"batch loss {number_text(metrics['train_loss_batch'])}")
+    return " · ".join(parts)
+
+
+def device_text(snap: ProgressSnapshot) -> str:
+    """The GPU a run trains on, its memory and load (and the host session); empty on CPU."""
+    res = snap.resources
+    if not (res.gpu_name or res.gpu_used):
+        return ""
+    text = f"GPU {res.gpu_name or res.device or 'cuda'}"
+    if res.gpu_memory_allocated_mb is not None:
+        total = "?" if res.gpu_memory_total_mb is None else res.gpu_memory_total_mb
+        text += f" · {res.gpu_memory_allocated_mb} / {total} MB"
+    if res.gpu_utilization_percent is not None:
+        text += f" · {res.gpu_utilization_percent}% busy"
+    if snap.host_session_id:
+        text += f" · host session {snap.host_session_id}"
+    return text
+
+
+# -- lines -----------------------------------------------------------------------------------
+
+
+def phase_line(snap: ProgressSnapshot) -> str:
+    """The line that opens a phase: ``[load_data]   5.0% · Loading bars``."""
+    return f"[{snap.phase}] {snap.percentage:5.1f}% · {snap.message}"
+
+
+def device_line(snap: ProgressSnapshot) -> str:
+    """``[device] GPU ...`` for a run on a GPU; empty on CPU (see :func:`device_text`)."""
+    device = device_text(snap)
+    return f"[device] {device}" if device else ""
+
+
+def epoch_line(snap: ProgressSnapshot, epoch: int) -> str:
+    """The line for a finished epoch: position, the epoch's metrics, elapsed and ETA.
+
+    Args:
+        snap: the snapshot that brought the epoch's figures.
+        epoch: the epoch that finished (``snap.metrics_epoch``).
+    """
+    return (
+        f"[train] {snap.percentage:5.1f}% · Epoch {epoch}/{snap.total_epochs}"
+        f" · {metrics_text(snap.metrics)} · {times_text(snap)}"
+    )
+
+
+def progress_line(snap: ProgressSnapshot) -> str:
+    """One line for a snapshot: ``[train]  42.4% · Epoch 2/5 · Batch 10/20 · elapsed · ETA``."""
+    return f"[{snap.phase}] {snap.percentage:5.1f}% · {position_text(snap)} · {times_text(snap)}"
+
+
+def final_line(status: str, snap: ProgressSnapshot | None) -> str:
+    """The line that ends a run: ``[completed] <last message> · elapsed m:ss``.
+
+    Args:
+        status: the final status.
+        snap: the last snapshot, when there was one.
+    """
+    elapsed = duration_text(snap.elapsed_s) if snap is not None else "–"
+    return f"[{status}] {snap.message if snap else status} · elapsed {elapsed}"
+
+
+# -- the summary table -----------------------------------------------------------------------
+
+
+def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
+    """The rows of a final summary: ``(label, value)`` pairs from the operation record.
+
+    Works for completed runs (the TrainingResult) and for cancelled or failed ones (their
+    partial result and error), never raising on missing pieces.
+
+    Args:
+        record: the operation, usually once it is final.
+
+    Returns:
+        ``operation`` first; then, when there is a result, ``strategy``, ``epochs``,
+        ``training time``, ``train loss / acc``, ``val loss / acc``, ``test`` (when the run
+        was evaluated) and ``model`` (when one was saved); then ``stop reason`` and ``error``
+        when the record has them.
+
+    Example:
+        >>> rows = summary_rows(op.info())                    # doctest: +SKIP
+        >>> print(table_text(rows))                           # doctest: +SKIP
+    """
+    result = record.result
+    rows = [("operation", f"{record.operation_id} ({record.status})")]
+    if result is not None:
+        info, tm, test = result.session_info, result.training_metrics, result.test_metrics
+        where = " ".join([", ".join(info.symbols), ", ".join(info.timeframes)])
+        rows.append(("strategy", f"{info.strategy} ({where}, {record.mode})"))
+        stopped = "yes" if tm.early_stopped else "no"
+        rows.append(
+            ("epochs", f"{tm.epochs_completed} (best {tm.best_epoch}, early stop {stopped})")
+        )
+        rate = tm.samples_per_second
+        speed = f" · {rate:,.0f} samples/s" if rate is not None else ""
+        rows.append(("training time", f"{duration_text(tm.training_time_s)}{speed}"))
+        rows.append(
+            (
+                "train loss / acc",
+                f"{number_text(tm.final_train_loss)} / {number_text(tm.final_train_accuracy, 3)}",
+            )
+        )
+        rows.append(
+            (
+                "val loss / acc",
+                f"{number_text(tm.final_val_loss)} / {number_text(tm.final_val_accuracy, 3)}",
+            )
+        )
+        if test is not None:
+            acc, f1 = number_text(test.accuracy, 3), number_text(test.f1, 3)
+            rows.append(("test", f"accuracy {acc} · f1 {f1} · loss {number_text(test.loss)}"))
+        if result.artifacts.model_id:
+            rows.append(
+                ("model", f"{result.artifacts.model_id}  {result.artifacts.model_path or ''}")
+            )
+    if record.cancellation_reason:
+        rows.append(("stop reason", record.cancellation_reason))
+    if record.error_message:
+        rows.append(("error", record.error_message))
+    return rows
+
+
+def table_text(rows: Sequence[tuple[str, str]]) -> str:
+    """Rows as an aligned plain-text table between two rules (ends with a newline).
+
+    Args:
+        rows: ``(label, value)`` pairs, at least one (e.g. :func:`summary_rows`).
+    """
+    width = max(len(label) for label, _ in rows)
+    rule = "─" * (width + 2 + max(len(value) for _, value in rows))
+    body = "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
+    return f"{rule}\n{body}\n{rule}\n"
+
+
+def table_html(rows: Sequence[tuple[str, str]]) -> str:
+    """Rows as an HTML ``<table>`` (labels as left-aligned headers, text escaped)."""
+    cells = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(label)}</th>"
+        f"<td style='text-align:left'>{html.escape(value)}</td></tr>"
+        for label, value in rows
+    )
+    return f"<table>{cells}</table>"

@@ -1,0 +1,285 @@
+"""The live view of one training operation: a widget with Cancel, or compact text headless.
+
+:class:`TrainingProgress` follows an operation's snapshot stream (``op.follow()``) in a
+background thread, feeds each snapshot to one :class:`~ktrdr_lib.views.state.ViewState` and has
+one renderer draw it:
+
+* ``widget`` (:mod:`~ktrdr_lib.views.widget`): a bar with percentage and phase,
+  ``Epoch e/E · Batch b/B``, elapsed and ETA, the latest train/val loss and accuracy, a device
+  line when a GPU trains, a per-epoch loss/accuracy curve, and two buttons: **Cancel** (abort)
+  and **Stop after this epoch** (graceful). The buttons are disabled once the run is final.
+* ``html`` (:mod:`~ktrdr_lib.views.html`): the same picture as static HTML updated in place
+  (no buttons).
+* ``text`` (:mod:`~ktrdr_lib.views.text`): a line per phase and per epoch, a progress line
+  every ``text_every_percent`` % or ``text_every_s`` seconds, never one per batch; then a
+  summary table of the result.
+* ``off``: nothing.
+
+The mode is chosen by :func:`~ktrdr_lib.views.display.detect_display_mode`.
+``OperationHandle.display()`` finds this class through the ``ktrdr_lib.progress_views`` entry
+point, so the core never imports it.
+
+Example:
+    >>> from ktrdr_lib import TrainingOrchestrator
+    >>> orch = TrainingOrchestrator()
+    >>> op = orch.start_training("rsi_mean_reversion", epochs=5)  # doctest: +SKIP
+    >>> view = TrainingProgress(op)                              # doctest: +SKIP
+    >>> view.wait()                                              # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ktrdr_lib.errors import ConfigError, KtrdrError
+from ktrdr_lib.schemas.progress import ProgressSnapshot
+from ktrdr_lib.views.display import current_shell, detect_display_mode, optional_module
+from ktrdr_lib.views.html import HtmlRenderer
+from ktrdr_lib.views.renderer import Renderer
+from ktrdr_lib.views.state import ViewState
+from ktrdr_lib.views.text import TextRenderer
+
+if TYPE_CHECKING:
+    from ktrdr_lib.operations.handle import OperationHandle
+    from ktrdr_lib.views.widget import WidgetRenderer
+
+__all__ = ["TrainingProgress"]
+
+log = logging.getLogger(__name__)
+
+
+class TrainingProgress:
+    """A live view of one training operation (widget, HTML, text, or nothing).
+
+    Args:
+        op: the operation (an :class:`~ktrdr_lib.operations.handle.OperationHandle`).
+        mode: ``auto`` (see :func:`~ktrdr_lib.views.display.detect_display_mode`), ``widget``,
+            ``html``, ``text`` or ``off``.
+        stream: where text goes (default: ``sys.stdout`` at the time of writing).
+        interval: seconds between redraws (phase changes, epoch ends and the end always
+            redraw at once).
+        text_every_percent: text mode prints a progress line each time training passes
+            another multiple of this percentage...
+        text_every_s: ...or when this many seconds passed since the last line.
+        max_epoch_lines: text mode prints every epoch up to this many epochs, then every
+            k-th so that about this many epoch lines appear.
+        start: start following at once (else call :meth:`start`).
+        show: display the widget or HTML in the running notebook at once.
+
+    Raises:
+        ConfigError: an unknown mode, ``widget`` without ipywidgets, or an option out of range.
+
+    Example:
+        >>> view = TrainingProgress(op)                     # doctest: +SKIP
+        >>> view.cancel_button.click()                      # doctest: +SKIP
+    """
+
+    @classmethod
+    def check_mode(cls, mode: str) -> str:
+        """The display mode ``mode`` resolves to here (ConfigError for an unknown one)."""
+        return detect_display_mode(mode)
+
+    def __init__(
+        self,
+        op: OperationHandle,
+        mode: str = "auto",
+        *,
+        stream: TextIO | None = None,
+        interval: float = 0.25,
+        text_every_percent: float = 10.0,
+        text_every_s: float = 30.0,
+        max_epoch_lines: int = 50,
+        start: bool = True,
+        show: bool = True,
+    ) -> None:
+        if interval < 0:
+            raise ConfigError(f"interval must be >= 0 seconds, got {interval}")
+        if not 0 < text_every_percent <= 100:
+            raise ConfigError(f"text_every_percent must be in (0, 100], got {text_every_percent}")
+        if text_every_s <= 0 or max_epoch_lines < 1:
+            raise ConfigError("text_every_s must be > 0 and max_epoch_lines >= 1")
+        self.op = op
+        self.mode = detect_display_mode(mode, hint_stream=stream)
+        self.interval = interval
+        self.state = ViewState(op.operation_id)
+        self.renders = 0
+        self._lock = threading.RLock()
+        self._done = threading.Event()
+        self._closed = False
+        self._shown = False
+        self._thread: threading.Thread | None = None
+        self._last_render = 0.0
+        self._widgets: WidgetRenderer | None = None
+        self._renderer: Renderer
+        if self.mode == "widget":
+            from ktrdr_lib.views.widget import WidgetRenderer  # the one ipywidgets import
+
+            self._widgets = WidgetRenderer(
+                op.operation_id,
+                on_cancel=self.cancel,
+                on_stop=lambda: self.cancel(graceful=True),
+            )
+            self._renderer = self._widgets
+        elif self.mode == "html":
+            self._renderer = HtmlRenderer()
+        elif self.mode == "text":
+            self._renderer = TextRenderer(
+                stream,
+                every_percent=text_every_percent,
+                every_s=text_every_s,
+                max_epoch_lines=max_epoch_lines,
+            )
+        else:
+            self._renderer = Renderer()
+        if show and self.mode == "widget" and current_shell() is not None:
+            self._ipython_display_()
+        if start:
+            self.start()
+
+    # -- widget parts (widget mode only) ---------------------------------------------------
+
+    def _widget_parts(self) -> WidgetRenderer:
+        if self._widgets is None:
+            raise ConfigError(f"this view is in {self.mode!r} mode; widgets exist in 'widget' mode")
+        return self._widgets
+
+    @property
+    def widget(self) -> Any:
+        """The root ``ipywidgets.VBox``."""
+        return self._widget_parts().root
+
+    @property
+    def bar(self) -> Any:
+        """The ``FloatProgress`` bar."""
+        return self._widget_parts().bar
+
+    @property
+    def cancel_button(self) -> Any:
+        """The Cancel (abort) button."""
+        return self._widget_parts().cancel_button
+
+    @property
+    def stop_button(self) -> Any:
+        """The "Stop after this epoch" (graceful) button."""
+        return self._widget_parts().stop_button
+
+    @property
+    def parts(self) -> Any:
+        """All widgets by name (``headline``, ``times``, ``metrics``, ``device``, ``curve``,
+        ``message``, ``summary``, ...)."""
+        return self._widget_parts()
+
+    @property
+    def markup(self) -> str:
+        """The latest HTML (html mode)."""
+        return self._renderer.markup if isinstance(self._renderer, HtmlRenderer) else ""
+
+    @property
+    def lines_written(self) -> int:
+        """Lines written so far (text mode)."""
+        return self._renderer.lines_written if isinstance(self._renderer, TextRenderer) else 0
+
+    def _ipython_display_(self) -> None:
+        if self._shown:
+            return  # already on screen (e.g. ``op.display()`` as a cell's last line)
+        self._shown = True
+        display = optional_module("IPython.display")
+        if display is None:
+            return
+        if self._widgets is not None:
+            display.display(self._widgets.root)
+        elif isinstance(self._renderer, HtmlRenderer) and self._renderer.markup:
+            display.display(display.HTML(self._renderer.markup))
+
+    # -- following -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Follow the operation in a background thread (once)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._follow, name=f"ktrdr-view-{self.op.operation_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _follow(self) -> None:
+        try:
+            if self.mode != "off":
+                for snap in self.op.follow():
+                    if self._closed:
+                        return
+                    self.update(snap)
+            self._finish()
+        except Exception:  # a view must never take the kernel down
+            log.exception("progress view of %s stopped", self.op.operation_id)
+        finally:
+            self._done.set()
+
+    def update(self, snap: ProgressSnapshot) -> None:
+        """Take one snapshot; redraws when due (throttled) or when something changed."""
+        with self._lock:
+            events = self.state.apply(snap)
+            now = time.monotonic()
+            if not events and now - self._last_render < self.interval:
+                return
+            self._last_render = now
+            self.renders += 1
+            self._renderer.render(self.state, events)
+
+    def _finish(self) -> None:
+        record = self.op.info()
+        try:
+            rows = self.op.metrics().epochs
+        except KtrdrError:
+            rows = []
+        with self._lock:
+            if record.progress.sequence > (self.state.latest.sequence if self.state.latest else 0):
+                self.state.apply(record.progress)
+            self.state.record = record
+            self.state.set_history(rows)
+            if not self._closed:
+                self._renderer.finish(self.state)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the view has shown the run's end; ``False`` if ``timeout`` passed."""
+        if self._thread is None:
+            self.start()
+        return self._done.wait(timeout)
+
+    # -- controls --------------------------------------------------------------------------
+
+    def cancel(self, *, graceful: bool = False) -> None:
+        """What the buttons do: abort, or (``graceful``) stop after the current work and save."""
+        reason = "stopped from the notebook" if graceful else "cancelled from the notebook"
+        try:
+            self.op.cancel(graceful=graceful, reason=reason)
+        except KtrdrError as exc:
+            with self._lock:
+                self._renderer.note(str(exc))
+            return
+        with self._lock:
+            if self._widgets is not None:
+                self._widgets.stop_button.disabled = True
+                if not graceful:
+                    self._widgets.cancel_button.disabled = True
+                self._widgets.note(
+                    "Stopping after the current batch, then evaluating and saving…"
+                    if graceful
+                    else "Cancelling…"
+                )
+
+    def close(self) -> None:
+        """Stop redrawing and close the widgets (training goes on)."""
+        with self._lock:
+            self._closed = True
+            self._renderer.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainingProgress({self.op.operation_id!r}, mode={self.mode!r}, "
+            f"status={self.state.status!r})"
+        )

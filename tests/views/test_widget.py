@@ -1,0 +1,158 @@
+"""The widget view over real runs: widget values, buttons, final styles.
+
+No kernel is needed: widgets work without a frontend (their comm is a no-op), and the view
+follows real runs of a TrainingOrchestrator on the small synthetic strategy.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ktrdr_lib import TrainingOrchestrator
+from ktrdr_lib.operations.handle import OperationHandle
+from ktrdr_lib.schemas.progress import DeviceResources, ProgressSnapshot
+from ktrdr_lib.views.progress import TrainingProgress
+
+pytest.importorskip("ipywidgets")
+
+
+def _wait_for_training(op: OperationHandle, batches: int = 1) -> None:
+    """Block until the run has trained ``batches`` batches (or ended)."""
+    for _ in range(6000):
+        snap = op.snapshot()
+        if snap.status not in ("pending", "running") or (
+            snap.phase == "train" and (snap.epoch - 1) * snap.total_batches + snap.batch >= batches
+        ):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the run never reached training")
+
+
+def test_widget_view_follows_a_run_to_completion(
+    orch: TrainingOrchestrator, small_strategy_file: Path
+) -> None:
+    op = orch.start_training(small_strategy_file, epochs=2)
+    view = op.display("widget")
+
+    assert op.wait(timeout=120).status == "completed"
+    assert view.wait(timeout=30)
+    assert view.mode == "widget"
+    assert view.bar.value == pytest.approx(100.0)
+    assert view.bar.description == "100%"
+    assert view.bar.bar_style == "success"
+    assert view.cancel_button.disabled and view.stop_button.disabled
+    assert "Epoch 2/2" in view.parts.headline.value
+    assert "val loss" in view.parts.metrics.value
+    assert [row.epoch for row in view.state.curve] == [1, 2]
+    assert all(row.train_loss is not None and row.val_loss is not None for row in view.state.curve)
+    assert view.parts.curve.value.count("<polyline") == 4  # train/val loss and accuracy
+    summary = view.parts.summary.value
+    assert "completed" in summary and "test" in summary and "model" in summary
+    assert view.parts.device.layout.display == "none"  # CPU run: no GPU line
+    assert view.renders <= view.state.snapshots_seen
+
+
+def test_cancel_button_aborts_the_run(
+    orch: TrainingOrchestrator, small_strategy_file: Path
+) -> None:
+    op = orch.start_training(small_strategy_file, epochs=200)
+    view = op.display("widget")
+    _wait_for_training(op, batches=3)
+
+    view.cancel_button.click()
+    assert view.cancel_button.disabled and view.stop_button.disabled  # at once
+    assert op.wait(timeout=60).status == "cancelled"
+    assert view.wait(timeout=30)
+    assert view.bar.bar_style == "warning"
+    assert "cancelled from the notebook" in view.parts.summary.value
+    assert op.info().progress.epoch < 200
+
+
+def test_stop_button_stops_gracefully_and_saves(
+    orch: TrainingOrchestrator, small_strategy_file: Path
+) -> None:
+    op = orch.start_training(small_strategy_file, epochs=200)
+    view = op.display("widget")
+    _wait_for_training(op, batches=3)
+
+    view.stop_button.click()
+    assert view.stop_button.disabled and not view.cancel_button.disabled  # abort still possible
+    assert op.wait(timeout=60).status == "completed"
+    assert view.wait(timeout=30)
+    result = op.result()
+    assert result.training_metrics.early_stopped
+    assert result.artifacts.model_id is not None
+    assert view.bar.bar_style == "success"
+    assert view.cancel_button.disabled and view.stop_button.disabled
+
+
+def test_failed_run_turns_the_bar_red_and_says_why(
+    orch: TrainingOrchestrator, small_strategy_file: Path
+) -> None:
+    op = orch.start_training(small_strategy_file, symbols=["NOPE"])
+    view = op.display("widget")
+
+    assert op.wait(timeout=60).status == "failed"
+    assert view.wait(timeout=30)
+    assert view.bar.bar_style == "danger"
+    assert view.cancel_button.disabled and view.stop_button.disabled
+    assert "error" in view.parts.summary.value
+
+    view.cancel()  # too late: a note, not an exception
+    assert "already failed" in view.parts.message.value
+
+
+def test_fed_snapshots_set_the_widget_values(
+    orch: TrainingOrchestrator, small_strategy_file: Path
+) -> None:
+    op = orch.start_training(small_strategy_file, epochs=1)
+    view = TrainingProgress(op, "widget", start=False, interval=0.0)
+    base: dict[str, Any] = {"operation_id": op.operation_id, "status": "running"}
+
+    view.update(ProgressSnapshot(**base, sequence=1, phase="load_data", message="Loading"))
+    assert view.bar.bar_style == "info"
+    assert "load_data" in view.parts.headline.value
+
+    view.update(
+        ProgressSnapshot(
+            **base,
+            sequence=2,
+            phase="train",
+            percentage=42.4,
+            epoch=2,
+            total_epochs=5,
+            batch=10,
+            total_batches=20,
+            elapsed_s=75.0,
+            eta_s=42.0,
+            metrics={"train_loss": 0.8123, "val_loss": 0.9, "val_accuracy": 0.61},
+            metrics_epoch=1,
+            resources=DeviceResources(
+                device="cuda:0",
+                gpu_used=True,
+                gpu_name="NVIDIA H200",
+                gpu_memory_allocated_mb=512.0,
+                gpu_memory_total_mb=143771.0,
+            ),
+        )
+    )
+    assert view.bar.value == pytest.approx(42.4)
+    assert view.bar.description == "42%"
+    assert "Epoch 2/5 · Batch 10/20" in view.parts.headline.value
+    assert "elapsed 1:15" in view.parts.times.value and "ETA 0:42" in view.parts.times.value
+    assert "0.8123" in view.parts.metrics.value and "0.610" in view.parts.metrics.value
+    assert view.parts.device.layout.display is None
+    assert (
+        "NVIDIA H200" in view.parts.device.value
+        and "512.0 / 143771.0 MB" in view.parts.device.value
+    )
+    assert [row.epoch for row in view.state.curve] == [1]
+
+    view.update(ProgressSnapshot(**base, sequence=2, phase="save"))  # stale: ignored
+    assert "train" in view.parts.headline.value
+    view.close()
+    op.wait(timeout=60)
