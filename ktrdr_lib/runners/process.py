@@ -28,7 +28,7 @@ import logging
 import multiprocessing
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
@@ -197,19 +197,10 @@ class ProcessTrainingRunner:
             self._children[op_id] = process
         with _OPEN_LOCK:
             _OPEN_CONTROLS.add(control_out)
-        finished = threading.Event()
-        forwarder = threading.Thread(
-            target=self._forward_cancel,
-            args=(token, control_out, finished),
-            name=f"ktrdr-cancel-{op_id}",
-            daemon=True,
-        )
-        forwarder.start()
         try:
-            return self._follow(process, results_in, token, tracker)
+            with self._forwarding_cancel(token, control_out, op_id):
+                return self._follow(process, results_in, token, tracker)
         finally:
-            finished.set()
-            forwarder.join()
             with _OPEN_LOCK:
                 _OPEN_CONTROLS.discard(control_out)
             control_out.close()  # a child still running sees EOF and aborts
@@ -221,6 +212,25 @@ class ProcessTrainingRunner:
                 process.join()
             with self._lock:
                 self._children.pop(op_id, None)
+
+    @contextlib.contextmanager
+    def _forwarding_cancel(
+        self, token: CancelToken, control: Connection, op_id: str
+    ) -> Iterator[None]:
+        """While inside, a thread sends the token's requests down ``control``."""
+        finished = threading.Event()
+        forwarder = threading.Thread(
+            target=self._forward_cancel,
+            args=(token, control, finished),
+            name=f"ktrdr-cancel-{op_id}",
+            daemon=True,
+        )
+        forwarder.start()
+        try:
+            yield
+        finally:
+            finished.set()
+            forwarder.join()
 
     @staticmethod
     def _forward_cancel(token: CancelToken, control: Connection, finished: threading.Event) -> None:
@@ -299,19 +309,10 @@ class ProcessTrainingRunner:
         (``python -m ktrdr_lib.runners.worker``) rather than a spawned function."""
         op_id = context.operation_id
         with start_training_command(job) as (child, connection):
-            finished = threading.Event()
-            forwarder = threading.Thread(
-                target=self._forward_cancel,
-                args=(token, connection, finished),
-                name=f"ktrdr-cancel-{op_id}",
-                daemon=True,
-            )
-            forwarder.start()
             try:
-                return self._follow(child, connection, token, tracker)
+                with self._forwarding_cancel(token, connection, op_id):
+                    return self._follow(child, connection, token, tracker)
             finally:
-                finished.set()
-                forwarder.join()
                 connection.close()  # rank 0 sees EOF and aborts if still running
                 child.join(30.0)
                 if child.exitcode is None:
