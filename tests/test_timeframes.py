@@ -184,3 +184,97 @@ def test_align_to_base_rejects_a_non_datetime_base_index() -> None:
     daily, _ = _daily_close_frame()
     with pytest.raises(DataError, match="DatetimeIndex"):
         align_to_base(daily, "1d", pd.RangeIndex(5), "1h")
+
+
+# -- markets with weekend gaps (FX) and markets that never close (crypto) ------------------
+
+
+def _by_hand(hourly: pd.DataFrame, bucket: pd.DatetimeIndex) -> pd.DataFrame:
+    """Each bucket's OHLCV written out plainly: first open, max high, min low, last close, sum."""
+    rows = {}
+    for start in bucket.unique():
+        inside = hourly[floor_to_timeframe(hourly.index, "1d") == start]
+        rows[start] = [
+            inside["open"].iloc[0],
+            inside["high"].max(),
+            inside["low"].min(),
+            inside["close"].iloc[-1],
+            inside["volume"].sum(),
+        ]
+    return pd.DataFrame.from_dict(
+        rows, orient="index", columns=["open", "high", "low", "close", "volume"]
+    )
+
+
+def test_fx_hours_skip_the_weekend_close() -> None:
+    hourly = generate_ohlcv(24 * 15, timeframe="1h", seed=3, calendar="fx", start="2024-01-01")
+    in_week = (hourly.index - pd.Timestamp("2024-01-01", tz="UTC")) % pd.Timedelta(weeks=1)
+    closed = (in_week >= pd.Timedelta(days=4, hours=22)) & (
+        in_week < pd.Timedelta(days=6, hours=22)
+    )
+    assert not closed.any()
+    gaps = np.diff(hourly.index.asi8) // 3_600_000_000_000
+    assert set(gaps.tolist()) == {
+        1,
+        49,
+    }  # every hour, and 49 hours from Friday 21:00 to Sunday 22:00
+
+
+def test_resampling_fx_hours_builds_every_trading_day_from_the_hours_it_has() -> None:
+    hourly = generate_ohlcv(24 * 15, timeframe="1h", seed=3, calendar="fx", start="2024-01-01")
+    daily = resample_ohlcv(hourly, "1d")
+    assert not daily.isna().any().any()
+    assert "Saturday" not in set(daily.index.day_name())
+    per_day = pd.Series(floor_to_timeframe(hourly.index, "1d")).value_counts()
+    sundays = per_day[per_day.index.day_name() == "Sunday"]
+    assert len(sundays) >= 2 and set(sundays.tolist()) == {2}  # 22:00 and 23:00: a short day
+    expected = _by_hand(hourly, floor_to_timeframe(hourly.index, "1d"))
+    pd.testing.assert_frame_equal(
+        daily, expected.set_axis(daily.index), check_names=False, check_freq=False
+    )
+    four_hour = resample_ohlcv(hourly, "4h")
+    assert not four_hour.isna().any().any()
+    assert len(four_hour) == len(np.unique(floor_to_timeframe(hourly.index, "4h")))
+
+
+def test_slower_fx_bars_reach_the_hours_after_the_weekend_without_look_ahead() -> None:
+    hourly = generate_ohlcv(24 * 15, timeframe="1h", seed=3, calendar="fx", start="2024-01-01")
+    daily = resample_ohlcv(hourly, "1d")
+    aligned = align_to_base(daily[["close"]], "1d", hourly.index, "1h")
+    known_at = daily.index + pd.Timedelta(days=1)
+    for row_start, value in aligned["close"].dropna().items():
+        position = daily.index[daily["close"] == value][0]
+        # the daily bar shown closed no later than the hourly bar it is shown on
+        assert position + pd.Timedelta(days=1) <= row_start + pd.Timedelta(hours=1)
+        # and it is the latest daily bar that had closed by then
+        closed = known_at[known_at <= row_start + pd.Timedelta(hours=1)]
+        assert position + pd.Timedelta(days=1) == closed[-1]
+    sunday_open = hourly.index[hourly.index.day_name() == "Sunday"][0]
+    assert (
+        aligned.loc[sunday_open, "close"]
+        == daily["close"][daily.index.day_name() == "Friday"].iloc[0]
+    )
+    assert aligned["close"].iloc[24:].notna().all()  # after the first day, never a gap
+
+
+def test_crypto_days_are_whole_every_day_of_the_week() -> None:
+    hourly = generate_ohlcv(
+        24 * 14, timeframe="1h", seed=5, calendar="continuous", start="2024-01-01"
+    )
+    daily = resample_ohlcv(hourly, "1d")
+    assert len(daily) == 14
+    assert {"Saturday", "Sunday"} <= set(daily.index.day_name())
+    counts = pd.Series(floor_to_timeframe(hourly.index, "1d")).value_counts()
+    assert set(counts.tolist()) == {24}
+
+
+def test_weekday_calendar_has_no_weekend_bars() -> None:
+    daily = generate_ohlcv(20, timeframe="1d", seed=1, calendar="weekdays", start="2024-01-01")
+    assert set(daily.index.day_name()) == {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday"}
+    weekly = resample_ohlcv(daily, "1w")
+    assert len(weekly) == 4 and not weekly.isna().any().any()
+
+
+def test_an_unknown_calendar_is_refused() -> None:
+    with pytest.raises(ConfigError, match="calendar 'lunar' is unknown"):
+        generate_ohlcv(5, calendar="lunar")  # type: ignore[arg-type]

@@ -6,6 +6,10 @@ lengths are random (at least ``_MIN_REGIME_BARS`` bars, about ``_MEAN_REGIME_BAR
 average) and consecutive regimes always differ. Drift and volatility are per bar, whatever
 the timeframe.
 
+``calendar`` gives the bars the trading hours of a market: ``continuous`` (every bar, as crypto
+trades around the clock), ``fx`` (no bar lies wholly inside the weekend close from Friday 22:00
+to Sunday 22:00 UTC, as FX pairs trade) or ``weekdays`` (Monday to Friday bars only).
+
 Example:
     >>> bars = generate_ohlcv(500, timeframe="1h", seed=7)
     >>> list(bars.columns)
@@ -19,6 +23,7 @@ from __future__ import annotations
 import gzip
 import io
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -26,7 +31,15 @@ import pandas as pd
 from ktrdr_lib.data.timeframes import OHLCV_COLUMNS, floor_to_timeframe, parse_timeframe
 from ktrdr_lib.errors import ConfigError, DataError
 
-__all__ = ["generate_ohlcv", "write_ohlcv_csv"]
+__all__ = ["CALENDARS", "Calendar", "generate_ohlcv", "write_ohlcv_csv"]
+
+Calendar = Literal["continuous", "fx", "weekdays"]
+CALENDARS: tuple[Calendar, ...] = ("continuous", "fx", "weekdays")
+_MONDAY = pd.Timestamp("1970-01-05", tz="UTC")
+_WEEK = pd.Timedelta(weeks=1)
+_FX_CLOSE = pd.Timedelta(days=4, hours=22)  # Friday 22:00 UTC, from Monday 00:00
+_FX_OPEN = pd.Timedelta(days=6, hours=22)  # Sunday 22:00 UTC
+_WEEKEND = pd.Timedelta(days=5)  # Saturday 00:00 UTC
 
 # Regimes, in this order: up-trend, down-trend, range.
 _REGIME_DRIFT = np.array([0.0012, -0.0012, 0.0])
@@ -47,6 +60,7 @@ def generate_ohlcv(
     seed: int = 0,
     start: str = "2020-01-01",
     start_price: float = 100.0,
+    calendar: Calendar = "continuous",
 ) -> pd.DataFrame:
     """Generate regime-switching OHLCV bars, the same for the same arguments.
 
@@ -57,6 +71,8 @@ def generate_ohlcv(
         start: first bar's start (UTC unless it carries an offset); floored to the start of its
             ``timeframe`` bucket, so ``1w`` bars start on Mondays.
         start_price: the first bar's open (> 0).
+        calendar: ``continuous``, ``fx`` or ``weekdays`` (see the module docstring); the
+            frame still has ``n_bars`` bars, spread over more calendar time.
 
     Returns:
         A frame with a UTC ``DatetimeIndex`` named ``date`` and float64 columns ``open, high,
@@ -65,7 +81,8 @@ def generate_ohlcv(
         volatility.
 
     Raises:
-        ConfigError: ``n_bars < 1``, ``start_price <= 0``, or a bad ``timeframe``/``start``.
+        ConfigError: ``n_bars < 1``, ``start_price <= 0``, or a bad ``timeframe``, ``start``
+            or ``calendar``.
 
     Example:
         >>> generate_ohlcv(3, timeframe="1d", start="2024-01-01").index[-1]
@@ -76,6 +93,10 @@ def generate_ohlcv(
         raise ConfigError(f"generate_ohlcv: n_bars must be at least 1, got {n_bars}")
     if not start_price > 0:
         raise ConfigError(f"generate_ohlcv: start_price must be > 0, got {start_price}")
+    if calendar not in CALENDARS:
+        raise ConfigError(
+            f"generate_ohlcv: calendar {calendar!r} is unknown; use one of {', '.join(CALENDARS)}"
+        )
     rng = np.random.default_rng(seed)
     regimes = _regime_per_bar(rng, n_bars)
     volatility = _REGIME_VOLATILITY[regimes]
@@ -97,7 +118,7 @@ def generate_ohlcv(
             "close": close,
             "volume": volume,
         },
-        index=_bar_starts(start, timeframe, duration, n_bars),
+        index=_bar_starts(start, timeframe, duration, n_bars, calendar),
     )
 
 
@@ -143,9 +164,10 @@ def _regime_per_bar(rng: np.random.Generator, n_bars: int) -> np.ndarray:
 
 
 def _bar_starts(
-    start: str, timeframe: str, duration: pd.Timedelta, n_bars: int
+    start: str, timeframe: str, duration: pd.Timedelta, n_bars: int, calendar: Calendar
 ) -> pd.DatetimeIndex:
-    """``n_bars`` UTC bar starts, ``duration`` apart, from ``start``'s timeframe bucket."""
+    """``n_bars`` UTC bar starts from ``start``'s timeframe bucket, ``duration`` apart, skipping
+    the bars ``calendar`` has no trading in."""
     try:
         first = pd.Timestamp(start)
     except ValueError as exc:
@@ -153,8 +175,25 @@ def _bar_starts(
             f"generate_ohlcv: start {start!r} is not a date; use ISO-8601, e.g. 2020-01-01"
         ) from exc
     first_bucket = floor_to_timeframe(pd.DatetimeIndex([first]), timeframe)[0]
-    offsets = pd.to_timedelta(np.arange(n_bars) * duration.value, unit="ns")
-    return pd.DatetimeIndex(first_bucket + offsets, name="date")
+    starts = pd.DatetimeIndex([], tz="UTC")
+    span = n_bars
+    while len(starts) < n_bars:  # a closed calendar needs more slots than bars
+        offsets = pd.to_timedelta(np.arange(span) * duration.value, unit="ns")
+        grid = pd.DatetimeIndex(first_bucket + offsets)
+        starts = grid[_trading(grid, duration, calendar)]
+        span *= 2
+    return pd.DatetimeIndex(starts[:n_bars], name="date")
+
+
+def _trading(starts: pd.DatetimeIndex, duration: pd.Timedelta, calendar: Calendar) -> np.ndarray:
+    """Which bars of ``starts`` the calendar trades in (a bar counts when any of it does)."""
+    if calendar == "continuous":
+        return np.ones(len(starts), dtype=bool)
+    in_week = (starts - _MONDAY) % _WEEK
+    if calendar == "weekdays":
+        return np.asarray(in_week < _WEEKEND)
+    ends = in_week + duration
+    return np.asarray(~((in_week >= _FX_CLOSE) & (ends <= _FX_OPEN)))
 
 
 def _to_csv_text(bars: pd.DataFrame) -> str:
