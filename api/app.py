@@ -1,7 +1,8 @@
 """create_app(): the Litestar face of the TrainingOrchestrator.
 
 Routes live under ``/api/v1``; the OpenAPI schema is served at ``/schema``. The app adds no
-training logic: handlers parse, call the orchestrator (or the model store), and encode.
+training logic: the routes (:mod:`api.routes`) call :class:`~api.service.TrainingApi`, which
+calls the orchestrator (or the model store) and returns the v1 Structs.
 
 Example:
     >>> from api import create_app
@@ -15,48 +16,28 @@ import logging
 import os
 from typing import Any, Literal
 
-from litestar import Litestar, Router, get
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
-from litestar.openapi import OpenAPIConfig
+from litestar import Litestar
 
-from api.models import ModelsController
-from api.operations import OperationsController
-from api.strategies import StrategiesController
-from api.trainings import TrainingsController
-from ktrdr_lib import __version__
+from api.routes import (
+    ModelsController,
+    OperationsController,
+    StrategiesController,
+    TrainingsController,
+    health,
+)
+from api.service import TrainingApi
 from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.runners.process import ProcessTrainingRunner
-from ktrdr_lib.schemas.health import HealthReport
-from web.auth import bearer_guard
-from web.errors import ERROR_RESPONSES, exception_handlers
+from web.app import DEFAULT_MAX_BODY, create_service_app
 
 __all__ = ["API_PREFIX", "DEFAULT_MAX_BODY", "LOCAL_RUNNERS", "create_app"]
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-DEFAULT_MAX_BODY = 1_000_000
 LOCAL_RUNNERS = ("thread", "process")
-
-
-@get(
-    "/health",
-    responses=ERROR_RESPONSES,
-    sync_to_thread=True,
-    opt={"public": True},
-    tags=["health"],
-    summary="Health",
-)
-def health(orchestrator: NamedDependency[TrainingOrchestrator]) -> HealthReport:
-    """The orchestrator's diagnostics; needs no token."""
-    return orchestrator.health()
-
-
-def _orchestrator(state: State) -> TrainingOrchestrator:
-    orchestrator: TrainingOrchestrator = state.orchestrator
-    return orchestrator
 
 
 def create_app(
@@ -99,6 +80,15 @@ def create_app(
     token = api_token if api_token is not None else os.environ.get("KTRDR_API_TOKEN") or None
     limit = max_body_bytes or int(os.environ.get("KTRDR_API_MAX_BODY", DEFAULT_MAX_BODY))
     owned = orchestrator is None
+    loaded_models: dict[str, LoadedModel] = {}  # kept when the lifespan restarts
+
+    def service(orch: TrainingOrchestrator) -> TrainingApi:
+        return TrainingApi(
+            orch,
+            loaded_models=loaded_models,
+            sse_poll_s=sse_poll_s,
+            sse_heartbeat_s=sse_heartbeat_s,
+        )
 
     def start(app: Litestar) -> None:
         if app.state.get("orchestrator") is None:
@@ -106,6 +96,7 @@ def create_app(
             if local_runner == "process":
                 options.setdefault("runner", ProcessTrainingRunner())
             app.state.orchestrator = TrainingOrchestrator(**options)
+        app.state.api = service(app.state.orchestrator)
         log.info("orchestrator ready: store %s", app.state.orchestrator.store.path)
 
     def stop(app: Litestar) -> None:
@@ -113,9 +104,10 @@ def create_app(
         if orch is not None and owned:
             orch.shutdown(cancel_running=False, timeout=shutdown_grace_s)
             app.state.orchestrator = None  # a restarted lifespan creates a fresh one
+            app.state.api = None
 
-    api = Router(
-        path=API_PREFIX,
+    return create_service_app(
+        prefix=API_PREFIX,
         route_handlers=[
             TrainingsController,
             OperationsController,
@@ -123,32 +115,19 @@ def create_app(
             StrategiesController,
             health,
         ],
-    )
-    return Litestar(
-        route_handlers=[api],
-        dependencies={"orchestrator": Provide(_orchestrator, sync_to_thread=False)},
-        guards=[bearer_guard],
-        exception_handlers=exception_handlers(),
+        service="api",
         on_startup=[start],
         on_shutdown=[stop],
-        state=State(
-            {
-                "orchestrator": orchestrator,
-                "bearer_token": token,
-                "bearer_token_env": "KTRDR_API_TOKEN",
-                "sse_poll_s": sse_poll_s,
-                "sse_heartbeat_s": sse_heartbeat_s,
-                "loaded_models": {},
-            }
+        token=token,
+        token_env="KTRDR_API_TOKEN",
+        title="KTRDR training API",
+        description=(
+            "Start, follow, cancel and inspect training operations; save, load and "
+            "predict with models. v1 routes keep the KTRDR v1 response shapes."
         ),
-        request_max_body_size=limit,
-        openapi_config=OpenAPIConfig(
-            title="KTRDR training API",
-            version=__version__,
-            description=(
-                "Start, follow, cancel and inspect training operations; save, load and "
-                "predict with models. v1 routes keep the KTRDR v1 response shapes."
-            ),
-        ),
-        debug=False,
+        max_body_bytes=limit,
+        state={
+            "orchestrator": orchestrator,
+            "api": None if orchestrator is None else service(orchestrator),
+        },
     )

@@ -6,6 +6,7 @@ import os
 import sys
 
 from ktrdr_lib.http.addresses import is_loopback
+from web.server import run_server
 
 __all__ = ["serve"]
 
@@ -31,8 +32,6 @@ def serve(
         ConfigError: a non-loopback host without a token and without ``allow_remote``, or an
             unknown ``local_runner``.
     """
-    import uvicorn
-
     from api.app import create_app
     from ktrdr_lib.errors import ConfigError
 
@@ -55,9 +54,8 @@ def serve(
             f"local runner {runner!r} (KTRDR_LOCAL_RUNNER or --local-runner) is not one of "
             "'thread' or 'process'"
         )
-    sys.stderr.write(
-        "local trainings run "
-        + ("in a child process each\n" if runner == "process" else "inside this process\n")
-    )
     app = create_app(local_runner="process" if runner == "process" else "thread")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    banner = "local trainings run " + (
+        "in a child process each\n" if runner == "process" else "inside this process\n"
+    )
+    run_server(app, host=host, port=port, log_level=log_level, banner=banner)

@@ -7,16 +7,41 @@ with the reason in ``error_message``); the precise status travels in ``status_de
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.schemas.models import ModelInfo
 from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.results import TrainingResult
-from ktrdr_lib.schemas.v1 import OperationInfo, OperationListItem, OperationProgress
+from ktrdr_lib.schemas.v1 import (
+    ModelListItem,
+    OperationInfo,
+    OperationListItem,
+    OperationProgress,
+    PerformanceResponse,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+)
 
-__all__ = ["V1_STATUS", "list_item", "operation_info", "performance_blocks", "v1_status"]
+if TYPE_CHECKING:
+    from ktrdr_lib.inference import SignalPrediction
+    from ktrdr_lib.models.predictor import LoadedModel
+
+__all__ = [
+    "V1_STATUS",
+    "core_statuses",
+    "list_item",
+    "loaded_model_info",
+    "model_list_item",
+    "operation_info",
+    "performance_response",
+    "predict_response",
+    "v1_status",
+]
 
 V1_STATUS: dict[str, str] = {
     "pending": "pending",
@@ -29,9 +54,33 @@ V1_STATUS: dict[str, str] = {
 }
 
 
+_V1_TO_CORE: dict[str, list[str]] = {
+    "pending": ["pending"],
+    "running": ["running", "cancelling"],
+    "completed": ["completed"],
+    "failed": ["failed", "interrupted"],
+    "cancelled": ["cancelled"],
+}
+
+
 def v1_status(status: str) -> str:
     """The v1 status for a core status."""
     return V1_STATUS.get(status, "failed")
+
+
+def core_statuses(status: str) -> list[str]:
+    """The core statuses a ``status`` filter means: a v1 status stands for every core status
+    shown as it (``failed`` is also ``interrupted``); a precise one stands for itself.
+
+    Raises:
+        ConfigError: ``status`` is neither.
+    """
+    if status not in _V1_TO_CORE and status not in ("cancelling", "interrupted"):
+        raise ConfigError(
+            f"status {status!r} is not a status; use one of "
+            "pending, running, completed, failed, cancelled, cancelling, interrupted"
+        )
+    return _V1_TO_CORE.get(status, [status])
 
 
 def _progress(record: OperationSnapshot) -> OperationProgress:
@@ -115,8 +164,6 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
     finish = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None
     if finish is None:
-        from datetime import UTC
-
         finish = datetime.now(UTC)
     return round((finish - begin).total_seconds(), 3)
 
@@ -136,8 +183,9 @@ def list_item(record: OperationSnapshot) -> OperationListItem:
     )
 
 
-def performance_blocks(result: TrainingResult) -> dict[str, dict[str, Any]]:
-    """The v1 performance blocks of a TrainingResult (plus the richer figures beside them)."""
+def performance_response(task_id: str, result: TrainingResult) -> PerformanceResponse:
+    """The v1 performance answer of a completed run's TrainingResult (plus the richer figures
+    beside the v1 ones)."""
     tm = result.training_metrics
     test = result.test_metrics
     training = {
@@ -165,8 +213,9 @@ def performance_blocks(result: TrainingResult) -> dict[str, dict[str, Any]]:
     artifacts = result.artifacts
     model_info = {
         "model_size_bytes": artifacts.size_bytes,
-        "parameters_count": getattr(artifacts, "parameters_count", None),
-        "architecture": getattr(artifacts, "architecture", None),
+        # v1 fields the run's artifacts do not carry (the saved model's listing has them)
+        "parameters_count": None,
+        "architecture": None,
         "model_id": artifacts.model_id,
         "model_path": artifacts.model_path,
     }
@@ -175,9 +224,67 @@ def performance_blocks(result: TrainingResult) -> dict[str, dict[str, Any]]:
         if result.validation_metrics is None
         else msgspec.to_builtins(result.validation_metrics)
     )
+    return PerformanceResponse(
+        success=True,
+        task_id=task_id,
+        status=v1_status("completed"),
+        training_metrics=training,
+        test_metrics=test_block,
+        model_info=model_info,
+        validation_metrics=validation,
+    )
+
+
+def model_list_item(model: ModelInfo) -> ModelListItem:
+    """One row of the v1 models list; several symbols or timeframes read ``MULTI``."""
+    return ModelListItem(
+        model_id=model.model_id,
+        model_name=model.name,
+        symbol=_one_or_multi(model.symbols),
+        timeframe=_one_or_multi(model.timeframes),
+        created_at=model.created_at or "",
+        training_accuracy=model.training_accuracy,
+        test_accuracy=model.test_accuracy,
+        description=model.description,
+        version=model.version,
+    )
+
+
+def _one_or_multi(values: list[str]) -> str | None:
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else "MULTI"
+
+
+def loaded_model_info(model: LoadedModel) -> dict[str, Any]:
+    """The v1 ``model_info`` of a model loaded for predictions."""
     return {
-        "training_metrics": training,
-        "test_metrics": test_block,
-        "model_info": model_info,
-        "validation_metrics": validation,  # type: ignore[dict-item]
+        "model_id": model.model_id,
+        "name": model.name,
+        "version": model.version,
+        "path": str(model.path),
+        "feature_names": list(model.feature_names),
+        "metadata": model.metadata,
     }
+
+
+def predict_response(
+    request: PredictRequest, model: LoadedModel, signal: SignalPrediction
+) -> PredictResponse:
+    """The v1 answer to ``request``, predicted by ``model``."""
+    return PredictResponse(
+        success=True,
+        model_name=request.model_name,
+        symbol=request.symbol,
+        test_date=signal.bar_time,
+        prediction=Prediction(
+            signal=signal.signal,
+            confidence=signal.confidence,
+            signal_strength=signal.signal_strength,
+            fuzzy_outputs=signal.fuzzy_outputs,
+            probabilities=signal.probabilities,
+        ),
+        input_features=signal.input_features,
+        timeframe=signal.timeframe,
+        model_version=model.version,
+    )

@@ -12,14 +12,10 @@ import logging
 import os
 from pathlib import Path
 
-from litestar import Litestar, Router
-from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
+from litestar import Litestar
 
 from host.routes import SessionsController, health
 from host.service import TrainingHost
-from ktrdr_lib import __version__
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.paths import ktrdr_home
@@ -27,19 +23,11 @@ from ktrdr_lib.pipeline.run import TrainerOptions
 from ktrdr_lib.runners.local import LocalTrainingRunner
 from ktrdr_lib.runners.process import ProcessTrainingRunner
 from ktrdr_lib.schemas.host import HOST_PREFIX, HOST_TOKEN_ENV
-from web.auth import bearer_guard
-from web.errors import exception_handlers
+from web.app import DEFAULT_MAX_BODY, create_service_app
 
 __all__ = ["DEFAULT_MAX_BODY", "HOST_PREFIX", "create_app"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_BODY = 1_000_000
-
-
-def _host(state: State) -> TrainingHost:
-    host: TrainingHost = state.host
-    return host
 
 
 def create_app(
@@ -115,18 +103,15 @@ def create_app(
             host.orchestrator.shutdown(cancel_running=False, timeout=shutdown_grace_s)
             app.state.host = None
 
-    routes = Router(path=HOST_PREFIX, route_handlers=[SessionsController, health])
-    return Litestar(
-        route_handlers=[routes],
-        dependencies={"host": Provide(_host, sync_to_thread=False)},
-        guards=[bearer_guard],
-        exception_handlers=exception_handlers("the host"),
+    return create_service_app(
+        prefix=HOST_PREFIX,
+        route_handlers=[SessionsController, health],
+        service="host",
         on_startup=[start],
         on_shutdown=[stop],
-        state=State({"host": None, "bearer_token": secret, "bearer_token_env": "KTRDR_HOST_TOKEN"}),
-        request_max_body_size=max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="KTRDR training host", version=__version__, path="/schema"
-        ),
-        debug=False,
+        token=secret,
+        token_env=HOST_TOKEN_ENV,
+        title="KTRDR training host",
+        server_name="the host",
+        max_body_bytes=max_body_bytes,
     )

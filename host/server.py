@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.http.addresses import is_loopback
 from ktrdr_lib.schemas.host import HOST_TOKEN_ENV
+from web.server import run_server
 
 __all__ = ["serve"]
 
@@ -36,8 +36,6 @@ def serve(
     Raises:
         ConfigError: no token (and not allowed to run without one).
     """
-    import uvicorn
-
     from host.app import create_app
     from ktrdr_lib.pipeline.run import TrainerOptions
 
@@ -60,8 +58,8 @@ def serve(
     )
     app = create_app(token=token, insecure_no_token=insecure_no_token, trainer_options=options)
     auth = "authentication OFF (loopback only)" if token is None else "bearer-token authentication"
-    sys.stderr.write(
+    banner = (
         f"training host on {host}:{port}: {auth}; accelerator={accelerator} devices={devices} "
         f"strategy={strategy} precision={precision}\n"
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    run_server(app, host=host, port=port, log_level=log_level, banner=banner)

@@ -9,11 +9,13 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
@@ -21,7 +23,9 @@ from api import create_app
 from ktrdr_lib.inference import predict_signal
 from ktrdr_lib.models.store import ModelStore
 from ktrdr_lib.operations.store import OperationStore
+from ktrdr_lib.schemas.results import TrainingResult
 
+from .builders import make_result
 from .conftest import SMALL_STRATEGY
 
 API = "/api/v1"
@@ -269,6 +273,7 @@ def test_status_mapping_cancelling_and_interrupted(
         ("POST", "/operations/op_missing/cancel"),
         ("GET", "/operations/op_missing/events"),
         ("GET", "/operations/op_missing/metrics"),
+        ("GET", "/operations/op_missing/result"),
         ("GET", "/trainings/op_missing/performance"),
     ],
 )
@@ -336,6 +341,76 @@ def test_conflicts(client: TestClient[Any]) -> None:
     done = start(client, epochs=1)
     follow(client, done)
     assert_error(client.delete(f"{API}/operations/{done}"), 409, "cannot be cancelled", "completed")
+
+
+# -- the result route --------------------------------------------------------------------------
+
+
+def _result(response: httpx.Response) -> TrainingResult:
+    assert response.status_code == 200, response.text
+    return msgspec.json.decode(response.content, type=TrainingResult)
+
+
+def test_result_route_answers_the_full_result_of_a_completed_run(client: TestClient[Any]) -> None:
+    op_id = start(client, epochs=1)
+    follow(client, op_id)
+    result = _result(client.get(f"{API}/operations/{op_id}/result"))
+    assert result == client.app.state.orchestrator.result(op_id)
+    assert result.session_info.operation_id == op_id
+    assert result.training_metrics.epochs_completed == 1
+    assert result.test_metrics is not None and result.artifacts.model_id is not None
+    perf = client.get(f"{API}/trainings/{op_id}/performance").json()
+    assert perf["test_metrics"]["test_accuracy"] == result.test_metrics.accuracy
+    assert perf["model_info"]["model_id"] == result.artifacts.model_id
+
+
+def _wait_until_running(client: TestClient[Any], op_id: str) -> None:
+    """Until the run has left the queue (one cancelled while queued never trains)."""
+    deadline = time.monotonic() + 60
+    while client.get(f"{API}/operations/{op_id}").json()["data"]["status_detail"] == "pending":
+        assert time.monotonic() < deadline, f"{op_id} never started"
+        time.sleep(0.02)
+
+
+def test_result_route_answers_a_partial_result_once_cancelled(client: TestClient[Any]) -> None:
+    op_id = start(client, epochs=500, task_id="op_long_run")
+    assert_error(client.get(f"{API}/operations/{op_id}/result"), 409, op_id, "ended")
+    _wait_until_running(client, op_id)
+    cancel = client.post(f"{API}/operations/{op_id}/cancel", json={"reason": "test is done"})
+    assert cancel.status_code == 200, cancel.text
+    follow(client, op_id)
+    partial = _result(client.get(f"{API}/operations/{op_id}/result"))
+    assert partial.training_metrics.stop_reason == "cancelled"
+    assert partial.test_metrics is None and partial.artifacts.model_id is None
+    assert partial.session_info.cancellation_reason == "test is done"
+
+
+def test_result_route_for_failed_and_interrupted_runs(
+    make_client: Callable[..., TestClient[Any]], isolated_home: Path
+) -> None:
+    store = OperationStore(isolated_home / "operations.db")
+    store.create("op_failed_run", metadata={"symbol": "SYNTH"}, owner="elsewhere:1:1")
+    store.transition("op_failed_run", "running")
+    partial = make_result("op_failed_run", epochs_completed=2, stop_reason="failed")
+    store.transition("op_failed_run", "failed", error_message="loss became NaN", result=partial)
+    store.create("op_lost_run", metadata={"symbol": "SYNTH"}, owner=_dead_owner())
+    store.transition("op_lost_run", "running")
+    store.close()
+
+    client = make_client()  # its orchestrator marks the dead process's run interrupted
+
+    assert _result(client.get(f"{API}/operations/op_failed_run/result")) == partial
+    lost = client.get(f"{API}/operations/op_lost_run/result")
+    assert_error(lost, 409, "op_lost_run is interrupted", "no result")
+    missing = client.get(f"{API}/operations/op_missing/result")
+    assert_error(missing, 404, "Operation not found: op_missing")
+    assert_error(client.get(f"{API}/operations/a..b/result"), 400, "operation id")
+    schema = client.get("/schema/openapi.json").json()
+    documented = schema["paths"]["/api/v1/operations/{operation_id}/result"]["get"]
+    assert documented["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TrainingResult"
+    }
+    assert {"400", "401", "404", "409"} <= set(documented["responses"])
 
 
 # -- 400 ---------------------------------------------------------------------------------------
@@ -447,6 +522,7 @@ GUARDED = [
     ("POST", "/operations/op_x/cancel", None),
     ("GET", "/operations/op_x/metrics", None),
     ("GET", "/operations/op_x/events", None),
+    ("GET", "/operations/op_x/result", None),
     ("GET", "/models", None),
     ("GET", "/models/m", None),
     ("POST", "/models/save", {"task_id": "op_x", "model_name": "m"}),

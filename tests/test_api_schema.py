@@ -57,6 +57,7 @@ MUST_SUCCEED = {
     ("GET", "/api/v1/operations/{operation_id}"),
     ("GET", "/api/v1/operations/{operation_id}/metrics"),
     ("GET", "/api/v1/operations/{operation_id}/events"),
+    ("GET", "/api/v1/operations/{operation_id}/result"),
     ("GET", "/api/v1/trainings/{task_id}/performance"),
     ("POST", "/api/v1/trainings/start"),
     ("GET", "/api/v1/models"),
