@@ -286,8 +286,9 @@ class TrainingOrchestrator(OperationReads):
         """
         live = self._live.get(operation_id)
         text = reason or ("graceful stop requested" if graceful else "cancelled by request")
-        requested = live is not None and not live.done.is_set()
-        if requested and live is not None:
+        # Only the first request of a run still in hand can be the one a final state answers.
+        first_request = live is not None and not live.done.is_set() and not live.token.is_set
+        if first_request and live is not None:
             live.token.cancel(graceful=graceful, reason=text)  # first: every batch counts
         record = self.store.get(operation_id)
         # It ended while we looked, with a cancel on record: most likely this one.
@@ -295,7 +296,7 @@ class TrainingOrchestrator(OperationReads):
             "cancelled",
             "completed",
         )
-        if record.is_final and requested and ended_by_cancel:
+        if record.is_final and first_request and ended_by_cancel:
             return record
         if record.is_final:
             raise StateConflictError(

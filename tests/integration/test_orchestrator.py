@@ -26,6 +26,7 @@ from ktrdr_lib import (
     StrategyNotFoundError,
     TrainingOrchestrator,
 )
+from ktrdr_lib.operations.live import OperationExecutor
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.pipeline.run import run_training_pipeline
 from ktrdr_lib.progress.bridge import ProgressBridge
@@ -361,3 +362,34 @@ def test_restart_marks_interrupted(
         assert json.loads(msgspec.json.encode(record))["finished_at"]
     finally:
         orch.shutdown()
+
+
+def test_a_second_cancel_in_the_moment_a_cancelled_run_ends_is_a_conflict(
+    orch_factory: Any, small_strategy_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the final status being stored and the worker letting go of the run, a repeated
+    cancel must not be taken for the one that ended it."""
+    ended, release = threading.Event(), threading.Event()
+    original = OperationExecutor._record_latency
+
+    def held(self: OperationExecutor, op_id: str, token: Any, status: str) -> None:
+        ended.set()  # the final status is stored; the run is still in the worker's hands
+        release.wait(60)
+        original(self, op_id, token, status)
+
+    monkeypatch.setattr(OperationExecutor, "_record_latency", held)
+    counter = BatchCounter(pause_at=3)
+    orch = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]))
+    op = orch.start_training(small_strategy_file, epochs=50)
+    assert counter.reached.wait(60)
+    first = op.cancel(reason="first")
+    assert first.status in ("cancelling", "cancelled")
+    counter.resume.set()
+    assert ended.wait(60)
+    try:
+        with pytest.raises(StateConflictError, match="already cancelled"):
+            op.cancel(reason="second")
+    finally:
+        release.set()
+    final = op.wait(60)
+    assert final.status == "cancelled" and final.cancellation_reason == "first"
