@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 import talib
 
-from ktrdr_lib.features.catalog import INDICATOR_CATALOG
 from ktrdr_lib.features.fuzzy import fuzzify
 from ktrdr_lib.features.indicators import compute_indicator
+from ktrdr_lib.features.indicators.catalog import INDICATOR_CATALOG
 from ktrdr_lib.features.labels import BUY, HOLD, SELL, zigzag_labels
 from ktrdr_lib.strategy.spec import FuzzySetSpec, IndicatorSpec
 

@@ -9,8 +9,8 @@ import talib
 
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.features import indicators as ind
-from ktrdr_lib.features._recursions import smooth_from_seed
-from ktrdr_lib.features.catalog import INDICATOR_CATALOG
+from ktrdr_lib.features.indicators import INDICATOR_CATALOG
+from ktrdr_lib.features.indicators._recursions import smooth_from_seed
 from ktrdr_lib.strategy.spec import IndicatorSpec
 
 N_BARS = 1500

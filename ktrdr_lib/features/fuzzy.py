@@ -26,19 +26,18 @@ import numpy as np
 import numpy.typing as npt
 
 from ktrdr_lib.errors import ConfigError
-from ktrdr_lib.strategy.spec import FuzzySetSpec
+from ktrdr_lib.strategy.spec import MEMBERSHIP_PARAMETER_COUNTS, FuzzySetSpec
 
 __all__ = ["fuzzify", "membership"]
 
 FloatArray = npt.NDArray[np.float64]
 
 _GAUSSIAN_Z_LIMIT = 37.0
-_PARAMETER_COUNTS = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
 
 
 def _check_parameters(fuzzy_set: FuzzySetSpec) -> list[float]:
     params = [float(p) for p in fuzzy_set.parameters]
-    expected = _PARAMETER_COUNTS[fuzzy_set.type]
+    expected = MEMBERSHIP_PARAMETER_COUNTS[fuzzy_set.type]
     if len(params) != expected:
         raise ConfigError(
             f"a {fuzzy_set.type} fuzzy set takes {expected} parameters, got {len(params)} "

@@ -9,7 +9,7 @@ import msgspec
 import yaml
 
 from ktrdr_lib.errors import ConfigError, StrategyError
-from ktrdr_lib.features.catalog import INDICATOR_CATALOG
+from ktrdr_lib.features.indicators.catalog import INDICATOR_CATALOG
 from ktrdr_lib.strategy.spec import StrategySpec
 
 __all__ = ["OVERRIDE_ALIASES", "apply_overrides", "strategy_to_config"]
@@ -46,10 +46,12 @@ def strategy_to_config(spec: StrategySpec) -> dict[str, Any]:
         item: dict[str, Any] = {"name": ind.name}
         if ind.feature_id != ind.name:
             item["feature_id"] = ind.feature_id
-        if INDICATOR_CATALOG[ind.name].uses_source and ind.source != "close":
+        entry = INDICATOR_CATALOG.require(ind.name)
+        if entry.uses_source and ind.source != "close":
             item["source"] = ind.source
         for key, value in ind.params.items():
-            item[key] = int(value) if key.endswith("period") else value
+            parameter = entry.parameter(key)
+            item[key] = int(value) if parameter is not None and parameter.whole else value
         indicators.append(item)
     data["indicators"] = indicators
     return data

@@ -23,7 +23,8 @@ import msgspec
 
 from ktrdr_lib.errors import ConfigError, KtrdrError, StrategyError, StrategyNotFoundError
 from ktrdr_lib.paths import strategies_dirs
-from ktrdr_lib.strategy.loader import IDENTIFIER_PATTERN, is_strategy_file_path, load_strategy
+from ktrdr_lib.strategy.loader import is_strategy_file_path, load_strategy
+from ktrdr_lib.strategy.spec import IDENTIFIER_PATTERN
 
 __all__ = ["StrategyListing", "list_strategies", "resolve_strategy", "resolve_strategy_name"]
 

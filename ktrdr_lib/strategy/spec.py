@@ -1,19 +1,38 @@
 """StrategySpec: the validated, typed form of a KTRDR v2 strategy file.
 
-These Structs mirror the YAML layout of ``STRATEGY-V2`` section for section. They are built
-only by :func:`ktrdr_lib.strategy.loader.load_strategy`, which checks the raw mapping first and
-reports every problem with its field path; ``msgspec.to_builtins(spec)`` gives the
-configuration back (it is what travels with a saved model). Sections training does not use
-(``deployment``, ``decisions``) are kept verbatim.
+These Structs mirror the YAML layout of ``STRATEGY-V2`` section for section, and they are the
+one declaration of what each field allows: bounds as ``Annotated[int, Meta(ge=1)]``, choices as
+``Literal[...]``, text formats as ``Meta(pattern=...)``, and the words an error uses for a
+format as the Meta's ``description`` (a list's ``examples`` give its "e.g."). The loader
+(:mod:`ktrdr_lib.strategy.loader`) reads these through ``msgspec.inspect`` to check the raw YAML
+and report every problem with its field path and line, so a bound changed here is checked and
+explained everywhere. Rules that tie several fields together (modes, sums, orderings,
+references between sections) are code in the loader.
+
+The Structs are built only by :func:`ktrdr_lib.strategy.loader.load_strategy`;
+``msgspec.to_builtins(spec)`` gives the configuration back (it is what travels with a saved
+model). Sections training does not use (``deployment``, ``decisions``) are kept verbatim.
+
+Example:
+    >>> import msgspec
+    >>> msgspec.convert({"epochs": 0}, ModelTrainingSpec)
+    Traceback (most recent call last):
+    ...
+    msgspec.ValidationError: Expected `int` >= 1 - at `$.epochs`
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
+from msgspec import Meta
 
 __all__ = [
+    "IDENTIFIER_PATTERN",
+    "MEMBERSHIP_PARAMETER_COUNTS",
+    "TIMEFRAME_PATTERN",
     "ArchitectureSpec",
     "DataSplitSpec",
     "EarlyStoppingSpec",
@@ -30,10 +49,53 @@ __all__ = [
     "TrainingSpec",
 ]
 
+IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+"""Strategy names and feature ids (matched in full)."""
+
+TIMEFRAME_PATTERN = re.compile(r"[1-9][0-9]*[mhdw]")
+"""Timeframes such as ``5m``, ``1h``, ``1d``, ``1w`` (matched in full)."""
+
+_SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
 Activation = Literal["relu", "tanh", "sigmoid", "leaky_relu", "gelu"]
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
 MembershipType = Literal["triangular", "trapezoidal", "gaussian"]
 PriceSource = Literal["open", "high", "low", "close"]
+
+MEMBERSHIP_PARAMETER_COUNTS: dict[str, int] = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
+"""How many ``parameters`` each membership ``type`` takes."""
+
+# Whole numbers and numbers with their bounds; a YAML `true` is never a number.
+WholeAtLeast0 = Annotated[int, Meta(ge=0)]
+WholeAtLeast1 = Annotated[int, Meta(ge=1)]
+AtLeast0 = Annotated[float, Meta(ge=0)]
+Positive = Annotated[float, Meta(gt=0)]
+
+Identifier = Annotated[
+    str,
+    Meta(
+        pattern=f"^{IDENTIFIER_PATTERN.pattern}$",
+        description="letters, digits, '_' and '-', starting with a letter or digit",
+    ),
+]
+Symbol = Annotated[
+    str,
+    Meta(
+        pattern=f"^{_SYMBOL_PATTERN.pattern}$",
+        description="a symbol of letters, digits, '.', '_' and '-' (e.g. AAPL); quote numbers",
+    ),
+]
+Timeframe = Annotated[
+    str,
+    Meta(
+        pattern=f"^{TIMEFRAME_PATTERN.pattern}$",
+        description="a timeframe like 5m, 1h, 4h, 1d or 1w",
+    ),
+]
+FreeForm = Annotated[
+    dict[str, Any],
+    Meta(description="a mapping (it is kept with the model, not used for training)"),
+]
 
 
 class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -44,8 +106,10 @@ class SymbolsSpec(_Spec, frozen=True, kw_only=True):
     """``training_data.symbols``: one symbol (``single``) or a list (``multi_symbol``)."""
 
     mode: Literal["single", "multi_symbol"] = "single"
-    symbol: str | None = None
-    symbol_list: list[str] | None = msgspec.field(default=None, name="list")
+    symbol: Symbol | None = None
+    symbol_list: Annotated[list[Symbol], Meta(min_length=1, examples=[["AAPL", "MSFT"]])] | None = (
+        msgspec.field(default=None, name="list")
+    )
 
     def resolved(self) -> list[str]:
         """The symbols this section names, in order."""
@@ -58,9 +122,11 @@ class TimeframesSpec(_Spec, frozen=True, kw_only=True):
     """``training_data.timeframes``: one timeframe or several with a base."""
 
     mode: Literal["single", "multi_timeframe"] = "single"
-    timeframe: str | None = None
-    timeframe_list: list[str] | None = msgspec.field(default=None, name="list")
-    base_timeframe: str | None = None
+    timeframe: Timeframe | None = None
+    timeframe_list: (
+        Annotated[list[Timeframe], Meta(min_length=1, examples=[["1h", "1d"]])] | None
+    ) = msgspec.field(default=None, name="list")
+    base_timeframe: Timeframe | None = None
 
     def resolved(self) -> list[str]:
         """The timeframes this section names, in order."""
@@ -74,7 +140,7 @@ class TrainingDataSpec(_Spec, frozen=True, kw_only=True):
 
     symbols: SymbolsSpec | None = None
     timeframes: TimeframesSpec | None = None
-    history_required: int = 200
+    history_required: WholeAtLeast0 = 200
 
 
 class IndicatorSpec(_Spec, frozen=True, kw_only=True):
@@ -85,7 +151,7 @@ class IndicatorSpec(_Spec, frozen=True, kw_only=True):
     """
 
     name: str
-    feature_id: str
+    feature_id: Identifier
     source: PriceSource = "close"
     params: dict[str, float] = msgspec.field(default_factory=dict)
 
@@ -98,42 +164,48 @@ class FuzzySetSpec(_Spec, frozen=True, kw_only=True):
     """One membership set: ``{type, parameters}``."""
 
     type: MembershipType
-    parameters: list[float]
+    parameters: Annotated[list[float], Meta(description="a list of numbers, e.g. [0, 20, 35]")]
 
 
 class ArchitectureSpec(_Spec, frozen=True, kw_only=True):
     """``model.architecture``."""
 
-    hidden_layers: list[int] = msgspec.field(default_factory=lambda: [50, 25])
+    hidden_layers: Annotated[
+        list[WholeAtLeast1],
+        Meta(
+            min_length=1,
+            description="a non-empty list of layer sizes (whole numbers ≥ 1), e.g. [64, 32]",
+        ),
+    ] = msgspec.field(default_factory=lambda: [50, 25])
     activation: Activation = "relu"
     output_activation: Literal["softmax"] = "softmax"
-    dropout: float = 0.2
+    dropout: Annotated[float, Meta(ge=0, lt=1)] = 0.2
 
 
 class FeaturesSpec(_Spec, frozen=True, kw_only=True):
     """``model.features``."""
 
     include_price_context: bool = False
-    lookback_periods: int = 0
+    lookback_periods: WholeAtLeast0 = 0
     scale_features: bool = True
 
 
 class EarlyStoppingSpec(_Spec, frozen=True, kw_only=True):
     """``model.training.early_stopping``."""
 
-    patience: int = 10
+    patience: WholeAtLeast1 = 10
     monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
-    min_delta: float = 0.0001
+    min_delta: AtLeast0 = 0.0001
 
 
 class ModelTrainingSpec(_Spec, frozen=True, kw_only=True):
     """``model.training``: optimiser and loop settings."""
 
-    learning_rate: float = 0.001
-    batch_size: int = 32
-    epochs: int = 100
+    learning_rate: Positive = 0.001
+    batch_size: WholeAtLeast1 = 32
+    epochs: WholeAtLeast1 = 100
     optimizer: Optimizer = "adam"
-    weight_decay: float = 0.0
+    weight_decay: AtLeast0 = 0.0
     early_stopping: EarlyStoppingSpec | None = None
 
 
@@ -150,16 +222,22 @@ class LabelsSpec(_Spec, frozen=True, kw_only=True):
     """``training.labels``: ZigZag labelling."""
 
     source: Literal["zigzag"] = "zigzag"
-    zigzag_threshold: float = 0.03
-    label_lookahead: int = 20
+    zigzag_threshold: Annotated[float, Meta(gt=0, lt=1)] = 0.03
+    label_lookahead: WholeAtLeast1 = 20
 
 
 class DataSplitSpec(_Spec, frozen=True, kw_only=True):
-    """``training.data_split``: chronological fractions summing to 1."""
+    """``training.data_split``: chronological fractions summing to 1.
 
-    train: float = 0.7
-    validation: float = 0.15
-    test: float = 0.15
+    The sum is a rule across the three fields, so the loader checks it (within
+    :attr:`SUM_TOLERANCE`); each fraction's own bound is declared here.
+    """
+
+    SUM_TOLERANCE: ClassVar[float] = 1e-6
+
+    train: Positive = 0.7
+    validation: Positive = 0.15
+    test: Positive = 0.15
 
 
 class TrainingSpec(_Spec, frozen=True, kw_only=True):
@@ -177,18 +255,21 @@ class StrategySpec(_Spec, frozen=True, kw_only=True):
     ``source`` is the file the strategy was read from (``None`` for text).
     """
 
-    name: str
+    name: Identifier
     indicators: list[IndicatorSpec]
     fuzzy_sets: dict[str, dict[str, FuzzySetSpec]]
     model: ModelSpec
     training: TrainingSpec
     description: str | None = None
-    version: str | None = None
+    # Text; a YAML number is kept as written (`2.10` stays "2.10"), so the loader allows one.
+    version: Annotated[str, Meta(description="text or a number, e.g. `version: '2.1'`")] | None = (
+        None
+    )
     hypothesis: str | None = None
     scope: Literal["universal", "symbol_specific"] | None = None
     training_data: TrainingDataSpec | None = None
-    deployment: dict[str, Any] | None = None
-    decisions: dict[str, Any] | None = None
+    deployment: FreeForm | None = None
+    decisions: FreeForm | None = None
     source: str | None = None
 
     def default_symbols(self) -> list[str]:

@@ -15,13 +15,13 @@ from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.features.dataset import DatasetSplits
 from ktrdr_lib.features.indicators import indicator_warmup
 from ktrdr_lib.inference import SignalPrediction, features_for_bars, predict_signal
-from ktrdr_lib.models.store import LoadedModel, load_model
+from ktrdr_lib.models.predictor import LoadedModel
+from ktrdr_lib.models.store import load_model
 from ktrdr_lib.pipeline.context import build_training_context
 from ktrdr_lib.pipeline.run import execute_pipeline
 from ktrdr_lib.strategy.config import strategy_to_config
 from ktrdr_lib.strategy.loader import load_strategy
-
-from .conftest import SMALL_STRATEGY
+from tests.conftest import SMALL_STRATEGY
 
 TRAIN_START = "2020-01-13T12:00:00Z"  # bar 300 of SYNTH 1h: the pipeline loads warm-up before it
 TRAIN_END = "2020-04-22T12:00:00Z"  # bar 2700: the data goes on for 299 more bars
