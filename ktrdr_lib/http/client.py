@@ -1,9 +1,14 @@
 """A small typed client for the KTRDR HTTP API (``ktrdr serve api``), used by ``ktrdr --api``.
 
-Responses are the v1 shapes of ``KTRDR-API-V1.md`` (plain dicts); the event stream yields the
-core Structs: :class:`~ktrdr_lib.schemas.progress.ProgressSnapshot` per ``progress`` event and one
-:class:`FinalEvent` at the end. Error bodies (``{status_code, detail, error_type, ...}``) are
-turned back into the project's errors::
+Every answer is decoded into its Struct: the v1 shapes of ``KTRDR-API-V1.md`` as
+:mod:`ktrdr_lib.schemas.v1` declares them (:class:`~ktrdr_lib.schemas.v1.OperationInfo`,
+:class:`~ktrdr_lib.schemas.v1.PerformanceResponse`, ...) and, for the routes v1 did not have,
+the core Structs (:meth:`ApiClient.result` is a
+:class:`~ktrdr_lib.schemas.results.TrainingResult`); nothing is read by string key. The event
+stream yields :class:`~ktrdr_lib.schemas.progress.ProgressSnapshot` per ``progress`` event and
+one :class:`FinalEvent` at the end. An answer that is not the expected shape raises
+:class:`~ktrdr_lib.errors.KtrdrError`. Error bodies (``{status_code, detail, error_type, ...}``)
+are turned back into the project's errors::
 
     KtrdrError
     ├── ConfigError / StrategyError / DataError / TrainingError / NotFoundError /
@@ -21,7 +26,7 @@ without it raises an ImportError that says so. ``transport`` is the test seam
 Example:
     >>> client = ApiClient("http://127.0.0.1:8000", token=None)  # doctest: +SKIP
     >>> started = client.start_training("small_test", symbols=["SYNTH"], timeframes=["1h"])
-    >>> for event in client.events(started["task_id"]):  # doctest: +SKIP
+    >>> for event in client.events(started.task_id):  # doctest: +SKIP
     ...     print(event)
 """
 
@@ -30,7 +35,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -38,6 +43,23 @@ from ktrdr_lib.errors import ConfigError, HostUnavailableError, KtrdrError, rebu
 from ktrdr_lib.http.status import error_class_for, read_error_body
 from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.progress import ProgressSnapshot
+from ktrdr_lib.schemas.results import TrainingResult
+from ktrdr_lib.schemas.v1 import (
+    CancelResponse,
+    CancelResult,
+    ModelListItem,
+    ModelsListResponse,
+    OperationEnvelope,
+    OperationInfo,
+    OperationListResponse,
+    PerformanceResponse,
+    StrategiesResponse,
+    StrategyValidateResponse,
+    TrainingStartResponse,
+)
+
+if TYPE_CHECKING:
+    from ktrdr_lib.strategy.discovery import StrategyListing
 
 try:
     import httpx
@@ -188,7 +210,8 @@ class ApiClient:
             f"({reason}); check that the server is still running"
         )
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, answer: type[_T], **kwargs: Any) -> _T:
+        """Send one request; the answer decoded as ``answer`` (errors raised as KtrdrErrors)."""
         doing = f"{method} {API_PREFIX}{path}"
         try:
             response = self._http.request(method, path, **kwargs)
@@ -199,8 +222,13 @@ class ApiClient:
         if response.is_error:
             raise error_from_response(response, token_sent=self.token is not None)
         try:
-            return response.json()
-        except ValueError as exc:
+            return msgspec.json.decode(response.content, type=answer)
+        except msgspec.ValidationError as exc:
+            raise KtrdrError(
+                f"{doing} on {self.base_url} answered {response.status_code} with an unexpected "
+                f"body ({exc}); is the server a KTRDR API of this version?"
+            ) from exc
+        except msgspec.DecodeError as exc:
             raise KtrdrError(
                 f"{doing} on {self.base_url} answered {response.status_code} without JSON; "
                 "is that URL a KTRDR API?"
@@ -219,8 +247,11 @@ class ApiClient:
         overrides: Mapping[str, Any] | None = None,
         seed: int | None = None,
         mode: str | None = None,
-    ) -> dict[str, Any]:
-        """``POST /trainings/start``; the answer's ``task_id`` is the operation id."""
+    ) -> TrainingStartResponse:
+        """``POST /trainings/start``; the answer's ``task_id`` is the operation id.
+
+        Only the fields given are sent (the server's defaults apply to the rest).
+        """
         body: dict[str, Any] = {
             "strategy_name": strategy_name,
             "symbols": list(symbols),
@@ -234,30 +265,53 @@ class ApiClient:
             "mode": mode,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
-        result: dict[str, Any] = self._request("POST", "/trainings/start", json=body)
-        return result
+        return self._request("POST", "/trainings/start", TrainingStartResponse, json=body)
 
-    def performance(self, task_id: str) -> dict[str, Any]:
+    def performance(self, task_id: str) -> PerformanceResponse:
         """``GET /trainings/{task_id}/performance`` (StateConflictError until completed)."""
-        result: dict[str, Any] = self._request("GET", f"/trainings/{task_id}/performance")
-        return result
+        return self._request("GET", f"/trainings/{task_id}/performance", PerformanceResponse)
 
-    def strategies(self) -> list[dict[str, Any]]:
+    def strategies(self) -> list[StrategyListing]:
         """``GET /strategies``: what the server resolves by name."""
-        found: list[dict[str, Any]] = self._request("GET", "/strategies")["strategies"]
-        return found
+        from ktrdr_lib.strategy.discovery import StrategyListing  # pulls in the loader: lazily
 
-    def list_models(self) -> list[dict[str, Any]]:
+        listing = self._request("GET", "/strategies", StrategiesResponse).strategies
+        try:
+            return msgspec.convert(listing, list[StrategyListing])
+        except msgspec.ValidationError as exc:
+            raise KtrdrError(
+                f"GET {API_PREFIX}/strategies on {self.base_url} listed a strategy in an "
+                f"unexpected shape ({exc}); is the server a KTRDR API of this version?"
+            ) from exc
+
+    def validate_strategy(
+        self, content: str, *, file_name: str | None = None
+    ) -> StrategyValidateResponse:
+        """``POST /strategies/validate``: every problem of a strategy's YAML text."""
+        body: dict[str, Any] = {"content": content}
+        if file_name is not None:
+            body["file_name"] = file_name
+        return self._request("POST", "/strategies/validate", StrategyValidateResponse, json=body)
+
+    def list_models(self) -> list[ModelListItem]:
         """``GET /models``: every saved model version."""
-        models: list[dict[str, Any]] = self._request("GET", "/models")["models"]
-        return models
+        return self._request("GET", "/models", ModelsListResponse).models
 
     # -- operations ----------------------------------------------------------------------------
 
-    def get_operation(self, operation_id: str) -> dict[str, Any]:
+    def get_operation(self, operation_id: str) -> OperationInfo:
         """The v1 ``OperationInfo`` (``data`` of ``GET /operations/{id}``)."""
-        data: dict[str, Any] = self._request("GET", f"/operations/{operation_id}")["data"]
-        return data
+        return self._request("GET", f"/operations/{operation_id}", OperationEnvelope).data
+
+    def result(self, operation_id: str) -> TrainingResult:
+        """``GET /operations/{id}/result``: the run's TrainingResult (the partial one for a
+        cancelled or failed run).
+
+        Raises:
+            NotFoundError: unknown id.
+            StateConflictError: the run has no result (yet).
+        """
+        return self._request("GET", f"/operations/{operation_id}/result", TrainingResult)
 
     def list_operations(
         self,
@@ -267,8 +321,8 @@ class ApiClient:
         active_only: bool = False,
         limit: int = 100,
         offset: int = 0,
-    ) -> dict[str, Any]:
-        """``GET /operations``: ``{total_count, active_count, data: [...]}``, newest first."""
+    ) -> OperationListResponse:
+        """``GET /operations``: ``total_count``, ``active_count`` and the rows, newest first."""
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if status is not None:
             params["status"] = status
@@ -276,29 +330,26 @@ class ApiClient:
             params["operation_type"] = operation_type
         if active_only:
             params["active_only"] = "true"
-        result: dict[str, Any] = self._request("GET", "/operations", params=params)
-        return result
+        return self._request("GET", "/operations", OperationListResponse, params=params)
 
     def cancel(
         self, operation_id: str, *, graceful: bool = False, reason: str | None = None
-    ) -> dict[str, Any]:
-        """``DELETE /operations/{id}``; ``data.status`` is ``cancelled`` or ``cancelling``."""
+    ) -> CancelResult:
+        """``DELETE /operations/{id}``; ``status`` is ``cancelled`` or ``cancelling``."""
         body: dict[str, Any] = {"graceful": graceful}
         if reason is not None:
             body["reason"] = reason
-        data: dict[str, Any] = self._request("DELETE", f"/operations/{operation_id}", json=body)[
-            "data"
-        ]
-        return data
+        path = f"/operations/{operation_id}"
+        return self._request("DELETE", path, CancelResponse, json=body).data
 
     def wait(
         self, operation_id: str, *, timeout: float | None = None, interval: float = 0.3
-    ) -> dict[str, Any]:
+    ) -> OperationInfo:
         """Poll the operation until its v1 status is final (or ``timeout``); returns it."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             info = self.get_operation(operation_id)
-            if info["status"] in ("completed", "failed", "cancelled"):
+            if info.status in ("completed", "failed", "cancelled"):
                 return info
             if deadline is not None and time.monotonic() >= deadline:
                 return info

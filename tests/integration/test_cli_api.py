@@ -275,7 +275,7 @@ def test_client_maps_errors_and_reads_the_stream(
         started = client.start_training(
             "small_test", symbols=["SYNTH"], timeframes=["1h"], overrides={"epochs": 1}
         )
-        events = list(client.events(started["task_id"]))
+        events = list(client.events(started.task_id))
         snaps = [e for e in events if isinstance(e, ProgressSnapshot)]
         assert isinstance(events[-1], FinalEvent) and events[-1].status == "completed"
         assert all(isinstance(e, ProgressSnapshot) for e in events[:-1])
@@ -283,10 +283,10 @@ def test_client_maps_errors_and_reads_the_stream(
         assert sequences == sorted(set(sequences)) and sequences
         # resuming after the middle repeats nothing and skips nothing
         middle = sequences[len(sequences) // 2]
-        resumed = list(client.events(started["task_id"], after=middle))
+        resumed = list(client.events(started.task_id, after=middle))
         assert isinstance(resumed[-1], FinalEvent)
         with pytest.raises(StateConflictError, match="cannot be cancelled"):
-            client.cancel(started["task_id"])
+            client.cancel(started.task_id)
 
 
 def _sse(snap: ProgressSnapshot) -> bytes:

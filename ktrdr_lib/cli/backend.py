@@ -1,0 +1,173 @@
+"""Backend: what the commands ask of the place where operations live, and how one is chosen.
+
+Every command is written once, against this protocol; two classes implement it:
+
+* :class:`~ktrdr_lib.cli.local.LocalBackend`: this process, through the
+  :class:`~ktrdr_lib.operations.orchestrator.TrainingOrchestrator`, the model store and the
+  strategy files (the operations store under ``KTRDR_HOME``);
+* :class:`~ktrdr_lib.cli.remote.ApiBackend`: a running ``ktrdr serve api``, through
+  :class:`~ktrdr_lib.http.client.ApiClient`.
+
+Both answer with the schema Structs. Where the two doors answer ``--json`` in different shapes
+(v1 clients read the API's), the ``*_document`` methods give what ``--json`` prints; the text
+output comes from the core Structs, so it is the same whichever backend produced it.
+
+:func:`open_backend` picks one: ``--api URL``, else ``KTRDR_API_URL`` unless ``--local``, else
+this process.
+
+Example:
+    >>> backend = open_backend(build_parser().parse_args(["models", "list"]))  # doctest: +SKIP
+    >>> [m.model_id for m in backend.list_models()]                             # doctest: +SKIP
+    ['small_test/v1']
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol, TypeAlias
+
+from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.schemas.operations import FinalEvent
+from ktrdr_lib.schemas.progress import ProgressSnapshot
+
+if TYPE_CHECKING:
+    from ktrdr_lib.errors import StrategyProblem
+    from ktrdr_lib.schemas.models import ModelInfo
+    from ktrdr_lib.schemas.operations import OperationSnapshot
+    from ktrdr_lib.schemas.requests import TrainingRequest
+    from ktrdr_lib.schemas.results import TrainingResult
+    from ktrdr_lib.schemas.v1 import (
+        ModelListItem,
+        OperationInfo,
+        OperationListResponse,
+        PerformanceResponse,
+    )
+    from ktrdr_lib.strategy.discovery import StrategyListing
+
+__all__ = ["Backend", "StreamEvent", "api_url", "open_backend"]
+
+StreamEvent: TypeAlias = ProgressSnapshot | FinalEvent
+"""What following an operation yields: its snapshots, then one :class:`FinalEvent`."""
+
+
+class Backend(Protocol):
+    """Where the commands' operations, models and strategies live.
+
+    Errors are the project's (:class:`~ktrdr_lib.errors.KtrdrError` and its subclasses),
+    whichever side raised them.
+    """
+
+    @property
+    def location(self) -> str | None:
+        """The API's base URL, or ``None`` for this process."""
+        ...
+
+    def start_training(self, strategy: str, request: TrainingRequest) -> str:
+        """Validate and start a training of ``strategy`` (a name, or locally a YAML path);
+        returns its operation id at once."""
+        ...
+
+    def events(self, operation_id: str) -> Iterator[StreamEvent]:
+        """The operation's snapshots from now on, then one :class:`FinalEvent`."""
+        ...
+
+    def cancel(
+        self, operation_id: str, *, graceful: bool = False, reason: str | None = None
+    ) -> OperationSnapshot:
+        """Ask the operation to stop; the operation right after (``cancelling`` or final).
+
+        Raises:
+            StateConflictError: it had already ended.
+        """
+        ...
+
+    def get_operation(self, operation_id: str) -> OperationSnapshot:
+        """The operation with its latest progress and, once it ended, its result."""
+        ...
+
+    def wait(self, operation_id: str, *, timeout: float | None = None) -> OperationSnapshot:
+        """The operation once it is final (or when ``timeout`` seconds have passed)."""
+        ...
+
+    def list_operations(self, *, status: str | None, limit: int) -> OperationListResponse:
+        """Operations newest first, at most ``limit``, as the API's list rows."""
+        ...
+
+    def result(self, operation_id: str) -> TrainingResult:
+        """The run's result (partial for a cancelled or failed run).
+
+        Raises:
+            StateConflictError: the operation has no result (yet).
+        """
+        ...
+
+    def operation_document(self, operation_id: str) -> OperationSnapshot | OperationInfo:
+        """What ``operations show --json`` prints: the core record here, v1's OperationInfo
+        over the API."""
+        ...
+
+    def result_document(self, operation_id: str) -> TrainingResult | PerformanceResponse:
+        """What ``train --json`` prints: the TrainingResult here, v1's performance answer
+        over the API."""
+        ...
+
+    def list_models(self) -> list[ModelInfo] | list[ModelListItem]:
+        """Every saved model version (the store's listing here, v1's rows over the API)."""
+        ...
+
+    def list_strategies(self) -> list[StrategyListing]:
+        """The strategies found by name, invalid ones included."""
+        ...
+
+    def check_strategy(self, text: str, *, file: str) -> list[StrategyProblem]:
+        """Every problem of a strategy's YAML text (empty when it is valid)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the backend holds; a training it started and that still runs is
+        cancelled."""
+        ...
+
+
+def api_url(args: argparse.Namespace) -> str | None:
+    """The API a command drives: ``--api``, else ``KTRDR_API_URL`` unless ``--local``; ``None``
+    for this process (always for the commands without the remote options)."""
+    if not hasattr(args, "api"):
+        return None
+    if args.api:
+        return str(args.api)
+    if args.local:
+        return None
+    return os.environ.get("KTRDR_API_URL") or None
+
+
+def open_backend(args: argparse.Namespace) -> Backend:
+    """The backend the parsed command line asks for (see :func:`api_url`).
+
+    Raises:
+        ConfigError: a local-only option (``--data-dir``, ``--no-save``) with an API, no httpx
+            for an API, or an unusable API URL.
+    """
+    url = api_url(args)
+    data_dir: str | None = getattr(args, "data_dir", None)
+    no_save: bool = getattr(args, "no_save", False)
+    if url is None:
+        from ktrdr_lib.cli.local import LocalBackend
+
+        return LocalBackend(data_dir=data_dir, save_model=not no_save)
+    for flag, given in (("--data-dir", data_dir), ("--no-save", no_save)):
+        if given:
+            raise ConfigError(
+                f"{flag} applies to local runs only; the server uses its own data and saves "
+                "every model (leave it out, or add --local)"
+            )
+    try:
+        from ktrdr_lib.cli.remote import ApiBackend
+    except ImportError as exc:
+        raise ConfigError(
+            f"--api / KTRDR_API_URL needs httpx ({exc}); install the api extra: "
+            "pip install 'ktrdr_lib[api]'"
+        ) from exc
+    return ApiBackend.connect(url, token=os.environ.get("KTRDR_API_TOKEN") or None)

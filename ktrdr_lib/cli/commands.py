@@ -1,0 +1,287 @@
+"""Every ``ktrdr`` command, written once over a :class:`~ktrdr_lib.cli.backend.Backend`.
+
+A command takes the parsed arguments and a backend, prints results on stdout and progress
+and notices on stderr, and returns the exit status; errors are raised as
+:class:`~ktrdr_lib.errors.KtrdrError` for :func:`ktrdr_lib.cli.main` to print as one line.
+
+Exit statuses: 0 success; 1 an error, an invalid strategy file, or a followed run that did not
+complete; 130 a training stopped with Ctrl-C.
+
+Example:
+    >>> from ktrdr_lib.cli.local import LocalBackend
+    >>> args = build_parser().parse_args(["models", "list"])      # doctest: +SKIP
+    >>> models_list(args, LocalBackend())                        # doctest: +SKIP
+    no saved models (train one with `ktrdr train STRATEGY`)
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from ktrdr_lib.cli.render import (
+    ProgressLine,
+    model_row,
+    one_line,
+    operation_row,
+    operation_text,
+    strategy_row,
+    summary_text,
+)
+from ktrdr_lib.cli.watch import stop_waiting, watch
+from ktrdr_lib.errors import ConfigError, KtrdrError, StateConflictError
+from ktrdr_lib.schemas.operations import FinalEvent
+from ktrdr_lib.schemas.requests import TrainingRequest
+
+if TYPE_CHECKING:
+    from ktrdr_lib.cli.backend import Backend, StreamEvent
+
+__all__ = [
+    "COMMANDS",
+    "EXIT_CANCELLED",
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "Command",
+    "follow_operation",
+    "models_list",
+    "operations_cancel",
+    "operations_follow",
+    "operations_list",
+    "operations_show",
+    "strategies_list",
+    "strategies_validate",
+    "train",
+]
+
+EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
+
+Command = Callable[[argparse.Namespace, "Backend"], int]
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def _print_json(document: object) -> None:
+    sys.stdout.write(msgspec.json.encode(document).decode() + "\n")
+
+
+def follow_operation(
+    backend: Backend,
+    operation_id: str,
+    view: ProgressLine,
+    *,
+    on_interrupt: Callable[[int], bool] = stop_waiting,
+) -> FinalEvent:
+    """Show the operation's progress until it ends; returns how it ended.
+
+    Args:
+        backend: where the operation lives.
+        operation_id: the operation.
+        view: where its snapshots are drawn.
+        on_interrupt: what Ctrl-C does (see :func:`~ktrdr_lib.cli.watch.watch`).
+    """
+    finals: list[FinalEvent] = []
+
+    def handle(event: StreamEvent) -> None:
+        if isinstance(event, FinalEvent):
+            finals.append(event)
+        else:
+            view.show(event)
+
+    watch(backend.events(operation_id), handle, on_interrupt=on_interrupt)
+    if finals:
+        return finals[0]
+    record = backend.wait(operation_id, timeout=30.0)  # the stream ended without its end
+    return FinalEvent(
+        operation_id=operation_id,
+        status=record.status,
+        error_message=record.error_message,
+        cancellation_reason=record.cancellation_reason,
+        sequence=record.progress.sequence,
+    )
+
+
+def _failure(final: FinalEvent) -> KtrdrError:
+    reason = final.error_message or "no reason given"
+    return KtrdrError(f"operation {final.operation_id} {final.status}: {reason}")
+
+
+# -- train ---------------------------------------------------------------------------------------
+
+
+def train(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr train``: start, show progress until the end, print the result.
+
+    Ctrl-C asks the run to stop and waits for it (a second Ctrl-C stops waiting for a run on
+    an API; one in this process is stopped by the backend on the way out).
+    """
+    request = TrainingRequest(
+        symbols=args.symbols,
+        timeframes=args.timeframes,
+        start_date=args.start_date,
+        end_date=args.end_date,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    op_id = backend.start_training(args.strategy, request)
+    view = ProgressLine(sys.stderr)
+    where = backend.location
+    if where is not None:
+        view.note(f"[api] {op_id} started on {where}")
+
+    def interrupt(count: int) -> bool:
+        if count > 1:
+            if where is None:
+                return True  # this process stops it within a batch: keep waiting
+            view.note(f"[cancel] not waiting; the server is stopping {op_id}")
+            return False
+        if where is None:
+            view.note("[cancel] Ctrl-C: stopping after the current batch…")
+        else:
+            view.note(f"[cancel] Ctrl-C: cancelling {op_id} on the server…")
+        try:
+            backend.cancel(op_id, reason="interrupted by Ctrl-C")
+        except StateConflictError:
+            pass  # it ended meanwhile; the stream brings its final status
+        except KtrdrError as exc:
+            view.note(f"[cancel] could not cancel: {one_line(exc.detail)}")
+            return False
+        return True
+
+    final = follow_operation(backend, op_id, view, on_interrupt=interrupt)
+    if final.status == "cancelled":
+        sys.stderr.write(f"cancelled: {final.cancellation_reason or 'cancelled'}\n")
+        return EXIT_CANCELLED
+    if final.status != "completed":
+        raise _failure(final)
+    if args.json:
+        _print_json(backend.result_document(op_id))
+    else:
+        _print(summary_text(backend.result(op_id)))
+    return EXIT_OK
+
+
+# -- operations ----------------------------------------------------------------------------------
+
+
+def operations_list(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr operations list``: newest first, at most ``--limit``."""
+    if args.limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+    page = backend.list_operations(status=args.status, limit=args.limit)
+    if args.json:
+        _print_json(page.data)
+        return EXIT_OK
+    if not page.data:
+        _print("no operations\n")
+    for row in page.data:
+        _print(operation_row(row))
+    if page.total_count > len(page.data):
+        _print(f"({len(page.data)} of {page.total_count}; --limit shows more)\n")
+    return EXIT_OK
+
+
+def operations_show(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr operations show``: one operation."""
+    if args.json:
+        _print_json(backend.operation_document(args.operation_id))
+    else:
+        _print(operation_text(backend.get_operation(args.operation_id)))
+    return EXIT_OK
+
+
+def operations_follow(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr operations follow``: progress until the operation ends; Ctrl-C stops watching
+    and leaves it running."""
+    op_id = args.operation_id
+    view = ProgressLine(sys.stderr)
+    try:
+        final = follow_operation(backend, op_id, view)
+    except KeyboardInterrupt:
+        view.note(
+            f"stopped following; {op_id} keeps running (`ktrdr operations cancel {op_id}` stops it)"
+        )
+        return EXIT_CANCELLED
+    if final.status == "completed":
+        sys.stderr.write(f"{op_id} completed\n")
+        return EXIT_OK
+    if final.status == "cancelled":
+        sys.stderr.write(f"cancelled: {final.cancellation_reason or 'cancelled'}\n")
+        return EXIT_ERROR
+    raise _failure(final)
+
+
+def operations_cancel(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr operations cancel``: ask it to stop (``--wait``: until it has)."""
+    op_id = args.operation_id
+    record = backend.cancel(op_id, graceful=args.graceful, reason=args.reason)
+    if args.wait and not record.is_final:
+        record = backend.wait(op_id)
+    _print(f"{op_id}: {record.status} ({record.cancellation_reason or 'cancel requested'})\n")
+    return EXIT_OK
+
+
+# -- models and strategies -----------------------------------------------------------------------
+
+
+def models_list(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr models list``."""
+    models = backend.list_models()
+    if args.json:
+        _print_json(models)
+        return EXIT_OK
+    if not models:
+        where = backend.location
+        hint = f"on {where}" if where else "(train one with `ktrdr train STRATEGY`)"
+        _print(f"no saved models {hint}\n")
+    for model in models:
+        _print(model_row(model))
+    return EXIT_OK
+
+
+def strategies_validate(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr strategies validate FILE...``: every problem of each file; 1 if any is bad."""
+    bad = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            _print(f"{name}: cannot read: {exc.strerror or exc}\n")
+            bad += 1
+            continue
+        problems = backend.check_strategy(text, file=str(path))
+        if problems:
+            bad += 1
+            for problem in problems:
+                _print(problem.render() + "\n")
+        else:
+            _print(f"{name}: OK\n")
+    return EXIT_ERROR if bad else EXIT_OK
+
+
+def strategies_list(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr strategies list``."""
+    for item in backend.list_strategies():
+        _print(strategy_row(item))
+    return EXIT_OK
+
+
+COMMANDS: dict[tuple[str, str | None], Command] = {
+    ("train", None): train,
+    ("strategies", "validate"): strategies_validate,
+    ("strategies", "list"): strategies_list,
+    ("models", "list"): models_list,
+    ("operations", "list"): operations_list,
+    ("operations", "show"): operations_show,
+    ("operations", "follow"): operations_follow,
+    ("operations", "cancel"): operations_cancel,
+}
+"""``(command, action)`` → the command (``serve`` is :mod:`ktrdr_lib.cli.serve`)."""

@@ -1,0 +1,152 @@
+"""The command line's grammar: every command, its arguments and their help, and nothing else.
+
+The commands that can drive a running API (``train``, ``operations ...``, ``models list``) take
+the remote options (``--api URL``, ``--local``); :func:`ktrdr_lib.cli.backend.api_url` reads
+them. ``strategies ...`` and ``serve ...`` always work in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = ["build_parser"]
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _remote_options() -> argparse.ArgumentParser:
+    remote = argparse.ArgumentParser(add_help=False)
+    group = remote.add_argument_group("remote API")
+    group.add_argument(
+        "--api",
+        metavar="URL",
+        help="drive the KTRDR API at URL (default KTRDR_API_URL; KTRDR_API_TOKEN is sent as "
+        "the bearer token)",
+    )
+    group.add_argument(
+        "--local", action="store_true", help="ignore KTRDR_API_URL; work in this process"
+    )
+    return remote
+
+
+def _add_train(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
+    train = sub.add_parser(
+        "train", parents=[remote], help="train a strategy (in this process, or on --api)"
+    )
+    train.add_argument(
+        "strategy",
+        help="strategy name (see `ktrdr strategies list`) or YAML path; a name with --api",
+    )
+    train.add_argument("--symbols", type=_csv, help="comma-separated, e.g. AAPL,MSFT")
+    train.add_argument("--timeframes", type=_csv, help="comma-separated, e.g. 1h,4h")
+    train.add_argument("--start-date", help="first bar, ISO date")
+    train.add_argument("--end-date", help="last bar, ISO date")
+    train.add_argument("--epochs", type=int, help="override the strategy's epochs")
+    train.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    train.add_argument("--data-dir", help="OHLCV directory (default KTRDR_DATA_DIR or samples)")
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
+    train.add_argument("--no-save", action="store_true", help="do not save the model")
+
+
+def _add_strategies(sub: Subcommands) -> None:
+    strategies = sub.add_parser("strategies", help="strategy files").add_subparsers(
+        dest="action", required=True
+    )
+    validate = strategies.add_parser("validate", help="check strategy files, report problems")
+    validate.add_argument("files", nargs="+")
+    strategies.add_parser("list", help="strategies found by name")
+
+
+def _add_serve(sub: Subcommands) -> None:
+    serve = sub.add_parser("serve", help="run a server").add_subparsers(
+        dest="action", required=True
+    )
+    serve_api = serve.add_parser("api", help="the HTTP API (Litestar under uvicorn)")
+    serve_api.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    serve_api.add_argument("--port", type=int, default=8000)
+    serve_api.add_argument(
+        "--local-runner",
+        choices=("process", "thread"),
+        default=None,
+        help="train local runs in a child process (default) or inside the server process",
+    )
+    serve_api.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback address without KTRDR_API_TOKEN (an open API)",
+    )
+    serve_host = serve.add_parser("host", help="the training host (token in KTRDR_HOST_TOKEN)")
+    serve_host.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    serve_host.add_argument("--port", type=int, default=5002)
+    serve_host.add_argument("--accelerator", default="auto", help="Lightning accelerator")
+    serve_host.add_argument("--devices", default="1", help="device count, 'auto' or '0,1'")
+    serve_host.add_argument("--strategy", default="auto", help="Lightning strategy (e.g. ddp)")
+    serve_host.add_argument("--precision", default=None, help="Lightning precision (bf16-mixed)")
+    serve_host.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="run without KTRDR_HOST_TOKEN (loopback addresses only)",
+    )
+
+
+def _add_models(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
+    models = sub.add_parser("models", help="saved models").add_subparsers(
+        dest="action", required=True
+    )
+    models_list = models.add_parser("list", parents=[remote], help="saved models and versions")
+    models_list.add_argument("--json", action="store_true")
+
+
+def _add_operations(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
+    operations = sub.add_parser(
+        "operations", help="training operations (local store, or --api)"
+    ).add_subparsers(dest="action", required=True)
+    ops_list = operations.add_parser("list", parents=[remote], help="operations, newest first")
+    ops_list.add_argument(
+        "--status", help="pending, running, completed, failed, cancelled (or cancelling, ...)"
+    )
+    ops_list.add_argument("--limit", type=int, default=20, help="at most N rows (default 20)")
+    ops_list.add_argument("--json", action="store_true")
+    ops_show = operations.add_parser("show", parents=[remote], help="one operation")
+    ops_show.add_argument("operation_id")
+    ops_show.add_argument("--json", action="store_true")
+    ops_follow = operations.add_parser(
+        "follow", parents=[remote], help="show an operation's progress until it ends"
+    )
+    ops_follow.add_argument("operation_id")
+    ops_cancel = operations.add_parser("cancel", parents=[remote], help="stop an operation")
+    ops_cancel.add_argument("operation_id")
+    ops_cancel.add_argument(
+        "--graceful", action="store_true", help="finish the epoch, evaluate and save first"
+    )
+    ops_cancel.add_argument("--reason", help="why (stored with the operation)")
+    ops_cancel.add_argument(
+        "--wait", action="store_true", help="wait until the operation has stopped"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ktrdr`` parser: ``args.command`` and, below it, ``args.action`` name the command.
+
+    Example:
+        >>> args = build_parser().parse_args(["operations", "show", "op_1"])
+        >>> args.command, args.action, args.operation_id
+        ('operations', 'show', 'op_1')
+    """
+    parser = argparse.ArgumentParser(prog="ktrdr", description="Train KTRDR strategy models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    remote = _remote_options()
+    _add_train(sub, remote)
+    _add_strategies(sub)
+    _add_serve(sub)
+    _add_models(sub, remote)
+    _add_operations(sub, remote)
+    return parser

@@ -1,0 +1,227 @@
+"""ApiBackend: the commands against a running ``ktrdr serve api``, over the typed ApiClient.
+
+The API answers the v1 shapes; this backend hands the commands the core Structs where they
+render text: an :class:`~ktrdr_lib.schemas.v1.OperationInfo` becomes the
+:class:`~ktrdr_lib.schemas.operations.OperationSnapshot` it was made from (its progress block
+carries the snapshot, ``status_detail`` the precise status, and the run's result comes from
+``GET /operations/{id}/result``), so a local and a remote operation print alike.
+
+The server resolves strategies by name only: a YAML path is refused here with a hint, and
+when ``--symbols`` or ``--timeframes`` is left out, the strategy's defaults come from the
+server's listing (v1's start body requires both).
+
+Example:
+    >>> backend = ApiBackend.connect("http://127.0.0.1:8000")          # doctest: +SKIP
+    >>> backend.get_operation("op_training_...").status               # doctest: +SKIP
+    'completed'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from ktrdr_lib.errors import ConfigError, KtrdrError, StateConflictError, StrategyProblem
+from ktrdr_lib.http.client import ApiClient
+from ktrdr_lib.schemas.operations import OperationSnapshot
+from ktrdr_lib.schemas.progress import ProgressSnapshot
+from ktrdr_lib.schemas.status import OperationStatus
+
+if TYPE_CHECKING:
+    from ktrdr_lib.cli.backend import StreamEvent
+    from ktrdr_lib.schemas.requests import TrainingRequest
+    from ktrdr_lib.schemas.results import TrainingResult
+    from ktrdr_lib.schemas.v1 import (
+        ModelListItem,
+        OperationInfo,
+        OperationListResponse,
+        PerformanceResponse,
+    )
+    from ktrdr_lib.strategy.discovery import StrategyListing
+
+__all__ = ["ApiBackend", "operation_snapshot"]
+
+
+class ApiBackend:
+    """The :class:`~ktrdr_lib.cli.backend.Backend` of a KTRDR API server.
+
+    Args:
+        client: the client for that server (tests give it an ``httpx.MockTransport`` or a
+            test app's transport).
+    """
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, url: str, *, token: str | None = None) -> ApiBackend:
+        """A backend for the API at ``url``, sending ``token`` as the bearer token.
+
+        Raises:
+            ConfigError: the URL is empty or not http(s).
+        """
+        return cls(ApiClient(url, token=token))
+
+    @property
+    def location(self) -> str:
+        """The server's base URL."""
+        return self.client.base_url
+
+    # -- trainings ---------------------------------------------------------------------------
+
+    def start_training(self, strategy: str, request: TrainingRequest) -> str:
+        """``POST /trainings/start`` for the strategy the server knows as ``strategy``.
+
+        Raises:
+            ConfigError: ``strategy`` is a file path, the server has no strategy of that name,
+                or the server's file of it is invalid.
+        """
+        if "/" in strategy or "\\" in strategy or strategy.endswith((".yaml", ".yml")):
+            raise ConfigError(
+                f"with --api, STRATEGY must be a strategy name the server knows, not a file "
+                f"path ({strategy!r}); see `GET {self.location}/api/v1/strategies`, or train "
+                "locally with --local"
+            )
+        symbols, timeframes = request.symbols, request.timeframes
+        if not symbols or not timeframes:
+            listing = self._listing(strategy)
+            symbols = symbols or listing.symbols
+            timeframes = timeframes or listing.timeframes
+        started = self.client.start_training(
+            strategy,
+            symbols=symbols,
+            timeframes=timeframes,
+            start_date=request.start_date,
+            end_date=request.end_date,
+            overrides=request.merged_overrides() or None,
+            seed=request.seed,
+        )
+        return started.task_id
+
+    def _listing(self, name: str) -> StrategyListing:
+        """The server's listing of strategy ``name``."""
+        listing = self.client.strategies()
+        for item in listing:
+            if item.name == name:
+                if not item.valid:
+                    problems = "; ".join(item.problems) or "it does not load"
+                    raise ConfigError(f"strategy {name!r} on the server is invalid: {problems}")
+                return item
+        names = ", ".join(sorted(item.name for item in listing)) or "none"
+        raise ConfigError(
+            f"Strategy file not found: {name!r} is not a strategy of the server at "
+            f"{self.location} (it has: {names}); put the file in the server's "
+            "KTRDR_STRATEGIES_DIR or use one of those names"
+        )
+
+    def events(self, operation_id: str) -> Iterator[StreamEvent]:
+        """``GET /operations/{id}/events``, resumed without gaps when the connection drops."""
+        return self.client.events(operation_id)
+
+    def result(self, operation_id: str) -> TrainingResult:
+        """``GET /operations/{id}/result``."""
+        return self.client.result(operation_id)
+
+    def result_document(self, operation_id: str) -> PerformanceResponse:
+        """v1's ``GET /trainings/{id}/performance``, which v1 clients read."""
+        return self.client.performance(operation_id)
+
+    # -- operations --------------------------------------------------------------------------
+
+    def cancel(
+        self, operation_id: str, *, graceful: bool = False, reason: str | None = None
+    ) -> OperationSnapshot:
+        """``DELETE /operations/{id}``, then the operation as it is now."""
+        self.client.cancel(operation_id, graceful=graceful, reason=reason)
+        return self.get_operation(operation_id)
+
+    def get_operation(self, operation_id: str) -> OperationSnapshot:
+        """``GET /operations/{id}`` (and its result, once it has one)."""
+        return self._snapshot(self.client.get_operation(operation_id))
+
+    def wait(self, operation_id: str, *, timeout: float | None = None) -> OperationSnapshot:
+        """Poll until the operation is final (or ``timeout``)."""
+        return self._snapshot(self.client.wait(operation_id, timeout=timeout))
+
+    def _snapshot(self, info: OperationInfo) -> OperationSnapshot:
+        result = None
+        if info.result_summary is not None:
+            try:
+                result = self.client.result(info.operation_id)
+            except StateConflictError:  # pragma: no cover - a summary means a result
+                result = None
+        return operation_snapshot(info, result)
+
+    def operation_document(self, operation_id: str) -> OperationInfo:
+        """v1's OperationInfo, as v1 clients read it."""
+        return self.client.get_operation(operation_id)
+
+    def list_operations(self, *, status: str | None, limit: int) -> OperationListResponse:
+        """``GET /operations`` (the server checks ``status``)."""
+        return self.client.list_operations(status=status, limit=limit)
+
+    # -- models and strategies ---------------------------------------------------------------
+
+    def list_models(self) -> list[ModelListItem]:
+        """``GET /models``."""
+        return self.client.list_models()
+
+    def list_strategies(self) -> list[StrategyListing]:
+        """``GET /strategies``: the server's ``KTRDR_STRATEGIES_DIR`` and shipped examples."""
+        return self.client.strategies()
+
+    def check_strategy(self, text: str, *, file: str) -> list[StrategyProblem]:
+        """``POST /strategies/validate``."""
+        answer = self.client.validate_strategy(text, file_name=file)
+        try:
+            return msgspec.convert(answer.problems, list[StrategyProblem])
+        except msgspec.ValidationError as exc:
+            raise KtrdrError(
+                f"the server at {self.location} reported strategy problems in an unexpected "
+                f"shape ({exc}); is it a KTRDR API of this version?"
+            ) from exc
+
+    def close(self) -> None:
+        """Close the connection pool (a training started through it keeps running unless
+        it was cancelled)."""
+        self.client.close()
+
+
+def operation_snapshot(info: OperationInfo, result: TrainingResult | None) -> OperationSnapshot:
+    """The core record an API's :class:`~ktrdr_lib.schemas.v1.OperationInfo` was made from.
+
+    ``progress.context`` carries the ProgressSnapshot's fields, ``status_detail`` the precise
+    status, ``metadata`` the mode and the host session; ``result`` is the run's result, which
+    the OperationInfo only summarises.
+
+    Raises:
+        KtrdrError: the OperationInfo does not hold a snapshot or a known status.
+    """
+    parameters = info.metadata.get("parameters") or {}
+    try:
+        progress = msgspec.convert(
+            {"operation_id": info.operation_id, **info.progress.context}, ProgressSnapshot
+        )
+        status = msgspec.convert(info.status_detail or info.status, OperationStatus)
+    except msgspec.ValidationError as exc:
+        raise KtrdrError(
+            f"operation {info.operation_id} came back in an unexpected shape ({exc}); is the "
+            "server a KTRDR API of this version?"
+        ) from exc
+    return OperationSnapshot(
+        operation_id=info.operation_id,
+        operation_type=info.operation_type,
+        status=status,
+        mode=str(info.metadata.get("mode", "?")),
+        created_at=info.created_at,
+        started_at=info.started_at,
+        finished_at=info.completed_at,
+        metadata=info.metadata,
+        progress=progress,
+        error_message=info.error_message,
+        cancellation_reason=info.cancellation_reason,
+        host_session_id=parameters.get("session_id") or progress.host_session_id,
+        result=result,
+    )

@@ -1,0 +1,229 @@
+"""What the command line prints: the progress lines, the run summary and the listings.
+
+Everything here is a function of the core Structs (a
+:class:`~ktrdr_lib.schemas.results.TrainingResult`, an
+:class:`~ktrdr_lib.schemas.operations.OperationSnapshot`, ...), never of where they came from,
+so a run in this process and one on an API print the same text. The bookkeeping of a progress
+stream is the notebook view's :class:`~ktrdr_lib.views.state.ViewState`, and the pieces the
+terminal shares with the text view come from :mod:`ktrdr_lib.views.formatting`.
+
+Progress (on stderr)::
+
+    [load_data] Loading bars
+    [train] Epoch 1/2 · train_loss 0.9123 · val_loss 0.9011 · train_accuracy 0.5120 · ...
+    [train]  62.1% · Epoch 2/2 · Batch 10/36 · elapsed 0:04 · ETA 0:02 · loss 0.8812
+
+(the last one only on a terminal, redrawn in place). The summary of a run (on stdout)::
+
+    strategy        small_test  (SYNTH 1h, base 1h)
+    operation       op_training_...  mode local
+    samples         {'train': 1210, 'validation': 403, 'test': 404}  features 12
+    labels (train)  {'BUY': 402, 'HOLD': 398, 'SELL': 410}
+    epochs          2 (best 2, early stopped False) in 1.3s
+    final loss      train 0.9012  val 0.9120
+    test            accuracy 0.412  f1 0.388  loss 1.0521  majority-class baseline 0.351
+    model           small_test/v1  /home/me/.ktrdr/models/small_test/v1
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TextIO
+
+from ktrdr_lib.views.formatting import device_line, number_text, progress_line
+from ktrdr_lib.views.state import ViewState
+
+if TYPE_CHECKING:
+    from ktrdr_lib.schemas.models import ModelInfo
+    from ktrdr_lib.schemas.operations import OperationSnapshot
+    from ktrdr_lib.schemas.progress import ProgressSnapshot
+    from ktrdr_lib.schemas.results import TrainingResult
+    from ktrdr_lib.schemas.v1 import ModelListItem, OperationListItem
+    from ktrdr_lib.strategy.discovery import StrategyListing
+
+__all__ = [
+    "ProgressLine",
+    "figures_text",
+    "model_row",
+    "one_line",
+    "operation_row",
+    "operation_text",
+    "strategy_row",
+    "summary_text",
+]
+
+
+def figures_text(metrics: Mapping[str, float | None]) -> str:
+    """An epoch's figures by name: ``train_loss 0.9123 · val_loss 0.9011 · ...``."""
+    return " · ".join(
+        f"{name} {number_text(value)}"
+        for name, value in metrics.items()
+        if value is not None and name != "train_loss_batch"
+    )
+
+
+def one_line(detail: str) -> str:
+    """A multi-line error detail as one line (``head: first; second``)."""
+    parts = [line.strip() for line in detail.splitlines() if line.strip()]
+    text = ""
+    for part in parts:
+        text += part if not text else (" " if text.endswith(":") else "; ") + part
+    return text
+
+
+class ProgressLine:
+    """Renders an operation's snapshots as lines: one per phase, one per finished epoch, the
+    GPU once and, on a terminal, a live progress line redrawn at most every ``interval``.
+
+    Args:
+        stream: where the lines go (stderr).
+        interval: least seconds between redraws of the live line.
+        clock: seconds, monotonic (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        interval: float = 0.25,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.tty = stream.isatty()
+        self._clock = clock
+        self._state: ViewState | None = None
+        self._last_draw = float("-inf")
+        self._open_line = False
+        self._device_shown = False
+
+    def _write(self, text: str, *, transient: bool = False) -> None:
+        if self._open_line:
+            self.stream.write("\r\x1b[2K")
+            self._open_line = False
+        self.stream.write(text if transient else text + "\n")
+        self._open_line = transient
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        """A line of its own (e.g. a cancel notice)."""
+        self._write(text)
+
+    def show(self, snap: ProgressSnapshot) -> None:
+        """Render one snapshot (an older or repeated one is ignored)."""
+        if self._state is None:
+            self._state = ViewState(snap.operation_id)
+        events = self._state.apply(snap)
+        if self._state.latest is not snap:
+            return
+        # In training the live line (or the epoch line) says where it is.
+        if (
+            "phase" in events
+            and snap.phase != "queued"
+            and not (snap.phase == "train" and snap.batch)
+        ):
+            self._write(f"[{snap.phase}] {snap.message}")
+        device = device_line(snap)
+        if device and not self._device_shown:
+            self._device_shown = True
+            self._write(device)
+        if "epoch" in events:
+            epoch = f"Epoch {snap.metrics_epoch}/{snap.total_epochs}"
+            self._write(f"[train] {epoch} · {figures_text(snap.metrics)}")
+        elif snap.phase == "train" and snap.batch and self.tty:
+            now = self._clock()
+            if now - self._last_draw >= self.interval:
+                self._last_draw = now
+                line = progress_line(snap)
+                loss = snap.metrics.get("train_loss_batch")
+                if loss is not None:
+                    line += f" · loss {number_text(loss)}"
+                self._write(line, transient=True)
+
+
+def summary_text(result: TrainingResult) -> str:
+    """The summary of a run, one ``label  value`` line each (ends with a newline)."""
+    info, tm, test = result.session_info, result.training_metrics, result.test_metrics
+    data, artifacts = result.data_summary, result.artifacts
+    where = f"{', '.join(info.symbols)} {', '.join(info.timeframes)}, base {info.base_timeframe}"
+    stopped = f"early stopped {tm.early_stopped}"
+    rows = [
+        ("strategy", f"{info.strategy}  ({where})"),
+        ("operation", f"{info.operation_id}  mode {info.mode}"),
+        ("samples", f"{data.samples}  features {data.feature_count}"),
+        ("labels (train)", str(data.label_distribution.get("train"))),
+        (
+            "epochs",
+            f"{tm.epochs_completed} (best {tm.best_epoch}, {stopped}) in {tm.training_time_s:.1f}s",
+        ),
+        (
+            "final loss",
+            f"train {number_text(tm.final_train_loss)}  val {number_text(tm.final_val_loss)}",
+        ),
+    ]
+    if test is not None:
+        baseline = number_text(test.majority_baseline_accuracy, 3)
+        figures = (
+            f"accuracy {number_text(test.accuracy, 3)}  f1 {number_text(test.f1, 3)}  "
+            f"loss {number_text(test.loss)}  majority-class baseline {baseline}"
+        )
+        rows.append(("test", figures))
+    if artifacts.model_id:
+        rows.append(("model", f"{artifacts.model_id}  {artifacts.model_path or ''}"))
+    if info.cancellation_reason:
+        rows.append(("stopped early", info.cancellation_reason))
+    return "".join(f"{label:<15} {value}\n" for label, value in rows)
+
+
+def operation_text(record: OperationSnapshot) -> str:
+    """``operations show``: the operation, its request, progress, outcome and result."""
+    params = record.metadata.get("parameters") or {}
+    progress = record.progress
+    request = (
+        f"{params.get('strategy_name', '?')}  {','.join(params.get('symbols') or [])} "
+        f"{','.join(params.get('timeframes') or [])}  epochs {params.get('epochs', '?')}"
+    )
+    lines = [
+        f"operation   {record.operation_id}  ({record.operation_type}, mode {record.mode})",
+        f"status      {record.status}",
+        f"strategy    {request}",
+        f"created     {record.created_at}",
+        f"started     {record.started_at or '-'}",
+        f"finished    {record.finished_at or '-'}",
+        f"progress    {progress.percentage:.1f}%  {progress.message or ''}",
+    ]
+    if progress.metrics_epoch:
+        lines.append(f"epoch {progress.metrics_epoch:<5} {figures_text(progress.metrics)}")
+    if record.error_message:
+        lines.append(f"error       {one_line(record.error_message)}")
+    if record.cancellation_reason:
+        lines.append(f"cancelled   {record.cancellation_reason}")
+    if record.result is not None:
+        test = record.result.test_metrics
+        accuracy = number_text(test.accuracy if test is not None else None, 3)
+        model = record.result.artifacts.model_id or "-"
+        lines.append(f"result      test accuracy {accuracy}  model {model}")
+    return "\n".join(lines) + "\n"
+
+
+def operation_row(row: OperationListItem) -> str:
+    """One line of ``operations list`` (the precise status)."""
+    status = row.status_detail or row.status
+    return (
+        f"{row.operation_id:44} {status:11} {row.progress_percentage:6.1f}%  "
+        f"{row.created_at:28} {row.current_step or ''}\n"
+    )
+
+
+def model_row(model: ModelInfo | ModelListItem) -> str:
+    """One line of ``models list``."""
+    accuracy = "" if model.test_accuracy is None else f"test acc {model.test_accuracy:.3f}"
+    return f"{model.model_id:40} {model.created_at or '':28} {accuracy}\n"
+
+
+def strategy_row(item: StrategyListing) -> str:
+    """One line of ``strategies list``."""
+    state = "ok" if item.valid else f"INVALID ({len(item.problems)} problems)"
+    where = f"{','.join(item.symbols)} {','.join(item.timeframes)}".strip()
+    return f"{item.name:32} {where:24} {state:10} {item.path}\n"

@@ -1,0 +1,196 @@
+"""What the command line prints, pinned: progress lines, the run summary, one operation."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from ktrdr_lib.cli.render import (
+    ProgressLine,
+    figures_text,
+    one_line,
+    operation_text,
+    summary_text,
+)
+from ktrdr_lib.schemas.operations import OperationSnapshot
+from ktrdr_lib.schemas.progress import DeviceResources, ProgressSnapshot
+from ktrdr_lib.schemas.results import (
+    ArtifactsInfo,
+    ClassificationMetrics,
+    DataSummary,
+    ResourceUsage,
+    SessionInfo,
+    TrainingMetrics,
+    TrainingResult,
+)
+from ktrdr_lib.views.formatting import progress_line
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _snap(sequence: int, **fields: Any) -> ProgressSnapshot:
+    return ProgressSnapshot(operation_id="op_1", sequence=sequence, status="running", **fields)
+
+
+TRAINING = {"phase": "train", "epoch": 1, "total_epochs": 2, "total_batches": 10}
+SNAPSHOTS = [
+    _snap(1, phase="queued", message="Queued"),
+    _snap(2, phase="load_data", message="Loading 1×1 series"),
+    _snap(3, phase="train", total_epochs=2, message="Training 2 epochs × 10 batches"),
+    _snap(4, **TRAINING, batch=5, percentage=30.0, metrics={"train_loss_batch": 0.7}),
+    _snap(5, **TRAINING, batch=6, percentage=32.0, metrics={"train_loss_batch": 0.6}),
+    _snap(
+        6,
+        **TRAINING,
+        batch=10,
+        percentage=55.0,
+        metrics_epoch=1,
+        metrics={"train_loss": 0.5, "train_accuracy": None, "val_loss": 0.6},
+    ),
+    _snap(5, phase="evaluate", message="stale: never shown"),
+    _snap(
+        7,
+        phase="evaluate",
+        message="Evaluating",
+        resources=DeviceResources(gpu_used=True, gpu_name="H200", gpu_memory_allocated_mb=9.5),
+    ),
+    _snap(8, phase="evaluate", message="Evaluating", resources=DeviceResources(gpu_name="H200")),
+]
+LINES = [
+    "[load_data] Loading 1×1 series",
+    "[train] Training 2 epochs × 10 batches",
+    "[train] Epoch 1/2 · train_loss 0.5000 · val_loss 0.6000",
+    "[evaluate] Evaluating",
+    "[device] GPU H200 · 9.5 / ? MB",
+]
+
+
+def test_a_pipe_gets_a_line_per_phase_and_per_epoch() -> None:
+    stream = io.StringIO()
+    view = ProgressLine(stream)
+    for snap in SNAPSHOTS:
+        view.show(snap)
+    view.note("[cancel] a note")
+    assert stream.getvalue() == "\n".join([*LINES, "[cancel] a note"]) + "\n"
+
+
+def test_a_terminal_also_gets_a_throttled_live_line() -> None:
+    stream, clock = Terminal(), Clock()
+    view = ProgressLine(stream, interval=0.25, clock=clock)
+    for snap in SNAPSHOTS[:4]:
+        view.show(snap)
+    clock.now = 0.1
+    view.show(SNAPSHOTS[4])  # within the interval: not redrawn
+    clock.now = 0.5
+    for snap in SNAPSHOTS[5:]:
+        view.show(snap)
+    live = progress_line(SNAPSHOTS[3]) + " · loss 0.7000"
+    assert live.startswith("[train]  30.0% · Epoch 1/2 · Batch 5/10 · elapsed")
+    # the live line is drawn in place, then wiped before the next line
+    expected = "\n".join(LINES[:2]) + "\n" + live + "\r\x1b[2K" + "\n".join(LINES[2:]) + "\n"
+    assert stream.getvalue() == expected
+
+
+def _result(**session: Any) -> TrainingResult:
+    test = ClassificationMetrics(
+        loss=0.65,
+        accuracy=0.7512,
+        precision=0.5,
+        recall=0.5,
+        f1=0.4899,
+        per_class={},
+        confusion_matrix=[],
+        samples=593,
+        majority_class=1,
+        majority_baseline_accuracy=0.678,
+    )
+    return TrainingResult(
+        training_metrics=TrainingMetrics(
+            final_train_loss=0.74691,
+            final_val_loss=None,
+            epochs_completed=2,
+            best_epoch=2,
+            training_time_s=0.66,
+        ),
+        validation_metrics=None,
+        test_metrics=test,
+        resource_usage=ResourceUsage(),
+        artifacts=ArtifactsInfo(model_id="small_test/v1", model_path="/m/small_test/v1"),
+        session_info=SessionInfo(
+            operation_id="op_1",
+            strategy="small_test",
+            symbols=["SYNTH", "SYNTH2"],
+            timeframes=["1h"],
+            base_timeframe="1h",
+            **session,
+        ),
+        data_summary=DataSummary(
+            samples={"train": 1769, "validation": 571, "test": 593},
+            label_distribution={"train": {"BUY": 851, "HOLD": 93, "SELL": 825}},
+            feature_count=18,
+        ),
+    )
+
+
+def test_the_summary_of_a_run() -> None:
+    assert summary_text(_result(cancellation_reason="graceful stop requested")).splitlines() == [
+        "strategy        small_test  (SYNTH, SYNTH2 1h, base 1h)",
+        "operation       op_1  mode local",
+        "samples         {'train': 1769, 'validation': 571, 'test': 593}  features 18",
+        "labels (train)  {'BUY': 851, 'HOLD': 93, 'SELL': 825}",
+        "epochs          2 (best 2, early stopped False) in 0.7s",
+        "final loss      train 0.7469  val –",
+        "test            accuracy 0.751  f1 0.490  loss 0.6500  majority-class baseline 0.678",
+        "model           small_test/v1  /m/small_test/v1",
+        "stopped early   graceful stop requested",
+    ]
+
+
+def test_one_operation() -> None:
+    record = OperationSnapshot(
+        operation_id="op_1",
+        operation_type="training",
+        status="failed",
+        mode="host",
+        created_at="2026-01-01T00:00:00Z",
+        started_at="2026-01-01T00:00:01Z",
+        finished_at=None,
+        metadata={"parameters": {"strategy_name": "demo", "symbols": ["A", "B"], "epochs": 3}},
+        progress=_snap(9, phase="train", percentage=42.0, message="Epoch 2/3", metrics_epoch=1),
+        error_message="data is bad:\n  row 3: NaN\n  row 9: NaN",
+        cancellation_reason=None,
+        host_session_id=None,
+        result=_result(),
+    )
+    assert operation_text(record).splitlines() == [
+        "operation   op_1  (training, mode host)",
+        "status      failed",
+        "strategy    demo  A,B   epochs 3",
+        "created     2026-01-01T00:00:00Z",
+        "started     2026-01-01T00:00:01Z",
+        "finished    -",
+        "progress    42.0%  Epoch 2/3",
+        "epoch 1     ",
+        "error       data is bad: row 3: NaN; row 9: NaN",
+        "result      test accuracy 0.751  model small_test/v1",
+    ]
+
+
+def test_small_pieces() -> None:
+    assert figures_text({"train_loss": 0.5, "train_loss_batch": 0.1, "val_loss": None}) == (
+        "train_loss 0.5000"
+    )
+    assert one_line("a:\n  b\n  c") == "a: b; c"
