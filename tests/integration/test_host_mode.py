@@ -178,6 +178,7 @@ def test_an_unreachable_host_fails_the_operation_at_once(orchestrator_for: Any) 
 
 
 @pytest.mark.usefixtures("strategies_dir")
+@pytest.mark.slow
 def test_a_host_that_goes_away_mid_run_fails_the_operation_within_the_budget(
     synthetic_data_dir: Path, tmp_path: Path, orchestrator_for: Any
 ) -> None:

@@ -261,6 +261,7 @@ def test_ten_queued_runs_all_complete(orch_factory: Any, small_strategy_file: Pa
     assert versions == list(range(1, 11))
 
 
+@pytest.mark.slow
 def test_concurrent_readers_while_training(orch_factory: Any, small_strategy_file: Path) -> None:
     orch = orch_factory(progress_interval=0.01)
     op = orch.start_training(small_strategy_file, epochs=20)
@@ -333,6 +334,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_restart_marks_interrupted(
     small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
 ) -> None:
