@@ -133,6 +133,7 @@ def test_show_has_the_run_and_its_result(
 
 def test_operation_lists_have_the_same_rows(
     finished: str,
+    strategy_path: Path,
     local: LocalBackend,
     remote: ApiBackend,
     capsys: pytest.CaptureFixture[str],
@@ -145,6 +146,9 @@ def test_operation_lists_have_the_same_rows(
     assert rows[0] == rows[1]
     assert rows[0].status == "completed" and rows[0].progress_percentage == 100.0
 
+    # A page of one with more behind it, whatever else this module ran before.
+    second = local.start_training(str(strategy_path), TrainingRequest(epochs=1))
+    assert local.wait(second, timeout=120).status == "completed"
     assert operations_list(_args("operations", "list", "--limit", "1"), local) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[1].endswith("; --limit shows more)")
