@@ -164,7 +164,7 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
     if args.json:
         _print_json(backend.result_document(op_id))
     else:
-        _print(summary_text(backend.result(op_id)))
+        _print(summary_text(backend.get_operation(op_id)))
     return EXIT_OK
 
 

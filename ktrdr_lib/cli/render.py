@@ -31,14 +31,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
-from ktrdr_lib.views.formatting import device_line, number_text, progress_line
+from ktrdr_lib.views.formatting import device_line, number_text, progress_line, summary_rows
 from ktrdr_lib.views.state import ViewState
 
 if TYPE_CHECKING:
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.progress import ProgressSnapshot
-    from ktrdr_lib.schemas.results import TrainingResult
     from ktrdr_lib.schemas.v1 import ModelListItem, OperationListItem
     from ktrdr_lib.strategy.discovery import StrategyListing
 
@@ -142,38 +141,10 @@ class ProgressLine:
                 self._write(line, transient=True)
 
 
-def summary_text(result: TrainingResult) -> str:
-    """The summary of a run, one ``label  value`` line each (ends with a newline)."""
-    info, tm, test = result.session_info, result.training_metrics, result.test_metrics
-    data, artifacts = result.data_summary, result.artifacts
-    where = f"{', '.join(info.symbols)} {', '.join(info.timeframes)}, base {info.base_timeframe}"
-    stopped = f"early stopped {tm.early_stopped}"
-    rows = [
-        ("strategy", f"{info.strategy}  ({where})"),
-        ("operation", f"{info.operation_id}  mode {info.mode}"),
-        ("samples", f"{data.samples}  features {data.feature_count}"),
-        ("labels (train)", str(data.label_distribution.get("train"))),
-        (
-            "epochs",
-            f"{tm.epochs_completed} (best {tm.best_epoch}, {stopped}) in {tm.training_time_s:.1f}s",
-        ),
-        (
-            "final loss",
-            f"train {number_text(tm.final_train_loss)}  val {number_text(tm.final_val_loss)}",
-        ),
-    ]
-    if test is not None:
-        baseline = number_text(test.majority_baseline_accuracy, 3)
-        figures = (
-            f"accuracy {number_text(test.accuracy, 3)}  f1 {number_text(test.f1, 3)}  "
-            f"loss {number_text(test.loss)}  majority-class baseline {baseline}"
-        )
-        rows.append(("test", figures))
-    if artifacts.model_id:
-        rows.append(("model", f"{artifacts.model_id}  {artifacts.model_path or ''}"))
-    if info.cancellation_reason:
-        rows.append(("stopped early", info.cancellation_reason))
-    return "".join(f"{label:<15} {value}\n" for label, value in rows)
+def summary_text(record: OperationSnapshot) -> str:
+    """The run's summary (the one every front door shows, :func:`summary_rows`), one
+    ``label  value`` line each; ends with a newline."""
+    return "".join(f"{label:<15} {value}\n" for label, value in summary_rows(record))
 
 
 def operation_text(record: OperationSnapshot) -> str:

@@ -181,30 +181,44 @@ def final_line(status: str, snap: ProgressSnapshot | None) -> str:
 
 
 def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
-    """The rows of a final summary: ``(label, value)`` pairs from the operation record.
+    """The rows of a run's summary: ``(label, value)`` pairs from the operation record.
 
-    Works for completed runs (the TrainingResult) and for cancelled or failed ones (their
-    partial result and error), never raising on missing pieces.
+    The one summary every front door shows: the notebook lays it out with :func:`table_text`
+    or :func:`table_html`, the command line in two columns. Works for completed runs (the
+    TrainingResult) and for cancelled or failed ones (their partial result and error), never
+    raising on missing pieces.
 
     Args:
         record: the operation, usually once it is final.
 
     Returns:
-        ``operation`` first; then, when there is a result, ``strategy``, ``epochs``,
-        ``training time``, ``train loss / acc``, ``val loss / acc``, ``test`` (when the run
-        was evaluated) and ``model`` (when one was saved); then ``stop reason`` and ``error``
-        when the record has them.
+        ``operation`` first; then, when there is a result, ``strategy``, ``samples`` and
+        ``labels (train)`` (when data was prepared), ``epochs``, ``training time``,
+        ``train loss / acc``, ``val loss / acc``, ``test`` (when the run was evaluated, with
+        the majority-class baseline) and ``model`` (when one was saved); then ``stop reason``
+        and ``error`` when the record has them.
 
     Example:
         >>> rows = summary_rows(op.info())                    # doctest: +SKIP
         >>> print(table_text(rows))                           # doctest: +SKIP
     """
     result = record.result
-    rows = [("operation", f"{record.operation_id} ({record.status})")]
+    rows = [("operation", f"{record.operation_id} ({record.status}, mode {record.mode})")]
     if result is not None:
         info, tm, test = result.session_info, result.training_metrics, result.test_metrics
-        where = " ".join([", ".join(info.symbols), ", ".join(info.timeframes)])
-        rows.append(("strategy", f"{info.strategy} ({where}, {record.mode})"))
+        data = result.data_summary
+        where = (
+            f"{', '.join(info.symbols)} {', '.join(info.timeframes)}, base {info.base_timeframe}"
+        )
+        rows.append(("strategy", f"{info.strategy} ({where})"))
+        if data.samples:
+            counts = " · ".join(f"{split} {count:,}" for split, count in data.samples.items())
+            rows.append(("samples", f"{counts} · features {data.feature_count}"))
+        train_labels = data.label_distribution.get("train")
+        if train_labels:
+            rows.append(
+                ("labels (train)", " · ".join(f"{k} {v:,}" for k, v in train_labels.items()))
+            )
         stopped = "yes" if tm.early_stopped else "no"
         rows.append(
             ("epochs", f"{tm.epochs_completed} (best {tm.best_epoch}, early stop {stopped})")
@@ -212,21 +226,18 @@ def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
         rate = tm.samples_per_second
         speed = f" · {rate:,.0f} samples/s" if rate is not None else ""
         rows.append(("training time", f"{duration_text(tm.training_time_s)}{speed}"))
-        rows.append(
-            (
-                "train loss / acc",
-                f"{number_text(tm.final_train_loss)} / {number_text(tm.final_train_accuracy, 3)}",
+        for split, loss, accuracy in (
+            ("train", tm.final_train_loss, tm.final_train_accuracy),
+            ("val", tm.final_val_loss, tm.final_val_accuracy),
+        ):
+            rows.append(
+                (f"{split} loss / acc", f"{number_text(loss)} / {number_text(accuracy, 3)}")
             )
-        )
-        rows.append(
-            (
-                "val loss / acc",
-                f"{number_text(tm.final_val_loss)} / {number_text(tm.final_val_accuracy, 3)}",
-            )
-        )
         if test is not None:
             acc, f1 = number_text(test.accuracy, 3), number_text(test.f1, 3)
-            rows.append(("test", f"accuracy {acc} · f1 {f1} · loss {number_text(test.loss)}"))
+            baseline = number_text(test.majority_baseline_accuracy, 3)
+            figures = f"accuracy {acc} · f1 {f1} · loss {number_text(test.loss)}"
+            rows.append(("test", f"{figures} · majority-class baseline {baseline}"))
         if result.artifacts.model_id:
             rows.append(
                 ("model", f"{result.artifacts.model_id}  {result.artifacts.model_path or ''}")

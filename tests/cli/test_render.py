@@ -146,16 +146,33 @@ def _result(**session: Any) -> TrainingResult:
 
 
 def test_the_summary_of_a_run() -> None:
-    assert summary_text(_result(cancellation_reason="graceful stop requested")).splitlines() == [
-        "strategy        small_test  (SYNTH, SYNTH2 1h, base 1h)",
-        "operation       op_1  mode local",
-        "samples         {'train': 1769, 'validation': 571, 'test': 593}  features 18",
-        "labels (train)  {'BUY': 851, 'HOLD': 93, 'SELL': 825}",
-        "epochs          2 (best 2, early stopped False) in 0.7s",
-        "final loss      train 0.7469  val –",
-        "test            accuracy 0.751  f1 0.490  loss 0.6500  majority-class baseline 0.678",
+    record = OperationSnapshot(
+        operation_id="op_1",
+        operation_type="training",
+        status="completed",
+        mode="local",
+        created_at="2026-01-01T00:00:00Z",
+        started_at=None,
+        finished_at=None,
+        metadata={},
+        progress=_snap(9, phase="save", percentage=100.0),
+        error_message=None,
+        cancellation_reason="graceful stop requested",
+        host_session_id=None,
+        result=_result(cancellation_reason="graceful stop requested"),
+    )
+    assert summary_text(record).splitlines() == [
+        "operation       op_1 (completed, mode local)",
+        "strategy        small_test (SYNTH, SYNTH2 1h, base 1h)",
+        "samples         train 1,769 · validation 571 · test 593 · features 18",
+        "labels (train)  BUY 851 · HOLD 93 · SELL 825",
+        "epochs          2 (best 2, early stop no)",
+        "training time   0:01",
+        "train loss / acc 0.7469 / –",
+        "val loss / acc  – / –",
+        "test            accuracy 0.751 · f1 0.490 · loss 0.6500 · majority-class baseline 0.678",
         "model           small_test/v1  /m/small_test/v1",
-        "stopped early   graceful stop requested",
+        "stop reason     graceful stop requested",
     ]
 
 

@@ -114,8 +114,8 @@ def test_summary_rows_of_a_completed_run() -> None:
     )
     rows = fmt.summary_rows(_record("completed", result))
     assert rows == [
-        ("operation", "op_1 (completed)"),
-        ("strategy", "demo (SYNTH 1h, local)"),
+        ("operation", "op_1 (completed, mode local)"),
+        ("strategy", "demo (SYNTH 1h, base 1h)"),
         ("epochs", "3 (best 2, early stop no)"),
         ("training time", "1:05 · 1,234 samples/s"),
         ("train loss / acc", "0.5000 / –"),
@@ -126,16 +126,16 @@ def test_summary_rows_of_a_completed_run() -> None:
 def test_summary_rows_of_a_failed_run_and_the_tables() -> None:
     rows = fmt.summary_rows(_record("failed", error="no data for NOPE", reason="a <reason>"))
     assert rows == [
-        ("operation", "op_1 (failed)"),
+        ("operation", "op_1 (failed, mode local)"),
         ("stop reason", "a <reason>"),
         ("error", "no data for NOPE"),
     ]
     assert fmt.table_text(rows).splitlines() == [
-        "─" * 29,
-        "operation    op_1 (failed)",
+        "─" * 38,
+        "operation    op_1 (failed, mode local)",
         "stop reason  a <reason>",
         "error        no data for NOPE",
-        "─" * 29,
+        "─" * 38,
     ]
     markup = fmt.table_html(rows)
     assert markup.startswith("<table><tr><th") and markup.endswith("</table>")
