@@ -392,8 +392,7 @@ class TrainingApi:
     def list_strategies(self) -> StrategiesResponse:
         """Strategies found by name: KTRDR_STRATEGIES_DIR first, then the shipped examples;
         invalid files included, with their problems."""
-        found = [msgspec.to_builtins(listing) for listing in list_strategies()]
-        return StrategiesResponse(success=True, strategies=found)
+        return StrategiesResponse(success=True, strategies=list_strategies())
 
     def validate_strategy(self, request: StrategyValidateRequest) -> StrategyValidateResponse:
         """Every problem in a strategy's YAML text, each with its field path and line (the
@@ -407,7 +406,7 @@ class TrainingApi:
             success=True,
             valid=not problems,
             name=name,
-            problems=[msgspec.to_builtins(problem) for problem in problems],
+            problems=problems,
         )
 
     # -- health ------------------------------------------------------------------------------

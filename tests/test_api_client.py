@@ -15,8 +15,8 @@ import pytest
 
 from ktrdr_lib.errors import KtrdrError, NotFoundError, StrategyError
 from ktrdr_lib.http.client import ApiAuthError, ApiClient
+from ktrdr_lib.schemas.strategies import StrategyListing
 from ktrdr_lib.schemas.v1 import ModelListItem, OperationInfo, TrainingStartResponse
-from ktrdr_lib.strategy.discovery import StrategyListing
 from tests.builders import make_result
 
 INFO: dict[str, Any] = {
@@ -132,7 +132,7 @@ def test_answers_of_another_shape_are_errors() -> None:
         client.get_operation("op_1")
     with pytest.raises(KtrdrError, match="without JSON; is that URL a KTRDR API"):
         client.list_models()
-    with pytest.raises(KtrdrError, match="listed a strategy in an unexpected shape"):
+    with pytest.raises(KtrdrError, match=r"unexpected body .*strategies\[0\]"):
         client.strategies()
 
 

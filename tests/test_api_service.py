@@ -256,14 +256,14 @@ def test_events_end_with_the_final_event_and_beat_while_idle(
 
 
 def test_strategies_and_health(api: TrainingApi) -> None:
-    assert "small_test" in {s["name"] for s in api.list_strategies().strategies}
+    assert "small_test" in {s.name for s in api.list_strategies().strategies}
     good = api.validate_strategy(StrategyValidateRequest(content=SMALL_STRATEGY))
     assert good.valid is True and good.name == "small_test" and good.problems == []
     bad = api.validate_strategy(
         StrategyValidateRequest(content=SMALL_STRATEGY.replace("period: 14", "period: -3"))
     )
     assert bad.valid is False and bad.name is None
-    assert [p["path"] for p in bad.problems] == ["indicators[0].period"]
+    assert [p.path for p in bad.problems] == ["indicators[0].period"]
     health = api.health()
     assert health.status == "ok" and health.mode == "local"
 

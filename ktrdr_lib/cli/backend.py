@@ -38,13 +38,13 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.requests import TrainingRequest
     from ktrdr_lib.schemas.results import TrainingResult
+    from ktrdr_lib.schemas.strategies import StrategyListing
     from ktrdr_lib.schemas.v1 import (
         ModelListItem,
         OperationInfo,
         OperationListResponse,
         PerformanceResponse,
     )
-    from ktrdr_lib.strategy.discovery import StrategyListing
 
 __all__ = ["Backend", "StreamEvent", "api_url", "open_backend"]
 

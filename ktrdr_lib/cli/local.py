@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.requests import TrainingRequest
     from ktrdr_lib.schemas.results import TrainingResult
-    from ktrdr_lib.strategy.discovery import StrategyListing
+    from ktrdr_lib.schemas.strategies import StrategyListing
 
 __all__ = ["LocalBackend"]
 

@@ -33,13 +33,13 @@ if TYPE_CHECKING:
     from ktrdr_lib.cli.backend import StreamEvent
     from ktrdr_lib.schemas.requests import TrainingRequest
     from ktrdr_lib.schemas.results import TrainingResult
+    from ktrdr_lib.schemas.strategies import StrategyListing
     from ktrdr_lib.schemas.v1 import (
         ModelListItem,
         OperationInfo,
         OperationListResponse,
         PerformanceResponse,
     )
-    from ktrdr_lib.strategy.discovery import StrategyListing
 
 __all__ = ["ApiBackend", "operation_snapshot"]
 

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.progress import ProgressSnapshot
+    from ktrdr_lib.schemas.strategies import StrategyListing
     from ktrdr_lib.schemas.v1 import ModelListItem, OperationListItem
-    from ktrdr_lib.strategy.discovery import StrategyListing
 
 __all__ = [
     "ProgressLine",

@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -44,6 +44,7 @@ from ktrdr_lib.http.status import error_class_for, read_error_body
 from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from ktrdr_lib.schemas.results import TrainingResult
+from ktrdr_lib.schemas.strategies import StrategyListing
 from ktrdr_lib.schemas.v1 import (
     CancelResponse,
     CancelResult,
@@ -57,9 +58,6 @@ from ktrdr_lib.schemas.v1 import (
     StrategyValidateResponse,
     TrainingStartResponse,
 )
-
-if TYPE_CHECKING:
-    from ktrdr_lib.strategy.discovery import StrategyListing
 
 try:
     import httpx
@@ -273,16 +271,7 @@ class ApiClient:
 
     def strategies(self) -> list[StrategyListing]:
         """``GET /strategies``: what the server resolves by name."""
-        from ktrdr_lib.strategy.discovery import StrategyListing  # pulls in the loader: lazily
-
-        listing = self._request("GET", "/strategies", StrategiesResponse).strategies
-        try:
-            return msgspec.convert(listing, list[StrategyListing])
-        except msgspec.ValidationError as exc:
-            raise KtrdrError(
-                f"GET {API_PREFIX}/strategies on {self.base_url} listed a strategy in an "
-                f"unexpected shape ({exc}); is the server a KTRDR API of this version?"
-            ) from exc
+        return self._request("GET", "/strategies", StrategiesResponse).strategies
 
     def validate_strategy(
         self, content: str, *, file_name: str | None = None

@@ -55,6 +55,7 @@ from ktrdr_lib.schemas.status import (
     PipelinePhase,
     TrainingMode,
 )
+from ktrdr_lib.schemas.strategies import StrategyListing
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -88,6 +89,7 @@ __all__ = [
     "ProgressSnapshot",
     "ResourceUsage",
     "SessionInfo",
+    "StrategyListing",
     "TrainingDiagnostics",
     "TrainingMetrics",
     "TrainingMode",

@@ -11,8 +11,10 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from ktrdr_lib.errors import StrategyProblem
 from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.status import TrainingMode
+from ktrdr_lib.schemas.strategies import StrategyListing
 
 __all__ = [
     "CancelRequest",
@@ -296,7 +298,7 @@ class StrategiesResponse(_Out, frozen=True, kw_only=True):
     """``GET /strategies``."""
 
     success: bool
-    strategies: list[dict[str, Any]]
+    strategies: list[StrategyListing]
 
 
 class StrategyValidateRequest(_In, frozen=True, kw_only=True):
@@ -312,4 +314,4 @@ class StrategyValidateResponse(_Out, frozen=True, kw_only=True):
     success: bool
     valid: bool
     name: str | None
-    problems: list[dict[str, Any]]
+    problems: list[StrategyProblem]

@@ -19,38 +19,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import msgspec
-
 from ktrdr_lib.errors import ConfigError, KtrdrError, StrategyError, StrategyNotFoundError
 from ktrdr_lib.paths import strategies_dirs
+from ktrdr_lib.schemas.strategies import StrategyListing
 from ktrdr_lib.strategy.loader import is_strategy_file_path, load_strategy
 from ktrdr_lib.strategy.spec import IDENTIFIER_PATTERN
 
-__all__ = ["StrategyListing", "list_strategies", "resolve_strategy", "resolve_strategy_name"]
+__all__ = ["list_strategies", "resolve_strategy", "resolve_strategy_name"]
 
 _SUFFIXES = (".yaml", ".yml")
-
-
-class StrategyListing(msgspec.Struct, frozen=True, kw_only=True):
-    """One strategy found by :func:`list_strategies`.
-
-    Attributes:
-        name: the name to resolve it by (the file name without its suffix).
-        path: the file.
-        description: the strategy's ``description``, when it loaded.
-        symbols: default symbols from ``training_data`` (empty when none or invalid).
-        timeframes: default timeframes from ``training_data`` (empty when none or invalid).
-        valid: whether the file loads without problems.
-        problems: each problem rendered as one line (empty when valid).
-    """
-
-    name: str
-    path: str
-    description: str | None
-    symbols: list[str]
-    timeframes: list[str]
-    valid: bool
-    problems: list[str]
 
 
 def _looks_like_path(name_or_path: str | os.PathLike[str]) -> bool:
