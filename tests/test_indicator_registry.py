@@ -19,6 +19,7 @@ from ktrdr_lib.features.registry import (
     IndicatorDef,
     IndicatorParameter,
     IndicatorRegistry,
+    normalize_indicator_name,
     period,
     positive_number,
 )
@@ -177,7 +178,24 @@ def test_aliases_resolve_and_are_suggested_but_not_listed() -> None:
     registry = IndicatorRegistry([rsi, INDICATOR_CATALOG["sma"]])
     assert registry.find("relative_strength") is rsi
     assert registry.names() == ["rsi", "sma"]
-    assert registry.suggestion("relative_strenght") == "relative_strength"
+    assert registry.suggestion("relative_strenght") == "rsi"  # the name to write
+
+
+@pytest.mark.parametrize(
+    "spelling", ["rsi", "RSI", "Rsi", "RSIIndicator", "rsi_indicator", "relative_strength"]
+)
+def test_every_spelling_reduces_to_the_entry(spelling: str) -> None:
+    rsi = dataclasses.replace(INDICATOR_CATALOG["rsi"], aliases=("relative_strength",))
+    registry = IndicatorRegistry([rsi])
+    assert registry.find(spelling) is rsi
+    assert registry.find("rsx") is None
+
+
+def test_names_are_matched_lower_case_without_underscores_or_a_trailing_indicator() -> None:
+    assert normalize_indicator_name("BollingerBandsIndicator") == "bollingerbands"
+    assert normalize_indicator_name("williams_r") == "williamsr"
+    assert normalize_indicator_name(" ADX ") == "adx"
+    assert normalize_indicator_name("indicator") == "indicator"
 
 
 def test_a_name_or_alias_can_be_registered_once() -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
@@ -43,6 +43,11 @@ __all__ = [
     "IndicatorParameter",
     "IndicatorRegistry",
     "InputColumn",
+    "ParameterValue",
+    "choice",
+    "flag",
+    "normalize_indicator_name",
+    "number",
     "period",
     "positive_number",
 ]
@@ -54,6 +59,9 @@ SOURCE: InputColumn = "source"
 
 _UNBOUNDED = msgspec.Meta()
 
+ParameterValue = float | bool | str
+"""What an indicator parameter holds: a number, a flag or one of some words."""
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class IndicatorParameter:
@@ -63,14 +71,23 @@ class IndicatorParameter:
         name: the key a strategy writes beside the indicator's ``name``.
         default: the value when the strategy leaves it out; ``None`` makes it required.
         whole: whether it is a whole number (periods) rather than any finite number.
+        choices: for a parameter that is one of some words (``ma_type: SMA``), the words.
+        flag: whether it is a yes/no parameter (``use_typical_price: true``).
         bounds: the allowed range as a msgspec ``Meta`` (``ge``, ``gt``, ``le``, ``lt``), as the
             strategy Structs declare theirs.
     """
 
     name: str
-    default: float | None = None
+    default: ParameterValue | None = None
     whole: bool = True
     bounds: msgspec.Meta = _UNBOUNDED
+    choices: tuple[str, ...] = ()
+    flag: bool = False
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the parameter is a number (not a flag, not a choice of words)."""
+        return not self.flag and not self.choices
 
     @property
     def required(self) -> bool:
@@ -83,6 +100,10 @@ class IndicatorParameter:
 
         Strategy validation reads the bounds from this, as it does for the strategy Structs.
         """
+        if self.flag:
+            return bool
+        if self.choices:
+            return Literal[self.choices]
         return Annotated[int if self.whole else float, self.bounds]
 
     def admits(self, value: float) -> bool:
@@ -125,6 +146,40 @@ def positive_number(name: str, default: float | None = None) -> IndicatorParamet
     return IndicatorParameter(name=name, default=default, whole=False, bounds=msgspec.Meta(gt=0))
 
 
+def number(
+    name: str, default: float | None = None, *, bounds: msgspec.Meta = _UNBOUNDED
+) -> IndicatorParameter:
+    """Any finite number within ``bounds`` (a msgspec ``Meta`` with ``ge``/``gt``/``le``/``lt``)."""
+    return IndicatorParameter(name=name, default=default, whole=False, bounds=bounds)
+
+
+def flag(name: str, default: bool) -> IndicatorParameter:
+    """A yes/no parameter."""
+    return IndicatorParameter(name=name, default=default, flag=True)
+
+
+def choice(name: str, default: str, choices: tuple[str, ...]) -> IndicatorParameter:
+    """A parameter that is one of ``choices`` (matched without regard to case)."""
+    return IndicatorParameter(name=name, default=default, choices=choices)
+
+
+def normalize_indicator_name(name: str) -> str:
+    """The form names are matched in: lower-case, no ``_``, no trailing ``indicator``.
+
+    Every spelling KTRDR accepted in any era reduces to a canonical name or an alias this way
+    (``RSIIndicator``, ``rsi`` and ``RSI`` to ``rsi``; ``williams_r`` and ``WilliamsR`` to
+    ``williamsr``).
+
+    Example:
+        >>> normalize_indicator_name("BollingerBandsIndicator")
+        'bollingerbands'
+    """
+    text = name.strip().lower().replace("_", "")
+    if text.endswith("indicator") and text != "indicator":
+        text = text[: -len("indicator")]
+    return text
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class IndicatorDef:
     """Everything about one indicator.
@@ -136,13 +191,21 @@ class IndicatorDef:
             strategy's ``source`` column (default ``close``).
         parameters: the parameters, in the order they are checked; ``compute`` and ``warmup``
             take each by name.
-        outputs: the names of what ``compute`` gives, the primary one first. Every indicator
-            has one output today: the value fed to its fuzzy sets.
-        compute: ``compute(*columns, **parameters)`` → float64 array of the columns' length,
-            NaN during warm-up. Whole-number parameters arrive as ``int``, others as ``float``.
+        outputs: the names of what ``compute`` gives, the primary one first (the one a fuzzy set
+            or raw input that names the indicator without ``.output`` reads).
+        compute: ``compute(*columns, **parameters)`` → one float64 array of the columns' length
+            per output (a tuple in ``outputs`` order when there are several), NaN during
+            warm-up. Whole-number parameters arrive as ``int``, other numbers as ``float``,
+            flags as ``bool``, choices as the declared word.
         warmup: ``warmup(**parameters)`` → leading bars that are NaN or still carry a seed.
-        aliases: other names that resolve to this entry.
+        aliases: other names that resolve to this entry (any spelling: names are matched after
+            :func:`normalize_indicator_name`).
         reference: the TA-Lib expression the tests compare ``compute`` with, if there is one.
+        renamed_parameters: parameter names a strategy may write for one of ``parameters``
+            because the meaning is evidently the same (``std_dev`` for ``multiplier``).
+        technical_columns: ``technical_columns(**parameters)`` → the column names late v2
+            KTRDR gave this indicator's outputs (``{"DI_Plus_14": "plus_di", ...}``), which a v2
+            fuzzy set may name; ``None`` when it had none beyond the indicator's id.
     """
 
     name: str
@@ -150,15 +213,20 @@ class IndicatorDef:
     inputs: tuple[InputColumn, ...]
     parameters: tuple[IndicatorParameter, ...]
     outputs: tuple[str, ...]
-    compute: Callable[..., FloatArray]
+    compute: Callable[..., FloatArray | tuple[FloatArray, ...]]
     warmup: Callable[..., int]
     aliases: tuple[str, ...] = ()
     reference: str | None = None
+    renamed_parameters: Mapping[str, str] = field(default_factory=dict)
+    technical_columns: Callable[..., Mapping[str, str]] | None = None
 
     def __post_init__(self) -> None:
         names = [parameter.name for parameter in self.parameters]
         if len(set(names)) != len(names):
             raise ValueError(f"indicator {self.name!r} declares a parameter twice: {names}")
+        unknown = set(self.renamed_parameters.values()) - set(names)
+        if unknown:
+            raise ValueError(f"indicator {self.name!r} renames to unknown parameters {unknown}")
         if not self.outputs or len(set(self.outputs)) != len(self.outputs):
             raise ValueError(f"indicator {self.name!r} needs distinct outputs, got {self.outputs}")
 
@@ -168,7 +236,7 @@ class IndicatorDef:
         return SOURCE in self.inputs
 
     @property
-    def params(self) -> dict[str, float | None]:
+    def params(self) -> dict[str, ParameterValue | None]:
         """Parameter name → default (``None``: required), in declaration order."""
         return {parameter.name: parameter.default for parameter in self.parameters}
 
@@ -185,7 +253,8 @@ class IndicatorDef:
 class IndicatorRegistry(Mapping[str, IndicatorDef]):
     """The indicators, by name: a read-only mapping of primary names to entries, sorted.
 
-    :meth:`find` and :meth:`require` also resolve aliases.
+    :meth:`find` and :meth:`require` also resolve aliases and every spelling that
+    :func:`normalize_indicator_name` reduces to a name or an alias (``RSIIndicator``, ``RSI``).
 
     Args:
         entries: the indicators; names and aliases must be unique across all of them.
@@ -198,7 +267,7 @@ class IndicatorRegistry(Mapping[str, IndicatorDef]):
         by_name: dict[str, IndicatorDef] = {}
         primary: dict[str, IndicatorDef] = {}
         for entry in entries:
-            for name in (entry.name, *entry.aliases):
+            for name in {normalize_indicator_name(n) for n in (entry.name, *entry.aliases)}:
                 if name in by_name:
                     raise ValueError(
                         f"indicator name {name!r} is taken by {by_name[name].name!r}; "
@@ -223,17 +292,19 @@ class IndicatorRegistry(Mapping[str, IndicatorDef]):
         return list(self._entries)
 
     def find(self, name: str) -> IndicatorDef | None:
-        """The entry that ``name`` (a name or an alias) resolves to, if any."""
-        return self._by_name.get(name)
+        """The entry that ``name`` (a name or an alias, in any of the spellings
+        :func:`normalize_indicator_name` reduces) resolves to, if any."""
+        return self._by_name.get(normalize_indicator_name(name))
 
     def suggestion(self, name: object) -> str | None:
         """The known name or alias closest to ``name``, for a "did you mean"."""
         if not isinstance(name, str):
             return None
         choices = sorted(self._by_name)
-        close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-        close = close or [choice for choice in choices if name and choice.startswith(name)]
-        return close[0] if close else None
+        wanted = normalize_indicator_name(name)
+        close = difflib.get_close_matches(wanted, choices, n=1, cutoff=0.6)
+        close = close or [choice for choice in choices if wanted and choice.startswith(wanted)]
+        return self._by_name[close[0]].name if close else None
 
     def require(self, name: str, *, where: str = "") -> IndicatorDef:
         """The entry for ``name``, or a :class:`ConfigError` listing the known names.

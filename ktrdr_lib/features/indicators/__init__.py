@@ -27,7 +27,11 @@ Example:
 from __future__ import annotations
 
 from ktrdr_lib.features.indicators.catalog import INDICATOR_CATALOG
-from ktrdr_lib.features.indicators.compute import compute_indicator, indicator_warmup
+from ktrdr_lib.features.indicators.compute import (
+    compute_indicator,
+    compute_outputs,
+    indicator_warmup,
+)
 from ktrdr_lib.features.indicators.oscillators import cci, momentum, roc, rsi, stoch_k, williams_r
 from ktrdr_lib.features.indicators.trend import adx, ema_ratio, macd, macd_signal, sma_ratio
 from ktrdr_lib.features.indicators.volatility import atr, bbands_position
@@ -40,6 +44,7 @@ __all__ = [
     "bbands_position",
     "cci",
     "compute_indicator",
+    "compute_outputs",
     "ema_ratio",
     "indicator_warmup",
     "macd",

@@ -22,7 +22,7 @@ from ktrdr_lib.strategy.spec import IndicatorSpec
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["compute_indicator", "indicator_warmup"]
+__all__ = ["compute_indicator", "compute_outputs", "indicator_warmup"]
 
 
 def _where(spec: IndicatorSpec) -> str:
@@ -89,11 +89,35 @@ def compute_indicator(spec: IndicatorSpec, bars: pd.DataFrame) -> FloatArray:
         >>> compute_indicator(spec, bars).round(3).tolist()
         [nan, 1.333, 1.2, 1.143]
     """
+    return compute_outputs(spec, bars)[_entry(spec).primary_output]
+
+
+def compute_outputs(spec: IndicatorSpec, bars: pd.DataFrame) -> dict[str, FloatArray]:
+    """Every output of one strategy indicator, per bar, by output name (primary first).
+
+    Args:
+        spec: the indicator, its parameters complete.
+        bars: OHLCV frame with float columns ``open, high, low, close, volume``.
+
+    Returns:
+        ``{output: float64 array of len(bars)}`` in the entry's ``outputs`` order.
+
+    Raises:
+        ConfigError: unknown indicator name, or a missing or invalid parameter.
+        DataError: ``bars`` lacks a column the indicator needs.
+    """
     entry = _entry(spec)
     columns = [
         _column(bars, spec.source if column == SOURCE else column, spec) for column in entry.inputs
     ]
-    return entry.compute(*columns, **_parameters(spec, entry))
+    values = entry.compute(*columns, **_parameters(spec, entry))
+    arrays = values if isinstance(values, tuple) else (values,)
+    if len(arrays) != len(entry.outputs):
+        raise ConfigError(
+            f"{_where(spec)}: its compute function gave {len(arrays)} arrays for the "
+            f"{len(entry.outputs)} outputs {entry.outputs}; this is a bug in the catalog entry."
+        )
+    return dict(zip(entry.outputs, arrays, strict=True))
 
 
 def indicator_warmup(spec: IndicatorSpec) -> int:
