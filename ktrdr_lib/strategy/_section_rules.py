@@ -231,12 +231,22 @@ class StrategyChecker(FieldChecker):
         """The keys the indicator takes, the required ones given, each within its bounds."""
         name, defaults = item["name"], entry.params
         takes = f"it takes {listing(defaults)}" if defaults else "it takes no parameters"
+        renamed = entry.renamed_parameters
+        for old, new in renamed.items():
+            if old in item and new in item:
+                self.add_at_key(
+                    (*path, old),
+                    f"`{old}` and `{new}` are the same parameter of `{name}`; give only `{new}`",
+                )
         for key in item:
-            if str(key) not in defaults and key not in _INDICATOR_KEYS:
+            if str(key) not in defaults and key not in _INDICATOR_KEYS and key not in renamed:
                 self.add_at_key(
                     (*path, str(key)),
                     f"`{name}` does not take `{key}`; {takes}{did_you_mean(key, defaults)}",
                 )
+        for old, new in renamed.items():
+            if old in item and new not in item:
+                item = {**item, new: item[old]}
         for parameter in entry.parameters:
             if parameter.name not in item and parameter.required:
                 self.add(

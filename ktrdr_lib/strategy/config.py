@@ -51,7 +51,8 @@ def strategy_to_config(spec: StrategySpec) -> dict[str, Any]:
             item["source"] = ind.source
         for key, value in ind.params.items():
             parameter = entry.parameter(key)
-            item[key] = int(value) if parameter is not None and parameter.whole else value
+            whole = parameter is not None and parameter.numeric and parameter.whole
+            item[key] = int(value) if whole and isinstance(value, int | float) else value
         indicators.append(item)
     data["indicators"] = indicators
     return data

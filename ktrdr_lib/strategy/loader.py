@@ -53,10 +53,14 @@ _NUMBERS_AS_WRITTEN = ("version",)
 def _indicator_fields(item: dict[str, Any]) -> dict[str, Any]:
     """One YAML indicator item → IndicatorSpec fields, with catalog defaults filled in."""
     entry = INDICATOR_CATALOG.require(item["name"])
+    given = dict(item)
+    for old, new in entry.renamed_parameters.items():
+        if old in given:
+            given.setdefault(new, given.pop(old))
     fields: dict[str, Any] = {
         "name": item["name"],
         "feature_id": item.get("feature_id", item["name"]),
-        "params": {key: item.get(key, default) for key, default in entry.params.items()},
+        "params": {key: given.get(key, default) for key, default in entry.params.items()},
     }
     if entry.uses_source and "source" in item:
         fields["source"] = item["source"]

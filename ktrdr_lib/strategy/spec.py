@@ -153,7 +153,7 @@ class IndicatorSpec(_Spec, frozen=True, kw_only=True):
     name: str
     feature_id: Identifier
     source: PriceSource = "close"
-    params: dict[str, float] = msgspec.field(default_factory=dict)
+    params: dict[str, float | bool | str] = msgspec.field(default_factory=dict)
 
     def int_param(self, key: str) -> int:
         """A period-like parameter as an int."""

@@ -16,7 +16,7 @@ import numpy as np
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.features.indicators._kernels import FloatArray
 from ktrdr_lib.features.indicators.catalog import INDICATOR_CATALOG
-from ktrdr_lib.features.registry import SOURCE, IndicatorDef, IndicatorParameter
+from ktrdr_lib.features.registry import SOURCE, IndicatorDef, IndicatorParameter, ParameterValue
 from ktrdr_lib.strategy.spec import IndicatorSpec
 
 if TYPE_CHECKING:
@@ -42,8 +42,9 @@ def _column(bars: pd.DataFrame, name: str, spec: IndicatorSpec) -> FloatArray:
     return np.asarray(bars[name], dtype=np.float64)
 
 
-def _parameter(spec: IndicatorSpec, parameter: IndicatorParameter) -> int | float:
-    """The parameter's value: an ``int`` for a whole number (checked), else a ``float``."""
+def _parameter(spec: IndicatorSpec, parameter: IndicatorParameter) -> ParameterValue:
+    """The parameter's value: an ``int`` for a whole number (checked), a ``float`` for another
+    number, a ``bool`` for a flag, the declared word for a choice (matched without case)."""
     key = parameter.name
     if key not in spec.params:
         raise ConfigError(
@@ -51,6 +52,26 @@ def _parameter(spec: IndicatorSpec, parameter: IndicatorParameter) -> int | floa
             f"add `{key}:` to the indicator in the strategy file."
         )
     value = spec.params[key]
+    if parameter.flag:
+        if not isinstance(value, bool):
+            raise ConfigError(
+                f"{_where(spec)} parameter {key!r} must be true or false (got {value!r}); "
+                "fix it in the strategy file."
+            )
+        return value
+    if parameter.choices:
+        word = next((c for c in parameter.choices if str(value).lower() == c.lower()), None)
+        if word is None:
+            raise ConfigError(
+                f"{_where(spec)} parameter {key!r} must be one of "
+                f"{', '.join(parameter.choices)} (got {value!r}); fix it in the strategy file."
+            )
+        return word
+    if isinstance(value, bool | str):
+        raise ConfigError(
+            f"{_where(spec)} parameter {key!r} must be a number (got {value!r}); "
+            "fix it in the strategy file."
+        )
     if not parameter.whole:
         return float(value)
     if value != int(value) or not parameter.admits(value):
@@ -61,7 +82,7 @@ def _parameter(spec: IndicatorSpec, parameter: IndicatorParameter) -> int | floa
     return spec.int_param(key)
 
 
-def _parameters(spec: IndicatorSpec, entry: IndicatorDef) -> dict[str, int | float]:
+def _parameters(spec: IndicatorSpec, entry: IndicatorDef) -> dict[str, ParameterValue]:
     return {parameter.name: _parameter(spec, parameter) for parameter in entry.parameters}
 
 
