@@ -45,10 +45,8 @@ from lightning.pytorch.callbacks import Callback
 from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.pipeline.context import TrainingOperationContext
-from ktrdr_lib.pipeline.run import run_training_pipeline
-from ktrdr_lib.progress.bridge import ProgressBridge
 from ktrdr_lib.progress.cancellation import CancelToken
-from ktrdr_lib.progress.tracker import ProgressTracker
+from ktrdr_lib.runners.base import RunControl, run_with_progress
 from ktrdr_lib.runners.local import LocalTrainingRunner
 from ktrdr_lib.schemas.results import TrainingResult
 
@@ -98,25 +96,19 @@ class CountingRunner(LocalTrainingRunner):
         self.counters: list[BatchCounter] = []
         self.started = threading.Condition()
 
-    def run(
-        self,
-        context: TrainingOperationContext,
-        *,
-        token: CancelToken,
-        tracker: ProgressTracker,
-    ) -> TrainingResult:
+    def run(self, context: TrainingOperationContext, control: RunControl) -> TrainingResult:
         """Run the pipeline as :class:`LocalTrainingRunner` does, plus the counter."""
-        counter = BatchCounter(token)
+        counter = BatchCounter(control.token)
         with self.started:
             self.counters.append(counter)
             self.started.notify_all()
-        return run_training_pipeline(
+        return run_with_progress(
             context,
-            observer=tracker,
-            token=token,
-            callbacks=[ProgressBridge(tracker), counter],
+            token=control.token,
+            tracker=control.tracker,
             trainer_options=self.trainer_options,
             save_model=self.save_model,
+            callbacks=[counter],
         )
 
     def counter_for(self, index: int, timeout: float) -> BatchCounter:
