@@ -91,55 +91,25 @@ def _check_close(close: npt.NDArray[np.float64]) -> None:
         )
 
 
-def _confirmed_extremes(close: list[float], threshold: float) -> tuple[list[int], list[int], bool]:
-    """One pass over the closes.
+def _confirmed_extremes(
+    close: npt.NDArray[np.float64], threshold: float
+) -> tuple[IntArray, IntArray]:
+    """The confirmed extremes and the bar confirming each, in one compiled pass.
 
-    Returns:
-        (extreme bar indices, the bar confirming each, whether the first extreme is a high).
+    Before the first confirmation both the highest and the lowest close so far are candidates
+    (see :func:`~ktrdr_lib.features.indicators._compiled.zigzag_pivots`).
     """
-    rise, fall = 1.0 + threshold, 1.0 - threshold
-    extremes: list[int] = []
-    confirmations: list[int] = []
-    high = low = close[0]
-    high_at = low_at = 0
-    trend = 0  # +1 rising (tracking a high), -1 falling (tracking a low), 0 not yet known
-    for t, price in enumerate(close):
-        if trend > 0:
-            if price > high:
-                high, high_at = price, t
-            elif price <= high * fall:
-                extremes.append(high_at)
-                confirmations.append(t)
-                trend, low, low_at = -1, price, t
-        elif trend < 0:
-            if price < low:
-                low, low_at = price, t
-            elif price >= low * rise:
-                extremes.append(low_at)
-                confirmations.append(t)
-                trend, high, high_at = 1, price, t
-        else:
-            if price > high:
-                high, high_at = price, t
-            elif price < low:
-                low, low_at = price, t
-            if price >= low * rise:
-                extremes.append(low_at)
-                confirmations.append(t)
-                trend, high, high_at = 1, price, t
-            elif price <= high * fall:
-                extremes.append(high_at)
-                confirmations.append(t)
-                trend, low, low_at = -1, price, t
-    first_is_high = bool(extremes) and close[extremes[0]] > close[confirmations[0]]
-    return extremes, confirmations, first_is_high
+    from ktrdr_lib.features.indicators._compiled import zigzag_pivots  # numba: load on use
+
+    extremes, confirmations, _ = zigzag_pivots(close, threshold, True)
+    return extremes, confirmations
 
 
 def zigzag_labels(close: npt.ArrayLike, threshold: float) -> ZigZagLabels:
     """Label every bar BUY, HOLD or SELL by the ZigZag swing it lies in.
 
-    One sequential O(n) pass finds the confirmed extremes; labels and ``decided_at`` are then
-    filled in vectorised.
+    One sequential O(n) pass (compiled) finds the confirmed extremes; labels and
+    ``decided_at`` are then filled in vectorised.
 
     Args:
         close: closing prices, finite and positive.
@@ -153,15 +123,14 @@ def zigzag_labels(close: npt.ArrayLike, threshold: float) -> ZigZagLabels:
         DataError: ``close`` is not 1-D or holds a non-finite or non-positive price.
     """
     _check_threshold(threshold)
-    prices = np.asarray(close, dtype=np.float64)
+    prices = np.ascontiguousarray(close, dtype=np.float64)
     _check_close(prices)
     n = prices.shape[0]
     if n == 0:
         empty = np.empty(0, dtype=np.int64)
         return ZigZagLabels(labels=empty, extremes=empty.copy(), decided_at=empty.copy())
-    found, confirmed, first_is_high = _confirmed_extremes(prices.tolist(), threshold)
-    extremes = np.asarray(found, dtype=np.int64)
-    confirmations = np.asarray(confirmed, dtype=np.int64)
+    extremes, confirmations = _confirmed_extremes(prices, threshold)
+    first_is_high = bool(extremes.size) and prices[extremes[0]] > prices[confirmations[0]]
     bars = np.arange(n, dtype=np.int64)
 
     # Index of the last extreme at or before each bar (-1 before the first).

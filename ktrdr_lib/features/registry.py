@@ -136,9 +136,17 @@ def _high(bounds: msgspec.Meta) -> tuple[float | None, bool]:
     return (bounds.lt, True) if bounds.lt is not None else (bounds.le, False)
 
 
-def period(name: str = "period", default: int | None = None) -> IndicatorParameter:
-    """A look-back or smoothing period: a whole number >= 1 (required when no default)."""
-    return IndicatorParameter(name=name, default=default, whole=True, bounds=msgspec.Meta(ge=1))
+def period(
+    name: str = "period", default: int | None = None, *, bounds: msgspec.Meta | None = None
+) -> IndicatorParameter:
+    """A look-back or smoothing period: a whole number within ``bounds`` (default ``>= 1``),
+    required when it has no default."""
+    return IndicatorParameter(
+        name=name,
+        default=default,
+        whole=True,
+        bounds=msgspec.Meta(ge=1) if bounds is None else bounds,
+    )
 
 
 def positive_number(name: str, default: float | None = None) -> IndicatorParameter:

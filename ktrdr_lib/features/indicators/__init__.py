@@ -1,20 +1,21 @@
 """Technical indicators on numpy arrays, their catalog, and the dispatch strategies use.
 
-Every indicator function takes float64 price arrays of one length and returns a float64 array
-of that length, NaN during warm-up, vectorised (see :mod:`._kernels`). RSI, ATR, EMA, SMA,
-Bollinger Bands, stochastics, ROC, momentum, OBV, ADX, CCI, Williams %R and MFI agree with
-TA-Lib to rounding; the MACD line seeds its fast EMA at its own period and agrees once that
-seed has decayed.
+The catalog is KTRDR's (section 2.2 of the strategy-format facts): its 31 indicators, its
+parameter names, defaults and ranges, its outputs (the primary one first) and its formulas.
+Every indicator function takes float64 arrays of one length and returns one float64 array of
+that length per output (a tuple when there are several), NaN during a window's warm-up;
+exponential averages follow pandas ``ewm`` from the first bar (no NaN). Everything is
+vectorised numpy (see :mod:`._kernels`), except the three recursions that carry a decision
+from bar to bar (parabolic SAR, SuperTrend's bands, ZigZag pivots), compiled with numba in
+:mod:`._compiled`. Where KTRDR equals TA-Lib after warm-up (RSI, WMA, stochastic, Williams %R,
+ROC, momentum, CCI, ...) the tests compare with TA-Lib; the others with pandas statements of
+KTRDR's formulas.
 
-Where a denominator is zero (a flat market), an indicator returns its neutral value instead of
-NaN or inf, so flat stretches never leak non-finite values into features: RSI, %K and MFI 50,
-Williams %R -50, band position 0.5, CCI 0, ADX 0. Ratios to a zero moving average (zero prices,
-which real data never has) are NaN.
-
-The package has one module per family (``oscillators``, ``trend``, ``volatility``,
-``volume``), each with its compute functions and its catalog entries
-(:class:`~ktrdr_lib.features.registry.IndicatorDef`); :data:`INDICATOR_CATALOG` gathers them,
-and :func:`compute_indicator` and :func:`indicator_warmup` read it for a strategy's
+The package has one module per family (``oscillators``, ``averages``, ``trend``, ``channels``,
+``swings``, ``volatility``, ``volume``, ``money_flow``), each with its compute functions and
+its catalog entries (:class:`~ktrdr_lib.features.registry.IndicatorDef`);
+:data:`INDICATOR_CATALOG` gathers them, and :func:`compute_outputs`, :func:`compute_indicator`
+and :func:`indicator_warmup` read it for a strategy's
 :class:`~ktrdr_lib.strategy.spec.IndicatorSpec`.
 
 Example:
@@ -26,35 +27,74 @@ Example:
 
 from __future__ import annotations
 
+from ktrdr_lib.features.indicators.averages import (
+    distance_from_ma,
+    exponential_moving_average,
+    simple_moving_average,
+    weighted_moving_average,
+)
 from ktrdr_lib.features.indicators.catalog import INDICATOR_CATALOG
+from ktrdr_lib.features.indicators.channels import donchian_channels, ichimoku, keltner_channels
 from ktrdr_lib.features.indicators.compute import (
     compute_indicator,
     compute_outputs,
     indicator_warmup,
 )
-from ktrdr_lib.features.indicators.oscillators import cci, momentum, roc, rsi, stoch_k, williams_r
-from ktrdr_lib.features.indicators.trend import adx, ema_ratio, macd, macd_signal, sma_ratio
-from ktrdr_lib.features.indicators.volatility import atr, bbands_position
-from ktrdr_lib.features.indicators.volume import mfi, obv
+from ktrdr_lib.features.indicators.money_flow import ad_line, cmf
+from ktrdr_lib.features.indicators.oscillators import (
+    cci,
+    fisher_transform,
+    momentum,
+    roc,
+    rsi,
+    rvi,
+    stochastic,
+    williams_r,
+)
+from ktrdr_lib.features.indicators.swings import zigzag
+from ktrdr_lib.features.indicators.trend import adx, aroon, macd, parabolic_sar, supertrend
+from ktrdr_lib.features.indicators.volatility import (
+    atr,
+    bollinger_band_width,
+    bollinger_bands,
+    squeeze_intensity,
+)
+from ktrdr_lib.features.indicators.volume import mfi, obv, volume_ratio, vwap
 
 __all__ = [
     "INDICATOR_CATALOG",
+    "ad_line",
     "adx",
+    "aroon",
     "atr",
-    "bbands_position",
+    "bollinger_band_width",
+    "bollinger_bands",
     "cci",
+    "cmf",
     "compute_indicator",
     "compute_outputs",
-    "ema_ratio",
+    "distance_from_ma",
+    "donchian_channels",
+    "exponential_moving_average",
+    "fisher_transform",
+    "ichimoku",
     "indicator_warmup",
+    "keltner_channels",
     "macd",
-    "macd_signal",
     "mfi",
     "momentum",
     "obv",
+    "parabolic_sar",
     "roc",
     "rsi",
-    "sma_ratio",
-    "stoch_k",
+    "rvi",
+    "simple_moving_average",
+    "squeeze_intensity",
+    "stochastic",
+    "supertrend",
+    "volume_ratio",
+    "vwap",
+    "weighted_moving_average",
     "williams_r",
+    "zigzag",
 ]

@@ -3,10 +3,10 @@
 Everything here is vectorised numpy, written to touch as little fresh memory as it can (on a
 million bars, page faults cost more than the arithmetic): recursions (EMA, Wilder smoothing)
 through the blocked filter in :mod:`ktrdr_lib.features.indicators._recursions`, seeded the way
-TA-Lib seeds them, with the simple average of the first ``period`` values; rolling sums as
-differences of running totals restarted every segment; rolling extremes by span doubling; band
-and CCI spreads as offsets from each window's last value, in cache-sized blocks (exact for flat
-windows). The warm-up helpers say how long a recursion's seed takes to fade.
+TA-Lib seeds them, with the simple average of the first ``period`` values; rolling sums and
+rolling extremes by span doubling; band variances from window sums of squared offsets from a
+nearby value; CCI spreads as offsets from each window's last value, in cache-sized blocks
+(exact for flat windows). The warm-up helpers say how long a recursion's seed takes to fade.
 """
 
 from __future__ import annotations
@@ -30,10 +30,14 @@ __all__ = [
     "ema_settling",
     "first_difference",
     "lagged",
+    "lagged_difference",
     "nan_array",
+    "partial_rolling_mean",
+    "partial_rolling_sum",
     "price_range_position",
     "rolling_extreme",
     "rolling_mean",
+    "rolling_mean_and_variance",
     "rolling_sum",
     "true_range",
     "typical_price",
@@ -49,8 +53,6 @@ ArrayLike = npt.ArrayLike
 _SETTLED_SEED_WEIGHT = 0.01
 # Rows per block when a computation makes many passes: 128 KiB per float64 buffer.
 _CACHE_BLOCK_ROWS = 16_384
-# Windows per segment of running totals in rolling sums.
-_SUM_SEGMENT = 1024
 
 
 def as_float(values: ArrayLike) -> FloatArray:
@@ -85,9 +87,19 @@ def divide(
 
 
 def lagged(values: FloatArray, lag: int) -> FloatArray:
-    out = nan_array(values.shape[0])
+    out = np.empty(values.shape[0])
+    out[:lag] = np.nan
     if lag < values.shape[0]:
         out[lag:] = values[: values.shape[0] - lag]
+    return out
+
+
+def lagged_difference(values: FloatArray, lag: int) -> FloatArray:
+    """``values[t] - values[t - lag]``, NaN on the first ``lag`` bars."""
+    out = np.empty(values.shape[0])
+    out[:lag] = np.nan
+    if lag < values.shape[0]:
+        np.subtract(values[lag:], values[: values.shape[0] - lag], out=out[lag:])
     return out
 
 
@@ -99,16 +111,52 @@ def first_difference(values: FloatArray) -> FloatArray:
     return out
 
 
+def _window_sums(
+    values: FloatArray, period: int, buffers: tuple[FloatArray, FloatArray, FloatArray]
+) -> FloatArray:
+    """``sums[i] = values[i] + ... + values[i + period - 1]`` for every full window of ``values``.
+
+    Sums over spans of 1, 2, 4, ... bars are built by pairwise addition (span doubling); the
+    spans that make up ``period`` in binary are added left to right. That is about
+    ``log2(period) + popcount(period)`` vectorised passes, with pairwise-summation rounding
+    (a few ulps of the sum, however long the series). A window holding a NaN or inf sums to
+    NaN or inf; the windows after it are unaffected. ``buffers``: three scratch arrays of at
+    least ``len(values)``; the result is a view of one of them.
+    """
+    length = values.shape[0]
+    spans, total = values, None  # spans[i] = sum over values[i : i + span]
+    span, covered, turn = 1, 0, 0  # total[i] = sum over values[i : i + covered]
+    remaining = period
+    while True:
+        if remaining & 1:
+            count = length - covered - span + 1
+            if total is None:
+                total = buffers[2][:count]
+                total[:] = spans[:count]
+            else:
+                total = np.add(total[:count], spans[covered : covered + count], out=total[:count])
+            covered += span
+        remaining >>= 1
+        if not remaining:
+            break
+        doubled = buffers[turn][: spans.shape[0] - span]
+        spans = np.add(spans[:-span], spans[span:], out=doubled)
+        span *= 2
+        turn ^= 1
+    assert total is not None
+    return total
+
+
 def rolling_sum(
     values: FloatArray, period: int, first_valid: int = 0, *, out: FloatArray | None = None
 ) -> FloatArray:
-    """Sum over the last ``period`` bars, as differences of running totals.
+    """Sum over the last ``period`` bars, NaN until ``period`` bars exist.
 
-    ``values[:first_valid]`` are ignored (NaN warm-up); windows reaching into them are NaN. The
-    running totals restart every :data:`_SUM_SEGMENT` windows (each segment re-reads the
-    ``period - 1`` bars before it), so the rounding error stays a few ulps of the values however
-    long the series is. Values holding NaN or inf take pandas' rolling sum instead, so a window
-    with a NaN is NaN and later windows recover. ``out`` (not ``values``) may receive the sums.
+    ``values[:first_valid]`` are ignored (NaN warm-up); windows reaching into them are NaN.
+    Windows go through cache-sized blocks, each summed by span doubling (see
+    :func:`_window_sums`): pairwise-summation accuracy, so the rounding stays a few ulps of the
+    values however long the series is. A window with a NaN is NaN and later windows recover,
+    as in pandas. ``out`` (not ``values``) may receive the sums.
     """
     n = values.shape[0]
     if out is None:
@@ -117,41 +165,124 @@ def rolling_sum(
     out[: min(first_window, n)] = np.nan
     if first_window >= n:
         return out
-    valid, sums = values[first_valid:], out[first_window:]
-    if not math.isfinite(float(np.sum(valid))):
-        import pandas as pd  # only here: validating a strategy loads the catalog, not pandas
-
-        out[:] = pd.Series(values).rolling(period).sum().to_numpy(dtype=np.float64)
-        return out
-    windows = sums.shape[0]
-    segment = max(_SUM_SEGMENT, 4 * period)
-    width = segment + period - 1
-    full = windows // segment
-    if full:
-        # Row i: the bars of windows i * segment ... (i + 1) * segment - 1 (a view, no copy).
-        segments = np.lib.stride_tricks.sliding_window_view(valid, width)[::segment]
-        rows_per_chunk = max(1, _CACHE_BLOCK_ROWS // width)
-        totals = np.empty((min(full, rows_per_chunk), width))
-        for first in range(0, full, rows_per_chunk):
-            last = min(first + rows_per_chunk, full)
-            running = np.cumsum(segments[first:last], axis=1, out=totals[: last - first])
-            block = sums[first * segment : last * segment].reshape(last - first, segment)
-            block[:, 0] = running[:, period - 1]
-            np.subtract(running[:, period:], running[:, : width - period], out=block[:, 1:])
-    if windows > full * segment:
-        running_tail = np.cumsum(valid[full * segment :])
-        tail = sums[full * segment :]
-        tail[0] = running_tail[period - 1]
-        np.subtract(
-            running_tail[period:], running_tail[: running_tail.shape[0] - period], out=tail[1:]
+    valid = values[first_valid:]
+    windows = valid.shape[0] - period + 1
+    size = min(windows, _CACHE_BLOCK_ROWS) + period - 1
+    buffers = (np.empty(size), np.empty(size), np.empty(size))
+    for start in range(0, windows, _CACHE_BLOCK_ROWS):
+        stop = min(start + _CACHE_BLOCK_ROWS, windows)
+        out[first_window + start : first_window + stop] = _window_sums(
+            valid[start : stop + period - 1], period, buffers
         )
     return out
+
+
+def _window_moments(
+    values: FloatArray, period: int, buffers: tuple[FloatArray, ...]
+) -> tuple[FloatArray, FloatArray]:
+    """(mean, sum of squared deviations from it) of every full window of ``period`` values.
+
+    Span doubling as in :func:`_window_sums`, merging (mean, squared deviations) pairs as the
+    parallel variance algorithm does: spans of ``n_a`` and ``n_b`` values with means ``a`` and
+    ``b`` merge by adding their squared deviations and ``(b - a)^2 n_a n_b / (n_a + n_b)``.
+    Nothing cancels, and a flat window gives exactly its value and exactly 0. ``buffers``:
+    seven scratch arrays of at least ``len(values)``; the results are views of two of them.
+    """
+    length = values.shape[0]
+    means, squares = values, None  # per span start: mean and squared deviations (None: all 0)
+    total_mean, total_squares, delta = buffers[4], buffers[5], buffers[6]
+    span, covered, turn, count = 1, 0, 0, length
+    remaining = period
+    while True:
+        if remaining & 1:  # merge the span after the windows covered so far into them
+            count = length - covered - span + 1
+            mean, spread, step = total_mean[:count], total_squares[:count], delta[:count]
+            if covered == 0:
+                mean[:] = means[:count]
+                spread[:] = 0.0 if squares is None else squares[:count]
+            else:
+                weight = span / (covered + span)
+                np.subtract(means[covered : covered + count], mean, out=step)
+                step *= weight
+                mean += step
+                if squares is not None:
+                    spread += squares[covered : covered + count]
+                np.multiply(step, step, out=step)
+                step *= covered / weight
+                spread += step
+            covered += span
+        remaining >>= 1
+        if not remaining:
+            return total_mean[:count], total_squares[:count]
+        pairs = means.shape[0] - span  # merge each span with the next one of equal length
+        doubled_means, doubled_squares = buffers[turn][:pairs], buffers[2 + turn][:pairs]
+        step = np.subtract(means[span:], means[:-span], out=delta[:pairs])
+        np.multiply(step, 0.5, out=doubled_means)
+        doubled_means += means[:-span]
+        np.multiply(step, step, out=doubled_squares)
+        doubled_squares *= 0.5 * span
+        if squares is not None:
+            doubled_squares += squares[:-span]
+            doubled_squares += squares[span:]
+        means, squares = doubled_means, doubled_squares
+        span *= 2
+        turn ^= 1
+
+
+def rolling_mean_and_variance(
+    values: FloatArray, period: int, ddof: int = 0
+) -> tuple[FloatArray, FloatArray]:
+    """(mean, variance with ``ddof``) over the last ``period`` bars, NaN until they exist.
+
+    Computed by :func:`_window_moments` in cache-sized blocks: ``O(n log period)``, stable, and
+    exact for a flat window (its value, variance 0). A window holding a NaN gives NaN; the
+    windows after it are unaffected.
+    """
+    n = values.shape[0]
+    mean_out, variance_out = nan_array(n), nan_array(n)
+    if n < period or period <= ddof:
+        return mean_out, variance_out
+    windows = n - period + 1
+    rows = _CACHE_BLOCK_ROWS // 2  # seven buffers: keep them within a typical L2 cache
+    size = min(windows, rows) + period - 1
+    buffers = tuple(np.empty(size) for _ in range(7))
+    for start in range(0, windows, rows):
+        stop = min(start + rows, windows)
+        mean, squares = _window_moments(values[start : stop + period - 1], period, buffers)
+        mean_out[period - 1 + start : period - 1 + stop] = mean
+        np.divide(squares, period - ddof, out=variance_out[period - 1 + start : period - 1 + stop])
+    return mean_out, variance_out
 
 
 def rolling_mean(values: FloatArray, period: int, first_valid: int = 0) -> FloatArray:
     """Mean over the last ``period`` bars (see :func:`rolling_sum` for accuracy and NaN)."""
     out = rolling_sum(values, period, first_valid)
     out /= period
+    return out
+
+
+def partial_rolling_sum(values: FloatArray, period: int, min_periods: int = 1) -> FloatArray:
+    """Sum over the last ``period`` bars, over fewer at the start (pandas ``min_periods``).
+
+    Bar ``t < period - 1`` sums the ``t + 1`` bars so far once there are ``min_periods`` of them
+    (NaN before), as ``Series.rolling(period, min_periods=min_periods).sum()`` does on data
+    without gaps; from bar ``period - 1`` on it is :func:`rolling_sum`.
+    """
+    out = rolling_sum(values, period)
+    head = min(period - 1, values.shape[0])
+    if head >= min_periods:
+        np.cumsum(values[:head], out=out[:head])
+        out[: min_periods - 1] = np.nan
+    return out
+
+
+def partial_rolling_mean(values: FloatArray, period: int, min_periods: int = 1) -> FloatArray:
+    """Mean over the last ``period`` bars, over fewer at the start (see
+    :func:`partial_rolling_sum`)."""
+    out = partial_rolling_sum(values, period, min_periods)
+    head = min(period - 1, values.shape[0])
+    out[:head] /= np.arange(1, head + 1)
+    out[head:] /= period
     return out
 
 
