@@ -11,8 +11,8 @@ import pytest
 
 from ktrdr_lib.errors import ConfigError, StrategyNotFoundError
 from ktrdr_lib.paths import SHIPPED_STRATEGIES_DIR
+from ktrdr_lib.schemas.strategies import StrategyListing
 from ktrdr_lib.strategy.discovery import (
-    StrategyListing,
     list_strategies,
     resolve_strategy,
     resolve_strategy_name,

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from ktrdr_lib.errors import ConfigError, StrategyError, StrategyNotFoundError, StrategyProblem
+from ktrdr_lib.features.indicators.catalog import INDICATOR_CATALOG
 from ktrdr_lib.paths import SHIPPED_STRATEGIES_DIR
 from ktrdr_lib.strategy.loader import _conversion_problem, check_strategy_text, load_strategy
 from ktrdr_lib.strategy.spec import ModelTrainingSpec, StrategySpec
@@ -122,25 +123,31 @@ def test_valid_strategy_has_no_problems() -> None:
 
 def test_spec_fills_catalog_defaults_and_feature_ids() -> None:
     spec = load_strategy(yaml.safe_dump(VALID, sort_keys=False))
-    by_id = {indicator.feature_id: indicator for indicator in spec.indicators}
+    by_id = spec.indicators  # the internal model keys indicators by their feature_id
     assert list(by_id) == ["rsi", "macd", "sma_fast", "atr", "bbands"]
     assert by_id["macd"].params == {"fast_period": 12, "slow_period": 26, "signal_period": 9}
     assert by_id["rsi"].params == {"period": 7}
-    assert by_id["bbands"].params == {"period": 20, "std_dev": 1.5}
-    assert by_id["sma_fast"].name == "sma"
+    assert by_id["bbands"].params == {"period": 20, "multiplier": 1.5}  # std_dev, renamed
+    assert by_id["sma_fast"].type == INDICATOR_CATALOG.require("sma").name
 
 
 def test_spec_keeps_source_only_where_the_indicator_reads_a_price() -> None:
     spec = load_strategy(yaml.safe_dump(VALID))
-    by_id = {indicator.feature_id: indicator for indicator in spec.indicators}
+    by_id = spec.indicators
     assert by_id["sma_fast"].source == "high"
     assert by_id["atr"].source == "close"  # atr reads high/low/close; the `open` given is dropped
 
 
-def test_spec_keeps_free_form_sections_verbatim() -> None:
+def test_spec_keeps_the_sections_training_does_not_use_verbatim() -> None:
+    # scope, deployment and the decision keys other than output_format/cost_model were never
+    # read by KTRDR's training: they are kept with the model (by dotted path) and noticed.
     spec = load_strategy(yaml.safe_dump(VALID))
-    assert spec.deployment == VALID["deployment"]
-    assert spec.decisions == VALID["decisions"]
+    assert spec.ignored["deployment"] == VALID["deployment"]
+    assert spec.ignored["scope"] == "universal"
+    assert spec.ignored["decisions.confidence_threshold"] == 0.6
+    assert spec.ignored["decisions.filters"] == {"min_signal_separation": 4}
+    assert spec.decisions.output_format == "classification"
+    assert {"scope", "deployment", "decisions.filters"} <= {n.path for n in spec.notices}
     assert spec.default_timeframes() == ["1h", "1d"]
     assert spec.source is None
 
@@ -158,12 +165,12 @@ def test_file_source_is_recorded_and_problems_name_the_file(tmp_path: Path) -> N
     assert load_strategy(str(good)).source == str(good)
 
     bad = tmp_path / "bad.yml"
-    bad.write_text(_edited({"scope": "global"}), encoding="utf-8")
+    bad.write_text(_edited({"name": "bad name"}), encoding="utf-8")
     with pytest.raises(StrategyError) as caught:
         load_strategy(str(bad))
     (problem,) = caught.value.problems
     assert problem.file == str(bad)
-    assert f"{bad}:{problem.line}: scope:" in str(caught.value)
+    assert f"{bad}:{problem.line}: name:" in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -174,7 +181,7 @@ def test_shipped_examples_load_cleanly(path: Path) -> None:
     assert spec.name == path.stem
     assert spec.default_symbols()
     assert spec.default_timeframes()
-    assert spec.model.training.early_stopping is not None
+    assert spec.indicators and spec.nn_inputs
 
 
 def test_the_three_named_examples_are_shipped() -> None:
@@ -246,17 +253,17 @@ def test_top_level_must_be_a_mapping(text: str) -> None:
 def test_every_problem_is_reported_in_line_order() -> None:
     text = _edited(
         {
-            "scope": "global",
+            "training_data.history_required": -1,
             "indicators[0].period": 0,
-            "model.architecture.activation": "swish",
+            "model.architecture.dropout": 1.0,
             "training.labels.zigzag_threshold": 2,
         }
     )
     problems = check_strategy_text(text)
     assert {p.path for p in problems} == {
-        "scope",
+        "training_data.history_required",
         "indicators[0].period",
-        "model.architecture.activation",
+        "model.architecture.dropout",
         "training.labels.zigzag_threshold",
     }
     lines = [p.line for p in problems]
@@ -297,7 +304,7 @@ def test_free_form_sections_take_any_keys() -> None:
     assert check_strategy_text(_edited(changes)) == []
 
 
-@pytest.mark.parametrize("section", ["name", "indicators", "fuzzy_sets", "model", "training"])
+@pytest.mark.parametrize("section", ["name", "indicators", "fuzzy_sets", "model"])
 def test_required_sections(section: str) -> None:
     problems = check_strategy_text(_edited({section: _DELETE}))
     problem = _problem_at(problems, section)
@@ -322,12 +329,12 @@ def test_name_must_be_an_identifier(name: object) -> None:
     _assert_one_problem({"name": name}, "name", "letters, digits")
 
 
-def test_scope() -> None:
-    _assert_one_problem({"scope": "global"}, "scope", "universal", "symbol_specific")
-
-
-def test_deployment_must_be_a_mapping() -> None:
-    _assert_one_problem({"deployment": ["paper"]}, "deployment", "mapping")
+@pytest.mark.parametrize(("key", "value"), [("scope", "single_symbol"), ("deployment", ["paper"])])
+def test_scope_and_deployment_are_kept_whatever_they_hold(key: str, value: object) -> None:
+    # Changed on purpose: KTRDR's training never read them (decision 10), so any value loads.
+    spec = load_strategy(_edited({key: value}))
+    assert spec.ignored[key] == value
+    assert key in {notice.path for notice in spec.notices}
 
 
 # -- training_data -------------------------------------------------------------------------------
@@ -420,7 +427,7 @@ def test_unknown_indicator_lists_the_known_ones() -> None:
     problem = _problem_at(
         check_strategy_text(_edited({"indicators[0].name": "rsii"})), "indicators[0].name"
     )
-    assert all(name in problem.message for name in ("macd", "williams_r", "obv"))
+    assert all(name in problem.message for name in ("macd", "williamsr", "obv"))
     assert "did you mean `rsi`" in problem.message
     assert problem.value == "'rsii'"
 
@@ -433,12 +440,16 @@ def test_indicator_without_name() -> None:
 @pytest.mark.parametrize(
     ("changes", "path", "words"),
     [
-        ({"indicators[0].length": 14}, "indicators[0].length", ("does not take", "period")),
-        ({"indicators[1].fast": 5}, "indicators[1].fast", ("fast_period", "signal_period")),
-        ({"indicators[2].period": _DELETE}, "indicators[2].period", ("needs `period`",)),
+        # A key close to a parameter is a typo; others KTRDR dropped (see the test below).
+        ({"indicators[0].peroid": 14}, "indicators[0].peroid", ("did you mean `period`",)),
+        (
+            {"indicators[1].fast": 5, "indicators[1].fast_period": 5},
+            "indicators[1].fast",
+            ("same parameter",),
+        ),
         ({"indicators[0].period": True}, "indicators[0].period", ("whole number",)),
         ({"indicators[0].period": 14.5}, "indicators[0].period", ("whole number",)),
-        ({"indicators[0].period": 0}, "indicators[0].period", ("≥ 1",)),
+        ({"indicators[0].period": 0}, "indicators[0].period", ("[2, 100]",)),  # KTRDR's RSI
         ({"indicators[0].period": "14"}, "indicators[0].period", ("whole number",)),
         ({"indicators[1].fast_period": 30}, "indicators[1].fast_period", ("slow_period", "26")),
         (
@@ -446,7 +457,7 @@ def test_indicator_without_name() -> None:
             "indicators[1].fast_period",
             ("less than",),
         ),
-        ({"indicators[4].std_dev": 0}, "indicators[4].std_dev", ("> 0",)),
+        ({"indicators[4].std_dev": 0}, "indicators[4].std_dev", ("(0, 10]",)),  # = multiplier
         ({"indicators[4].std_dev": True}, "indicators[4].std_dev", ("number",)),
         ({"indicators[2].source": "hl2"}, "indicators[2].source", ("open", "close")),
     ],
@@ -462,10 +473,28 @@ def test_feature_id_must_be_an_identifier() -> None:
     assert "letters" in _problem_at(problems, "indicators[2].feature_id").message
 
 
-def test_obv_takes_no_parameters() -> None:
-    changes = {"indicators[3]": {"name": "obv", "period": 3}, "fuzzy_sets.atr": _DELETE}
-    changes["fuzzy_sets.obv"] = {"any": {"type": "gaussian", "parameters": [0, 1]}}
-    _assert_one_problem(changes, "indicators[3].period", "takes no parameters")
+@pytest.mark.parametrize(
+    ("index", "key", "value", "words"),
+    [
+        (3, "period", 3, "takes no parameters"),  # obv, below
+        (0, "length", 14, "it takes period"),
+        (1, "fast_length", 5, "fast_period"),
+        (0, "timeframe", "1h", "does not take"),
+    ],
+)
+def test_parameters_ktrdr_dropped_are_kept_and_noticed(
+    index: int, key: str, value: object, words: str
+) -> None:
+    # Changed on purpose (decision 11): KTRDR dropped unknown parameters silently; they load.
+    changes: dict[str, object] = {f"indicators[{index}].{key}": value}
+    if index == 3:
+        changes.update({"indicators[3]": {"name": "obv", key: value}, "fuzzy_sets.atr": _DELETE})
+        changes["fuzzy_sets.obv"] = {"any": {"type": "gaussian", "parameters": [0, 1]}}
+    spec = load_strategy(_edited(changes))
+    indicator_id = list(spec.indicators)[index]
+    assert spec.ignored[f"indicators.{indicator_id}.{key}"] == value
+    (notice,) = [n for n in spec.notices if n.path == f"indicators[{index}].{key}"]
+    assert words in notice.message and "dropped it silently" in notice.message
 
 
 def test_duplicate_feature_id_asks_for_distinct_ids() -> None:
@@ -482,7 +511,9 @@ def test_duplicate_feature_id_asks_for_distinct_ids() -> None:
     [
         ({"fuzzy_sets": {}}, "fuzzy_sets", ("feature_id",)),
         ({"fuzzy_sets.rsi": {}}, "fuzzy_sets.rsi", ("set names",)),
-        ({"fuzzy_sets.rsi.low": [0, 0, 40]}, "fuzzy_sets.rsi.low", ("mapping",)),
+        # [a, b, c] and [a, b, c, d] are shorthand (decision 8); other lists are not.
+        ({"fuzzy_sets.rsi.low": [0, 40]}, "fuzzy_sets.rsi.low", ("bare list",)),
+        ({"fuzzy_sets.rsi.low": "low"}, "fuzzy_sets.rsi.low", ("mapping",)),
         (
             {"fuzzy_sets.rsi.low.type": "bell"},
             "fuzzy_sets.rsi.low.type",
@@ -565,16 +596,7 @@ def test_fuzzy_sets_for_undeclared_feature_lists_the_declared_ones() -> None:
             ("≥ 1",),
         ),
         ({"model.architecture.hidden_layers": "64"}, "model.architecture.hidden_layers", ("list",)),
-        (
-            {"model.architecture.activation": "swish"},
-            "model.architecture.activation",
-            ("leaky_relu", "gelu"),
-        ),
-        (
-            {"model.architecture.output_activation": "sigmoid"},
-            "model.architecture.output_activation",
-            ("softmax",),
-        ),
+        ({"model.architecture.activation": 3}, "model.architecture.activation", ("gelu",)),
         ({"model.architecture.dropout": 1.0}, "model.architecture.dropout", ("[0, 1)",)),
         ({"model.architecture.dropout": -0.1}, "model.architecture.dropout", ("[0, 1)",)),
         ({"model.features.lookback_periods": -1}, "model.features.lookback_periods", ("≥ 0",)),
@@ -592,7 +614,7 @@ def test_fuzzy_sets_for_undeclared_feature_lists_the_declared_ones() -> None:
         ),
         ({"model.training.batch_size": 0}, "model.training.batch_size", ("≥ 1",)),
         ({"model.training.epochs": 2.5}, "model.training.epochs", ("whole number",)),
-        ({"model.training.optimizer": "adagrad"}, "model.training.optimizer", ("adamw", "rmsprop")),
+        ({"model.training.optimizer": 3}, "model.training.optimizer", ("adamw", "rmsprop")),
         ({"model.training.weight_decay": -1}, "model.training.weight_decay", ("≥ 0",)),
         (
             {"model.training.early_stopping.patience": 0},
@@ -627,8 +649,9 @@ def test_model_sections_default_when_left_out() -> None:
 @pytest.mark.parametrize(
     ("changes", "path", "words"),
     [
-        ({"training.method": "reinforcement"}, "training.method", ("supervised",)),
-        ({"training.labels.source": "triple_barrier"}, "training.labels.source", ("zigzag",)),
+        ({"training.labels.source": "zigzagg"}, "training.labels.source", ("did you mean",)),
+        ({"training.labels.source": "tick_bars"}, "training.labels.source", ("no KTRDR",)),
+        ({"training.method": "reinforcement_learning"}, "training.method", ("no KTRDR",)),
         ({"training.labels.zigzag_threshold": 0}, "training.labels.zigzag_threshold", ("(0, 1)",)),
         ({"training.labels.zigzag_threshold": 1}, "training.labels.zigzag_threshold", ("(0, 1)",)),
         ({"training.labels.label_lookahead": 0}, "training.labels.label_lookahead", ("≥ 1",)),
@@ -647,9 +670,20 @@ def test_data_split_must_sum_to_one_and_says_what_it_sums_to() -> None:
 
 
 def test_data_split_sum_counts_defaults() -> None:
-    changes = {"training.data_split": {"train": 0.8, "validation": 0.1}}
+    changes = {"training.data_split": {"train": 0.8, "test": 0.1}}
     problem = _assert_one_problem(changes, "training.data_split", "1.05", "(default)")
-    assert "test 0.15" in problem.message
+    assert "validation 0.15" in problem.message
+
+
+def test_data_split_without_test_leaves_the_remainder() -> None:
+    # Changed on purpose: as KTRDR v3, a missing `test` is what train and validation leave.
+    spec = load_strategy(_edited({"training.data_split": {"train": 0.8, "validation": 0.1}}))
+    assert spec.training.data_split.test == pytest.approx(0.1)
+    _assert_one_problem(
+        {"training.data_split": {"train": 0.9, "validation": 0.1}},
+        "training.data_split",
+        "leave a test fraction",
+    )
 
 
 def test_data_split_tolerates_rounding() -> None:
@@ -693,13 +727,15 @@ def test_lines_point_at_the_offending_value_or_key() -> None:
 def test_render_has_file_line_path_message_and_value() -> None:
     problems = check_strategy_text(LINED, file="lined.yaml")
     rendered = _problem_at(problems, "indicators[1].period").render()
-    assert rendered.startswith("lined.yaml:5: indicators[1].period: must be a whole number ≥ 1")
+    # KTRDR's SMA period lies in [2, 500].
+    assert rendered.startswith("lined.yaml:5: indicators[1].period: must be a whole number in [2")
     assert rendered.endswith("(got 0)")
 
 
 def test_missing_key_points_at_its_section() -> None:
-    text = LINED.replace("  - name: sma\n    period: 0\n", "  - name: sma\n    source: close\n")
-    problem = _problem_at(check_strategy_text(text), "indicators[1].period")
+    # Every catalog parameter has a default (as in KTRDR); an indicator's `name` is required.
+    text = LINED.replace("  - name: sma\n    period: 0\n", "  - source: close\n    period: 20\n")
+    problem = _problem_at(check_strategy_text(text), "indicators[1].name")
     assert problem.line == 4
     assert problem.value is None
 

@@ -67,10 +67,17 @@ class Finding:
 
 
 class FieldChecker:
-    """Checks raw mappings against section Structs and collects every problem."""
+    """Checks raw mappings against section Structs and collects every problem.
+
+    Besides problems (:attr:`findings`) it collects notices (:attr:`notes`: the file loads,
+    but trains differently from what KTRDR would have done) and the keys set aside because
+    KTRDR did not use them either (:attr:`ignored`, by dotted path in the internal model).
+    """
 
     def __init__(self) -> None:
         self.findings: list[Finding] = []
+        self.notes: list[Finding] = []
+        self.ignored: dict[str, Any] = {}
 
     def add(self, path: FieldPath, message: str, value: str | None = None) -> None:
         """Record a problem with the value at ``path`` (``value`` ``None``: nothing there)."""
@@ -79,6 +86,21 @@ class FieldChecker:
     def add_at_key(self, path: FieldPath, message: str) -> None:
         """Record a problem with the key at ``path`` itself (its line is the key's)."""
         self.findings.append(Finding(path, message, at_key=True))
+
+    def note(self, path: FieldPath, message: str, value: object = None) -> None:
+        """Record a notice about the value at ``path`` (shown as written, when there is one)."""
+        shown = None if value is None else show_value(value)
+        self.notes.append(Finding(path, message, shown))
+
+    def note_at_key(self, path: FieldPath, message: str) -> None:
+        """Record a notice about the key at ``path`` itself."""
+        self.notes.append(Finding(path, message, at_key=True))
+
+    def set_aside(self, path: FieldPath, where: str, value: object, message: str) -> None:
+        """Keep a key KTRDR did not use either under ``where`` (a dotted path in the internal
+        model) and note it at ``path``."""
+        self.ignored[where] = msgspec.to_builtins(value)
+        self.note_at_key(path, message)
 
     def keys(self, mapping: dict[Any, Any], path: FieldPath, known: Collection[str]) -> None:
         """Report keys of ``mapping`` that the format does not have at ``path``."""

@@ -1,18 +1,16 @@
-"""The rules of a strategy that no single field's type can say.
+"""The strategy file as a whole: its layout, its sections, and the rules across fields.
 
-:class:`StrategyChecker` walks a parsed strategy mapping with the spec-driven field checks of
-:mod:`ktrdr_lib.strategy._field_rules` and adds, as code, what ties values together:
-
-- the required top-level sections (the Struct's required fields);
-- ``training_data``: the symbol and timeframe ``mode`` rules and the base timeframe;
-- ``indicators``: names from the indicator catalog, each indicator's parameters (their bounds
-  declared in its catalog entry), unique ``feature_id``, ``fast_period < slow_period``;
-- ``fuzzy_sets``: keys that are declared feature ids, and membership parameters of the right
-  count (:data:`~ktrdr_lib.strategy.spec.MEMBERSHIP_PARAMETER_COUNTS`) and order;
-- ``training.data_split``: fractions that sum to 1.
-
-An indicator item is checked here rather than through ``IndicatorSpec`` because the YAML puts
-its parameters beside ``name`` while the Struct gathers them into ``params``.
+:class:`StrategyChecker` reads a parsed strategy mapping of any layout (legacy, v2, v3) into
+the internal model's mapping (:class:`~ktrdr_lib.strategy.spec.StrategySpec`'s shape),
+collecting every problem, every notice (where the file trains differently from what KTRDR
+would have done) and the keys KTRDR did not use either. The sections are read by one module
+each: ``training_data``/``context_data`` (:mod:`~ktrdr_lib.strategy._data_rules`),
+``indicators`` (:mod:`~ktrdr_lib.strategy._indicator_rules`), ``fuzzy_sets``
+(:mod:`~ktrdr_lib.strategy._fuzzy_rules`), ``nn_inputs``
+(:mod:`~ktrdr_lib.strategy._input_rules`), ``model`` (:mod:`~ktrdr_lib.strategy._model_rules`)
+and ``training``/``decisions`` (:mod:`~ktrdr_lib.strategy._training_rules`). The rules that
+tie one section's fields together (membership shapes, the split's sum) are here, run by
+:meth:`StrategyChecker.after_fields` whenever a section is walked.
 """
 
 from __future__ import annotations
@@ -24,56 +22,68 @@ from typing import Any
 import msgspec
 from typing_extensions import override
 
-from ktrdr_lib.features.indicators.catalog import INDICATOR_CATALOG
-from ktrdr_lib.features.registry import IndicatorDef
-from ktrdr_lib.strategy._field_rules import FieldChecker, did_you_mean, listing
-from ktrdr_lib.strategy._spec_types import is_whole, struct_fields, type_info, yaml_keys
+from ktrdr_lib.schemas.strategies import StrategyLayout
+from ktrdr_lib.strategy._data_rules import read_context_data, read_legacy_data, read_training_data
+from ktrdr_lib.strategy._field_rules import FieldChecker
+from ktrdr_lib.strategy._fuzzy_rules import read_fuzzy_sets
+from ktrdr_lib.strategy._indicator_rules import read_indicators
+from ktrdr_lib.strategy._input_rules import read_nn_inputs
+from ktrdr_lib.strategy._kept_keys import set_aside_keys
+from ktrdr_lib.strategy._layout import detect_layout, written_before_feature_ids
+from ktrdr_lib.strategy._model_rules import Hyperparameters, read_model
+from ktrdr_lib.strategy._spec_types import yaml_keys
+from ktrdr_lib.strategy._training_rules import read_decisions, read_training
 from ktrdr_lib.strategy._yaml_document import FieldPath, show_value
 from ktrdr_lib.strategy.spec import (
     MEMBERSHIP_PARAMETER_COUNTS,
     DataSplitSpec,
-    FuzzySetSpec,
-    IndicatorSpec,
+    MembershipSpec,
     StrategySpec,
-    SymbolsSpec,
-    TimeframesSpec,
 )
 
 __all__ = ["REQUIRED_SECTIONS", "StrategyChecker"]
 
-REQUIRED_SECTIONS = tuple(f.encode_name for f in struct_fields(StrategySpec) if f.required)
-"""Top-level keys every strategy must have."""
+REQUIRED_SECTIONS = ("name", "indicators", "fuzzy_sets", "model")
+"""Top-level keys every strategy must have (``training`` takes its era's defaults)."""
 
-# Set by the loader, never written in the file.
-_NOT_IN_YAML = ("source",)
-# Checked here, since their YAML layout is not the Struct's.
-_OWN_LAYOUT = ("indicators", "fuzzy_sets")
-# An indicator item's keys besides its parameters: IndicatorSpec's, less the gathered params.
-_INDICATOR_KEYS = yaml_keys(IndicatorSpec, exclude=("params",))
+# Keys of the internal model a file never writes, and keys only older layouts have.
+_NOT_IN_YAML = ("source", "layout", "notices", "ignored", "hyperparameter_sources")
+_TOP_KEYS = {*yaml_keys(StrategySpec, exclude=_NOT_IN_YAML), "data"}
+_TEXT_FIELDS = ("name", "description", "version", "hypothesis")
 _MEMBERSHIP_SHAPES = {
     "triangular": "[a, b, c] with a ≤ b ≤ c and a < c",
     "trapezoidal": "[a, b, c, d] with a ≤ b ≤ c ≤ d and a < d",
     "gaussian": "[mean, sigma] with sigma > 0",
+    "sigmoid": "[center, slope] with a slope that is not 0",
 }
 
 
 def _membership_ordered(kind: str, points: list[float]) -> bool:
     if kind == "gaussian":
         return points[1] > 0
+    if kind == "sigmoid":
+        return points[1] != 0
     return all(a <= b for a, b in itertools.pairwise(points)) and points[0] < points[-1]
 
 
 class StrategyChecker(FieldChecker):
-    """Walks a parsed strategy mapping and collects every problem."""
+    """Reads a parsed strategy mapping into the internal model's mapping, collecting every
+    problem (:attr:`findings`), notice (:attr:`notes`) and unused key (:attr:`ignored`)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.feature_ids: list[str] = []
-        self.all_declared = True  # False when an indicator's feature_id cannot be known
+        self.layout: StrategyLayout | None = None
 
     def check(self, top: dict[Any, Any]) -> None:
         """Check the whole strategy; the problems are in :attr:`findings`."""
-        self.keys(top, (), yaml_keys(StrategySpec, exclude=_NOT_IN_YAML))
+        self.read(top)
+
+    def read(self, top: dict[Any, Any]) -> dict[str, Any] | None:
+        """The internal model's mapping of ``top`` (``None`` when it has problems)."""
+        layout = self.layout = detect_layout(top)
+        early_v2 = written_before_feature_ids(top, layout)
+        own = _TOP_KEYS if layout == "legacy" else _TOP_KEYS - {"data"}
+        top = set_aside_keys(self, top, (), own)
         for key in REQUIRED_SECTIONS:
             if key not in top:
                 self.add(
@@ -81,13 +91,40 @@ class StrategyChecker(FieldChecker):
                     f"required key `{key}` is missing; every strategy needs "
                     + ", ".join(REQUIRED_SECTIONS),
                 )
-        skip = (*_OWN_LAYOUT, *_NOT_IN_YAML)
-        self.check_fields(top, StrategySpec, (), skip=skip, report_missing=False)
-        self.walk_section(top, StrategySpec, "training_data", ())
-        self.check_indicators(top)
-        self.check_fuzzy_sets(top)
-        self.walk_section(top, StrategySpec, "model", ())
-        self.walk_section(top, StrategySpec, "training", ())
+        skip = [key for key in _TOP_KEYS if key not in _TEXT_FIELDS]
+        self.check_fields(top, StrategySpec, (), skip=[*skip, *_NOT_IN_YAML], report_missing=False)
+        result: dict[str, Any] = {key: top[key] for key in _TEXT_FIELDS if top.get(key) is not None}
+        training_data = (
+            read_legacy_data(self, top) if layout == "legacy" else read_training_data(self, top)
+        )
+        if training_data is not None:
+            result["training_data"] = training_data
+        context_data, context_ids = read_context_data(self, top)
+        if context_data:
+            result["context_data"] = context_data
+        table = read_indicators(self, top, layout, early_v2=early_v2, context_ids=context_ids)
+        result["indicators"] = {key: read.spec for key, read in table.by_id.items()}
+        fuzzy_sets = read_fuzzy_sets(self, top, layout, table, early_v2=early_v2)
+        result["fuzzy_sets"] = fuzzy_sets
+        timeframes = None
+        if training_data is not None and "timeframes" in training_data:
+            chosen = training_data["timeframes"]
+            timeframes = chosen.get("list") or [chosen.get("timeframe")]
+        result["nn_inputs"] = read_nn_inputs(self, top, layout, table, fuzzy_sets, timeframes)
+        decisions = read_decisions(self, top)
+        result["decisions"] = decisions
+        regression = decisions.get("output_format") == "regression"
+        written = Hyperparameters()
+        training = read_training(
+            self, top, layout, written, early_v2=early_v2, regression=regression
+        )
+        model, sources = read_model(self, top, layout, written, regression=regression)
+        if self.findings or model is None or training is None:
+            return None
+        result.update(model=model, training=training, hyperparameter_sources=sources)
+        result["ignored"] = dict(self.ignored)
+        result["layout"] = layout
+        return result
 
     @override
     def after_fields(
@@ -98,222 +135,10 @@ class StrategyChecker(FieldChecker):
         valid: set[str],
     ) -> None:
         """The rules across one section's fields, by section."""
-        if struct is SymbolsSpec:
-            self.check_symbol_mode(mapping, path)
-        elif struct is TimeframesSpec:
-            self.check_timeframe_mode(mapping, path, valid)
-        elif struct is DataSplitSpec:
+        if struct is DataSplitSpec:
             self.check_split_sum(mapping, path, valid)
-        elif struct is FuzzySetSpec:
+        elif struct is MembershipSpec:
             self.check_membership_shape(mapping, path, valid)
-
-    # training_data
-
-    def check_symbol_mode(self, section: dict[Any, Any], path: FieldPath) -> None:
-        """``single`` needs ``symbol``; ``multi_symbol`` needs ``list``."""
-        mode = section.get("mode", "single")
-        if mode == "single" and "symbol" not in section:
-            self.add(
-                (*path, "symbol"),
-                "mode `single` needs `symbol: AAPL` (or use `mode: multi_symbol` with a `list`)",
-            )
-        if mode == "multi_symbol" and "list" not in section:
-            self.add((*path, "list"), "mode `multi_symbol` needs `list: [AAPL, MSFT]` (≥ 1)")
-
-    def check_timeframe_mode(
-        self, section: dict[Any, Any], path: FieldPath, valid: set[str]
-    ) -> None:
-        """The mode's own keys, 2+ distinct timeframes for several, and a base among them."""
-        timeframes = section["list"] if "list" in valid else None
-        mode = section.get("mode", "single")
-        if mode == "single":
-            if "timeframe" not in section:
-                self.add(
-                    (*path, "timeframe"),
-                    "mode `single` needs `timeframe: 1d` (or use `mode: multi_timeframe`)",
-                )
-            timeframes = [section["timeframe"]] if "timeframe" in section else None
-        elif mode == "multi_timeframe":
-            if timeframes is None and "list" not in section:
-                self.add((*path, "list"), "mode `multi_timeframe` needs `list: [1h, 1d]` (≥ 2)")
-            elif timeframes is not None and len(timeframes) < 2:
-                self.add(
-                    (*path, "list"),
-                    "mode `multi_timeframe` needs at least 2 timeframes; use `mode: single` "
-                    "with `timeframe:` for one",
-                    show_value(timeframes),
-                )
-            if timeframes is not None and len(set(timeframes)) != len(timeframes):
-                self.add(
-                    (*path, "list"),
-                    "lists a timeframe twice; list each once",
-                    show_value(timeframes),
-                )
-        base = section.get("base_timeframe")
-        if timeframes is not None and "base_timeframe" in valid and base not in timeframes:
-            self.add(
-                (*path, "base_timeframe"),
-                f"must be one of the strategy's timeframes: {', '.join(map(str, timeframes))}",
-                show_value(base),
-            )
-
-    # indicators
-
-    def check_indicators(self, top: dict[Any, Any]) -> None:
-        """A non-empty list of indicator items."""
-        if "indicators" not in top:
-            return
-        indicators = top["indicators"]
-        if not isinstance(indicators, list) or not indicators:
-            self.add(
-                ("indicators",),
-                "must be a non-empty list of indicators, e.g. `- {name: rsi, period: 14}`",
-                show_value(indicators),
-            )
-            return
-        owners: dict[str, int] = {}
-        for index, item in enumerate(indicators):
-            self.check_indicator(item, ("indicators", index), owners)
-
-    def check_indicator(self, item: object, path: FieldPath, owners: dict[str, int]) -> None:
-        """One indicator: a known name, its own keys, and a feature_id of its own."""
-        if not isinstance(item, dict):
-            self.all_declared = False
-            self.add(
-                path,
-                "each indicator must be a mapping with `name` and its parameters, "
-                "e.g. `- {name: rsi, period: 14}`",
-                show_value(item),
-            )
-            return
-        name = item.get("name")
-        known = INDICATOR_CATALOG.names()
-        entry = INDICATOR_CATALOG.find(name) if isinstance(name, str) else None
-        if "name" not in item:
-            self.add((*path, "name"), f"every indicator needs `name`, one of: {', '.join(known)}")
-        elif entry is None:
-            close = INDICATOR_CATALOG.suggestion(name)
-            suggestion = f"; did you mean `{close}`?" if close else ""
-            self.add(
-                (*path, "name"),
-                f"unknown indicator; known: {', '.join(known)}{suggestion}",
-                show_value(name),
-            )
-        self.check_fields(item, IndicatorSpec, path, skip=("name", "params"), report_missing=False)
-        if entry is not None or "feature_id" in item:
-            self.register_feature_id(item.get("feature_id", name), path, owners)
-        else:
-            self.all_declared = False
-        if entry is not None:
-            self.check_indicator_parameters(item, entry, path)
-
-    def register_feature_id(
-        self, feature_id: object, path: FieldPath, owners: dict[str, int]
-    ) -> None:
-        """Note the indicator's feature_id, or report that an earlier one took it."""
-        if not isinstance(feature_id, str):
-            self.all_declared = False
-            return
-        if feature_id in owners:
-            self.add(
-                (*path, "feature_id"),
-                f"feature_id `{feature_id}` is already used by indicators[{owners[feature_id]}]; "
-                "give each indicator a distinct `feature_id` (e.g. sma_fast, sma_slow)",
-                show_value(feature_id),
-            )
-            return
-        owners[feature_id] = int(path[-1])
-        self.feature_ids.append(feature_id)
-
-    def check_indicator_parameters(
-        self, item: dict[Any, Any], entry: IndicatorDef, path: FieldPath
-    ) -> None:
-        """The keys the indicator takes, the required ones given, each within its bounds."""
-        name, defaults = item["name"], entry.params
-        takes = f"it takes {listing(defaults)}" if defaults else "it takes no parameters"
-        renamed = entry.renamed_parameters
-        for old, new in renamed.items():
-            if old in item and new in item:
-                self.add_at_key(
-                    (*path, old),
-                    f"`{old}` and `{new}` are the same parameter of `{name}`; give only `{new}`",
-                )
-        for key in item:
-            if str(key) not in defaults and key not in _INDICATOR_KEYS and key not in renamed:
-                self.add_at_key(
-                    (*path, str(key)),
-                    f"`{name}` does not take `{key}`; {takes}{did_you_mean(key, defaults)}",
-                )
-        for old, new in renamed.items():
-            if old in item and new not in item:
-                item = {**item, new: item[old]}
-        for parameter in entry.parameters:
-            if parameter.name not in item and parameter.required:
-                self.add(
-                    (*path, parameter.name),
-                    f"`{name}` needs `{parameter.name}`, e.g. `{parameter.name}: 20`",
-                )
-        for parameter in entry.parameters:
-            if parameter.name in item:
-                rule = type_info(parameter.constraint)
-                self.check_value(item[parameter.name], rule, (*path, parameter.name))
-        if "fast_period" in defaults and "slow_period" in defaults:
-            fast = item.get("fast_period", defaults["fast_period"])
-            slow = item.get("slow_period", defaults["slow_period"])
-            if is_whole(fast) and is_whole(slow) and fast >= slow:
-                self.add(
-                    (*path, "fast_period"),
-                    f"fast_period must be less than slow_period ({slow}"
-                    + ("" if "slow_period" in item else ", the default")
-                    + ")",
-                    show_value(fast),
-                )
-
-    # fuzzy_sets
-
-    def check_fuzzy_sets(self, top: dict[Any, Any]) -> None:
-        """Each key a declared feature_id, mapping set names to membership functions."""
-        if "fuzzy_sets" not in top:
-            return
-        path: FieldPath = ("fuzzy_sets",)
-        fuzzy_sets = top["fuzzy_sets"]
-        if not isinstance(fuzzy_sets, dict) or not fuzzy_sets:
-            self.add(
-                path,
-                "must map each indicator's feature_id to its membership sets, e.g. "
-                "`rsi: {oversold: {type: triangular, parameters: [0, 20, 35]}}`",
-                show_value(fuzzy_sets),
-            )
-            return
-        for feature_id, sets in fuzzy_sets.items():
-            feature_path = (*path, str(feature_id))
-            if self.all_declared and self.feature_ids and feature_id not in self.feature_ids:
-                declared = ", ".join(self.feature_ids)
-                self.add_at_key(
-                    feature_path,
-                    f"no indicator has feature_id `{feature_id}`; declared: {declared}"
-                    f"{did_you_mean(feature_id, self.feature_ids)}",
-                )
-            if not isinstance(sets, dict) or not sets:
-                self.add(
-                    feature_path,
-                    "must map set names to membership functions, e.g. "
-                    "`oversold: {type: triangular, parameters: [0, 20, 35]}`",
-                    show_value(sets),
-                )
-                continue
-            for set_name, membership in sets.items():
-                set_path = (*feature_path, str(set_name))
-                if not isinstance(set_name, str):
-                    self.add(set_path, "set names must be text; quote it", show_value(set_name))
-                if not isinstance(membership, dict):
-                    self.add(
-                        set_path,
-                        "must be a mapping like `{type: triangular, parameters: [a, b, c]}`",
-                        show_value(membership),
-                    )
-                    continue
-                self.walk(membership, FuzzySetSpec, set_path)
 
     def check_membership_shape(
         self, membership: dict[Any, Any], path: FieldPath, valid: set[str]
@@ -330,14 +155,22 @@ class StrategyChecker(FieldChecker):
                 show_value(parameters),
             )
 
-    # training
-
     def check_split_sum(self, split: dict[Any, Any], path: FieldPath, valid: set[str]) -> None:
-        """train + validation + test = 1 (defaults count), once each fraction is valid."""
+        """train + validation + test = 1 (defaults count); without ``test`` it is the
+        remainder, which must be > 0."""
         defaults = msgspec.structs.asdict(DataSplitSpec())
         if any(part in split and part not in valid for part in defaults):
             return
         fractions = {part: split.get(part, default) for part, default in defaults.items()}
+        if "test" not in split:
+            left = 1.0 - fractions["train"] - fractions["validation"]
+            if left <= DataSplitSpec.SUM_TOLERANCE:
+                self.add(
+                    path,
+                    "train + validation must leave a test fraction (the remainder); they sum "
+                    f"to {fractions['train'] + fractions['validation']:g}",
+                )
+            return
         total = math.fsum(fractions.values())
         if abs(total - 1.0) > DataSplitSpec.SUM_TOLERANCE:
             shown = ", ".join(

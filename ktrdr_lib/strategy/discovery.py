@@ -23,7 +23,7 @@ from ktrdr_lib.errors import ConfigError, KtrdrError, StrategyError, StrategyNot
 from ktrdr_lib.paths import strategies_dirs
 from ktrdr_lib.schemas.strategies import StrategyListing
 from ktrdr_lib.strategy.loader import is_strategy_file_path, load_strategy
-from ktrdr_lib.strategy.spec import IDENTIFIER_PATTERN
+from ktrdr_lib.strategy.spec import STRATEGY_NAME_PATTERN
 
 __all__ = ["list_strategies", "resolve_strategy", "resolve_strategy_name"]
 
@@ -43,24 +43,30 @@ def resolve_strategy_name(name: str) -> Path:
     """The file of the strategy called ``name``; never treats ``name`` as a path.
 
     Args:
-        name: a strategy name: letters, digits, ``_`` and ``-``, starting with a letter or
-            digit.
+        name: a strategy name: letters, digits, ``.``, ``_`` and ``-``, starting with a
+            letter or digit (``v15_rsi_zigzag_1.5``).
 
     Returns:
         The first ``{name}.yaml`` / ``{name}.yml`` found in the strategies directories.
 
     Raises:
-        ConfigError: ``name`` is not a valid name (for example ``..`` or ``a/b``).
+        ConfigError: ``name`` is not a valid name (for example ``..``, ``a/b`` or
+            ``x.yaml``).
         StrategyNotFoundError: no directory holds it; ``searched`` lists every file tried.
 
     Example:
         >>> resolve_strategy_name("macd_trend").stem
         'macd_trend'
     """
-    if not isinstance(name, str) or not IDENTIFIER_PATTERN.fullmatch(name):
+    if (
+        not isinstance(name, str)
+        or not STRATEGY_NAME_PATTERN.fullmatch(name)
+        or name.lower().endswith(_SUFFIXES)
+    ):
         raise ConfigError(
-            f"Strategy name {name!r} is not valid: a name is letters, digits, '_' and '-', "
-            "starting with a letter or digit (e.g. rsi_mean_reversion); it cannot be a path."
+            f"Strategy name {name!r} is not valid: a name is letters, digits, '.', '_' and "
+            "'-', starting with a letter or digit (e.g. rsi_mean_reversion); it cannot be a "
+            "path."
         )
     searched: list[str] = []
     for directory in strategies_dirs():
@@ -157,6 +163,6 @@ def list_strategies() -> list[StrategyListing]:
     for directory in strategies_dirs():
         for path in _strategy_files(directory):
             name = path.stem
-            if name not in found and IDENTIFIER_PATTERN.fullmatch(name):
+            if name not in found and STRATEGY_NAME_PATTERN.fullmatch(name):
                 found[name] = _listing(name, path)
     return [found[name] for name in sorted(found)]

@@ -1,20 +1,23 @@
-"""Load a KTRDR v2 strategy from YAML, reporting every problem at once.
+"""Load a KTRDR strategy file of any layout (legacy, v2, v3), reporting every problem at once.
 
-:func:`check_strategy_text` returns one :class:`~ktrdr_lib.errors.StrategyProblem` per mistake,
-each with its dotted field path, what is wrong and what is allowed, the offending value, and
-the line it sits on; :func:`load_strategy` raises :class:`~ktrdr_lib.errors.StrategyError` with
-that list, or builds the typed :class:`~ktrdr_lib.strategy.spec.StrategySpec`.
+:func:`check_strategy` returns a :class:`~ktrdr_lib.schemas.strategies.StrategyCheck`: one
+:class:`~ktrdr_lib.errors.StrategyProblem` per mistake (its dotted field path, what is wrong
+and what is allowed, the offending value, the line), every
+:class:`~ktrdr_lib.schemas.strategies.StrategyNotice` (where the file trains differently from
+what KTRDR would have done with it), and the layout. :func:`check_strategy_text` returns the
+problems only; :func:`load_strategy` raises :class:`~ktrdr_lib.errors.StrategyError` with them,
+or builds the one internal model, :class:`~ktrdr_lib.strategy.spec.StrategySpec`, with the
+notices in ``spec.notices``.
 
 The work is shared by private modules, one concept each:
 
 - :mod:`~ktrdr_lib.strategy._yaml_document`: the safe YAML parse, and lines for field paths;
-- :mod:`~ktrdr_lib.strategy._spec_types`: what each field's type in
-  :mod:`~ktrdr_lib.strategy.spec` allows (bounds, choices, patterns, lists), read through
-  ``msgspec.inspect`` so the checks cannot drift from the Structs;
-- :mod:`~ktrdr_lib.strategy._field_rules`: a section checked field by field against its
-  Struct, every problem collected;
-- :mod:`~ktrdr_lib.strategy._section_rules`: the rules across fields and sections, and the
-  indicators and their parameters from the indicator catalog.
+- :mod:`~ktrdr_lib.strategy._spec_types` and :mod:`~ktrdr_lib.strategy._field_rules`: what each
+  field's type in the spec allows, read through ``msgspec.inspect``, checked field by field;
+- :mod:`~ktrdr_lib.strategy._layout`: which layout, and which KTRDR era, a file is from;
+- :mod:`~ktrdr_lib.strategy._section_rules`: the whole file read section by section (one
+  module per section) into the internal model's mapping;
+- :mod:`~ktrdr_lib.strategy._kept_keys`: keys KTRDR did not use, kept and noticed.
 
 Example:
     >>> spec = load_strategy("rsi_mean_reversion.yaml")  # doctest: +SKIP
@@ -32,7 +35,8 @@ from typing import Any
 import msgspec
 
 from ktrdr_lib.errors import ConfigError, StrategyError, StrategyNotFoundError, StrategyProblem
-from ktrdr_lib.features.indicators.catalog import INDICATOR_CATALOG
+from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyNotice
+from ktrdr_lib.strategy._field_rules import Finding
 from ktrdr_lib.strategy._section_rules import REQUIRED_SECTIONS, StrategyChecker
 from ktrdr_lib.strategy._yaml_document import (
     dotted,
@@ -43,35 +47,11 @@ from ktrdr_lib.strategy._yaml_document import (
 )
 from ktrdr_lib.strategy.spec import StrategySpec
 
-__all__ = ["check_strategy_text", "is_strategy_file_path", "load_strategy"]
+__all__ = ["check_strategy", "check_strategy_text", "is_strategy_file_path", "load_strategy"]
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 # Text fields where a YAML number is kept as written (`version: 2.10` is "2.10", not 2.1).
 _NUMBERS_AS_WRITTEN = ("version",)
-
-
-def _indicator_fields(item: dict[str, Any]) -> dict[str, Any]:
-    """One YAML indicator item → IndicatorSpec fields, with catalog defaults filled in."""
-    entry = INDICATOR_CATALOG.require(item["name"])
-    given = dict(item)
-    for old, new in entry.renamed_parameters.items():
-        if old in given:
-            given.setdefault(new, given.pop(old))
-    fields: dict[str, Any] = {
-        "name": item["name"],
-        "feature_id": item.get("feature_id", item["name"]),
-        "params": {key: given.get(key, default) for key, default in entry.params.items()},
-    }
-    if entry.uses_source and "source" in item:
-        fields["source"] = item["source"]
-    return fields
-
-
-def _build(top: dict[str, Any], file: str | None) -> StrategySpec:
-    fields = dict(top)
-    fields["indicators"] = [_indicator_fields(item) for item in top["indicators"]]
-    fields["source"] = file
-    return msgspec.convert(fields, StrategySpec)
 
 
 def _conversion_problem(error: msgspec.ValidationError, file: str | None) -> StrategyProblem:
@@ -85,42 +65,79 @@ def _conversion_problem(error: msgspec.ValidationError, file: str | None) -> Str
     )
 
 
-def _examine(text: str, file: str | None) -> tuple[list[StrategyProblem], StrategySpec | None]:
+def _top_level(text: str, file: str | None) -> tuple[dict[Any, Any], Any] | StrategyProblem:
+    """The parsed top-level mapping and its node, or the one problem that stops it."""
     parsed = parse_document(text, file)
     if isinstance(parsed, StrategyProblem):
-        return [parsed], None
+        return parsed
     top, root = parsed.data, parsed.root
     if root is None or top is None:
         message = "the document is empty; a strategy needs " + ", ".join(REQUIRED_SECTIONS)
-        return [StrategyProblem(path="", message=message, file=file, line=1)], None
+        return StrategyProblem(path="", message=message, file=file, line=1)
     if not isinstance(top, dict):
         message = (
             "the top level must be a mapping of sections (`name:`, `indicators:`, ...), "
             f"not a {type(top).__name__}"
         )
-        problem = StrategyProblem(
-            path="", message=message, value=show_value(top), file=file, line=1
-        )
-        return [problem], None
+        return StrategyProblem(path="", message=message, value=show_value(top), file=file, line=1)
     keep_numbers_as_written(top, root, _NUMBERS_AS_WRITTEN)
+    return top, root
+
+
+def _examine(text: str, file: str | None) -> tuple[StrategyCheck, StrategySpec | None]:
+    found = _top_level(text, file)
+    if isinstance(found, StrategyProblem):
+        return StrategyCheck(problems=[found], notices=[]), None
+    top, root = found
+
+    def where(finding: Finding) -> dict[str, Any]:
+        return {
+            "path": dotted(finding.path),
+            "message": finding.message,
+            "value": finding.value,
+            "file": file,
+            "line": line_of(root, finding.path, at_key=finding.at_key),
+        }
+
     checker = StrategyChecker()
-    checker.check(top)
-    problems = [
-        StrategyProblem(
-            path=dotted(finding.path),
-            message=finding.message,
-            value=finding.value,
-            file=file,
-            line=line_of(root, finding.path, at_key=finding.at_key),
-        )
-        for finding in checker.findings
-    ]
-    if problems:
-        return sorted(problems, key=lambda problem: problem.line or 0), None
+    internal = checker.read(top)
+    problems = [StrategyProblem(**where(finding)) for finding in checker.findings]
+    notices = [StrategyNotice(**where(finding)) for finding in checker.notes]
+    problems.sort(key=lambda problem: problem.line or 0)
+    notices.sort(key=lambda notice: notice.line or 0)
+    check = StrategyCheck(problems=problems, notices=notices, layout=checker.layout)
+    if internal is None and not problems:  # pragma: no cover - every refusal is reported
+        problems = [StrategyProblem(path="", message="the strategy could not be read", file=file)]
+        check = StrategyCheck(problems=problems, notices=notices, layout=checker.layout)
+    if problems or internal is None:
+        return check, None
+    internal.update(notices=msgspec.to_builtins(notices), source=file)
     try:
-        return [], _build(top, file)
-    except msgspec.ValidationError as error:
-        return [_conversion_problem(error, file)], None
+        return check, msgspec.convert(internal, StrategySpec)
+    except msgspec.ValidationError as error:  # pragma: no cover - the checks cover the Structs
+        problem = _conversion_problem(error, file)
+        return StrategyCheck(problems=[problem], notices=notices, layout=checker.layout), None
+
+
+def check_strategy(text: str, *, file: str | None = None) -> StrategyCheck:
+    """Everything checking a strategy's YAML text finds: problems, notices and layout.
+
+    Args:
+        text: the YAML document (legacy, v2 or v3 layout).
+        file: where the text came from, copied into each problem and notice.
+
+    Returns:
+        The check; ``check.valid`` (no problems) means :func:`load_strategy` will succeed.
+        Notices never block loading.
+
+    Example:
+        >>> text = "name: demo\\nscope: universal\\nindicators: [{name: rsi}]\\n"
+        >>> text += "fuzzy_sets: {rsi: {low: [0, 20, 40]}}\\nmodel: {}\\ntraining: {}\\n"
+        >>> check = check_strategy(text)
+        >>> check.valid, check.layout, [n.path for n in check.notices][:2]
+        (True, 'v2', ['scope', 'fuzzy_sets.rsi.low'])
+    """
+    return _examine(text, file)[0]
 
 
 def check_strategy_text(text: str, *, file: str | None = None) -> list[StrategyProblem]:
@@ -132,12 +149,13 @@ def check_strategy_text(text: str, *, file: str | None = None) -> list[StrategyP
 
     Returns:
         The problems; an empty list means :func:`load_strategy` will succeed on this text.
+        :func:`check_strategy` gives the notices too.
 
     Example:
-        >>> [p.path for p in check_strategy_text("name: demo\\nscope: global\\n")][-1]
-        'scope'
+        >>> "decision" in [p.path for p in check_strategy_text("name: demo\\ndecision: {}\\n")]
+        True
     """
-    return _examine(text, file)[0]
+    return _examine(text, file)[0].problems
 
 
 def is_strategy_file_path(source: str | os.PathLike[str]) -> bool:
@@ -174,9 +192,10 @@ def load_strategy(source: str | os.PathLike[str]) -> StrategySpec:
     """Load and validate a strategy from a YAML file or YAML text.
 
     A ``Path`` (any PathLike), or a one-line string ending ``.yaml``/``.yml``, is read as a
-    file; any other string is the YAML itself. Indicator parameters not given take the catalog
-    defaults, ``feature_id`` defaults to the indicator's name, and ``source`` is kept only for
-    indicators that read a price column.
+    file; any other string is the YAML itself. Legacy, v2 and v3 files all become the one
+    internal model: indicator parameters not given take the catalog defaults, v2 indicators
+    are keyed by ``feature_id`` (else ``name``), and ``spec.notices`` lists every place where
+    the strategy trains differently from what KTRDR would have done with the file.
 
     Args:
         source: a file path, or the YAML text.
@@ -192,7 +211,7 @@ def load_strategy(source: str | os.PathLike[str]) -> StrategySpec:
     Example:
         >>> from ktrdr_lib.paths import SHIPPED_STRATEGIES_DIR
         >>> spec = load_strategy(SHIPPED_STRATEGIES_DIR / "rsi_mean_reversion.yaml")
-        >>> spec.indicators[0].params
+        >>> spec.indicators["rsi"].params
         {'period': 14.0}
     """
     if is_strategy_file_path(source):
@@ -202,7 +221,7 @@ def load_strategy(source: str | os.PathLike[str]) -> StrategySpec:
     else:
         file = None
         text = str(source)
-    problems, spec = _examine(text, file)
+    check, spec = _examine(text, file)
     if spec is None:
-        raise StrategyError(problems)
+        raise StrategyError(check.problems)
     return spec

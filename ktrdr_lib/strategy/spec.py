@@ -1,75 +1,120 @@
-"""StrategySpec: the validated, typed form of a KTRDR v2 strategy file.
+"""StrategySpec: the one internal model of a strategy, whatever layout its file was written in.
 
-These Structs mirror the YAML layout of ``STRATEGY-V2`` section for section, and they are the
-one declaration of what each field allows: bounds as ``Annotated[int, Meta(ge=1)]``, choices as
-``Literal[...]``, text formats as ``Meta(pattern=...)``, and the words an error uses for a
-format as the Meta's ``description`` (a list's ``examples`` give its "e.g."). The loader
-(:mod:`ktrdr_lib.strategy.loader`) reads these through ``msgspec.inspect`` to check the raw YAML
-and report every problem with its field path and line, so a bound changed here is checked and
-explained everywhere. Rules that tie several fields together (modes, sums, orderings,
-references between sections) are code in the loader.
+The shape is KTRDR's v3 layout: indicators by id, fuzzy sets naming ``id`` or ``id.output``,
+an ordered list of network inputs. Legacy (``data:``) and v2 files are normalised to it right
+after they are checked (:mod:`ktrdr_lib.strategy.loader`), so features, training, storage and
+inference have one path. The sections every layout shares are declared in
+:mod:`ktrdr_lib.strategy.sections` and :mod:`ktrdr_lib.strategy.label_kinds` and re-exported
+here.
 
-The Structs are built only by :func:`ktrdr_lib.strategy.loader.load_strategy`;
-``msgspec.to_builtins(spec)`` gives the configuration back (it is what travels with a saved
-model). Sections training does not use (``deployment``, ``decisions``) are kept verbatim.
+These Structs are the one declaration of what each field allows: bounds as
+``Annotated[int, Meta(ge=1)]``, choices as ``Literal[...]``, text formats as
+``Meta(pattern=...)`` with the words an error uses as the Meta's ``description``. The loader
+reads them through ``msgspec.inspect``, so a bound changed here is checked and explained
+everywhere. ``msgspec.to_builtins(spec)`` gives the model back as data;
+:func:`ktrdr_lib.strategy.config.strategy_to_config` gives it back as a v3 strategy file.
 
 Example:
-    >>> import msgspec
-    >>> msgspec.convert({"epochs": 0}, ModelTrainingSpec)
-    Traceback (most recent call last):
-    ...
-    msgspec.ValidationError: Expected `int` >= 1 - at `$.epochs`
+    >>> model_name("v15_rsi_zigzag_1.5")
+    'v15_rsi_zigzag_1_5'
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
 
+from ktrdr_lib.schemas.strategies import StrategyLayout, StrategyNotice
+from ktrdr_lib.strategy.label_kinds import (
+    LABEL_KINDS,
+    ContextLabelsSpec,
+    ForwardReturnLabelsSpec,
+    LabelsSpec,
+    RegimeLabelsSpec,
+    TripleBarrierLabelsSpec,
+    ZigzagLabelsSpec,
+)
+from ktrdr_lib.strategy.sections import (
+    TIMEFRAME_PATTERN,
+    ArchitectureSpec,
+    ContextDataSpec,
+    CostModelSpec,
+    DataSplitSpec,
+    DecisionsSpec,
+    EarlyStoppingSpec,
+    FeaturesSpec,
+    FreeForm,
+    ModelSpec,
+    ModelTrainingSpec,
+    SymbolsSpec,
+    Timeframe,
+    TimeframesSpec,
+    TrainingDataSpec,
+    TrainingSpec,
+    _Spec,
+)
+
 __all__ = [
     "IDENTIFIER_PATTERN",
+    "LABEL_KINDS",
     "MEMBERSHIP_PARAMETER_COUNTS",
+    "STRATEGY_NAME_PATTERN",
     "TIMEFRAME_PATTERN",
     "ArchitectureSpec",
+    "ContextDataSpec",
+    "ContextLabelsSpec",
+    "CostModelSpec",
     "DataSplitSpec",
+    "DecisionsSpec",
     "EarlyStoppingSpec",
     "FeaturesSpec",
+    "ForwardReturnLabelsSpec",
+    "FreeForm",
     "FuzzySetSpec",
     "IndicatorSpec",
+    "InputTransformSpec",
     "LabelsSpec",
+    "MembershipSpec",
+    "MembershipType",
     "ModelSpec",
     "ModelTrainingSpec",
+    "NNInputSpec",
+    "Normalization",
+    "ParameterValue",
+    "PriceSource",
+    "RegimeLabelsSpec",
+    "SourceColumn",
     "StrategySpec",
     "SymbolsSpec",
     "TimeframesSpec",
     "TrainingDataSpec",
     "TrainingSpec",
+    "TripleBarrierLabelsSpec",
+    "ZigzagLabelsSpec",
+    "model_name",
 ]
 
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-"""Strategy names and feature ids (matched in full)."""
+"""Indicator ids and safe model directory names (matched in full)."""
 
-TIMEFRAME_PATTERN = re.compile(r"[1-9][0-9]*[mhdw]")
-"""Timeframes such as ``5m``, ``1h``, ``1d``, ``1w`` (matched in full)."""
+STRATEGY_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""Strategy names: an identifier that may also hold dots (``v15_rsi_zigzag_1.5``)."""
 
-_SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-Activation = Literal["relu", "tanh", "sigmoid", "leaky_relu", "gelu"]
-Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
-MembershipType = Literal["triangular", "trapezoidal", "gaussian"]
+MembershipType = Literal["triangular", "trapezoidal", "gaussian", "sigmoid"]
 PriceSource = Literal["open", "high", "low", "close"]
+SourceColumn = Literal["open", "high", "low", "close", "volume"]
+"""The bar column an indicator that reads a ``source`` is computed on."""
 
-MEMBERSHIP_PARAMETER_COUNTS: dict[str, int] = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
+MEMBERSHIP_PARAMETER_COUNTS: dict[str, int] = {
+    "triangular": 3,
+    "trapezoidal": 4,
+    "gaussian": 2,
+    "sigmoid": 2,
+}
 """How many ``parameters`` each membership ``type`` takes."""
-
-# Whole numbers and numbers with their bounds; a YAML `true` is never a number.
-WholeAtLeast0 = Annotated[int, Meta(ge=0)]
-WholeAtLeast1 = Annotated[int, Meta(ge=1)]
-AtLeast0 = Annotated[float, Meta(ge=0)]
-Positive = Annotated[float, Meta(gt=0)]
 
 Identifier = Annotated[
     str,
@@ -78,198 +123,167 @@ Identifier = Annotated[
         description="letters, digits, '_' and '-', starting with a letter or digit",
     ),
 ]
-Symbol = Annotated[
+StrategyName = Annotated[
     str,
     Meta(
-        pattern=f"^{_SYMBOL_PATTERN.pattern}$",
-        description="a symbol of letters, digits, '.', '_' and '-' (e.g. AAPL); quote numbers",
+        pattern=f"^{STRATEGY_NAME_PATTERN.pattern}$",
+        description="letters, digits, '.', '_' and '-', starting with a letter or digit",
     ),
 ]
-Timeframe = Annotated[
-    str,
-    Meta(
-        pattern=f"^{TIMEFRAME_PATTERN.pattern}$",
-        description="a timeframe like 5m, 1h, 4h, 1d or 1w",
-    ),
-]
-FreeForm = Annotated[
-    dict[str, Any],
-    Meta(description="a mapping (it is kept with the model, not used for training)"),
-]
+"""A strategy's ``name``."""
+
+ParameterValue = float | bool | str
+"""An indicator parameter: a number, a flag or one of some words."""
+
+Normalization = Literal["minmax", "zscore", "none"]
+"""How a raw indicator input is scaled, fitted on the training split only."""
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every strategy section: immutable, keyword-only, unknown keys rejected."""
+def model_name(name: str) -> str:
+    """A safe model directory name for a strategy name: letters, digits, ``_`` and ``-``.
+
+    Every other character (dots included) becomes ``_``; a name left without a leading letter
+    or digit gets ``strategy`` in front. Names that differ only in such characters
+    (``a.1`` and ``a_1``) give the same directory name.
+
+    Example:
+        >>> model_name("v15_rsi_zigzag_1.5"), model_name("my strategy"), model_name("..")
+        ('v15_rsi_zigzag_1_5', 'my_strategy', 'strategy_')
+    """
+    safe = _UNSAFE.sub("_", name)
+    return safe if IDENTIFIER_PATTERN.fullmatch(safe) else f"strategy{safe}"
 
 
-class SymbolsSpec(_Spec, frozen=True, kw_only=True):
-    """``training_data.symbols``: one symbol (``single``) or a list (``multi_symbol``)."""
-
-    mode: Literal["single", "multi_symbol"] = "single"
-    symbol: Symbol | None = None
-    symbol_list: Annotated[list[Symbol], Meta(min_length=1, examples=[["AAPL", "MSFT"]])] | None = (
-        msgspec.field(default=None, name="list")
-    )
-
-    def resolved(self) -> list[str]:
-        """The symbols this section names, in order."""
-        if self.mode == "single":
-            return [self.symbol] if self.symbol else []
-        return list(self.symbol_list or [])
-
-
-class TimeframesSpec(_Spec, frozen=True, kw_only=True):
-    """``training_data.timeframes``: one timeframe or several with a base."""
-
-    mode: Literal["single", "multi_timeframe"] = "single"
-    timeframe: Timeframe | None = None
-    timeframe_list: (
-        Annotated[list[Timeframe], Meta(min_length=1, examples=[["1h", "1d"]])] | None
-    ) = msgspec.field(default=None, name="list")
-    base_timeframe: Timeframe | None = None
-
-    def resolved(self) -> list[str]:
-        """The timeframes this section names, in order."""
-        if self.mode == "single":
-            return [self.timeframe] if self.timeframe else []
-        return list(self.timeframe_list or [])
-
-
-class TrainingDataSpec(_Spec, frozen=True, kw_only=True):
-    """``training_data``: default symbols and timeframes (a request may override them)."""
-
-    symbols: SymbolsSpec | None = None
-    timeframes: TimeframesSpec | None = None
-    history_required: WholeAtLeast0 = 200
+# -- the v3 sections -----------------------------------------------------------------------------
 
 
 class IndicatorSpec(_Spec, frozen=True, kw_only=True):
-    """One item of ``indicators``.
+    """``indicators.<id>``: one indicator the strategy computes, under the id others name it by.
 
-    The YAML puts an indicator's parameters beside ``name``; the loader gathers them into
-    ``params`` (defaults from the indicator catalog filled in).
+    Attributes:
+        type: the indicator's catalog name (canonical, whatever spelling the file used).
+        params: every parameter the indicator takes, defaults filled in.
+        source: the bar column for indicators that read one (``close`` unless the file says).
+        data_source: a ``context_data`` series to compute it on instead of the instrument's
+            bars.
     """
 
-    name: str
-    feature_id: Identifier
-    source: PriceSource = "close"
-    params: dict[str, float | bool | str] = msgspec.field(default_factory=dict)
-
-    def int_param(self, key: str) -> int:
-        """A period-like parameter as an int."""
-        return int(self.params[key])
+    type: str
+    params: dict[str, ParameterValue] = msgspec.field(default_factory=dict)
+    source: SourceColumn = "close"
+    data_source: str | None = None
 
 
-class FuzzySetSpec(_Spec, frozen=True, kw_only=True):
-    """One membership set: ``{type, parameters}``."""
+class MembershipSpec(_Spec, frozen=True, kw_only=True):
+    """One membership function of a fuzzy set: ``{type, parameters}``.
+
+    ``triangular [a, b, c]`` and ``trapezoidal [a, b, c, d]`` keep a flat shoulder where a side
+    has no width (``a == b``, ``c == d``); ``gaussian [mean, sigma]``; ``sigmoid [center,
+    slope]`` is 1 / (1 + exp(−slope·(x − center))).
+    """
 
     type: MembershipType
     parameters: Annotated[list[float], Meta(description="a list of numbers, e.g. [0, 20, 35]")]
 
 
-class ArchitectureSpec(_Spec, frozen=True, kw_only=True):
-    """``model.architecture``."""
+class InputTransformSpec(_Spec, frozen=True, kw_only=True):
+    """What a fuzzy set sees of its indicator: the value itself (``identity``) or a price
+    divided by it (``price_ratio``: ``reference / value``, around 1.0 at a moving average)."""
 
-    hidden_layers: Annotated[
-        list[WholeAtLeast1],
-        Meta(
-            min_length=1,
-            description="a non-empty list of layer sizes (whole numbers ≥ 1), e.g. [64, 32]",
-        ),
-    ] = msgspec.field(default_factory=lambda: [50, 25])
-    activation: Activation = "relu"
-    output_activation: Literal["softmax"] = "softmax"
-    dropout: Annotated[float, Meta(ge=0, lt=1)] = 0.2
+    type: Literal["identity", "price_ratio"] = "identity"
+    reference: PriceSource = "close"
 
 
-class FeaturesSpec(_Spec, frozen=True, kw_only=True):
-    """``model.features``."""
+class FuzzySetSpec(_Spec, frozen=True, kw_only=True):
+    """``fuzzy_sets.<id>``: membership functions over one indicator output.
 
-    include_price_context: bool = False
-    lookback_periods: WholeAtLeast0 = 0
-    scale_features: bool = True
-
-
-class EarlyStoppingSpec(_Spec, frozen=True, kw_only=True):
-    """``model.training.early_stopping``."""
-
-    patience: WholeAtLeast1 = 10
-    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
-    min_delta: AtLeast0 = 0.0001
-
-
-class ModelTrainingSpec(_Spec, frozen=True, kw_only=True):
-    """``model.training``: optimiser and loop settings."""
-
-    learning_rate: Positive = 0.001
-    batch_size: WholeAtLeast1 = 32
-    epochs: WholeAtLeast1 = 100
-    optimizer: Optimizer = "adam"
-    weight_decay: AtLeast0 = 0.0
-    early_stopping: EarlyStoppingSpec | None = None
-
-
-class ModelSpec(_Spec, frozen=True, kw_only=True):
-    """``model``."""
-
-    type: Literal["mlp"] = "mlp"
-    architecture: ArchitectureSpec = msgspec.field(default_factory=ArchitectureSpec)
-    features: FeaturesSpec = msgspec.field(default_factory=FeaturesSpec)
-    training: ModelTrainingSpec = msgspec.field(default_factory=ModelTrainingSpec)
-
-
-class LabelsSpec(_Spec, frozen=True, kw_only=True):
-    """``training.labels``: ZigZag labelling."""
-
-    source: Literal["zigzag"] = "zigzag"
-    zigzag_threshold: Annotated[float, Meta(gt=0, lt=1)] = 0.03
-    label_lookahead: WholeAtLeast1 = 20
-
-
-class DataSplitSpec(_Spec, frozen=True, kw_only=True):
-    """``training.data_split``: chronological fractions summing to 1.
-
-    The sum is a rule across the three fields, so the loader checks it (within
-    :attr:`SUM_TOLERANCE`); each fraction's own bound is declared here.
+    Attributes:
+        indicator: ``<indicator id>`` (its primary output) or ``<indicator id>.<output>``.
+        memberships: name → membership function, in file order (the feature columns' order).
+        input_transform: what the memberships are applied to (``None``: the value itself).
     """
 
-    SUM_TOLERANCE: ClassVar[float] = 1e-6
+    indicator: str
+    memberships: dict[str, MembershipSpec]
+    input_transform: InputTransformSpec | None = None
 
-    train: Positive = 0.7
-    validation: Positive = 0.15
-    test: Positive = 0.15
+    @property
+    def indicator_id(self) -> str:
+        """The indicator's id (before any ``.output``)."""
+        return self.indicator.partition(".")[0]
+
+    @property
+    def output(self) -> str | None:
+        """The output named after the dot, or ``None`` for the primary output."""
+        return self.indicator.partition(".")[2] or None
 
 
-class TrainingSpec(_Spec, frozen=True, kw_only=True):
-    """``training``."""
+class NNInputSpec(_Spec, frozen=True, kw_only=True):
+    """One entry of ``nn_inputs``: a fuzzy set's memberships, or an indicator's raw value.
 
-    method: Literal["supervised"] = "supervised"
-    labels: LabelsSpec = msgspec.field(default_factory=LabelsSpec)
-    data_split: DataSplitSpec = msgspec.field(default_factory=DataSplitSpec)
+    Attributes:
+        fuzzy_set: the fuzzy set whose memberships are inputs (one column per membership).
+        raw_indicator: ``<id>`` or ``<id>.<output>`` whose value is an input (one column).
+        timeframes: ``all`` (the run's timeframes, in their order) or a list of them.
+        normalization: for a raw input, how it is scaled (fitted on the training split only,
+            stored with the model and reused by inference); ``None`` is ``none``.
+    """
+
+    fuzzy_set: str | None = None
+    raw_indicator: str | None = None
+    timeframes: Literal["all"] | list[Timeframe] = "all"
+    normalization: Normalization | None = None
+
+    @property
+    def reference(self) -> str:
+        """The fuzzy set id or the raw indicator reference."""
+        return self.fuzzy_set or self.raw_indicator or ""
 
 
 class StrategySpec(_Spec, frozen=True, kw_only=True):
-    """A whole strategy.
+    """A whole strategy, in the one internal model every file layout becomes.
 
-    ``fuzzy_sets`` maps an indicator's ``feature_id`` to its named sets, in file order.
-    ``source`` is the file the strategy was read from (``None`` for text).
+    Attributes:
+        name: the strategy's name (any identifier, dots allowed; :func:`model_name` gives the
+            directory name its models are stored under).
+        indicators: id → indicator, in file order.
+        fuzzy_sets: id → fuzzy set, in file order.
+        nn_inputs: the network's inputs, in order (the feature columns follow it).
+        model: the network and its training settings, hyper-parameters resolved
+            (``training.*`` first, then ``model.training.*``, then defaults).
+        training: labels, the chronological split and the loss.
+        training_data: default symbols, timeframes and training window.
+        context_data: external series indicators may be computed on (``data_source``).
+        decisions: what the network predicts (classification or regression).
+        hyperparameter_sources: where each of :attr:`ModelTrainingSpec.HYPERPARAMETERS` came
+            from: ``training.epochs``, ``model.training.epochs``, ``default`` or ``override``.
+        ignored: keys KTRDR did not use either, by dotted path in this model's layout
+            (``scope``, ``training.walk_forward``, ``indicators.rsi.timeframe`` …); kept with
+            the model and written back by :func:`~ktrdr_lib.strategy.config.strategy_to_config`.
+        notices: where this strategy trains differently from what KTRDR would have done with
+            the file, or where KTRDR would have dropped something silently.
+        layout: the layout the file was written in (``legacy``, ``v2`` or ``v3``).
+        source: the file the strategy was read from (``None`` for text).
     """
 
-    name: Identifier
-    indicators: list[IndicatorSpec]
-    fuzzy_sets: dict[str, dict[str, FuzzySetSpec]]
+    name: StrategyName
+    indicators: dict[str, IndicatorSpec]
+    fuzzy_sets: dict[str, FuzzySetSpec]
+    nn_inputs: list[NNInputSpec]
     model: ModelSpec
     training: TrainingSpec
     description: str | None = None
-    # Text; a YAML number is kept as written (`2.10` stays "2.10"), so the loader allows one.
-    version: Annotated[str, Meta(description="text or a number, e.g. `version: '2.1'`")] | None = (
-        None
-    )
+    version: str | None = None
     hypothesis: str | None = None
-    scope: Literal["universal", "symbol_specific"] | None = None
     training_data: TrainingDataSpec | None = None
-    deployment: FreeForm | None = None
-    decisions: FreeForm | None = None
+    context_data: list[ContextDataSpec] = msgspec.field(default_factory=list)
+    decisions: DecisionsSpec = msgspec.field(default_factory=DecisionsSpec)
+    hyperparameter_sources: dict[str, str] = msgspec.field(default_factory=dict)
+    ignored: dict[str, Any] = msgspec.field(default_factory=dict)
+    notices: list[StrategyNotice] = msgspec.field(default_factory=list)
+    layout: StrategyLayout = "v3"
     source: str | None = None
 
     def default_symbols(self) -> list[str]:
