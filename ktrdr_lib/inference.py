@@ -1,9 +1,8 @@
 """Signals from a saved model on market data, through the same feature code as training.
 
-:func:`features_for_bars` turns bars into the model's feature columns with the functions the
-training pipeline uses (:func:`~ktrdr_lib.features.dataset.indicator_values`,
-:func:`~ktrdr_lib.features.dataset.compute_timeframe_features`,
-:func:`~ktrdr_lib.features.dataset.assemble_features`), so the column names are the model's
+:func:`features_for_bars` turns bars into the model's feature columns with the code the
+training pipeline uses (:func:`~ktrdr_lib.features.inputs.plan_inputs` and
+:func:`~ktrdr_lib.features.builder.build_feature_matrix`), so the column names are the model's
 ``feature_names``. :func:`predict_signal` loads the bars, takes the last complete row at or
 before a time and predicts it.
 
@@ -35,13 +34,9 @@ import yaml
 from ktrdr_lib.data.loader import load_ohlcv
 from ktrdr_lib.data.timeframes import parse_timeframe
 from ktrdr_lib.errors import ConfigError, DataError
-from ktrdr_lib.features.dataset import (
-    assemble_features,
-    compute_timeframe_features,
-    indicator_values,
-    warmup_history,
-)
-from ktrdr_lib.features.indicators import indicator_warmup
+from ktrdr_lib.features.builder import build_feature_matrix
+from ktrdr_lib.features.dataset import strategy_warmup, warmup_history
+from ktrdr_lib.features.inputs import plan_inputs
 from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.strategy.loader import load_strategy
 from ktrdr_lib.strategy.spec import StrategySpec
@@ -93,12 +88,14 @@ def features_for_bars(
             the v2 YAML layout) or a loaded :class:`StrategySpec`.
         bars_by_timeframe: OHLCV frames keyed by timeframe (e.g. from
             :func:`~ktrdr_lib.data.loader.load_ohlcv`); every timeframe the model was trained
-            on, the base included.
+            on, the base included, in the order it was trained on (its metadata's
+            ``timeframes``).
         base_timeframe: the timeframe whose bars are the rows.
 
     Returns:
-        One row per base bar (same index), columns ``{tf}_{feature_id}_{set}`` (+ price
-        context, + ``_lag{k}`` copies) in training order; warm-up rows hold NaN.
+        One row per base bar (same index), the model's input columns
+        (``{tf}_{fuzzy_set}_{membership}``, ``{tf}_{indicator}_raw``, price context,
+        ``_lag{k}`` copies) in training order; warm-up rows hold NaN.
 
     Raises:
         ConfigError: the base timeframe has no bars, or the strategy configuration is invalid.
@@ -113,11 +110,8 @@ def features_for_bars(
             f"{', '.join(bars_by_timeframe) or 'no timeframe'}. Pass the base timeframe's bars."
         )
     spec = _strategy_spec(strategy_config)
-    per_timeframe = {
-        timeframe: compute_timeframe_features(spec, timeframe, bars, indicator_values(spec, bars))
-        for timeframe, bars in bars_by_timeframe.items()
-    }
-    return assemble_features(spec, base_timeframe, bars_by_timeframe, per_timeframe)
+    plan = plan_inputs(spec, list(bars_by_timeframe))
+    return build_feature_matrix(spec, plan, bars_by_timeframe, base_timeframe).frame()
 
 
 def predict_signal(
@@ -161,7 +155,7 @@ def predict_signal(
             f"model {model.model_id} was trained on {', '.join(timeframes)} (base {base}); "
             f"timeframe {timeframe!r} is not one of them. Ask for one of those."
         )
-    warmup = max((indicator_warmup(indicator) for indicator in spec.indicators), default=0)
+    warmup = strategy_warmup(spec)
     lookback = spec.model.features.lookback_periods
     history = warmup_history(spec)  # what the training pipeline loaded before its start
     start = _start_bound(model.metadata.get("start_date"), at)

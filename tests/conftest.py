@@ -28,12 +28,14 @@ def isolated_home(
 
 @pytest.fixture(scope="session")
 def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory with seeded synthetic hourly bars for SYNTH (and SYNTH2)."""
+    """A data directory with seeded synthetic hourly bars for SYNTH (and SYNTH2), and TINY: a
+    series too short to train on, so a run that starts fails while loading its data."""
     from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
 
     root = tmp_path_factory.mktemp("data")
     write_ohlcv_csv(generate_ohlcv(3000, timeframe="1h", seed=7), root / "SYNTH_1h.csv")
     write_ohlcv_csv(generate_ohlcv(2500, timeframe="1h", seed=11), root / "SYNTH2_1h.csv.gz")
+    write_ohlcv_csv(generate_ohlcv(30, timeframe="1h", seed=13), root / "TINY_1h.csv")
     return root
 
 

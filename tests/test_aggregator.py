@@ -24,8 +24,8 @@ KEYS = {
 
 
 @pytest.fixture
-def context(small_strategy_file: Path):
-    return build_training_context(small_strategy_file)
+def context(small_strategy_file: Path, synthetic_data_dir: Path):
+    return build_training_context(small_strategy_file, data_dir=synthetic_data_dir)
 
 
 def test_partial_result_of_a_cancelled_run(context) -> None:

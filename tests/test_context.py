@@ -7,14 +7,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
 from ktrdr_lib.errors import ConfigError, StrategyNotFoundError
 from ktrdr_lib.pipeline.context import build_training_context, new_operation_id
 from ktrdr_lib.strategy.config import apply_overrides, strategy_to_config
 from ktrdr_lib.strategy.loader import load_strategy
 
 
-def test_defaults_come_from_the_strategy(small_strategy_file: Path) -> None:
-    ctx = build_training_context(small_strategy_file)
+def test_defaults_come_from_the_strategy(
+    small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir)
     assert ctx.symbols == ["SYNTH"]
     assert ctx.timeframes == ["1h"]
     assert ctx.base_timeframe == "1h"
@@ -25,9 +28,16 @@ def test_defaults_come_from_the_strategy(small_strategy_file: Path) -> None:
     assert ctx.operation_id.startswith("op_training_")
 
 
-def test_request_overrides_the_strategy(small_strategy_file: Path) -> None:
+def test_request_overrides_the_strategy(small_strategy_file: Path, tmp_path: Path) -> None:
+    for symbol in ("AAA", "BBB"):
+        for timeframe in ("1h", "4h"):
+            write_ohlcv_csv(
+                generate_ohlcv(50, timeframe=timeframe, seed=1),
+                tmp_path / f"{symbol}_{timeframe}.csv",
+            )
     ctx = build_training_context(
         small_strategy_file,
+        data_dir=tmp_path,
         symbols=["AAA", "BBB"],
         timeframes=["4h", "1h"],
         start_date="2020-02-01",
@@ -65,10 +75,10 @@ def test_shipped_example_resolves_by_name() -> None:
     ],
 )
 def test_bad_requests_fail_before_anything_runs(
-    small_strategy_file: Path, kwargs: dict[str, object], message: str
+    small_strategy_file: Path, synthetic_data_dir: Path, kwargs: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        build_training_context(small_strategy_file, **kwargs)  # type: ignore[arg-type]
+        build_training_context(small_strategy_file, data_dir=synthetic_data_dir, **kwargs)  # type: ignore[arg-type]
 
 
 def test_missing_strategy_lists_places_searched() -> None:

@@ -8,13 +8,9 @@ import pytest
 
 from ktrdr_lib.data.synthetic import generate_ohlcv
 from ktrdr_lib.errors import DataError
-from ktrdr_lib.features.dataset import (
-    assemble_features,
-    build_symbol_dataset,
-    compute_timeframe_features,
-    concat_splits,
-    indicator_values,
-)
+from ktrdr_lib.features.builder import build_feature_matrix
+from ktrdr_lib.features.dataset import build_symbol_dataset, concat_splits
+from ktrdr_lib.features.inputs import plan_inputs
 from ktrdr_lib.features.labels import zigzag_labels
 from ktrdr_lib.strategy.loader import load_strategy
 
@@ -32,12 +28,11 @@ def bars() -> pd.DataFrame:
 
 
 def _features(spec, bars):
-    per_tf = {"1h": compute_timeframe_features(spec, "1h", bars, indicator_values(spec, bars))}
-    return assemble_features(spec, "1h", {"1h": bars}, per_tf)
+    return build_feature_matrix(spec, plan_inputs(spec, ["1h"]), {"1h": bars}, "1h")
 
 
 def test_columns_follow_the_strategy_and_lags(spec, bars) -> None:
-    features = _features(spec, bars)
+    features = _features(spec, bars).frame()
     base = [
         "1h_rsi_oversold",
         "1h_rsi_neutral",

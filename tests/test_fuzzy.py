@@ -7,22 +7,22 @@ import pytest
 
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.features.fuzzy import fuzzify, membership
-from ktrdr_lib.strategy.spec import FuzzySetSpec
+from ktrdr_lib.strategy.spec import MembershipSpec
 
 
-def triangular(*params: float) -> FuzzySetSpec:
-    return FuzzySetSpec(type="triangular", parameters=list(params))
+def triangular(*params: float) -> MembershipSpec:
+    return MembershipSpec(type="triangular", parameters=list(params))
 
 
-def trapezoidal(*params: float) -> FuzzySetSpec:
-    return FuzzySetSpec(type="trapezoidal", parameters=list(params))
+def trapezoidal(*params: float) -> MembershipSpec:
+    return MembershipSpec(type="trapezoidal", parameters=list(params))
 
 
-def gaussian(mean: float, sigma: float) -> FuzzySetSpec:
-    return FuzzySetSpec(type="gaussian", parameters=[mean, sigma])
+def gaussian(mean: float, sigma: float) -> MembershipSpec:
+    return MembershipSpec(type="gaussian", parameters=[mean, sigma])
 
 
-def degrees(fuzzy_set: FuzzySetSpec, *x: float) -> list[float]:
+def degrees(fuzzy_set: MembershipSpec, *x: float) -> list[float]:
     return [float(value) for value in membership(fuzzy_set, np.array(x))]
 
 
@@ -74,7 +74,7 @@ def test_gaussian_values() -> None:
     "fuzzy_set",
     [triangular(0, 20, 35), triangular(0, 0, 1), trapezoidal(1, 2, 3, 4), gaussian(0, 1)],
 )
-def test_output_stays_in_unit_interval_and_nan_passes_through(fuzzy_set: FuzzySetSpec) -> None:
+def test_output_stays_in_unit_interval_and_nan_passes_through(fuzzy_set: MembershipSpec) -> None:
     x = np.array([np.nan, -np.inf, -1e300, -3.0, 0.0, 0.5, 2.5, 17.0, 1e300, np.inf, np.nan])
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         out = membership(fuzzy_set, x)
@@ -104,7 +104,7 @@ def test_membership_keeps_the_input_shape() -> None:
         (gaussian(0, 0), "sigma > 0"),
     ],
 )
-def test_invalid_parameters_are_config_errors(fuzzy_set: FuzzySetSpec, message: str) -> None:
+def test_invalid_parameters_are_config_errors(fuzzy_set: MembershipSpec, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         membership(fuzzy_set, np.zeros(3))
 
@@ -125,3 +125,23 @@ def test_fuzzify_names_columns_in_set_order() -> None:
 def test_fuzzify_error_names_the_set_and_column() -> None:
     with pytest.raises(ConfigError, match=r"fuzzy set 'bad' \(column '1d_macd_bad'\).*sigma"):
         fuzzify({"bad": gaussian(0, -1)}, np.zeros(2), "1d_macd")
+
+
+def sigmoid(center: float, slope: float) -> MembershipSpec:
+    return MembershipSpec(type="sigmoid", parameters=[center, slope])
+
+
+def test_sigmoid_is_one_half_at_the_center_and_rises_with_a_positive_slope() -> None:
+    """``[c, s]`` is 1 / (1 + exp(-s (x - c))), written out plainly."""
+    x = np.array([-1e6, -2.0, 0.5, 1.0, 3.0, 1e6, np.nan])
+    rising = membership(sigmoid(1.0, 2.0), x)
+    expected = 1.0 / (1.0 + np.exp(np.clip(-2.0 * (x - 1.0), -700, 700)))
+    np.testing.assert_allclose(rising[:-1], expected[:-1], rtol=1e-12)
+    assert rising[3] == 0.5 and np.isnan(rising[-1])
+    falling = membership(sigmoid(1.0, -2.0), x)
+    np.testing.assert_allclose(falling[:-1], 1.0 - rising[:-1], atol=1e-12)
+
+
+def test_a_flat_sigmoid_is_refused() -> None:
+    with pytest.raises(ConfigError, match="slope that is not 0"):
+        membership(sigmoid(0.0, 0.0), np.array([1.0]))

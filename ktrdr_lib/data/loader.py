@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias
@@ -32,7 +32,15 @@ from ktrdr_lib.data.timeframes import parse_timeframe, resample_ohlcv
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.paths import data_dir as default_data_dir
 
-__all__ = ["DATA_FILE_SUFFIXES", "DateBound", "available_series", "load_ohlcv", "require_bars"]
+__all__ = [
+    "DATA_FILE_SUFFIXES",
+    "DateBound",
+    "available_series",
+    "load_ohlcv",
+    "locate_series",
+    "require_bars",
+    "require_series",
+]
 
 DATA_FILE_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
 """Data-file suffixes, in the order preferred when a series has several files."""
@@ -128,22 +136,60 @@ def load_ohlcv(
             f"start {render_stamp(start_at)} is after end {render_stamp(end_at)} for {symbol} "
             f"{timeframe}; swap them or pick an end after the start"
         )
+    path, source_timeframe = locate_series(symbol, timeframe, data_dir=data_dir)
+    bars = read_validated(path)
+    if parse_timeframe(source_timeframe) != duration:
+        bars = resample_ohlcv(bars, timeframe)
+        bars.attrs["resampled_from"] = source_timeframe
+    selected = _select_range(bars, start_at, end_at, history_bars, f"{symbol} {timeframe}", path)
+    selected.attrs.update(symbol=symbol, timeframe=timeframe, source=str(path))
+    return selected
+
+
+def locate_series(symbol: str, timeframe: str, *, data_dir: Path | None = None) -> tuple[Path, str]:
+    """The file ``load_ohlcv`` would read for one series, and the timeframe it holds.
+
+    The file of ``timeframe`` itself, else of the slowest faster timeframe that divides it (to
+    resample from).
+
+    Raises:
+        ConfigError: invalid symbol or timeframe.
+        DataError: no such file; the message names the files looked for and what there is.
+    """
+    _check_symbol(symbol)
+    duration = parse_timeframe(timeframe)
     directory = default_data_dir() if data_dir is None else Path(data_dir)
     series = [item for item in available_series(directory) if item[0].upper() == symbol.upper()]
     exact = [item for item in series if parse_timeframe(item[1]) == duration]
     if exact:
-        path = exact[0][2]
-        bars = read_validated(path)
-    else:
-        source = _resample_source(series, duration)
-        if source is None:
-            raise _missing_file_error(symbol, timeframe, directory, series)
-        path = source[2]
-        bars = resample_ohlcv(read_validated(path), timeframe)
-        bars.attrs["resampled_from"] = source[1]
-    selected = _select_range(bars, start_at, end_at, history_bars, f"{symbol} {timeframe}", path)
-    selected.attrs.update(symbol=symbol, timeframe=timeframe, source=str(path))
-    return selected
+        return exact[0][2], exact[0][1]
+    source = _resample_source(series, duration)
+    if source is None:
+        raise _missing_file_error(symbol, timeframe, directory, series)
+    return source[2], source[1]
+
+
+def require_series(
+    symbols: Sequence[str], timeframes: Sequence[str], *, data_dir: Path | None = None
+) -> None:
+    """Check that every symbol has data for every timeframe, before anything runs.
+
+    Raises:
+        DataError: one or more series are missing; the message lists, for each, the files
+            looked for and what the directory has instead.
+    """
+    missing: list[str] = []
+    for symbol in symbols:
+        for timeframe in timeframes:
+            try:
+                locate_series(symbol, timeframe, data_dir=data_dir)
+            except DataError as error:
+                missing.append(error.detail.removesuffix(f" {_DATA_DIR_HINT}"))
+    if len(missing) == 1:
+        raise DataError(f"{missing[0]} {_DATA_DIR_HINT}")
+    if missing:
+        listed = "\n  ".join(missing)
+        raise DataError(f"{len(missing)} series have no data:\n  {listed}\n{_DATA_DIR_HINT}")
 
 
 def require_bars(

@@ -29,6 +29,7 @@ from ktrdr_lib.errors import ConfigError, DataError
 __all__ = [
     "OHLCV_COLUMNS",
     "align_to_base",
+    "aligned_positions",
     "floor_to_timeframe",
     "parse_timeframe",
     "resample_ohlcv",
@@ -193,8 +194,8 @@ def align_to_base(
         >>> align_to_base(daily, "1d", hours, "1h")["rsi"].tolist()
         [40.0, 60.0]
     """
-    slow_duration = parse_timeframe(timeframe)
-    base_duration = parse_timeframe(base_timeframe)
+    parse_timeframe(timeframe)  # a bad timeframe is a ConfigError before any data check
+    parse_timeframe(base_timeframe)
     index = _require_datetime_index(frame, "align_to_base")
     if not (index.is_monotonic_increasing and index.is_unique):
         raise DataError(
@@ -206,12 +207,36 @@ def align_to_base(
             f"align_to_base: base_index must be a DatetimeIndex of {base_timeframe} bar starts, "
             f"got {type(base_index).__name__}"
         )
-    known_at = (index + slow_duration).asi8
-    base_close = (_as_utc(base_index) + base_duration).asi8
-    positions = np.searchsorted(known_at, base_close, side="right") - 1
+    positions = aligned_positions(index, timeframe, base_index, base_timeframe)
     aligned = frame.reset_index(drop=True).reindex(positions)
     aligned.index = base_index
     return aligned
+
+
+def aligned_positions(
+    slow_index: pd.DatetimeIndex,
+    timeframe: str,
+    base_index: pd.DatetimeIndex,
+    base_timeframe: str,
+) -> np.ndarray:
+    """For each base bar, the position of the latest ``timeframe`` bar known when it closes.
+
+    The rule of :func:`align_to_base`, as positions into ``slow_index`` (``-1`` where no slower
+    bar has closed yet), so callers can copy columns of any array without building frames.
+
+    Args:
+        slow_index: the slower timeframe's bar starts, sorted and unique.
+        timeframe: the slower timeframe.
+        base_index: the base timeframe's bar starts.
+        base_timeframe: the base timeframe.
+
+    Returns:
+        ``int64`` positions, one per base bar.
+    """
+    known_at = (_as_utc(slow_index) + parse_timeframe(timeframe)).asi8
+    base_close = (_as_utc(base_index) + parse_timeframe(base_timeframe)).asi8
+    positions: np.ndarray = np.searchsorted(known_at, base_close, side="right") - 1
+    return positions
 
 
 def _require_datetime_index(frame: pd.DataFrame, caller: str) -> pd.DatetimeIndex:

@@ -2,12 +2,11 @@
 
 The flow for one symbol (:func:`build_symbol_dataset`):
 
-1. indicators on each timeframe's bars, then fuzzy memberships → ``{tf}_{feature_id}_{set}``;
-   slower timeframes are aligned onto the base timeframe without look-ahead;
-2. optional price context and ``lookback_periods`` lagged copies of every column;
-3. ZigZag labels on the base close; rows still in indicator warm-up, and rows after the last
+1. the feature matrix (:mod:`ktrdr_lib.features.builder`): the strategy's inputs on each
+   timeframe, aligned onto the base timeframe without look-ahead, price context and lags;
+2. ZigZag labels on the base close; rows still in indicator warm-up, and rows after the last
    confirmed extreme (their swing has not finished, so no label is known yet), are dropped;
-4. a chronological split with no shuffling, and a purge at each boundary: a row whose label is
+3. a chronological split with no shuffling, and a purge at each boundary: a row whose label is
    only decided by prices inside the next period is dropped, so no training label is decided
    by validation or test prices (and no validation label by test prices).
 
@@ -16,29 +15,26 @@ Several symbols are split one by one and then concatenated split by split.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import msgspec
 import numpy as np
 import pandas as pd
 
-from ktrdr_lib.data.timeframes import align_to_base
-from ktrdr_lib.errors import DataError
-from ktrdr_lib.features.fuzzy import fuzzify
-from ktrdr_lib.features.indicators import compute_indicator, indicator_warmup
+from ktrdr_lib.errors import ConfigError, DataError
+from ktrdr_lib.features.builder import FeatureMatrix
+from ktrdr_lib.features.indicators import indicator_warmup
 from ktrdr_lib.features.labels import LABEL_NAMES, zigzag_labels
+from ktrdr_lib.strategy.label_kinds import ZigzagLabelsSpec
 from ktrdr_lib.strategy.spec import StrategySpec
 
 __all__ = [
     "DatasetSplits",
     "SplitSummary",
     "SymbolDataset",
-    "assemble_features",
     "build_symbol_dataset",
-    "compute_timeframe_features",
     "concat_splits",
-    "indicator_values",
+    "strategy_warmup",
     "warmup_history",
 ]
 
@@ -93,7 +89,7 @@ class SymbolDataset:
 
     splits: DatasetSplits
     summary: SplitSummary
-    features: pd.DataFrame = field(repr=False)
+    features: FeatureMatrix = field(repr=False)
 
 
 def _distribution(y: np.ndarray) -> dict[str, int]:
@@ -105,70 +101,16 @@ def warmup_history(spec: StrategySpec) -> int:
     """Bars to load before the first sample: the strategy's ``history_required``, or more when
     the indicators' warm-up plus the lags need it. Training and inference both use this, so a
     prediction sees the same indicator history as training did."""
-    warmup = max((indicator_warmup(ind) for ind in spec.indicators), default=0)
     required = spec.training_data.history_required if spec.training_data else 0
-    return max(required, warmup + spec.model.features.lookback_periods)
+    return max(required, strategy_warmup(spec) + spec.model.features.lookback_periods)
 
 
-def indicator_values(spec: StrategySpec, bars: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Every indicator of the strategy on one timeframe's bars, keyed by ``feature_id``."""
-    return {ind.feature_id: compute_indicator(ind, bars) for ind in spec.indicators}
-
-
-def compute_timeframe_features(
-    spec: StrategySpec, timeframe: str, bars: pd.DataFrame, values: Mapping[str, np.ndarray]
-) -> pd.DataFrame:
-    """Fuzzy membership columns ``{timeframe}_{feature_id}_{set}`` on ``bars``' index.
-
-    Columns follow the order of ``fuzzy_sets`` in the strategy file.
-    """
-    columns: dict[str, np.ndarray] = {}
-    for feature_id, sets in spec.fuzzy_sets.items():
-        columns.update(fuzzify(sets, values[feature_id], prefix=f"{timeframe}_{feature_id}"))
-    return pd.DataFrame(columns, index=bars.index)
-
-
-def _price_context(base_timeframe: str, bars: pd.DataFrame) -> pd.DataFrame:
-    close = bars["close"].to_numpy()
-    log_close = np.log(close)
-    ret1 = np.full(len(close), np.nan)
-    ret5 = np.full(len(close), np.nan)
-    ret1[1:] = log_close[1:] - log_close[:-1]
-    ret5[5:] = log_close[5:] - log_close[:-5]
-    bar_range = (bars["high"].to_numpy() - bars["low"].to_numpy()) / close
-    prefix = f"{base_timeframe}_price"
-    return pd.DataFrame(
-        {f"{prefix}_return_1": ret1, f"{prefix}_return_5": ret5, f"{prefix}_range": bar_range},
-        index=bars.index,
+def strategy_warmup(spec: StrategySpec) -> int:
+    """The longest warm-up of the strategy's indicators (leading bars not to use)."""
+    return max(
+        (indicator_warmup(ind, indicator_id=key) for key, ind in spec.indicators.items()),
+        default=0,
     )
-
-
-def _with_lags(frame: pd.DataFrame, lookback: int) -> pd.DataFrame:
-    if lookback <= 0:
-        return frame
-    lagged = [frame]
-    for k in range(1, lookback + 1):
-        shifted = frame.shift(k)
-        shifted.columns = [f"{c}_lag{k}" for c in frame.columns]
-        lagged.append(shifted)
-    return pd.concat(lagged, axis=1)
-
-
-def assemble_features(
-    spec: StrategySpec,
-    base_timeframe: str,
-    bars_by_timeframe: Mapping[str, pd.DataFrame],
-    features_by_timeframe: Mapping[str, pd.DataFrame],
-) -> pd.DataFrame:
-    """Align every timeframe's fuzzy columns onto the base, add price context and lags."""
-    base_bars = bars_by_timeframe[base_timeframe]
-    parts = [features_by_timeframe[base_timeframe]]
-    for timeframe, frame in features_by_timeframe.items():
-        if timeframe != base_timeframe:
-            parts.append(align_to_base(frame, timeframe, base_bars.index, base_timeframe))
-    if spec.model.features.include_price_context:
-        parts.append(_price_context(base_timeframe, base_bars))
-    return _with_lags(pd.concat(parts, axis=1), spec.model.features.lookback_periods)
 
 
 def _split_points(n: int, spec: StrategySpec) -> tuple[int, int]:
@@ -179,24 +121,28 @@ def _split_points(n: int, spec: StrategySpec) -> tuple[int, int]:
 
 
 def build_symbol_dataset(
-    spec: StrategySpec, symbol: str, base_bars: pd.DataFrame, features: pd.DataFrame
+    spec: StrategySpec, symbol: str, base_bars: pd.DataFrame, features: FeatureMatrix
 ) -> SymbolDataset:
-    """Label, clean and split one symbol's assembled feature frame.
+    """Label, clean and split one symbol's feature matrix.
 
     Args:
         spec: the strategy (labels and split settings).
         symbol: for messages and the summary.
         base_bars: the base timeframe's bars (labels come from its close).
-        features: :func:`assemble_features` output on ``base_bars``' index.
+        features: :func:`~ktrdr_lib.features.builder.build_feature_matrix` output on
+            ``base_bars``' rows.
 
     Raises:
         DataError: when fewer than one sample is left for any split.
     """
+    labels = spec.training.labels
+    if not isinstance(labels, ZigzagLabelsSpec):
+        raise ConfigError(f"{labels.__struct_config__.tag!r} labels are not trainable here")
     close = base_bars["close"].to_numpy(dtype=np.float64)
-    zz = zigzag_labels(close, spec.training.labels.zigzag_threshold)
+    zz = zigzag_labels(close, labels.zigzag_threshold)
     n_bars = len(close)
-    x_all = features.to_numpy(dtype=np.float64)
-    complete = ~np.isnan(x_all).any(axis=1)
+    x_all = features.values
+    complete = _complete_rows(x_all)
     last_extreme = int(zz.extremes[-1]) if len(zz.extremes) else -1
     labelled = np.arange(n_bars) <= last_extreme
     usable = np.flatnonzero(complete & labelled)
@@ -221,16 +167,14 @@ def build_symbol_dataset(
                 "smaller zigzag_threshold."
             )
 
-    x32 = x_all.astype(np.float32)
-    index = base_bars.index
-    assert isinstance(index, pd.DatetimeIndex)
+    index = features.index
     splits = DatasetSplits(
-        feature_names=[str(c) for c in features.columns],
-        x_train=x32[train_keep],
+        feature_names=list(features.names),
+        x_train=x_all[train_keep],
         y_train=zz.labels[train_keep].astype(np.int64),
-        x_val=x32[val_keep],
+        x_val=x_all[val_keep],
         y_val=zz.labels[val_keep].astype(np.int64),
-        x_test=x32[test_rows],
+        x_test=x_all[test_rows],
         y_test=zz.labels[test_rows].astype(np.int64),
         train_index=index[train_keep],
         val_index=index[val_keep],
@@ -247,6 +191,15 @@ def build_symbol_dataset(
         test=len(test_rows),
     )
     return SymbolDataset(splits=splits, summary=summary, features=features)
+
+
+def _complete_rows(values: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """Rows with no NaN, checked in slices so no full-size mask is ever built."""
+    complete = np.empty(values.shape[0], dtype=bool)
+    for start in range(0, values.shape[0], chunk):
+        block = values[start : start + chunk]
+        complete[start : start + chunk] = ~np.isnan(block.sum(axis=1))
+    return complete
 
 
 def concat_splits(parts: list[DatasetSplits]) -> DatasetSplits:

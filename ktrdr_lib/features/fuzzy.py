@@ -1,10 +1,12 @@
 """Fuzzy membership functions: indicator values → degrees of membership in [0, 1].
 
-Three shapes, as a strategy's ``fuzzy_sets`` names them:
+Four shapes, as a strategy's fuzzy sets name them:
 
 - ``triangular [a, b, c]``: 1 at ``b``, linear down to 0 at ``a`` and at ``c``;
 - ``trapezoidal [a, b, c, d]``: 1 on ``[b, c]``, linear down to 0 at ``a`` and at ``d``;
-- ``gaussian [mean, sigma]``: ``exp(-(x - mean)² / (2 sigma²))``.
+- ``gaussian [mean, sigma]``: ``exp(-(x - mean)² / (2 sigma²))``;
+- ``sigmoid [center, slope]``: ``1 / (1 + exp(-slope (x - center)))`` (0.5 at the center,
+  rising for a positive slope, falling for a negative one).
 
 A side with no width (``a == b``, or ``c == d`` / ``b == c`` for a triangle) is a *shoulder*:
 membership stays at 1 from the peak outwards on that side. So ``[0, 0, 30]`` is 1 for every
@@ -12,8 +14,8 @@ membership stays at 1 from the peak outwards on that side. So ``[0, 0, 30]`` is 
 
 Example:
     >>> import numpy as np
-    >>> from ktrdr_lib.strategy.spec import FuzzySetSpec
-    >>> oversold = FuzzySetSpec(type="triangular", parameters=[0, 20, 35])
+    >>> from ktrdr_lib.strategy.spec import MembershipSpec
+    >>> oversold = MembershipSpec(type="triangular", parameters=[0, 20, 35])
     >>> membership(oversold, np.array([10.0, 20.0, 30.0])).round(3).tolist()
     [0.5, 1.0, 0.333]
 """
@@ -26,16 +28,17 @@ import numpy as np
 import numpy.typing as npt
 
 from ktrdr_lib.errors import ConfigError
-from ktrdr_lib.strategy.spec import MEMBERSHIP_PARAMETER_COUNTS, FuzzySetSpec
+from ktrdr_lib.strategy.spec import MEMBERSHIP_PARAMETER_COUNTS, MembershipSpec
 
 __all__ = ["fuzzify", "membership"]
 
 FloatArray = npt.NDArray[np.float64]
 
 _GAUSSIAN_Z_LIMIT = 37.0
+_SIGMOID_Z_LIMIT = 700.0
 
 
-def _check_parameters(fuzzy_set: FuzzySetSpec) -> list[float]:
+def _check_parameters(fuzzy_set: MembershipSpec) -> list[float]:
     params = [float(p) for p in fuzzy_set.parameters]
     expected = MEMBERSHIP_PARAMETER_COUNTS[fuzzy_set.type]
     if len(params) != expected:
@@ -48,6 +51,12 @@ def _check_parameters(fuzzy_set: FuzzySetSpec) -> list[float]:
             raise ConfigError(
                 f"a gaussian fuzzy set needs sigma > 0 (parameters {params}); "
                 "make the second parameter positive."
+            )
+    elif fuzzy_set.type == "sigmoid":
+        if params[1] == 0:
+            raise ConfigError(
+                f"a sigmoid fuzzy set needs a slope that is not 0 (parameters {params}); "
+                "give [center, slope] with a positive slope for 'above', negative for 'below'."
             )
     elif any(low > high for low, high in pairwise(params)):
         raise ConfigError(
@@ -74,7 +83,13 @@ def _gaussian(x: FloatArray, mean: float, sigma: float) -> FloatArray:
     return np.exp(-0.5 * z * z)
 
 
-def membership(fuzzy_set: FuzzySetSpec, x: npt.ArrayLike) -> FloatArray:
+def _sigmoid(x: FloatArray, center: float, slope: float) -> FloatArray:
+    # exp overflows past 709; the degree there is 0 or 1 to double precision anyway.
+    z = np.clip(-slope * (x - center), -_SIGMOID_Z_LIMIT, _SIGMOID_Z_LIMIT)
+    return 1.0 / (1.0 + np.exp(z))
+
+
+def membership(fuzzy_set: MembershipSpec, x: npt.ArrayLike) -> FloatArray:
     """Degree of membership of each value in one fuzzy set.
 
     Args:
@@ -85,12 +100,15 @@ def membership(fuzzy_set: FuzzySetSpec, x: npt.ArrayLike) -> FloatArray:
         float64 array shaped like ``x`` with values in [0, 1]; NaN where ``x`` is NaN.
 
     Raises:
-        ConfigError: wrong number of parameters, unsorted corners, or ``sigma <= 0``.
+        ConfigError: wrong number of parameters, unsorted corners, ``sigma <= 0`` or a zero
+            sigmoid slope.
     """
     values = np.asarray(x, dtype=np.float64)
     params = _check_parameters(fuzzy_set)
     if fuzzy_set.type == "gaussian":
         degrees = _gaussian(values, params[0], params[1])
+    elif fuzzy_set.type == "sigmoid":
+        degrees = _sigmoid(values, params[0], params[1])
     elif fuzzy_set.type == "triangular":
         degrees = _trapezoid(values, params[0], params[1], params[1], params[2])
     else:
@@ -98,11 +116,13 @@ def membership(fuzzy_set: FuzzySetSpec, x: npt.ArrayLike) -> FloatArray:
     return np.where(np.isnan(values), np.nan, degrees)
 
 
-def fuzzify(sets: dict[str, FuzzySetSpec], x: npt.ArrayLike, prefix: str) -> dict[str, FloatArray]:
-    """Membership columns for every set of one indicator.
+def fuzzify(
+    sets: dict[str, MembershipSpec], x: npt.ArrayLike, prefix: str
+) -> dict[str, FloatArray]:
+    """Membership columns for every membership function of one fuzzy set.
 
     Args:
-        sets: set name → set, in the strategy file's order.
+        sets: membership name → function, in the strategy file's order.
         x: the indicator's values.
         prefix: column prefix, e.g. ``"1h_rsi"``.
 
@@ -113,8 +133,8 @@ def fuzzify(sets: dict[str, FuzzySetSpec], x: npt.ArrayLike, prefix: str) -> dic
         ConfigError: a set's parameters are invalid (see :func:`membership`).
 
     Example:
-        >>> from ktrdr_lib.strategy.spec import FuzzySetSpec
-        >>> sets = {"low": FuzzySetSpec(type="triangular", parameters=[0, 0, 50])}
+        >>> from ktrdr_lib.strategy.spec import MembershipSpec
+        >>> sets = {"low": MembershipSpec(type="triangular", parameters=[0, 0, 50])}
         >>> {k: v.tolist() for k, v in fuzzify(sets, [25.0], "1h_rsi").items()}
         {'1h_rsi_low': [0.5]}
     """

@@ -47,7 +47,7 @@ from ktrdr_lib.models.listing import model_info
 from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.paths import models_dir
 from ktrdr_lib.schemas.models import ModelDetail, ModelInfo
-from ktrdr_lib.strategy.spec import ModelSpec
+from ktrdr_lib.strategy.spec import ModelSpec, model_name
 from ktrdr_lib.training.module import FuzzyMLP
 from ktrdr_lib.training.scaling import FeatureScaler
 
@@ -323,8 +323,13 @@ class ModelStore:
 
 
 def load_model(name: str, version: int | None = None, *, root: Path | None = None) -> LoadedModel:
-    """Load a stored model (see :meth:`ModelStore.load`)."""
-    return ModelStore(root).load(name, version)
+    """Load a stored model (see :meth:`ModelStore.load`).
+
+    ``name`` may be the strategy's own name: a name a directory cannot carry
+    (``v15_rsi_zigzag_1.5``) is looked up as the name its models are stored under
+    (``v15_rsi_zigzag_1_5``).
+    """
+    return ModelStore(root).load(model_name(name), version)
 
 
 def list_models(root: Path | None = None) -> list[ModelInfo]:

@@ -74,6 +74,7 @@ class ResultAggregator:
             warmup_dropped=sum(s.warmup_dropped for s in summaries),
             unlabelled_tail_dropped=sum(s.unlabelled_tail_dropped for s in summaries),
             purged=sum(s.purged for s in summaries),
+            feature_report=prepared.feature_report,
         )
 
     @staticmethod
@@ -124,6 +125,9 @@ class ResultAggregator:
             started_at=started_at,
             finished_at=finished_at,
             cancellation_reason=cancellation_reason,
+            strategy_layout=context.strategy.layout,
+            strategy_notices=list(context.strategy.notices),
+            hyperparameter_sources=dict(context.strategy.hyperparameter_sources),
         )
 
     @classmethod

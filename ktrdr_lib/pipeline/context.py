@@ -22,16 +22,19 @@ from typing import Any
 import msgspec
 import pandas as pd
 
+from ktrdr_lib.data.loader import require_series
 from ktrdr_lib.data.timeframes import parse_timeframe, sort_timeframes
 from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.features.inputs import plan_inputs
 from ktrdr_lib.paths import data_dir as default_data_dir
 from ktrdr_lib.paths import models_dir as default_models_dir
+from ktrdr_lib.pipeline.trainable import refuse_untrainable
 from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.status import TrainingMode
 from ktrdr_lib.strategy.config import apply_overrides, strategy_to_config
 from ktrdr_lib.strategy.discovery import resolve_strategy
 from ktrdr_lib.strategy.loader import load_strategy
-from ktrdr_lib.strategy.spec import StrategySpec
+from ktrdr_lib.strategy.spec import StrategySpec, model_name
 
 __all__ = [
     "TrainingOperationContext",
@@ -80,8 +83,14 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
         """The strategy's ``name``."""
         return self.strategy.name
 
+    @property
+    def model_name(self) -> str:
+        """The name its models are stored under (the strategy's name, made safe for a
+        directory: ``v15_rsi_zigzag_1.5`` → ``v15_rsi_zigzag_1_5``)."""
+        return model_name(self.strategy.name)
+
     def strategy_config(self) -> dict[str, Any]:
-        """The strategy in the v2 file layout (saved with the model)."""
+        """The strategy in the v3 file layout (saved with the model)."""
         return strategy_to_config(self.strategy)
 
     def with_batches_per_epoch(self, batches: int) -> TrainingOperationContext:
@@ -210,6 +219,8 @@ def build_training_context(
     Raises:
         ConfigError: any part of the request is invalid (the message names it).
         StrategyNotFoundError: no such strategy; the message lists the places searched.
+        DataError: a symbol has no data for a timeframe (local runs); the message lists every
+            file looked for.
 
     Example:
         >>> ctx = build_training_context("rsi_mean_reversion", epochs=2)
@@ -239,11 +250,18 @@ def build_training_context(
             f"strategy {spec.name!r} names no timeframes in training_data; pass timeframes "
             "(e.g. --timeframes 1d)"
         )
-    start, end = _check_date("start_date", start_date), _check_date("end_date", end_date)
+    window = spec.training_data
+    start = _check_date("start_date", start_date or (window.start_date if window else None))
+    end = _check_date("end_date", end_date or (window.end_date if window else None))
     if start and end and pd.Timestamp(start) >= pd.Timestamp(end):
         raise ConfigError(f"start_date {start} is not before end_date {end}; swap or widen them")
     if mode not in ("local", "host"):
         raise ConfigError(f"mode: {mode!r} is not a training mode; use 'local' or 'host'")
+    refuse_untrainable(spec)
+    plan_inputs(spec, chosen_tfs)  # every input names a known set, output and timeframe
+    data = Path(data_dir) if data_dir else default_data_dir()
+    if mode == "local":  # a training host reads its own data directory
+        require_series(chosen_symbols, chosen_tfs, data_dir=data)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: {seed!r} is not a non-negative integer")
 
@@ -260,7 +278,7 @@ def build_training_context(
         mode=mode,
         seed=seed,
         overrides=merged,
-        data_dir=str(Path(data_dir) if data_dir else default_data_dir()),
+        data_dir=str(data),
         models_dir=str(Path(models_dir) if models_dir else default_models_dir()),
         total_epochs=spec.model.training.epochs,
         batch_size=spec.model.training.batch_size,

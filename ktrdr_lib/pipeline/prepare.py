@@ -13,20 +13,25 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ktrdr_lib.data.loader import load_ohlcv, require_bars
+from ktrdr_lib.features.builder import (
+    FeatureMatrix,
+    build_feature_matrix,
+    column_modes,
+    compute_indicator_outputs,
+)
 from ktrdr_lib.features.dataset import (
     DatasetSplits,
     SplitSummary,
-    assemble_features,
     build_symbol_dataset,
-    compute_timeframe_features,
     concat_splits,
-    indicator_values,
+    strategy_warmup,
     warmup_history,
 )
-from ktrdr_lib.features.indicators import indicator_warmup
+from ktrdr_lib.features.inputs import plan_inputs
+from ktrdr_lib.features.report import feature_report
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.progress.cancellation import CancelToken
-from ktrdr_lib.schemas.results import BarsSummary
+from ktrdr_lib.schemas.results import BarsSummary, FeatureReport
 from ktrdr_lib.schemas.status import PipelinePhase
 
 __all__ = ["MIN_SAMPLES", "PhaseObserver", "PhaseSteps", "PreparedData", "prepare_data"]
@@ -48,6 +53,8 @@ class PreparedData:
     splits: DatasetSplits
     bars: list[BarsSummary]
     split_summaries: list[SplitSummary]
+    column_modes: list[str]
+    feature_report: FeatureReport
 
 
 def _stamp(value: Any) -> str | None:
@@ -86,7 +93,8 @@ def prepare_data(
     steps = PhaseSteps(observer, token)
     spec = context.strategy
     history = warmup_history(spec)
-    warmup = max((indicator_warmup(ind) for ind in spec.indicators), default=0)
+    warmup = strategy_warmup(spec)
+    plan = plan_inputs(spec, context.timeframes)
     needed = warmup + spec.model.features.lookback_periods + MIN_SAMPLES
     data_dir = Path(context.data_dir)
 
@@ -120,20 +128,19 @@ def prepare_data(
             )
 
     steps.enter("indicators", f"Computing {len(spec.indicators)} indicators")
-    values = {
-        symbol: {tf: indicator_values(spec, frame) for tf, frame in by_tf.items()}
-        for symbol, by_tf in bars.items()
-    }
-
-    steps.enter("fuzzy", f"Fuzzifying {sum(len(s) for s in spec.fuzzy_sets.values())} sets")
-    features: dict[str, pd.DataFrame] = {}
+    outputs = {}
     for symbol, by_tf in bars.items():
         steps.check()
-        per_tf = {
-            tf: compute_timeframe_features(spec, tf, frame, values[symbol][tf])
-            for tf, frame in by_tf.items()
-        }
-        features[symbol] = assemble_features(spec, context.base_timeframe, by_tf, per_tf)
+        outputs[symbol] = compute_indicator_outputs(spec, plan, by_tf)
+
+    memberships = sum(len(fuzzy_set.memberships) for fuzzy_set in spec.fuzzy_sets.values())
+    steps.enter("fuzzy", f"Fuzzifying {memberships} memberships into {len(plan.columns)} inputs")
+    features: dict[str, FeatureMatrix] = {}
+    for symbol, by_tf in bars.items():
+        steps.check()
+        features[symbol] = build_feature_matrix(
+            spec, plan, by_tf, context.base_timeframe, outputs.pop(symbol)
+        )
 
     steps.enter("labels", "ZigZag labels and chronological split")
     parts: list[DatasetSplits] = []
@@ -141,11 +148,21 @@ def prepare_data(
     for symbol in context.symbols:
         steps.check()
         base = bars[symbol][context.base_timeframe]
-        frame = features[symbol]
+        matrix = features.pop(symbol)
         if context.start_date is not None:
-            keep = base.index >= pd.Timestamp(context.start_date)
-            base, frame = base[keep], frame[keep]
-        dataset = build_symbol_dataset(spec, symbol, base, frame)
+            first = int(pd.DatetimeIndex(base.index).searchsorted(pd.Timestamp(context.start_date)))
+            base, matrix = base.iloc[first:], matrix.rows_from(first)
+        dataset = build_symbol_dataset(spec, symbol, base, matrix)
         parts.append(dataset.splits)
         summaries.append(dataset.summary)
-    return PreparedData(splits=concat_splits(parts), bars=bar_summaries, split_summaries=summaries)
+    splits = concat_splits(parts)
+    columns = matrix.columns
+    names = splits.feature_names[: len(columns)]
+    fuzzy = [column is not None and column.kind == "fuzzy" for column in columns]
+    return PreparedData(
+        splits=splits,
+        bars=bar_summaries,
+        split_summaries=summaries,
+        column_modes=column_modes(matrix, scale_features=spec.model.features.scale_features),
+        feature_report=feature_report(splits.x_train, names, fuzzy=fuzzy),
+    )

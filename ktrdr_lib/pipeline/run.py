@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.models.store import SavedModel
     from ktrdr_lib.schemas.results import ClassificationMetrics
     from ktrdr_lib.training.fit import FitOutcome
+    from ktrdr_lib.training.scaling import FeatureScaler
 
 __all__ = ["PipelineOutput", "TrainerOptions", "execute_pipeline", "run_training_pipeline"]
 
@@ -57,7 +58,7 @@ class TrainerOptions:
         return self.devices if isinstance(self.devices, int) and self.devices > 1 else 1
 
 
-def _scaled(splits: DatasetSplits, scaler: Any) -> DatasetSplits:
+def _scaled(splits: DatasetSplits, scaler: FeatureScaler) -> DatasetSplits:
     return replace(
         splits,
         x_train=scaler.transform(splits.x_train),
@@ -124,7 +125,8 @@ def execute_pipeline(
     spec = context.strategy
     prepared = prepare_data(context, observer=observer, token=token)
     raw = prepared.splits
-    scaler = FeatureScaler.fit(raw.x_train) if spec.model.features.scale_features else None
+    modes = prepared.column_modes
+    scaler = FeatureScaler.fit(raw.x_train, modes) if any(m != "none" for m in modes) else None
     splits = raw if scaler is None else _scaled(raw, scaler)
 
     per_rank = len(splits.y_train) // options.world_size
@@ -160,7 +162,7 @@ def execute_pipeline(
     if save_model and fit.global_rank == 0:  # one copy, however many ranks trained
         steps.enter("save", "Saving the model")
         saved = ModelStore(Path(context.models_dir)).save(
-            strategy_name=spec.name,
+            strategy_name=context.model_name,
             module=fit.module,
             feature_names=raw.feature_names,
             scaler=scaler,

@@ -1,4 +1,4 @@
-"""Feature standardisation fitted on the training split only.
+"""Feature scaling fitted on the training split only: per column, z-score, min-max or none.
 
 The scaler is plain numpy (no torch, no Lightning) so it loads fast and travels with a saved
 model as JSON: ``FeatureScaler.from_dict(scaler.to_dict())`` rebuilds it exactly.
@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,14 +23,17 @@ __all__ = ["FeatureScaler"]
 
 
 class FeatureScaler:
-    """Per-column ``(x - mean) / std`` with statistics from the training split.
+    """Per-column ``(x - offset) / scale`` with statistics from the training split.
 
-    A column whose training standard deviation is 0 (a constant feature) gets ``std = 1`` so it
-    maps to 0 instead of dividing by zero.
+    Each column is scaled as :meth:`fit` was told: ``zscore`` (offset the mean, scale the
+    standard deviation), ``minmax`` (offset the minimum, scale the range, so training values
+    fall in [0, 1]) or ``none`` (offset 0, scale 1). A zero spread (a constant feature) gets
+    scale 1 so it maps to 0 instead of dividing by zero. The two vectors are stored as
+    ``mean`` and ``std`` whatever the modes were.
 
     Args:
-        mean: per-column mean, shape ``(n_features,)``.
-        std: per-column standard deviation, shape ``(n_features,)``, all > 0.
+        mean: per-column offset, shape ``(n_features,)``.
+        std: per-column scale, shape ``(n_features,)``, all > 0.
     """
 
     def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
@@ -54,29 +57,68 @@ class FeatureScaler:
         return int(self.mean.shape[0])
 
     @classmethod
-    def fit(cls, x_train: np.ndarray) -> FeatureScaler:
-        """Fit mean and std on the training features.
+    def fit(
+        cls, x_train: np.ndarray, modes: Sequence[str] | None = None, *, chunk: int = 65_536
+    ) -> FeatureScaler:
+        """Fit each column's offset and scale on the training features.
+
+        The statistics are accumulated in float64 over slices of rows, so fitting never
+        holds a float64 copy of the whole split.
 
         Args:
             x_train: training features, shape ``(n_samples, n_features)``, n_samples ≥ 1.
+            modes: per column ``zscore``, ``minmax`` or ``none`` (default: all ``zscore``).
+            chunk: rows per slice.
 
         Raises:
-            DataError: when the array is not 2-D, is empty or holds NaN/inf.
+            DataError: when the array is not 2-D, is empty or holds NaN/inf, or ``modes`` does
+                not match its columns.
         """
-        x = np.asarray(x_train, dtype=np.float64)
+        x = np.asarray(x_train)
         if x.ndim != 2 or x.shape[0] == 0:
             raise DataError(
                 f"cannot fit a feature scaler on training features of shape {x.shape}; expected "
                 "(n_samples ≥ 1, n_features). Check the data split and the date range."
             )
-        if not np.all(np.isfinite(x)):
-            bad_columns = np.flatnonzero(~np.all(np.isfinite(x), axis=0)).tolist()
+        columns = x.shape[1]
+        wanted = list(modes) if modes is not None else ["zscore"] * columns
+        unknown = sorted(set(wanted) - {"zscore", "minmax", "none"})
+        if len(wanted) != columns or unknown:
             raise DataError(
-                f"training features hold NaN or inf in columns {bad_columns}; drop warm-up rows "
-                "or fix the indicator inputs before scaling."
+                f"scaler modes must name zscore, minmax or none for each of the {columns} "
+                f"columns; got {len(wanted)} modes{f' with {unknown}' if unknown else ''}"
             )
-        std = x.std(axis=0)
-        return cls(x.mean(axis=0), np.where(std > 0, std, 1.0))
+        total = np.zeros(columns)
+        squares = np.zeros(columns)
+        low = np.full(columns, np.inf)
+        high = np.full(columns, -np.inf)
+        for start in range(0, x.shape[0], chunk):
+            block = x[start : start + chunk].astype(np.float64)
+            if not np.all(np.isfinite(block)):
+                bad_columns = np.flatnonzero(~np.all(np.isfinite(block), axis=0)).tolist()
+                raise DataError(
+                    f"training features hold NaN or inf in columns {bad_columns}; drop warm-up "
+                    "rows or fix the indicator inputs before scaling."
+                )
+            total += block.sum(axis=0)
+            squares += np.square(block).sum(axis=0)
+            np.minimum(low, block.min(axis=0), out=low)
+            np.maximum(high, block.max(axis=0), out=high)
+        rows = x.shape[0]
+        mean = total / rows
+        std = np.sqrt(np.maximum(squares / rows - mean * mean, 0.0))
+        choice = np.array(wanted)
+        offset = np.where(choice == "zscore", mean, np.where(choice == "minmax", low, 0.0))
+        spread = np.where(choice == "zscore", std, np.where(choice == "minmax", high - low, 1.0))
+        return cls(offset, np.where(spread > 0, spread, 1.0))
+
+    def _check(self, array: np.ndarray) -> None:
+        if array.ndim != 2 or array.shape[1] != self.n_features:
+            raise DataError(
+                f"features have shape {array.shape} but the scaler was fitted on "
+                f"{self.n_features} columns; pass the same feature columns, in the same order, "
+                "as in training."
+            )
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Standardise features with the fitted statistics.
@@ -91,13 +133,11 @@ class FeatureScaler:
             DataError: when the column count differs from the fitted one.
         """
         array = np.asarray(x)
-        if array.ndim != 2 or array.shape[1] != self.n_features:
-            raise DataError(
-                f"features have shape {array.shape} but the scaler was fitted on "
-                f"{self.n_features} columns; pass the same feature columns, in the same order, "
-                "as in training."
-            )
-        return ((array - self.mean) / self.std).astype(np.float32)
+        self._check(array)
+        # In float32 throughout: one output array, no float64 copy of the features.
+        scaled: np.ndarray = np.subtract(array, self.mean.astype(np.float32), dtype=np.float32)
+        scaled /= self.std.astype(np.float32)
+        return scaled
 
     def to_dict(self) -> dict[str, list[float]]:
         """JSON-safe form: ``{"mean": [...], "std": [...]}``."""

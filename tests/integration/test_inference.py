@@ -12,8 +12,7 @@ import pytest
 
 from ktrdr_lib.data.loader import load_ohlcv
 from ktrdr_lib.errors import ConfigError, DataError
-from ktrdr_lib.features.dataset import DatasetSplits
-from ktrdr_lib.features.indicators import indicator_warmup
+from ktrdr_lib.features.dataset import DatasetSplits, strategy_warmup
 from ktrdr_lib.inference import SignalPrediction, features_for_bars, predict_signal
 from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.models.store import load_model
@@ -61,8 +60,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) 
 
 def needed_bars() -> int:
     spec = load_strategy(SMALL_STRATEGY)
-    warmup = max(indicator_warmup(indicator) for indicator in spec.indicators)
-    return warmup + spec.model.features.lookback_periods + 1
+    return strategy_warmup(spec) + spec.model.features.lookback_periods + 1
 
 
 def test_prediction_at_split_bars_equals_the_pipeline_rows(trained: Trained) -> None:

@@ -238,13 +238,13 @@ def test_failures_end_failed_with_a_message(orch_factory: Any, small_strategy_fi
     diverging = orch.start_training(
         small_strategy_file, overrides={"learning_rate": 1e12, "optimizer": "sgd"}
     )
-    missing = orch.start_training(small_strategy_file, symbols=["NOPE"])
+    too_short = orch.start_training(small_strategy_file, symbols=["TINY"])
     record = diverging.wait(timeout=120)
     assert record.status == "failed"
     assert "diverged" in (record.error_message or "")
-    record = missing.wait(timeout=120)
+    record = too_short.wait(timeout=120)
     assert record.status == "failed"
-    assert "NOPE" in (record.error_message or "")
+    assert "too few bars for TINY 1h" in (record.error_message or "")
     assert record.progress.status == "failed"
 
 

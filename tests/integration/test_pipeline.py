@@ -163,9 +163,27 @@ def test_graceful_stop_evaluates_and_saves(
     assert stopper.batches_after <= 1
 
 
-def test_missing_symbol_is_a_data_error(
+def test_missing_data_fails_at_the_start_listing_every_file_looked_for(
     small_strategy_file: Path, synthetic_data_dir: Path
 ) -> None:
-    ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir, symbols=["NOPE"])
-    with pytest.raises(DataError, match="NOPE"):
+    with pytest.raises(DataError) as info:
+        build_training_context(
+            small_strategy_file,
+            data_dir=synthetic_data_dir,
+            symbols=["NOPE", "SYNTH", "GONE"],
+            timeframes=["1h", "4h"],  # SYNTH's 4h bars come from its 1h file
+        )
+    message = str(info.value)
+    assert message.startswith("4 series have no data")
+    for wanted in ("NOPE_1h{", "NOPE_4h{", "GONE_1h{", "GONE_4h{"):
+        assert f"looked for {wanted}.csv,.csv.gz,.parquet}}" in message
+    assert "data for SYNTH" not in message
+    assert "KTRDR_DATA_DIR" in message
+
+
+def test_a_series_too_short_fails_the_run_while_loading(
+    small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir, symbols=["TINY"])
+    with pytest.raises(DataError, match="too few bars for TINY 1h"):
         run_training_pipeline(ctx)

@@ -174,7 +174,7 @@ def test_a_failing_child_and_a_killed_child_end_failed(
 ) -> None:
     runner = ProcessTrainingRunner(callbacks=[HoldUntilCancelled(3)])
     orch = orch_factory(runner, max_concurrent=2)
-    missing = orch.start_training(small_strategy_file, symbols=["NOPE"])
+    too_short = orch.start_training(small_strategy_file, symbols=["TINY"])
     doomed = orch.start_training(small_strategy_file, epochs=50)
     _follow_until(doomed, 3)
     pid = runner.child_pid(doomed.operation_id)
@@ -186,9 +186,9 @@ def test_a_failing_child_and_a_killed_child_end_failed(
     assert f"training process (pid {pid}) was killed by SIGKILL" in (killed.error_message or "")
     assert killed.progress.status == "failed"
 
-    record = missing.wait(timeout=60)
+    record = too_short.wait(timeout=60)
     assert record.status == "failed"
-    assert "NOPE" in (record.error_message or "")
+    assert "too few bars for TINY 1h" in (record.error_message or "")
     assert record.progress.phase == "load_data"
 
 

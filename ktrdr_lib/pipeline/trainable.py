@@ -1,0 +1,38 @@
+"""What this version can train, checked before an operation exists.
+
+Strategy files load with every construct KTRDR accepted; a few of those constructs (label kinds
+other than ZigZag, LSTM and GRU networks, regression outputs) load and migrate but do not train
+here yet. :func:`refuse_untrainable` says so at once, naming the construct and the field, so no
+operation is stored for a run that could only fail.
+"""
+
+from __future__ import annotations
+
+from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.strategy.label_kinds import ZigzagLabelsSpec
+from ktrdr_lib.strategy.spec import StrategySpec
+
+__all__ = ["refuse_untrainable"]
+
+
+def refuse_untrainable(spec: StrategySpec) -> None:
+    """Raise :class:`ConfigError` when the strategy asks for something this version cannot
+    train; the message names the field and what trains today."""
+    where = f"strategy {spec.name!r}"
+    labels = spec.training.labels
+    if not isinstance(labels, ZigzagLabelsSpec):
+        source = labels.__struct_config__.tag
+        raise ConfigError(
+            f"{where}: training.labels.source {source!r} loads, but this version trains ZigZag "
+            "labels only; use `source: zigzag` to train it here"
+        )
+    if spec.model.type != "mlp":
+        raise ConfigError(
+            f"{where}: model.type {spec.model.type!r} loads, but this version trains MLP "
+            "networks only; use `type: mlp` to train it here"
+        )
+    if spec.decisions.output_format != "classification":
+        raise ConfigError(
+            f"{where}: decisions.output_format {spec.decisions.output_format!r} loads, but this "
+            "version trains classification (BUY/HOLD/SELL) models only"
+        )
