@@ -31,6 +31,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/features.py
+	$(BIN)/python bench/pipeline_scale.py
 	$(BIN)/python bench/training_throughput.py
 	$(BIN)/python bench/bridge_overhead.py
 	$(BIN)/python bench/cancel_latency.py

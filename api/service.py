@@ -66,7 +66,7 @@ from ktrdr_lib.schemas.v1 import (
     TrainingStartResponse,
 )
 from ktrdr_lib.strategy.discovery import list_strategies, resolve_strategy_name
-from ktrdr_lib.strategy.loader import check_strategy_text
+from ktrdr_lib.strategy.loader import check_strategy
 from ktrdr_lib.timestamps import utc_now
 
 __all__ = ["TrainingApi"]
@@ -395,18 +395,20 @@ class TrainingApi:
         return StrategiesResponse(success=True, strategies=list_strategies())
 
     def validate_strategy(self, request: StrategyValidateRequest) -> StrategyValidateResponse:
-        """Every problem in a strategy's YAML text, each with its field path and line (the
-        YAML is only ever safe-loaded)."""
-        problems = check_strategy_text(request.content, file=request.file_name)
+        """Every problem and notice in a strategy's YAML text (any layout), each with its
+        field path and line (the YAML is only ever safe-loaded)."""
+        check = check_strategy(request.content, file=request.file_name)
         name = None
-        if not problems:
+        if check.valid:
             loaded = yaml.safe_load(request.content)
             name = loaded.get("name") if isinstance(loaded, dict) else None
         return StrategyValidateResponse(
             success=True,
-            valid=not problems,
+            valid=check.valid,
             name=name,
-            problems=problems,
+            problems=check.problems,
+            notices=check.notices,
+            layout=check.layout,
         )
 
     # -- health ------------------------------------------------------------------------------

@@ -232,6 +232,7 @@ def performance_response(task_id: str, result: TrainingResult) -> PerformanceRes
         test_metrics=test_block,
         model_info=model_info,
         validation_metrics=validation,
+        feature_report=result.data_summary.feature_report,
     )
 
 

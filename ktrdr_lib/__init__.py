@@ -50,8 +50,10 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
     from ktrdr_lib.schemas.requests import TrainingRequest
     from ktrdr_lib.schemas.results import TrainingResult
+    from ktrdr_lib.schemas.strategies import StrategyNotice
     from ktrdr_lib.strategy.discovery import list_strategies, resolve_strategy
-    from ktrdr_lib.strategy.loader import check_strategy_text, load_strategy
+    from ktrdr_lib.strategy.loader import check_strategy, check_strategy_text, load_strategy
+    from ktrdr_lib.strategy.migrate import migrate_strategy
     from ktrdr_lib.strategy.spec import StrategySpec
 
 __version__ = "0.1.0"
@@ -80,6 +82,7 @@ __all__ = [
     "StateConflictError",
     "StrategyError",
     "StrategyNotFoundError",
+    "StrategyNotice",
     "StrategyProblem",
     "StrategySpec",
     "TrainerOptions",
@@ -90,6 +93,7 @@ __all__ = [
     "TrainingResult",
     "__version__",
     "build_training_context",
+    "check_strategy",
     "check_strategy_text",
     "generate_ohlcv",
     "list_models",
@@ -97,6 +101,7 @@ __all__ = [
     "load_model",
     "load_ohlcv",
     "load_strategy",
+    "migrate_strategy",
     "predict_signal",
     "resolve_strategy",
     "run_training_pipeline",
@@ -117,6 +122,7 @@ _LAZY: dict[str, str] = {
     "ProgressSnapshot": "ktrdr_lib.schemas.progress",
     "ResultAggregator": "ktrdr_lib.pipeline.aggregate",
     "SignalPrediction": "ktrdr_lib.inference",
+    "StrategyNotice": "ktrdr_lib.schemas.strategies",
     "StrategySpec": "ktrdr_lib.strategy.spec",
     "TrainerOptions": "ktrdr_lib.pipeline.run",
     "TrainingOperationContext": "ktrdr_lib.pipeline.context",
@@ -124,6 +130,7 @@ _LAZY: dict[str, str] = {
     "TrainingRequest": "ktrdr_lib.schemas.requests",
     "TrainingResult": "ktrdr_lib.schemas.results",
     "build_training_context": "ktrdr_lib.pipeline.context",
+    "check_strategy": "ktrdr_lib.strategy.loader",
     "check_strategy_text": "ktrdr_lib.strategy.loader",
     "generate_ohlcv": "ktrdr_lib.data.synthetic",
     "list_models": "ktrdr_lib.models.store",
@@ -131,6 +138,7 @@ _LAZY: dict[str, str] = {
     "load_model": "ktrdr_lib.models.store",
     "load_ohlcv": "ktrdr_lib.data.loader",
     "load_strategy": "ktrdr_lib.strategy.loader",
+    "migrate_strategy": "ktrdr_lib.strategy.migrate",
     "predict_signal": "ktrdr_lib.inference",
     "resolve_strategy": "ktrdr_lib.strategy.discovery",
     "run_training_pipeline": "ktrdr_lib.pipeline.run",

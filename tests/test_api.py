@@ -498,7 +498,17 @@ def test_strategy_validation_returns_every_problem_with_its_path(client: TestCli
     assert all(p["message"] and p["line"] for p in body["problems"])
 
     good = client.post(f"{API}/strategies/validate", json={"content": SMALL_STRATEGY}).json()
-    assert good == {"success": True, "valid": True, "name": "small_test", "problems": []}
+    notices = good.pop("notices")
+    assert good == {
+        "success": True,
+        "valid": True,
+        "name": "small_test",
+        "problems": [],
+        "layout": "v2",
+    }
+    # written for early v2 (no feature_id): its sma set reads close / SMA, the split was random
+    assert {n["path"] for n in notices} == {"fuzzy_sets.sma", "training.data_split"}
+    assert all(n["message"] and n["line"] for n in notices)
 
     not_yaml = client.post(f"{API}/strategies/validate", json={"content": "a: [unclosed"}).json()
     assert not_yaml["valid"] is False and "line 1" in not_yaml["problems"][0]["message"]

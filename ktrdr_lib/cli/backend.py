@@ -33,12 +33,11 @@ from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 
 if TYPE_CHECKING:
-    from ktrdr_lib.errors import StrategyProblem
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.requests import TrainingRequest
     from ktrdr_lib.schemas.results import TrainingResult
-    from ktrdr_lib.schemas.strategies import StrategyListing
+    from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyListing
     from ktrdr_lib.schemas.v1 import (
         ModelListItem,
         OperationInfo,
@@ -121,8 +120,16 @@ class Backend(Protocol):
         """The strategies found by name, invalid ones included."""
         ...
 
-    def check_strategy(self, text: str, *, file: str) -> list[StrategyProblem]:
-        """Every problem of a strategy's YAML text (empty when it is valid)."""
+    def check_strategy(self, text: str, *, file: str) -> StrategyCheck:
+        """Every problem and notice of a strategy's YAML text, and its layout."""
+        ...
+
+    def migrate_strategy(self, text: str, *, file: str) -> str:
+        """The strategy's v3 YAML, its notices as comments on top.
+
+        Raises:
+            StrategyError: the text has problems.
+        """
         ...
 
     def close(self) -> None:

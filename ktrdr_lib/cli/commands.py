@@ -55,6 +55,7 @@ __all__ = [
     "operations_list",
     "operations_show",
     "strategies_list",
+    "strategies_migrate",
     "strategies_validate",
     "train",
 ]
@@ -247,7 +248,8 @@ def models_list(args: argparse.Namespace, backend: Backend) -> int:
 
 
 def strategies_validate(args: argparse.Namespace, backend: Backend) -> int:
-    """``ktrdr strategies validate FILE...``: every problem of each file; 1 if any is bad."""
+    """``ktrdr strategies validate FILE...``: every problem and notice of each file, with
+    ``file:line``; 1 if any file has problems (notices never fail it)."""
     bad = 0
     for name in args.files:
         path = Path(name)
@@ -257,14 +259,39 @@ def strategies_validate(args: argparse.Namespace, backend: Backend) -> int:
             _print(f"{name}: cannot read: {exc.strerror or exc}\n")
             bad += 1
             continue
-        problems = backend.check_strategy(text, file=str(path))
-        if problems:
+        check = backend.check_strategy(text, file=str(path))
+        for problem in check.problems:
+            _print(problem.render() + "\n")
+        for notice in check.notices:
+            _print(notice.render() + "\n")
+        layout = f"{check.layout} layout" if check.layout else "not a strategy"
+        notices = len(check.notices)
+        counted = f", {notices} notice{'s' if notices != 1 else ''}" if notices else ""
+        if check.problems:
             bad += 1
-            for problem in problems:
-                _print(problem.render() + "\n")
+            problems = len(check.problems)
+            _print(
+                f"{name}: INVALID ({layout}, {problems} problem{'s' * (problems != 1)}{counted})\n"
+            )
         else:
-            _print(f"{name}: OK\n")
+            _print(f"{name}: OK ({layout}{counted})\n")
     return EXIT_ERROR if bad else EXIT_OK
+
+
+def strategies_migrate(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr strategies migrate FILE``: the file in the v3 layout, its notices as comments.
+
+    Raises:
+        StrategyError: the file has problems (printed as ``file:line: path: message``).
+        ConfigError: the file cannot be read.
+    """
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{args.file}: cannot read: {exc.strerror or exc}") from exc
+    _print(backend.migrate_strategy(text, file=str(path)))
+    return EXIT_OK
 
 
 def strategies_list(args: argparse.Namespace, backend: Backend) -> int:
@@ -278,6 +305,7 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("train", None): train,
     ("strategies", "validate"): strategies_validate,
     ("strategies", "list"): strategies_list,
+    ("strategies", "migrate"): strategies_migrate,
     ("models", "list"): models_list,
     ("operations", "list"): operations_list,
     ("operations", "show"): operations_show,

@@ -25,12 +25,11 @@ from ktrdr_lib.schemas.v1 import OperationListItem, OperationListResponse
 
 if TYPE_CHECKING:
     from ktrdr_lib.cli.backend import StreamEvent
-    from ktrdr_lib.errors import StrategyProblem
     from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.requests import TrainingRequest
     from ktrdr_lib.schemas.results import TrainingResult
-    from ktrdr_lib.schemas.strategies import StrategyListing
+    from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyListing
 
 __all__ = ["LocalBackend"]
 
@@ -160,11 +159,17 @@ class LocalBackend:
 
         return list_strategies()
 
-    def check_strategy(self, text: str, *, file: str) -> list[StrategyProblem]:
-        """Every problem of the text, each naming ``file`` and its line."""
-        from ktrdr_lib.strategy.loader import check_strategy_text
+    def check_strategy(self, text: str, *, file: str) -> StrategyCheck:
+        """Every problem and notice of the text, each naming ``file`` and its line."""
+        from ktrdr_lib.strategy.loader import check_strategy
 
-        return check_strategy_text(text, file=file)
+        return check_strategy(text, file=file)
+
+    def migrate_strategy(self, text: str, *, file: str) -> str:
+        """The text's v3 YAML (:func:`~ktrdr_lib.strategy.migrate.migrate_strategy`)."""
+        from ktrdr_lib.strategy.migrate import migrate_strategy
+
+        return migrate_strategy(text, file=file)
 
     def close(self) -> None:
         """Shut the orchestrator down; a training started here and still running is

@@ -60,8 +60,14 @@ def _add_strategies(sub: Subcommands) -> None:
     strategies = sub.add_parser("strategies", help="strategy files").add_subparsers(
         dest="action", required=True
     )
-    validate = strategies.add_parser("validate", help="check strategy files, report problems")
+    validate = strategies.add_parser(
+        "validate", help="check strategy files (any layout): report problems and notices"
+    )
     validate.add_argument("files", nargs="+")
+    migrate = strategies.add_parser(
+        "migrate", help="print a strategy file (legacy, v2 or v3) in the v3 layout"
+    )
+    migrate.add_argument("file")
     strategies.add_parser("list", help="strategies found by name")
 
 

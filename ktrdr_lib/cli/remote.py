@@ -28,6 +28,7 @@ from ktrdr_lib.http.client import ApiClient
 from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from ktrdr_lib.schemas.status import OperationStatus
+from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyNotice
 
 if TYPE_CHECKING:
     from ktrdr_lib.cli.backend import StreamEvent
@@ -172,16 +173,32 @@ class ApiBackend:
         """``GET /strategies``: the server's ``KTRDR_STRATEGIES_DIR`` and shipped examples."""
         return self.client.strategies()
 
-    def check_strategy(self, text: str, *, file: str) -> list[StrategyProblem]:
-        """``POST /strategies/validate``."""
+    def check_strategy(self, text: str, *, file: str) -> StrategyCheck:
+        """``POST /strategies/validate``: the server's problems, notices and layout."""
         answer = self.client.validate_strategy(text, file_name=file)
         try:
-            return msgspec.convert(answer.problems, list[StrategyProblem])
+            return StrategyCheck(
+                problems=msgspec.convert(answer.problems, list[StrategyProblem]),
+                notices=msgspec.convert(answer.notices, list[StrategyNotice]),
+                layout=answer.layout,
+            )
         except msgspec.ValidationError as exc:
             raise KtrdrError(
                 f"the server at {self.location} reported strategy problems in an unexpected "
                 f"shape ({exc}); is it a KTRDR API of this version?"
             ) from exc
+
+    def migrate_strategy(self, text: str, *, file: str) -> str:
+        """Refused: migration needs no server (``ktrdr strategies migrate`` runs here).
+
+        Raises:
+            ConfigError: always, saying to run it without ``--api``.
+        """
+        del text
+        raise ConfigError(
+            f"migrating {file} runs in this process, not on {self.location}: run "
+            "`ktrdr strategies migrate FILE` without --api (it needs no server or data)"
+        )
 
     def close(self) -> None:
         """Close the connection pool (a training started through it keeps running unless

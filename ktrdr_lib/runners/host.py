@@ -350,7 +350,7 @@ class HostTrainingRunner:
                 archive.data,
                 archive.sha256,
                 store=ModelStore(Path(context.models_dir)),
-                name=context.strategy_name,
+                name=context.model_name,
                 extra_metadata={
                     "host_session_id": session_id,
                     "host_url": self.host_url,

@@ -42,6 +42,7 @@ from ktrdr_lib.schemas.results import (
     ClassificationMetrics,
     ClassMetrics,
     DataSummary,
+    FeatureReport,
     ResourceUsage,
     SessionInfo,
     TrainingMetrics,
@@ -55,7 +56,12 @@ from ktrdr_lib.schemas.status import (
     PipelinePhase,
     TrainingMode,
 )
-from ktrdr_lib.schemas.strategies import StrategyListing
+from ktrdr_lib.schemas.strategies import (
+    StrategyCheck,
+    StrategyLayout,
+    StrategyListing,
+    StrategyNotice,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -69,6 +75,7 @@ __all__ = [
     "DeviceResources",
     "EpochHistoryRow",
     "ErrorBody",
+    "FeatureReport",
     "FinalEvent",
     "HealthReport",
     "HostHealth",
@@ -89,7 +96,10 @@ __all__ = [
     "ProgressSnapshot",
     "ResourceUsage",
     "SessionInfo",
+    "StrategyCheck",
+    "StrategyLayout",
     "StrategyListing",
+    "StrategyNotice",
     "TrainingDiagnostics",
     "TrainingMetrics",
     "TrainingMode",

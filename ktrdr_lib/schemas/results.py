@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from ktrdr_lib.schemas.status import TrainingMode
+from ktrdr_lib.schemas.strategies import StrategyNotice
 
 __all__ = [
     "ArtifactsInfo",
@@ -17,6 +18,7 @@ __all__ = [
     "ClassMetrics",
     "ClassificationMetrics",
     "DataSummary",
+    "FeatureReport",
     "ResourceUsage",
     "SessionInfo",
     "TrainingMetrics",
@@ -113,7 +115,15 @@ class ArtifactsInfo(_Out, frozen=True, kw_only=True):
 
 
 class SessionInfo(_Out, frozen=True, kw_only=True):
-    """Who, what and when."""
+    """Who, what and when, and how the strategy file was read.
+
+    Attributes:
+        strategy_layout: the layout the strategy file was written in (legacy, v2, v3).
+        strategy_notices: every place where this run trains differently from what KTRDR
+            would have done with the file (or where KTRDR would have dropped something).
+        hyperparameter_sources: where each hyper-parameter came from
+            (``training.epochs``, ``model.training.learning_rate``, ``default``).
+    """
 
     operation_id: str
     mode: TrainingMode = "local"
@@ -129,6 +139,9 @@ class SessionInfo(_Out, frozen=True, kw_only=True):
     started_at: str | None = None
     finished_at: str | None = None
     cancellation_reason: str | None = None
+    strategy_layout: str | None = None
+    strategy_notices: list[StrategyNotice] = msgspec.field(default_factory=list)
+    hyperparameter_sources: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class BarsSummary(_Out, frozen=True, kw_only=True):
@@ -142,6 +155,22 @@ class BarsSummary(_Out, frozen=True, kw_only=True):
     resampled_from: str | None = None
 
 
+class FeatureReport(_Out, frozen=True, kw_only=True):
+    """How alive each input was on the training rows (before scaling, lags left out).
+
+    Attributes:
+        active_share: per fuzzy membership column, the share of training rows where the
+            membership is above 0.01.
+        dead: membership columns active on fewer than 1 % of training rows: the set almost
+            never fires (often a scale mistake, e.g. ratio-scale sets over a price).
+        constant: columns with one value on every training row (they carry no information).
+    """
+
+    active_share: dict[str, float] = msgspec.field(default_factory=dict)
+    dead: list[str] = msgspec.field(default_factory=list)
+    constant: list[str] = msgspec.field(default_factory=list)
+
+
 class DataSummary(_Out, frozen=True, kw_only=True):
     """What the data became."""
 
@@ -153,6 +182,7 @@ class DataSummary(_Out, frozen=True, kw_only=True):
     warmup_dropped: int = 0
     unlabelled_tail_dropped: int = 0
     purged: int = 0
+    feature_report: FeatureReport | None = None
 
 
 class TrainingResult(_Out, frozen=True, kw_only=True):

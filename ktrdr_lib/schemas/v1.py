@@ -13,8 +13,9 @@ from msgspec import Meta
 
 from ktrdr_lib.errors import StrategyProblem
 from ktrdr_lib.schemas.requests import TrainingRequest
+from ktrdr_lib.schemas.results import FeatureReport
 from ktrdr_lib.schemas.status import TrainingMode
-from ktrdr_lib.schemas.strategies import StrategyListing
+from ktrdr_lib.schemas.strategies import StrategyLayout, StrategyListing, StrategyNotice
 
 __all__ = [
     "CancelRequest",
@@ -92,7 +93,8 @@ class TrainingStartResponse(_Out, frozen=True, kw_only=True):
 
 
 class PerformanceResponse(_Out, frozen=True, kw_only=True):
-    """v1 ``GET /trainings/{task_id}/performance``."""
+    """v1 ``GET /trainings/{task_id}/performance``, plus ``feature_report``: which inputs were
+    dead or constant on the training rows."""
 
     success: bool
     task_id: str
@@ -101,6 +103,7 @@ class PerformanceResponse(_Out, frozen=True, kw_only=True):
     test_metrics: dict[str, Any]
     model_info: dict[str, Any]
     validation_metrics: dict[str, Any] | None = None
+    feature_report: FeatureReport | None = None
 
 
 # -- operations --------------------------------------------------------------------------------
@@ -309,9 +312,19 @@ class StrategyValidateRequest(_In, frozen=True, kw_only=True):
 
 
 class StrategyValidateResponse(_Out, frozen=True, kw_only=True):
-    """Every problem, with field paths; ``valid`` when there are none."""
+    """Every problem and notice, with field paths and lines; ``valid`` when there are no
+    problems (notices never make a strategy invalid).
+
+    Attributes:
+        notices: where the strategy trains differently from what KTRDR would have done with
+            the file (added; v1 clients ignore it).
+        layout: the layout the text is written in: ``legacy``, ``v2`` or ``v3`` (added;
+            ``None`` when the text is not a strategy mapping).
+    """
 
     success: bool
     valid: bool
     name: str | None
     problems: list[StrategyProblem]
+    notices: list[StrategyNotice] = msgspec.field(default_factory=list)
+    layout: StrategyLayout | None = None

@@ -195,8 +195,9 @@ def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
         ``operation`` first; then, when there is a result, ``strategy``, ``samples`` and
         ``labels (train)`` (when data was prepared), ``epochs``, ``training time``,
         ``train loss / acc``, ``val loss / acc``, ``test`` (when the run was evaluated, with
-        the majority-class baseline) and ``model`` (when one was saved); then ``stop reason``
-        and ``error`` when the record has them.
+        the majority-class baseline), ``inputs`` (dead and constant features, when there are
+        any) and ``model`` (when one was saved); then ``stop reason`` and ``error`` when the
+        record has them.
 
     Example:
         >>> rows = summary_rows(op.info())                    # doctest: +SKIP
@@ -238,6 +239,18 @@ def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
             baseline = number_text(test.majority_baseline_accuracy, 3)
             figures = f"accuracy {acc} · f1 {f1} · loss {number_text(test.loss)}"
             rows.append(("test", f"{figures} · majority-class baseline {baseline}"))
+        if info.strategy_notices:
+            count = len(info.strategy_notices)
+            said = "`ktrdr strategies validate FILE` lists where it trains unlike KTRDR"
+            rows.append(("notices", f"{count} in the {info.strategy_layout} file; {said}"))
+        report = data.feature_report
+        if report is not None and (report.dead or report.constant):
+            parts = []
+            if report.dead:
+                parts.append(f"dead (active on < 1 % of training rows): {', '.join(report.dead)}")
+            if report.constant:
+                parts.append(f"constant: {', '.join(report.constant)}")
+            rows.append(("inputs", " · ".join(parts)))
         if result.artifacts.model_id:
             rows.append(
                 ("model", f"{result.artifacts.model_id}  {result.artifacts.model_path or ''}")

@@ -93,7 +93,7 @@ def test_stop_button_stops_gracefully_and_saves(
 def test_failed_run_turns_the_bar_red_and_says_why(
     orch: TrainingOrchestrator, small_strategy_file: Path
 ) -> None:
-    op = orch.start_training(small_strategy_file, symbols=["NOPE"])
+    op = orch.start_training(small_strategy_file, symbols=["TINY"])
     view = op.display("widget")
 
     assert op.wait(timeout=60).status == "failed"
