@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,3 +110,23 @@ def test_concat_splits_keeps_split_order(spec) -> None:
     assert len(both.y_train) == len(a.y_train) + len(b.y_train)
     np.testing.assert_array_equal(both.x_test[: len(a.y_test)], a.x_test)
     assert len(both.test_index) == len(both.y_test)
+
+
+def test_consecutive_split_rows_are_views_of_the_matrix(spec, bars) -> None:
+    features = _features(spec, bars)
+    s = build_symbol_dataset(spec, "SYNTH", bars, features).splits
+    for x, index in ((s.x_train, s.train_index), (s.x_test, s.test_index)):
+        assert np.shares_memory(x, features.values)  # no copy of the features
+        first = features.index.get_loc(index[0])
+        np.testing.assert_array_equal(x, features.values[first : first + len(x)])
+
+
+def test_rows_with_a_gap_are_copied_in_order(spec, bars) -> None:
+    features = _features(spec, bars)
+    values = features.values.copy()
+    values[600, 0] = np.nan  # an unknown value in the middle of the training rows
+    gapped = replace(features, values=values)
+    s = build_symbol_dataset(spec, "SYNTH", bars, gapped).splits
+    assert not np.isnan(s.x_train).any()
+    assert bars.index[600] not in s.train_index
+    assert not np.shares_memory(s.x_train, values)

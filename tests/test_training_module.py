@@ -217,6 +217,22 @@ def test_scaler_standardises_with_training_statistics() -> None:
     assert out.tolist() == [[0.0, 2.0, 2.0]]
 
 
+def test_scaler_in_place_overwrites_its_input_with_the_same_values() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(3.0, 2.0, size=(40, 3)).astype(np.float32)
+    scaler = FeatureScaler.fit(x)
+    expected = scaler.transform(x)
+    before = x.copy()
+    view = x[5:30]
+    out = scaler.transform(view, in_place=True)
+    assert out is view and np.shares_memory(out, x)
+    np.testing.assert_array_equal(x[5:30], expected[5:30])
+    np.testing.assert_array_equal(x[:5], before[:5])  # rows outside the view are untouched
+    np.testing.assert_array_equal(x[30:], before[30:])
+    with pytest.raises(DataError, match="writable float32"):
+        scaler.transform(x.astype(np.float64), in_place=True)
+
+
 def test_scaler_round_trips_through_json() -> None:
     rng = np.random.default_rng(1)
     scaler = FeatureScaler.fit(rng.normal(3.0, 2.0, size=(50, 4)).astype(np.float32))

@@ -170,11 +170,11 @@ def build_symbol_dataset(
     index = features.index
     splits = DatasetSplits(
         feature_names=list(features.names),
-        x_train=x_all[train_keep],
+        x_train=_rows(x_all, train_keep),
         y_train=zz.labels[train_keep].astype(np.int64),
-        x_val=x_all[val_keep],
+        x_val=_rows(x_all, val_keep),
         y_val=zz.labels[val_keep].astype(np.int64),
-        x_test=x_all[test_rows],
+        x_test=_rows(x_all, test_rows),
         y_test=zz.labels[test_rows].astype(np.int64),
         train_index=index[train_keep],
         val_index=index[val_keep],
@@ -200,6 +200,14 @@ def _complete_rows(values: np.ndarray, chunk: int = 65_536) -> np.ndarray:
         block = values[start : start + chunk]
         complete[start : start + chunk] = ~np.isnan(block.sum(axis=1))
     return complete
+
+
+def _rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values[rows]``, as a view (no copy) when the rows are consecutive, as a chronological
+    split's rows are unless a slower timeframe leaves a gap of unknown values."""
+    if len(rows) and int(rows[-1]) - int(rows[0]) + 1 == len(rows):
+        return values[int(rows[0]) : int(rows[-1]) + 1]
+    return values[rows]
 
 
 def concat_splits(parts: list[DatasetSplits]) -> DatasetSplits:

@@ -59,11 +59,13 @@ class TrainerOptions:
 
 
 def _scaled(splits: DatasetSplits, scaler: FeatureScaler) -> DatasetSplits:
+    """The splits scaled in place: they are this run's own arrays (views of its feature
+    matrix), so no second copy of the features is made."""
     return replace(
         splits,
-        x_train=scaler.transform(splits.x_train),
-        x_val=scaler.transform(splits.x_val),
-        x_test=scaler.transform(splits.x_test),
+        x_train=scaler.transform(splits.x_train, in_place=True),
+        x_val=scaler.transform(splits.x_val, in_place=True),
+        x_test=scaler.transform(splits.x_test, in_place=True),
     )
 
 

@@ -120,23 +120,36 @@ class FeatureScaler:
                 "as in training."
             )
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
+    def transform(self, x: np.ndarray, *, in_place: bool = False) -> np.ndarray:
         """Standardise features with the fitted statistics.
 
         Args:
             x: features of shape ``(n_samples, n_features)``.
+            in_place: overwrite ``x`` (a writable float32 array) instead of allocating the
+                result; training scales its splits so, to hold one copy of the features.
 
         Returns:
-            ``float32`` array of the same shape.
+            ``float32`` array of the same shape (``x`` itself when ``in_place``).
 
         Raises:
-            DataError: when the column count differs from the fitted one.
+            DataError: when the column count differs from the fitted one, or ``in_place`` is
+                asked of an array that is not a writable float32 one.
         """
         array = np.asarray(x)
         self._check(array)
+        mean, std = self.mean.astype(np.float32), self.std.astype(np.float32)
+        if in_place:
+            if array.dtype != np.float32 or not array.flags.writeable:
+                raise DataError(
+                    f"in-place scaling needs a writable float32 array, got {array.dtype} "
+                    f"(writeable={array.flags.writeable}); call transform without in_place"
+                )
+            np.subtract(array, mean, out=array)
+            array /= std
+            return array
         # In float32 throughout: one output array, no float64 copy of the features.
-        scaled: np.ndarray = np.subtract(array, self.mean.astype(np.float32), dtype=np.float32)
-        scaled /= self.std.astype(np.float32)
+        scaled: np.ndarray = np.subtract(array, mean, dtype=np.float32)
+        scaled /= std
         return scaled
 
     def to_dict(self) -> dict[str, list[float]]:
