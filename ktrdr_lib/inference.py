@@ -35,6 +35,7 @@ from ktrdr_lib.data.loader import load_ohlcv
 from ktrdr_lib.data.timeframes import parse_timeframe
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.features.builder import build_feature_matrix
+from ktrdr_lib.features.context_series import SeriesKey, context_series_needed
 from ktrdr_lib.features.dataset import strategy_warmup, warmup_history
 from ktrdr_lib.features.inputs import plan_inputs
 from ktrdr_lib.models.predictor import LoadedModel
@@ -80,6 +81,7 @@ def features_for_bars(
     strategy_config: Mapping[str, Any] | StrategySpec,
     bars_by_timeframe: Mapping[str, pd.DataFrame],
     base_timeframe: str,
+    context_series: Mapping[SeriesKey, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The training feature columns for bars on one or more timeframes.
 
@@ -91,6 +93,9 @@ def features_for_bars(
             on, the base included, in the order it was trained on (its metadata's
             ``timeframes``).
         base_timeframe: the timeframe whose bars are the rows.
+        context_series: bars of the ``context_data`` series the strategy's indicators read,
+            keyed ``(source id, timeframe)``
+            (:func:`~ktrdr_lib.features.context_series.context_series_needed` lists them).
 
     Returns:
         One row per base bar (same index), the model's input columns
@@ -111,7 +116,9 @@ def features_for_bars(
         )
     spec = _strategy_spec(strategy_config)
     plan = plan_inputs(spec, list(bars_by_timeframe))
-    return build_feature_matrix(spec, plan, bars_by_timeframe, base_timeframe).frame()
+    return build_feature_matrix(
+        spec, plan, bars_by_timeframe, base_timeframe, context_series=context_series
+    ).frame()
 
 
 def predict_signal(
@@ -163,7 +170,13 @@ def predict_signal(
         tf: load_ohlcv(symbol, tf, data_dir=data_dir, start=start, end=at, history_bars=history)
         for tf in timeframes
     }
-    features = features_for_bars(spec, bars, base)
+    context_series = {
+        (source, tf): load_ohlcv(
+            source, tf, data_dir=data_dir, start=start, end=at, history_bars=history
+        )
+        for source, tf in context_series_needed(spec, plan_inputs(spec, timeframes))
+    }
+    features = features_for_bars(spec, bars, base, context_series)
     if [str(column) for column in features.columns] != model.feature_names:
         raise DataError(
             f"the features rebuilt from model {model.model_id}'s strategy "

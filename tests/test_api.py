@@ -457,6 +457,24 @@ def test_missing_strategy_lists_the_places_searched(
     assert "examples" in body["detail"]
 
 
+def test_performance_reports_inputs_that_never_fire(
+    client: TestClient[Any], strategies_dir: Path
+) -> None:
+    dead = SMALL_STRATEGY.replace(
+        "    overbought: {type: triangular, parameters: [60, 80, 100]}",
+        "    overbought: {type: triangular, parameters: [60, 80, 100]}\n"
+        "    impossible: {type: triangular, parameters: [150, 160, 170]}",
+    )
+    (strategies_dir / "dead_input.yaml").write_text(dead, encoding="utf-8")
+    op_id = start(client, epochs=1, strategy_name="dead_input")
+    follow(client, op_id)
+    perf = client.get(f"{API}/trainings/{op_id}/performance").json()
+    report = perf["feature_report"]
+    assert report["dead"] == ["1h_rsi_impossible"]
+    assert report["active_share"]["1h_rsi_impossible"] == 0.0
+    assert 0.0 < report["active_share"]["1h_rsi_neutral"] <= 1.0
+
+
 def test_malformed_json_and_bad_queries(client: TestClient[Any]) -> None:
     raw = client.post(
         f"{API}/trainings/start",

@@ -33,6 +33,7 @@ from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.paths import data_dir as default_data_dir
 
 __all__ = [
+    "DATA_DIR_HINT",
     "DATA_FILE_SUFFIXES",
     "DateBound",
     "available_series",
@@ -50,7 +51,8 @@ DateBound: TypeAlias = str | datetime | None
 
 _SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _DATE_ONLY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATA_DIR_HINT = "Point KTRDR_DATA_DIR (or data_dir=) at the folder that holds your data files."
+DATA_DIR_HINT = "Point KTRDR_DATA_DIR (or data_dir=) at the folder that holds your data files."
+"""The advice every missing-data error ends with."""
 
 
 def available_series(data_dir: Path | None = None) -> list[tuple[str, str, Path]]:
@@ -184,12 +186,12 @@ def require_series(
             try:
                 locate_series(symbol, timeframe, data_dir=data_dir)
             except DataError as error:
-                missing.append(error.detail.removesuffix(f" {_DATA_DIR_HINT}"))
+                missing.append(error.detail.removesuffix(f" {DATA_DIR_HINT}"))
     if len(missing) == 1:
-        raise DataError(f"{missing[0]} {_DATA_DIR_HINT}")
+        raise DataError(f"{missing[0]} {DATA_DIR_HINT}")
     if missing:
         listed = "\n  ".join(missing)
-        raise DataError(f"{len(missing)} series have no data:\n  {listed}\n{_DATA_DIR_HINT}")
+        raise DataError(f"{len(missing)} series have no data:\n  {listed}\n{DATA_DIR_HINT}")
 
 
 def require_bars(
@@ -316,7 +318,7 @@ def _missing_file_error(
             if symbols
             else "the directory holds no data files"
         )
-    return DataError(f"{head}; {found}. {_DATA_DIR_HINT}")
+    return DataError(f"{head}; {found}. {DATA_DIR_HINT}")
 
 
 def _select_range(

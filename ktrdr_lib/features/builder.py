@@ -26,6 +26,7 @@ import pandas as pd
 
 from ktrdr_lib.data.timeframes import aligned_positions
 from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.features.context_series import SeriesKey, series_key
 from ktrdr_lib.features.fuzzy import membership
 from ktrdr_lib.features.indicators import compute_outputs
 from ktrdr_lib.features.inputs import InputColumn, InputPlan
@@ -83,17 +84,25 @@ def column_modes(matrix: FeatureMatrix, *, scale_features: bool) -> list[Normali
 
 
 def _transformed(
-    values: np.ndarray, fuzzy_set: FuzzySetSpec, bars: pd.DataFrame, name: str
+    values: np.ndarray,
+    fuzzy_set: FuzzySetSpec,
+    bars: pd.DataFrame,
+    name: str,
+    outputs: Mapping[str, np.ndarray],
 ) -> np.ndarray:
+    """The value a fuzzy set's memberships read: ``reference / value`` under ``price_ratio``,
+    the reference being the prices the indicator was computed on (its context series' own, for
+    an indicator with a ``data_source``)."""
     transform = fuzzy_set.input_transform
     if transform is None or transform.type == "identity":
         return values
-    if transform.reference not in bars.columns:
+    own = outputs.get(f"{_BAR}{transform.reference}")
+    if own is None and transform.reference not in bars.columns:
         raise ConfigError(
             f"fuzzy set {name!r}: its price_ratio transform needs the {transform.reference!r} "
             f"column, but the bars have only {list(bars.columns)}"
         )
-    reference = bars[transform.reference].to_numpy(dtype=np.float64)
+    reference = own if own is not None else bars[transform.reference].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio: np.ndarray = np.divide(reference, values)
     ratio[~np.isfinite(ratio)] = np.nan
@@ -101,16 +110,78 @@ def _transformed(
 
 
 IndicatorOutputs = dict[str, dict[str, dict[str, np.ndarray]]]
-"""timeframe → indicator id → output → values (float64, one per bar of that timeframe)."""
+"""timeframe → indicator id → output → values (float64, one per bar of that timeframe). An
+indicator computed on a ``context_data`` series also carries, as ``bar:<column>``, the series'
+prices its fuzzy sets' ``price_ratio`` transforms read, aligned the same way."""
+
+_BAR = "bar:"
+
+
+def _transform_references(spec: StrategySpec, indicator_id: str) -> list[str]:
+    """The price columns ``price_ratio`` transforms over ``indicator_id`` read."""
+    return list(
+        dict.fromkeys(
+            fuzzy_set.input_transform.reference
+            for fuzzy_set in spec.fuzzy_sets.values()
+            if fuzzy_set.indicator_id == indicator_id
+            and fuzzy_set.input_transform is not None
+            and fuzzy_set.input_transform.type == "price_ratio"
+        )
+    )
+
+
+def _on_context_series(
+    spec: StrategySpec,
+    indicator_id: str,
+    timeframe: str,
+    bars: pd.DataFrame,
+    context_series: Mapping[SeriesKey, pd.DataFrame] | None,
+) -> dict[str, np.ndarray]:
+    """One indicator computed on its ``data_source`` series, forward-filled onto ``bars``."""
+    key = series_key(spec, indicator_id, timeframe)
+    assert key is not None
+    series = None if context_series is None else context_series.get(key)
+    if series is None:
+        given = ", ".join(f"{s} ({tf})" for s, tf in (context_series or {})) or "none"
+        raise ConfigError(
+            f"indicator {indicator_id!r} reads the context_data series {key[0]!r} on {key[1]}, "
+            f"but no bars were given for it (series given: {given}); load it with "
+            f"load_ohlcv({key[0]!r}, {key[1]!r}) and pass it as context_series"
+        )
+    outputs = compute_outputs(spec.indicators[indicator_id], series, indicator_id=indicator_id)
+    rows = aligned_positions(
+        pd.DatetimeIndex(series.index), key[1], pd.DatetimeIndex(bars.index), timeframe
+    )
+    known = rows >= 0
+    aligned: dict[str, np.ndarray] = {}
+    sources = {**outputs}
+    for column in _transform_references(spec, indicator_id):
+        sources[f"{_BAR}{column}"] = series[column].to_numpy(dtype=np.float64)
+    for name, values in sources.items():
+        out = np.full(len(rows), np.nan)
+        out[known] = values[rows[known]]
+        aligned[name] = out
+    return aligned
 
 
 def compute_indicator_outputs(
-    spec: StrategySpec, plan: InputPlan, bars_by_timeframe: Mapping[str, pd.DataFrame]
+    spec: StrategySpec,
+    plan: InputPlan,
+    bars_by_timeframe: Mapping[str, pd.DataFrame],
+    context_series: Mapping[SeriesKey, pd.DataFrame] | None = None,
 ) -> IndicatorOutputs:
     """Every indicator the plan needs, on every timeframe that needs it (±inf made NaN).
 
+    Args:
+        spec: the strategy.
+        plan: its columns on the run's timeframes.
+        bars_by_timeframe: the instrument's bars per timeframe.
+        context_series: bars of the ``context_data`` series the strategy's indicators read
+            (:func:`~ktrdr_lib.features.context_series.context_series_needed` lists them).
+
     Raises:
-        ConfigError: a timeframe of the plan has no bars, or a parameter is invalid.
+        ConfigError: a timeframe of the plan, or a series an indicator reads, has no bars; or
+            a parameter is invalid.
         DataError: an indicator needs a column the bars lack (e.g. volume).
     """
     _require_timeframes(plan, bars_by_timeframe, None)
@@ -119,9 +190,12 @@ def compute_indicator_outputs(
         bars = bars_by_timeframe[timeframe]
         per_indicator: dict[str, dict[str, np.ndarray]] = {}
         for indicator_id in plan.indicator_ids(timeframe):
-            outputs = compute_outputs(
-                spec.indicators[indicator_id], bars, indicator_id=indicator_id
-            )
+            if spec.indicators[indicator_id].data_source is not None:
+                outputs = _on_context_series(spec, indicator_id, timeframe, bars, context_series)
+            else:
+                outputs = compute_outputs(
+                    spec.indicators[indicator_id], bars, indicator_id=indicator_id
+                )
             for values in outputs.values():
                 values[~np.isfinite(values)] = np.nan  # ±inf never reaches a feature
             per_indicator[indicator_id] = outputs
@@ -154,14 +228,17 @@ def _timeframe_block(
     block = np.empty((len(bars), len(columns)), dtype=np.float32)
     transformed: dict[str, np.ndarray] = {}
     for position, column in enumerate(columns):
-        values = outputs[column.source.indicator_id][column.source.output]
+        indicator_outputs = outputs[column.source.indicator_id]
+        values = indicator_outputs[column.source.output]
         if column.kind == "raw":
             block[:, position] = values
             continue
         assert column.fuzzy_set is not None and column.membership is not None
         fuzzy_set = spec.fuzzy_sets[column.fuzzy_set]
         if column.fuzzy_set not in transformed:
-            transformed[column.fuzzy_set] = _transformed(values, fuzzy_set, bars, column.fuzzy_set)
+            transformed[column.fuzzy_set] = _transformed(
+                values, fuzzy_set, bars, column.fuzzy_set, indicator_outputs
+            )
         block[:, position] = membership(
             fuzzy_set.memberships[column.membership], transformed[column.fuzzy_set]
         )
@@ -184,6 +261,7 @@ def build_feature_matrix(
     bars_by_timeframe: Mapping[str, pd.DataFrame],
     base_timeframe: str,
     outputs: IndicatorOutputs | None = None,
+    context_series: Mapping[SeriesKey, pd.DataFrame] | None = None,
 ) -> FeatureMatrix:
     """Every planned column, aligned onto the base timeframe's rows, plus context and lags.
 
@@ -194,6 +272,8 @@ def build_feature_matrix(
         base_timeframe: the timeframe whose bars are the rows.
         outputs: the indicators already computed (:func:`compute_indicator_outputs`); computed
             here when ``None``.
+        context_series: bars of the ``context_data`` series the strategy's indicators read,
+            when ``outputs`` is ``None``.
 
     Raises:
         ConfigError: a timeframe of the plan has no bars, or an input needs a column the bars
@@ -202,7 +282,7 @@ def build_feature_matrix(
     """
     _require_timeframes(plan, bars_by_timeframe, base_timeframe)
     if outputs is None:
-        outputs = compute_indicator_outputs(spec, plan, bars_by_timeframe)
+        outputs = compute_indicator_outputs(spec, plan, bars_by_timeframe, context_series)
     base_bars = bars_by_timeframe[base_timeframe]
     index = pd.DatetimeIndex(base_bars.index)
     features = spec.model.features

@@ -206,8 +206,10 @@ def _rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``values[rows]``, as a view (no copy) when the rows are consecutive, as a chronological
     split's rows are unless a slower timeframe leaves a gap of unknown values."""
     if len(rows) and int(rows[-1]) - int(rows[0]) + 1 == len(rows):
-        return values[int(rows[0]) : int(rows[-1]) + 1]
-    return values[rows]
+        view: np.ndarray = values[int(rows[0]) : int(rows[-1]) + 1]
+        return view
+    copied: np.ndarray = values[rows]
+    return copied
 
 
 def concat_splits(parts: list[DatasetSplits]) -> DatasetSplits:

@@ -25,6 +25,7 @@ import pandas as pd
 from ktrdr_lib.data.loader import require_series
 from ktrdr_lib.data.timeframes import parse_timeframe, sort_timeframes
 from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.features.context_series import require_context_series
 from ktrdr_lib.features.inputs import plan_inputs
 from ktrdr_lib.paths import data_dir as default_data_dir
 from ktrdr_lib.paths import models_dir as default_models_dir
@@ -258,10 +259,11 @@ def build_training_context(
     if mode not in ("local", "host"):
         raise ConfigError(f"mode: {mode!r} is not a training mode; use 'local' or 'host'")
     refuse_untrainable(spec)
-    plan_inputs(spec, chosen_tfs)  # every input names a known set, output and timeframe
+    plan = plan_inputs(spec, chosen_tfs)  # every input names a known set, output and timeframe
     data = Path(data_dir) if data_dir else default_data_dir()
     if mode == "local":  # a training host reads its own data directory
         require_series(chosen_symbols, chosen_tfs, data_dir=data)
+        require_context_series(spec, plan, data_dir=data)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: {seed!r} is not a non-negative integer")
 

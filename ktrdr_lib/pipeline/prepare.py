@@ -19,6 +19,7 @@ from ktrdr_lib.features.builder import (
     column_modes,
     compute_indicator_outputs,
 )
+from ktrdr_lib.features.context_series import SeriesKey, context_series_needed
 from ktrdr_lib.features.dataset import (
     DatasetSplits,
     SplitSummary,
@@ -59,6 +60,17 @@ class PreparedData:
 
 def _stamp(value: Any) -> str | None:
     return None if value is None else pd.Timestamp(value).isoformat()
+
+
+def _bars_summary(symbol: str, timeframe: str, frame: pd.DataFrame) -> BarsSummary:
+    return BarsSummary(
+        symbol=symbol,
+        timeframe=timeframe,
+        bars=len(frame),
+        first=_stamp(frame.index[0]) if len(frame) else None,
+        last=_stamp(frame.index[-1]) if len(frame) else None,
+        resampled_from=frame.attrs.get("resampled_from"),
+    )
 
 
 class PhaseSteps:
@@ -116,22 +128,28 @@ def prepare_data(
             what = f"{symbol} {tf}"
             require_bars(frame, needed if tf == context.base_timeframe else warmup + 1, what=what)
             bars[symbol][tf] = frame
-            bar_summaries.append(
-                BarsSummary(
-                    symbol=symbol,
-                    timeframe=tf,
-                    bars=len(frame),
-                    first=_stamp(frame.index[0]) if len(frame) else None,
-                    last=_stamp(frame.index[-1]) if len(frame) else None,
-                    resampled_from=frame.attrs.get("resampled_from"),
-                )
-            )
+            bar_summaries.append(_bars_summary(symbol, tf, frame))
+
+    context_series: dict[SeriesKey, pd.DataFrame] = {}
+    for source, timeframe in context_series_needed(spec, plan):
+        steps.check()
+        frame = load_ohlcv(
+            source,
+            timeframe,
+            data_dir=data_dir,
+            start=context.start_date,
+            end=context.end_date,
+            history_bars=history,
+        )
+        require_bars(frame, warmup + 1, what=f"context_data series {source} {timeframe}")
+        context_series[source, timeframe] = frame
+        bar_summaries.append(_bars_summary(source, timeframe, frame))
 
     steps.enter("indicators", f"Computing {len(spec.indicators)} indicators")
     outputs = {}
     for symbol, by_tf in bars.items():
         steps.check()
-        outputs[symbol] = compute_indicator_outputs(spec, plan, by_tf)
+        outputs[symbol] = compute_indicator_outputs(spec, plan, by_tf, context_series)
 
     memberships = sum(len(fuzzy_set.memberships) for fuzzy_set in spec.fuzzy_sets.values())
     steps.enter("fuzzy", f"Fuzzifying {memberships} memberships into {len(plan.columns)} inputs")

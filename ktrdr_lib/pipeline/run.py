@@ -76,7 +76,12 @@ def _majority_class(y: np.ndarray) -> int:
 @dataclass(frozen=True)
 class PipelineOutput:
     """The raw outputs of one pipeline run; :class:`~ktrdr_lib.pipeline.aggregate.ResultAggregator`
-    turns them into a TrainingResult."""
+    turns them into a TrainingResult.
+
+    ``prepared.splits`` hold the features as the network saw them: scaled in place when the
+    run scales (``scaler.transform`` of the raw rows
+    :func:`~ktrdr_lib.inference.features_for_bars` rebuilds).
+    """
 
     context: TrainingOperationContext
     prepared: PreparedData
@@ -126,7 +131,7 @@ def execute_pipeline(
     steps = PhaseSteps(observer, token)
     spec = context.strategy
     prepared = prepare_data(context, observer=observer, token=token)
-    raw = prepared.splits
+    raw = prepared.splits  # scaled in place below: the run holds one copy of its features
     modes = prepared.column_modes
     scaler = FeatureScaler.fit(raw.x_train, modes) if any(m != "none" for m in modes) else None
     splits = raw if scaler is None else _scaled(raw, scaler)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SMALL_STRATEGY
+
 pytestmark = pytest.mark.slow  # every test here trains a real model in a child process or server
 
 CLI = [sys.executable, "-m", "ktrdr_lib.cli"]
@@ -63,6 +65,35 @@ def test_train_human_summary(
     assert out.returncode == 0, out.stderr
     assert "majority-class baseline" in out.stdout
     assert "model " not in out.stdout
+    assert "dead" not in out.stdout  # every input of the small strategy fires
+
+
+def test_train_summary_names_dead_inputs(
+    tmp_path: Path, synthetic_data_dir: Path, isolated_home: Path
+) -> None:
+    strategy = tmp_path / "dead_input.yaml"
+    strategy.write_text(
+        SMALL_STRATEGY.replace(
+            "    overbought: {type: triangular, parameters: [60, 80, 100]}",
+            "    overbought: {type: triangular, parameters: [60, 80, 100]}\n"
+            "    impossible: {type: triangular, parameters: [150, 160, 170]}",
+        ),
+        encoding="utf-8",
+    )
+    out = _run(
+        "train",
+        str(strategy),
+        "--data-dir",
+        str(synthetic_data_dir),
+        "--epochs",
+        "1",
+        "--no-save",
+        env_home=isolated_home,
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(line for line in out.stdout.splitlines() if line.strip().startswith("inputs"))
+    assert "dead (active on < 1 % of training rows): 1h_rsi_impossible" in line
+    assert "notices" in out.stdout  # a legacy-layout file: where it trains unlike KTRDR
 
 
 def test_errors_are_one_line_and_nonzero(isolated_home: Path, tmp_path: Path) -> None:

@@ -77,11 +77,11 @@ def test_prediction_at_split_bars_equals_the_pipeline_rows(trained: Trained) -> 
             trained.model, "SYNTH", at=bar.isoformat(), data_dir=trained.data_dir
         )
         assert prediction.bar_time == bar.isoformat()
-        row = x[position : position + 1]
-        assert np.array_equal(
-            np.array(list(prediction.input_features.values()), dtype=np.float32), row[0]
-        )
-        expected = trained.model.predict_proba(row)[0]
+        raw = np.array([list(prediction.input_features.values())], dtype=np.float32)
+        # training scaled its rows in place; the prediction's raw row scales to the same row
+        assert trained.model.scaler is not None
+        assert np.array_equal(trained.model.scaler.transform(raw), x[position : position + 1])
+        expected = trained.model.predict_proba(raw)[0]
         assert [prediction.probabilities[key] for key in ("buy", "hold", "sell")] == [
             float(value) for value in expected
         ]
@@ -175,9 +175,9 @@ def test_features_for_bars_builds_the_training_columns(trained: Trained) -> None
     assert np.isfinite(late.to_numpy()).all()
     sma = [i for i, name in enumerate(frame.columns) if "_sma_" in name]
     assert sma
-    assert np.array_equal(
-        late.to_numpy(dtype=np.float64).astype(np.float32)[:, sma], trained.splits.x_test[:, sma]
-    )
+    assert trained.model.scaler is not None
+    scaled = trained.model.scaler.transform(late.to_numpy(dtype=np.float64).astype(np.float32))
+    assert np.array_equal(scaled[:, sma], trained.splits.x_test[:, sma])
     spec = load_strategy(SMALL_STRATEGY)
     assert features_for_bars(spec, {"1h": trained.bars}, "1h").equals(frame)
     with pytest.raises(ConfigError, match="base timeframe '4h'"):
