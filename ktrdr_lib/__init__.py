@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.operations.store import OperationStore
     from ktrdr_lib.pipeline.aggregate import ResultAggregator
     from ktrdr_lib.pipeline.context import TrainingOperationContext, build_training_context
+    from ktrdr_lib.pipeline.prepare import check_features
     from ktrdr_lib.pipeline.run import TrainerOptions, run_training_pipeline
     from ktrdr_lib.progress.cancellation import CancelToken
     from ktrdr_lib.runners.host import HostTrainingRunner
@@ -93,6 +94,7 @@ __all__ = [
     "TrainingResult",
     "__version__",
     "build_training_context",
+    "check_features",
     "check_strategy",
     "check_strategy_text",
     "generate_ohlcv",
@@ -130,6 +132,7 @@ _LAZY: dict[str, str] = {
     "TrainingRequest": "ktrdr_lib.schemas.requests",
     "TrainingResult": "ktrdr_lib.schemas.results",
     "build_training_context": "ktrdr_lib.pipeline.context",
+    "check_features": "ktrdr_lib.pipeline.prepare",
     "check_strategy": "ktrdr_lib.strategy.loader",
     "check_strategy_text": "ktrdr_lib.strategy.loader",
     "generate_ohlcv": "ktrdr_lib.data.synthetic",

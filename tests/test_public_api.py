@@ -42,6 +42,7 @@ EXPECTED = [
     "TrainingResult",
     "__version__",
     "build_training_context",
+    "check_features",
     "check_strategy",
     "check_strategy_text",
     "generate_ohlcv",

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.requests import TrainingRequest
-    from ktrdr_lib.schemas.results import TrainingResult
+    from ktrdr_lib.schemas.results import FeatureReport, TrainingResult
     from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyListing
     from ktrdr_lib.schemas.v1 import (
         ModelListItem,
@@ -129,6 +129,15 @@ class Backend(Protocol):
 
         Raises:
             StrategyError: the text has problems.
+        """
+        ...
+
+    def check_features(self, strategy: str, request: TrainingRequest) -> FeatureReport:
+        """Prepare the strategy's data as training would (no fit) and report its inputs.
+
+        Raises:
+            ConfigError: the backend cannot read data (an API backend).
+            StrategyError, DataError: as a training of the same request would.
         """
         ...
 

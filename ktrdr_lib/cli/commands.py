@@ -27,6 +27,7 @@ import msgspec
 
 from ktrdr_lib.cli.render import (
     ProgressLine,
+    feature_report_lines,
     model_row,
     one_line,
     operation_row,
@@ -275,7 +276,31 @@ def strategies_validate(args: argparse.Namespace, backend: Backend) -> int:
             )
         else:
             _print(f"{name}: OK ({layout}{counted})\n")
+            if args.data and not _report_features(args, backend, name):
+                bad += 1
     return EXIT_ERROR if bad else EXIT_OK
+
+
+def _report_features(args: argparse.Namespace, backend: Backend, name: str) -> bool:
+    """``validate --data`` for one valid file: its inputs' activity on the training rows;
+    ``False`` when its data cannot be prepared (the reason is printed)."""
+    request = TrainingRequest(
+        symbols=args.symbols,
+        timeframes=args.timeframes,
+        start_date=args.start_date,
+        end_date=args.end_date,
+    )
+    try:
+        report = backend.check_features(name, request)
+    except KtrdrError as error:
+        _print(f"{name}: data: {error}\n")
+        return False
+    for line in feature_report_lines(report):
+        _print(f"  {line}\n")
+    dead, constant = len(report.dead), len(report.constant)
+    verdict = "every input fires" if not dead and not constant else "training still runs"
+    _print(f"{name}: data OK ({dead} dead, {constant} constant input(s); {verdict})\n")
+    return True
 
 
 def strategies_migrate(args: argparse.Namespace, backend: Backend) -> int:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.requests import TrainingRequest
-    from ktrdr_lib.schemas.results import TrainingResult
+    from ktrdr_lib.schemas.results import FeatureReport, TrainingResult
     from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyListing
 
 __all__ = ["LocalBackend"]
@@ -170,6 +170,12 @@ class LocalBackend:
         from ktrdr_lib.strategy.migrate import migrate_strategy
 
         return migrate_strategy(text, file=file)
+
+    def check_features(self, strategy: str, request: TrainingRequest) -> FeatureReport:
+        """:func:`~ktrdr_lib.pipeline.prepare.check_features` on this backend's data."""
+        from ktrdr_lib.pipeline.prepare import check_features
+
+        return check_features(strategy, request, data_dir=self._data_dir)
 
     def close(self) -> None:
         """Shut the orchestrator down; a training started here and still running is

@@ -64,6 +64,17 @@ def _add_strategies(sub: Subcommands) -> None:
         "validate", help="check strategy files (any layout): report problems and notices"
     )
     validate.add_argument("files", nargs="+")
+    validate.add_argument(
+        "--data",
+        action="store_true",
+        help="also prepare each valid file's data as training would (no fit) and report "
+        "inputs that never fire or never change",
+    )
+    validate.add_argument("--symbols", type=_csv, help="with --data: comma-separated symbols")
+    validate.add_argument("--timeframes", type=_csv, help="with --data: comma-separated")
+    validate.add_argument("--start-date", help="with --data: first bar, ISO date")
+    validate.add_argument("--end-date", help="with --data: last bar, ISO date")
+    validate.add_argument("--data-dir", help="with --data: OHLCV directory")
     migrate = strategies.add_parser(
         "migrate", help="print a strategy file (legacy, v2 or v3) in the v3 layout"
     )

@@ -33,7 +33,7 @@ from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyNotice
 if TYPE_CHECKING:
     from ktrdr_lib.cli.backend import StreamEvent
     from ktrdr_lib.schemas.requests import TrainingRequest
-    from ktrdr_lib.schemas.results import TrainingResult
+    from ktrdr_lib.schemas.results import FeatureReport, TrainingResult
     from ktrdr_lib.schemas.strategies import StrategyListing
     from ktrdr_lib.schemas.v1 import (
         ModelListItem,
@@ -198,6 +198,18 @@ class ApiBackend:
         raise ConfigError(
             f"migrating {file} runs in this process, not on {self.location}: run "
             "`ktrdr strategies migrate FILE` without --api (it needs no server or data)"
+        )
+
+    def check_features(self, strategy: str, request: TrainingRequest) -> FeatureReport:
+        """Not over HTTP: checking features reads the data, which is this machine's.
+
+        Raises:
+            ConfigError: always, saying to run it locally.
+        """
+        raise ConfigError(
+            f"checking a strategy's features reads its data on this machine; the server at "
+            f"{self.location} is not asked. Run it without --api (add --local if "
+            "KTRDR_API_URL is set)"
         )
 
     def close(self) -> None:

@@ -38,11 +38,13 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.progress import ProgressSnapshot
+    from ktrdr_lib.schemas.results import FeatureReport
     from ktrdr_lib.schemas.strategies import StrategyListing
     from ktrdr_lib.schemas.v1 import ModelListItem, OperationListItem
 
 __all__ = [
     "ProgressLine",
+    "feature_report_lines",
     "figures_text",
     "model_row",
     "one_line",
@@ -198,3 +200,18 @@ def strategy_row(item: StrategyListing) -> str:
     state = "ok" if item.valid else f"INVALID ({len(item.problems)} problems)"
     where = f"{','.join(item.symbols)} {','.join(item.timeframes)}".strip()
     return f"{item.name:32} {where:24} {state:10} {item.path}\n"
+
+
+def feature_report_lines(report: FeatureReport) -> list[str]:
+    """``validate --data``: one line per input, its share of training rows where it is active
+    (membership > 0.01), marked ``dead`` (under 1 %) or ``constant`` (a single value)."""
+    dead, constant = set(report.dead), set(report.constant)
+    names = list(report.active_share) + [n for n in report.constant if n not in report.active_share]
+    width = max((len(name) for name in names), default=0)
+    lines = []
+    for name in names:
+        share = report.active_share.get(name)
+        shown = "" if share is None else f"{100 * share:5.1f} %"
+        marks = [mark for mark, found in (("dead", dead), ("constant", constant)) if name in found]
+        lines.append(f"{name:{width}}  {shown:>7}  {' '.join(marks)}".rstrip())
+    return lines

@@ -6,6 +6,7 @@ steps, so a cancel during preparation stops at the next step.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,12 +31,21 @@ from ktrdr_lib.features.dataset import (
 )
 from ktrdr_lib.features.inputs import plan_inputs
 from ktrdr_lib.features.report import feature_report
-from ktrdr_lib.pipeline.context import TrainingOperationContext
+from ktrdr_lib.pipeline.context import TrainingOperationContext, build_training_context
 from ktrdr_lib.progress.cancellation import CancelToken
+from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.results import BarsSummary, FeatureReport
 from ktrdr_lib.schemas.status import PipelinePhase
+from ktrdr_lib.strategy.spec import StrategySpec
 
-__all__ = ["MIN_SAMPLES", "PhaseObserver", "PhaseSteps", "PreparedData", "prepare_data"]
+__all__ = [
+    "MIN_SAMPLES",
+    "PhaseObserver",
+    "PhaseSteps",
+    "PreparedData",
+    "check_features",
+    "prepare_data",
+]
 
 MIN_SAMPLES = 60  # usable rows below which a split is meaningless
 
@@ -184,3 +194,34 @@ def prepare_data(
         column_modes=column_modes(matrix, scale_features=spec.model.features.scale_features),
         feature_report=feature_report(splits.x_train, names, fuzzy=fuzzy),
     )
+
+
+def check_features(
+    strategy: str | os.PathLike[str] | StrategySpec,
+    request: TrainingRequest | None = None,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> FeatureReport:
+    """Prepare a strategy's data as training would, without fitting, and report its inputs.
+
+    Catches scale mistakes before a training is spent on them: a fuzzy set over the wrong
+    scale (a band's price read by sets written for a ratio) is active on almost no row.
+
+    Args:
+        strategy: a name, a YAML path or a loaded spec (as :func:`build_training_context`).
+        request: symbols, timeframes and dates (the strategy's own when left out).
+        data_dir: OHLCV directory (default ``KTRDR_DATA_DIR`` or the bundled sample data).
+
+    Returns:
+        The training split's :class:`~ktrdr_lib.schemas.results.FeatureReport`: each input's
+        share of rows where it is active, and the dead and constant ones.
+
+    Raises:
+        StrategyError, ConfigError, DataError: as a training of the same request would.
+
+    Example:
+        >>> check_features("multi_timeframe_momentum").dead
+        []
+    """
+    context = build_training_context(strategy, request, data_dir=data_dir)
+    return prepare_data(context).feature_report

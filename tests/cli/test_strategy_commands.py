@@ -91,3 +91,33 @@ def test_migration_is_refused_over_the_api() -> None:
     backend = ApiBackend(ApiClient("http://api.test", transport=transport))
     with pytest.raises(ConfigError, match="without --api"):
         backend.migrate_strategy(V2_EARLY, file="cli_v2.yaml")
+
+
+def test_validate_with_data_reports_each_inputs_activity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cli_dead.yaml"
+    path.write_text(
+        V2_EARLY.replace(
+            "    near: [0.95, 1.0, 1.05]\n",
+            "    near: [0.95, 1.0, 1.05]\n    far_above: [3.0, 3.5, 4.0]\n",
+        ),
+        encoding="utf-8",
+    )
+    assert main(["strategies", "validate", str(path), "--data"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line for line in out if line.startswith("  ")}
+    assert set(rows) == {"1d_sma_near", "1d_sma_far_above"}
+    assert rows["1d_sma_far_above"].split()[1:] == ["0.0", "%", "dead", "constant"]
+    share = float(rows["1d_sma_near"].split()[1])
+    assert 50.0 < share <= 100.0  # close / SMA(10) sits near 1 on most days
+    assert out[-1] == f"{path}: data OK (1 dead, 1 constant input(s); training still runs)"
+
+
+def test_validate_with_data_fails_on_missing_data_and_names_it(
+    v2_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["strategies", "validate", str(v2_file), "--data", "--symbols", "NOPE"]) == 1
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(f"{v2_file}: data: no 1d data for NOPE")
+    assert "NOPE_1d{.csv,.csv.gz,.parquet}" in last
