@@ -10,7 +10,9 @@ import msgspec
 import numpy as np
 import pytest
 
+from ktrdr_lib.data.loader import load_ohlcv
 from ktrdr_lib.errors import DataError, OperationCancelled
+from ktrdr_lib.features.labels import zigzag_labels
 from ktrdr_lib.models.store import list_models, load_model
 from ktrdr_lib.pipeline.context import build_training_context
 from ktrdr_lib.pipeline.run import prepare_data, run_training_pipeline
@@ -187,3 +189,23 @@ def test_a_series_too_short_fails_the_run_while_loading(
     ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir, symbols=["TINY"])
     with pytest.raises(DataError, match="too few bars for TINY 1h"):
         run_training_pipeline(ctx)
+
+
+def test_each_symbol_is_labelled_on_its_own_bars(
+    small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    ctx = build_training_context(
+        small_strategy_file, data_dir=synthetic_data_dir, symbols=["SYNTH", "SYNTH2"]
+    )
+    prepared = prepare_data(ctx)
+    splits, offset = prepared.splits, 0
+    threshold = ctx.strategy.training.labels.zigzag_threshold  # type: ignore[union-attr]
+    for summary in prepared.split_summaries:
+        bars = load_ohlcv(summary.symbol, "1h", data_dir=synthetic_data_dir)
+        labels = zigzag_labels(bars["close"].to_numpy(), threshold).labels
+        rows = bars.index.get_indexer(splits.train_index[offset : offset + summary.train])
+        assert (rows >= 0).all()
+        np.testing.assert_array_equal(splits.y_train[offset : offset + summary.train], labels[rows])
+        offset += summary.train
+    assert offset == len(splits.y_train)
+    assert [s.symbol for s in prepared.split_summaries] == ["SYNTH", "SYNTH2"]
