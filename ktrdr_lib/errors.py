@@ -20,6 +20,7 @@ Hierarchy::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import msgspec
 
@@ -36,6 +37,7 @@ __all__ = [
     "StrategyProblem",
     "TrainingError",
     "error_class",
+    "located_line",
     "rebuild_error",
 ]
 
@@ -59,6 +61,31 @@ class ConfigError(KtrdrError):
     """A strategy, request or setting is invalid."""
 
 
+class _Located(Protocol):
+    @property
+    def path(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def value(self) -> str | None: ...
+    @property
+    def file(self) -> str | None: ...
+    @property
+    def line(self) -> int | None: ...
+
+
+def located_line(finding: _Located, *, tag: str, value_word: str) -> str:
+    """One line for a finding in a strategy file: ``file:line: [tag: ]path: message (value_word
+    value)``; ``<strategy>`` stands for a text that came from no file."""
+    where = finding.file or "<strategy>"
+    if finding.line is not None:
+        where = f"{where}:{finding.line}"
+    text = f"{where}: {tag + ': ' if tag else ''}{finding.path or '<top level>'}: {finding.message}"
+    if finding.value is not None:
+        text += f" ({value_word} {finding.value})"
+    return text
+
+
 class StrategyProblem(msgspec.Struct, frozen=True, kw_only=True):
     """One problem found in a strategy file.
 
@@ -78,13 +105,7 @@ class StrategyProblem(msgspec.Struct, frozen=True, kw_only=True):
 
     def render(self) -> str:
         """One line: ``file:line: path: message (got value)``."""
-        where = self.file or "<strategy>"
-        if self.line is not None:
-            where = f"{where}:{self.line}"
-        text = f"{where}: {self.path or '<top level>'}: {self.message}"
-        if self.value is not None:
-            text += f" (got {self.value})"
-        return text
+        return located_line(self, tag="", value_word="got")
 
 
 class StrategyError(ConfigError):

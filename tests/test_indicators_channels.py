@@ -17,16 +17,13 @@ from ktrdr_lib.features.indicators import (
     keltner_channels,
 )
 from ktrdr_lib.strategy.spec import IndicatorSpec
+from tests.indicator_checks import hlc
 from tests.test_indicators import assert_same_where_defined, random_walk_bars
 
 
 @pytest.fixture(scope="module")
 def bars() -> pd.DataFrame:
     return random_walk_bars(1500, seed=23)
-
-
-def hlc(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return bars["high"].to_numpy(), bars["low"].to_numpy(), bars["close"].to_numpy()
 
 
 @pytest.mark.parametrize(("period", "atr_period", "multiplier"), [(20, 10, 2.0), (2, 2, 0.5)])

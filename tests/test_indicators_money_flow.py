@@ -16,7 +16,7 @@ from ktrdr_lib.features.indicators import (
     compute_outputs,
     indicator_warmup,
 )
-from ktrdr_lib.strategy.spec import IndicatorSpec
+from tests.indicator_checks import assert_same, assert_spelling_resolves, hlcv, spec
 
 CMF_OUTPUTS = (
     "cmf",
@@ -34,17 +34,6 @@ AD_OUTPUTS = ("line", "mf_multiplier", "mf_volume", "roc_10", "momentum_21", "re
 @pytest.fixture(scope="module")
 def bars() -> pd.DataFrame:
     return generate_ohlcv(2000, seed=51)
-
-
-def hlcv(bars: pd.DataFrame) -> tuple[np.ndarray, ...]:
-    return tuple(bars[c].to_numpy() for c in ("high", "low", "close", "volume"))
-
-
-def assert_same(ours: np.ndarray, reference: np.ndarray | pd.Series, rtol: float = 1e-9) -> None:
-    """Same NaN positions and the same values elsewhere (rounding around 0 allowed)."""
-    expected = np.asarray(reference, dtype=np.float64)
-    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
-    np.testing.assert_allclose(ours, expected, rtol=rtol, atol=1e-9, equal_nan=True)
 
 
 def pandas_multiplier(bars: pd.DataFrame) -> pd.Series:
@@ -134,11 +123,6 @@ def test_short_inputs_keep_their_shape(length: int) -> None:
 # --- catalog entries -----------------------------------------------------------------------------
 
 
-def spec(name: str, **params: float | bool) -> IndicatorSpec:
-    entry = INDICATOR_CATALOG.require(name)
-    return IndicatorSpec(type=entry.name, params={**entry.params, **params})
-
-
 def test_entries_declare_ktrdr_outputs_and_parameters() -> None:
     money_flow, line = INDICATOR_CATALOG["cmf"], INDICATOR_CATALOG["adline"]
     assert money_flow.outputs == CMF_OUTPUTS
@@ -161,8 +145,7 @@ def test_entries_declare_ktrdr_outputs_and_parameters() -> None:
     ],
 )
 def test_every_ktrdr_spelling_resolves(spelling: str, name: str) -> None:
-    found = INDICATOR_CATALOG.find(spelling)
-    assert found is not None and found.name == name
+    assert_spelling_resolves(spelling, name)
 
 
 def test_compute_outputs_names_every_output(bars: pd.DataFrame) -> None:

@@ -22,23 +22,12 @@ from ktrdr_lib.features.indicators import (
     stochastic,
     williams_r,
 )
-from ktrdr_lib.strategy.spec import IndicatorSpec
+from tests.indicator_checks import assert_same, assert_spelling_resolves, hlc, spec
 
 
 @pytest.fixture(scope="module")
 def bars() -> pd.DataFrame:
     return generate_ohlcv(2000, seed=21)
-
-
-def hlc(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return bars["high"].to_numpy(), bars["low"].to_numpy(), bars["close"].to_numpy()
-
-
-def assert_same(ours: np.ndarray, reference: np.ndarray | pd.Series, rtol: float = 1e-9) -> None:
-    """Same NaN positions and the same values elsewhere (rounding around 0 allowed)."""
-    expected = np.asarray(reference, dtype=np.float64)
-    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
-    np.testing.assert_allclose(ours, expected, rtol=rtol, atol=1e-9, equal_nan=True)
 
 
 # --- TA-Lib where KTRDR equals it --------------------------------------------------------------
@@ -207,11 +196,6 @@ def test_stochastic_and_williams_r_treat_a_gap_as_undefined() -> None:
 # --- catalog entries -----------------------------------------------------------------------------
 
 
-def spec(name: str, **params: float) -> IndicatorSpec:
-    entry = INDICATOR_CATALOG.require(name)
-    return IndicatorSpec(type=entry.name, params={**entry.params, **params})
-
-
 @pytest.mark.parametrize(
     ("name", "outputs", "params"),
     [
@@ -271,8 +255,7 @@ def test_parameter_ranges_are_ktrdrs(parameter: tuple[str, str], low: int, high:
     ],
 )
 def test_every_ktrdr_spelling_resolves(spelling: str, name: str) -> None:
-    found = INDICATOR_CATALOG.find(spelling)
-    assert found is not None and found.name == name
+    assert_spelling_resolves(spelling, name)
 
 
 def test_technical_columns_name_the_outputs_as_late_v2_did() -> None:

@@ -20,22 +20,12 @@ from ktrdr_lib.features.indicators import (
     squeeze_intensity,
 )
 from ktrdr_lib.strategy.spec import IndicatorSpec
+from tests.indicator_checks import assert_same, assert_spelling_resolves, hlc, spec
 
 
 @pytest.fixture(scope="module")
 def bars() -> pd.DataFrame:
     return generate_ohlcv(2000, seed=31)
-
-
-def hlc(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return bars["high"].to_numpy(), bars["low"].to_numpy(), bars["close"].to_numpy()
-
-
-def assert_same(ours: np.ndarray, reference: np.ndarray | pd.Series, rtol: float = 1e-9) -> None:
-    """Same NaN positions and the same values elsewhere (rounding around 0 allowed)."""
-    expected = np.asarray(reference, dtype=np.float64)
-    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
-    np.testing.assert_allclose(ours, expected, rtol=rtol, atol=1e-9, equal_nan=True)
 
 
 def pandas_true_range(bars: pd.DataFrame) -> pd.Series:
@@ -192,11 +182,6 @@ def test_inputs_shorter_than_the_window_are_nan(length: int) -> None:
 # --- catalog entries -----------------------------------------------------------------------------
 
 
-def spec(name: str, **params: float) -> IndicatorSpec:
-    entry = INDICATOR_CATALOG.require(name)
-    return IndicatorSpec(type=entry.name, params={**entry.params, **params})
-
-
 @pytest.mark.parametrize(
     ("name", "outputs", "params"),
     [
@@ -243,8 +228,7 @@ def test_ranges_are_ktrdrs() -> None:
     ],
 )
 def test_every_ktrdr_spelling_resolves(spelling: str, name: str) -> None:
-    found = INDICATOR_CATALOG.find(spelling)
-    assert found is not None and found.name == name
+    assert_spelling_resolves(spelling, name)
 
 
 @pytest.mark.parametrize("name", ["bollingerbands", "bollingerbandwidth"])

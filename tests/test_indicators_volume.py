@@ -21,7 +21,7 @@ from ktrdr_lib.features.indicators import (
     volume_ratio,
     vwap,
 )
-from ktrdr_lib.strategy.spec import IndicatorSpec
+from tests.indicator_checks import assert_same, assert_spelling_resolves, hlcv, spec
 
 VOLUME_INDICATORS = ["obv", "mfi", "cmf", "adline", "vwap", "volumeratio"]
 
@@ -29,17 +29,6 @@ VOLUME_INDICATORS = ["obv", "mfi", "cmf", "adline", "vwap", "volumeratio"]
 @pytest.fixture(scope="module")
 def bars() -> pd.DataFrame:
     return generate_ohlcv(2000, seed=41)
-
-
-def hlcv(bars: pd.DataFrame) -> tuple[np.ndarray, ...]:
-    return tuple(bars[c].to_numpy() for c in ("high", "low", "close", "volume"))
-
-
-def assert_same(ours: np.ndarray, reference: np.ndarray | pd.Series, rtol: float = 1e-9) -> None:
-    """Same NaN positions and the same values elsewhere (rounding around 0 allowed)."""
-    expected = np.asarray(reference, dtype=np.float64)
-    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
-    np.testing.assert_allclose(ours, expected, rtol=rtol, atol=1e-9, equal_nan=True)
 
 
 def test_obv_starts_at_zero_and_is_talibs_obv_less_the_first_volume(bars: pd.DataFrame) -> None:
@@ -105,11 +94,6 @@ def test_volume_ratio_is_1_where_the_average_volume_is_zero() -> None:
 # --- catalog entries -----------------------------------------------------------------------------
 
 
-def spec(name: str, **params: float | bool) -> IndicatorSpec:
-    entry = INDICATOR_CATALOG.require(name)
-    return IndicatorSpec(type=entry.name, params={**entry.params, **params})
-
-
 @pytest.mark.parametrize(
     ("name", "params"),
     [
@@ -150,8 +134,7 @@ def test_ranges_and_kinds_are_ktrdrs() -> None:
     ],
 )
 def test_every_ktrdr_spelling_resolves(spelling: str, name: str) -> None:
-    found = INDICATOR_CATALOG.find(spelling)
-    assert found is not None and found.name == name
+    assert_spelling_resolves(spelling, name)
 
 
 def test_vwap_flag_reaches_the_computation(bars: pd.DataFrame) -> None:

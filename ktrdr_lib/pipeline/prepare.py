@@ -121,39 +121,35 @@ def prepare_data(
     data_dir = Path(context.data_dir)
 
     steps.enter("load_data", f"Loading {len(context.symbols)}×{len(context.timeframes)} series")
-    bars: dict[str, dict[str, pd.DataFrame]] = {}
     bar_summaries: list[BarsSummary] = []
-    for symbol in context.symbols:
-        bars[symbol] = {}
-        for tf in context.timeframes:
-            steps.check()
-            frame = load_ohlcv(
-                symbol,
-                tf,
-                data_dir=data_dir,
-                start=context.start_date,
-                end=context.end_date,
-                history_bars=history,
-            )
-            what = f"{symbol} {tf}"
-            require_bars(frame, needed if tf == context.base_timeframe else warmup + 1, what=what)
-            bars[symbol][tf] = frame
-            bar_summaries.append(_bars_summary(symbol, tf, frame))
 
-    context_series: dict[SeriesKey, pd.DataFrame] = {}
-    for source, timeframe in context_series_needed(spec, plan):
+    def load(symbol: str, timeframe: str, needed_bars: int, what: str) -> pd.DataFrame:
         steps.check()
         frame = load_ohlcv(
-            source,
+            symbol,
             timeframe,
             data_dir=data_dir,
             start=context.start_date,
             end=context.end_date,
             history_bars=history,
         )
-        require_bars(frame, warmup + 1, what=f"context_data series {source} {timeframe}")
-        context_series[source, timeframe] = frame
-        bar_summaries.append(_bars_summary(source, timeframe, frame))
+        require_bars(frame, needed_bars, what=what)
+        bar_summaries.append(_bars_summary(symbol, timeframe, frame))
+        return frame
+
+    bars = {
+        symbol: {
+            tf: load(
+                symbol, tf, needed if tf == context.base_timeframe else warmup + 1, f"{symbol} {tf}"
+            )
+            for tf in context.timeframes
+        }
+        for symbol in context.symbols
+    }
+    context_series: dict[SeriesKey, pd.DataFrame] = {
+        (source, tf): load(source, tf, warmup + 1, f"context_data series {source} {tf}")
+        for source, tf in context_series_needed(spec, plan)
+    }
 
     steps.enter("indicators", f"Computing {len(spec.indicators)} indicators")
     outputs = {}

@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 
-from ktrdr_lib.errors import StrategyProblem
+from ktrdr_lib.errors import StrategyProblem, located_line
 
 __all__ = ["StrategyCheck", "StrategyLayout", "StrategyListing", "StrategyNotice"]
 
@@ -66,13 +66,7 @@ class StrategyNotice(msgspec.Struct, frozen=True, kw_only=True):
 
     def render(self) -> str:
         """One line: ``file:line: notice: path: message (value …)``."""
-        where = self.file or "<strategy>"
-        if self.line is not None:
-            where = f"{where}:{self.line}"
-        text = f"{where}: notice: {self.path or '<top level>'}: {self.message}"
-        if self.value is not None:
-            text += f" (value {self.value})"
-        return text
+        return located_line(self, tag="notice", value_word="value")
 
 
 class StrategyCheck(msgspec.Struct, frozen=True, kw_only=True):
