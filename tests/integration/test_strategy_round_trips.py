@@ -20,7 +20,7 @@ from ktrdr_lib.inference import features_for_bars, predict_signal
 from ktrdr_lib.models.store import load_model
 from ktrdr_lib.pipeline.context import build_training_context
 from ktrdr_lib.pipeline.prepare import prepare_data
-from ktrdr_lib.pipeline.run import execute_pipeline
+from ktrdr_lib.pipeline.run import execute_pipeline, run_training_pipeline
 from ktrdr_lib.strategy.loader import load_strategy
 
 V3_MULTI = """
@@ -162,6 +162,23 @@ def test_v3_multi_timeframe_outputs_and_raw_inputs_round_trip(
     assert model.scaler is not None
     np.testing.assert_array_equal(model.scaler.transform(raw), splits.x_test[-1:])
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_result_says_where_hyperparameters_came_from_and_what_differs(
+    tmp_path: Path, synthetic_data_dir: Path
+) -> None:
+    strategy = _write(tmp_path, "v3_mix", V3_MULTI)
+    result = run_training_pipeline(
+        build_training_context(strategy, data_dir=synthetic_data_dir), save_model=False
+    )
+    info = result.session_info
+    assert info.strategy_layout == "v3"
+    assert info.hyperparameter_sources["epochs"] == "training.epochs"
+    assert info.hyperparameter_sources["batch_size"] == "training.batch_size"
+    assert info.hyperparameter_sources["learning_rate"] == "default"
+    assert result.training_metrics.epochs_completed == 2  # training.epochs: 2 was applied
+    expected = [notice.path for notice in load_strategy(V3_MULTI).notices]
+    assert expected and [notice.path for notice in info.strategy_notices] == expected
 
 
 def test_migrated_v3_form_trains_on_the_same_features(
