@@ -266,10 +266,22 @@ def test_missing_directory_is_reported(tmp_path: Path) -> None:
 
 
 def test_missing_columns_are_named_with_the_columns_found(tmp_path: Path) -> None:
+    rows = [",".join(row.split(",")[:3] + row.split(",")[4:]) for row in GOOD_ROWS]
+    message = load_error(tmp_path, rows, header="date,open,high,close,volume")
+    assert "missing column(s) low" in message
+    assert "found columns date, open, high, close, volume" in message
+    assert "(volume may be left out)" in message
+
+
+def test_a_file_without_volume_loads_and_resamples_without_it(tmp_path: Path) -> None:
     rows = [row.rsplit(",", 1)[0] for row in GOOD_ROWS]
-    message = load_error(tmp_path, rows, header="date,open,high,low,close")
-    assert "missing column(s) volume" in message
-    assert "found columns date, open, high, low, close" in message
+    write_rows(tmp_path, rows, header="date,open,high,low,close")
+    bars = load_ohlcv("TEST", "1h", data_dir=tmp_path)
+    assert list(bars.columns) == ["open", "high", "low", "close"]
+    assert bars["close"].tolist() == [10.5, 11.5, 11.2, 11.0]
+    two_hourly = load_ohlcv("TEST", "2h", data_dir=tmp_path)
+    assert list(two_hourly.columns) == ["open", "high", "low", "close"]
+    assert two_hourly["high"].tolist() == [11.0, 12.0, 11.4]  # buckets 08:00, 10:00, 12:00
 
 
 def test_unparsable_date_names_line_and_value(tmp_path: Path) -> None:

@@ -153,6 +153,14 @@ def test_data_without_volume_is_a_data_error_naming_the_indicator(
         compute_outputs(spec(name), bars.drop(columns="volume"))
 
 
+@pytest.mark.parametrize("name", ["obv", "mfi", "vwap", "volumeratio", "cmf", "adline"])
+def test_zero_volume_everywhere_is_data_without_volume(bars: pd.DataFrame, name: str) -> None:
+    quotes = bars.assign(volume=0.0)
+    quotes.attrs["symbol"] = "EURUSD"
+    with pytest.raises(DataError, match=r"the EURUSD data has no volume \(it is 0 on every bar"):
+        compute_outputs(spec(name), quotes)
+
+
 @pytest.mark.parametrize("name", ["mfi", "vwap", "volumeratio"])
 def test_warmup_is_honest(bars: pd.DataFrame, name: str) -> None:
     """Past the warm-up, values are finite and no longer depend on where data starts."""

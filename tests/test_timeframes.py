@@ -118,9 +118,16 @@ def test_resample_ohlcv_refuses_to_upsample() -> None:
 
 
 def test_resample_ohlcv_reports_missing_columns() -> None:
-    bars = generate_ohlcv(10).drop(columns=["volume"])
-    with pytest.raises(DataError, match="volume"):
+    bars = generate_ohlcv(10).drop(columns=["low"])
+    with pytest.raises(DataError, match="missing columns \\['low'\\]"):
         resample_ohlcv(bars, "4h")
+
+
+def test_resample_ohlcv_without_volume_resamples_the_prices() -> None:
+    bars = generate_ohlcv(12)
+    without = resample_ohlcv(bars.drop(columns=["volume"]), "4h")
+    assert list(without.columns) == ["open", "high", "low", "close"]
+    pd.testing.assert_frame_equal(without, resample_ohlcv(bars, "4h").drop(columns=["volume"]))
 
 
 def test_resample_ohlcv_rejects_unsorted_bars() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ktrdr_lib.data.timeframes import OHLCV_COLUMNS
+from ktrdr_lib.data.timeframes import OHLCV_COLUMNS, PRICE_COLUMNS
 from ktrdr_lib.errors import DataError
 
 __all__ = ["read_validated", "render_stamp"]
@@ -30,19 +30,20 @@ def read_validated(path: Path) -> pd.DataFrame:
     """Read a data file and return it as a validated OHLCV frame."""
     raw = _read_table(path)
     raw.columns = pd.Index([str(column).strip().lower() for column in raw.columns])
-    missing = [name for name in ("date", *OHLCV_COLUMNS) if name not in raw.columns]
+    missing = [name for name in ("date", *PRICE_COLUMNS) if name not in raw.columns]
     if missing:
         raise DataError(
             f"{path}: missing column(s) {', '.join(missing)}; found columns "
             f"{', '.join(map(str, raw.columns)) or '(none)'}. The first line must be the "
-            "header date,open,high,low,close,volume"
+            "header date,open,high,low,close,volume (volume may be left out)"
         )
     if raw.empty:
         raise DataError(f"{path}: the file has a header but no rows; add bars or remove it")
     rows = _RowNames(path)
     dates = _parse_dates(raw["date"], rows)
     rows.dates = dates
-    columns = {name: _parse_numbers(raw[name], name, rows) for name in OHLCV_COLUMNS}
+    present = [name for name in OHLCV_COLUMNS if name in raw.columns]  # volume is optional
+    columns = {name: _parse_numbers(raw[name], name, rows) for name in present}
     _check_order(dates, rows)
     _check_values(columns, rows)
     return pd.DataFrame(columns, index=pd.DatetimeIndex(dates, name="date"))
@@ -157,7 +158,8 @@ def _check_values(columns: Mapping[str, np.ndarray], rows: _RowNames) -> None:
     """DataError for non-positive prices, negative volume, or high below low."""
     for name in _PRICE_COLUMNS:
         _reject_rows(columns[name] <= 0, rows, f"{name} must be > 0", columns[name])
-    _reject_rows(columns["volume"] < 0, rows, "volume must be >= 0", columns["volume"])
+    if "volume" in columns:
+        _reject_rows(columns["volume"] < 0, rows, "volume must be >= 0", columns["volume"])
     high, low = columns["high"], columns["low"]
     inverted = np.flatnonzero(high < low)
     if inverted.size:

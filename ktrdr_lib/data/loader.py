@@ -3,9 +3,10 @@
 A data directory holds one file per series, named ``{SYMBOL}_{TIMEFRAME}`` with the suffix
 ``.csv``, ``.csv.gz`` or ``.parquet`` (parquet needs ``pyarrow``; install the ``parquet``
 extra). Files have the columns ``date, open, high, low, close, volume`` (header names are
-matched case-insensitively; other columns are ignored) and one row per bar, labelled by the
-bar's start in ISO-8601 (``2017-04-19T09:00:00Z``; plain ``2017-04-19`` and naive times are
-taken as UTC).
+matched case-insensitively; other columns are ignored; ``volume`` may be left out, as FX
+quotes often have none, and only indicators computed from volume then fail) and one row per
+bar, labelled by the bar's start in ISO-8601 (``2017-04-19T09:00:00Z``; plain ``2017-04-19``
+and naive times are taken as UTC).
 
 Every problem a user can cause is reported as a :class:`~ktrdr_lib.errors.DataError` (bad
 data) or :class:`~ktrdr_lib.errors.ConfigError` (bad request) naming the file, the column,
@@ -111,7 +112,8 @@ def load_ohlcv(
 
     Returns:
         A frame indexed by bar start (UTC ``DatetimeIndex`` named ``date``, ascending, unique)
-        with float64 columns ``open, high, low, close, volume``. ``attrs`` holds ``symbol``,
+        with float64 columns ``open, high, low, close`` and ``volume`` when the file has it.
+        ``attrs`` holds ``symbol``,
         ``timeframe``, ``source`` (the file read) and, when resampled, ``resampled_from``.
 
     Raises:

@@ -28,6 +28,7 @@ from ktrdr_lib.errors import ConfigError, DataError
 
 __all__ = [
     "OHLCV_COLUMNS",
+    "PRICE_COLUMNS",
     "align_to_base",
     "aligned_positions",
     "floor_to_timeframe",
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 OHLCV_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+"""The columns every bar has; ``volume`` may be absent (FX quotes often have none)."""
 """The columns of every OHLCV frame, in order."""
 
 _TIMEFRAME_PATTERN = re.compile(r"([1-9][0-9]*)([mhdw])")
@@ -139,7 +142,7 @@ def resample_ohlcv(bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     """
     duration = parse_timeframe(timeframe)
     index = _require_datetime_index(bars, "resample_ohlcv")
-    missing = [name for name in OHLCV_COLUMNS if name not in bars.columns]
+    missing = [name for name in PRICE_COLUMNS if name not in bars.columns]
     if missing:
         raise DataError(
             f"cannot resample to {timeframe}: missing columns {missing} "
@@ -151,8 +154,9 @@ def resample_ohlcv(bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:
         )
     _reject_upsampling(index, duration, timeframe)
     buckets = floor_to_timeframe(index, timeframe).rename("date")
-    grouped = bars.loc[:, list(OHLCV_COLUMNS)].groupby(buckets, sort=True)
-    return grouped.agg(_AGGREGATIONS).astype("float64")
+    columns = [name for name in OHLCV_COLUMNS if name in bars.columns]  # volume is optional
+    grouped = bars.loc[:, columns].groupby(buckets, sort=True)
+    return grouped.agg({name: _AGGREGATIONS[name] for name in columns}).astype("float64")
 
 
 def align_to_base(

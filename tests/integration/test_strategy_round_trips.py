@@ -324,3 +324,52 @@ def test_each_shipped_example_trains_with_no_arguments(name: str, tmp_path: Path
     assert output.saved is not None
     report = output.prepared.feature_report
     assert not report.dead, f"{name}: inputs that never fire: {report.dead}"
+
+
+FX_QUOTES = """
+name: fx_quotes
+training_data:
+  symbols: {mode: single, symbol: USDJPY}
+  timeframes: {mode: multi_timeframe, list: [1h, 4h], base_timeframe: 1h}
+indicators:
+  - {name: rsi, feature_id: rsi_14, period: 14}
+  - {name: OBV, feature_id: obv}
+fuzzy_sets:
+  rsi_14: {low: [0, 30, 50], high: [50, 70, 100]}
+  obv: {rising: {type: sigmoid, parameters: [0, 0.001]}}
+model:
+  type: mlp
+  architecture: {hidden_layers: [8]}
+  training: {epochs: 1}
+training:
+  labels: {source: zigzag, zigzag_threshold: 0.01, label_lookahead: 20}
+"""
+
+
+def test_fx_quotes_without_volume_train_and_volume_indicators_say_why_not(
+    tmp_path: Path,
+) -> None:
+    """USDJPY quotes with weekend gaps and no volume column, 4h resampled from 1h."""
+    folder = tmp_path / "fx"
+    folder.mkdir()
+    quotes = generate_ohlcv(2400, timeframe="1h", seed=5, start_price=150.0, calendar="fx")
+    quotes.drop(columns="volume").to_csv(folder / "USDJPY_1h.csv", index_label="date")
+    with_obv = _write(tmp_path, "fx_quotes", FX_QUOTES)
+    with pytest.raises(
+        DataError, match=r"the USDJPY 1h data has no volume, and indicator .obv. needs"
+    ):
+        prepare_data(build_training_context(with_obv, data_dir=folder))
+
+    without = _write(
+        tmp_path,
+        "fx_rsi",
+        FX_QUOTES.replace("name: fx_quotes", "name: fx_rsi")
+        .replace("  - {name: OBV, feature_id: obv}\n", "")
+        .replace("  obv: {rising: {type: sigmoid, parameters: [0, 0.001]}}\n", ""),
+    )
+    result = run_training_pipeline(
+        build_training_context(without, data_dir=folder), save_model=False
+    )
+    assert result.training_metrics.epochs_completed == 1
+    resampled = {b.timeframe: b.resampled_from for b in result.data_summary.bars}
+    assert resampled == {"1h": None, "4h": "1h"}

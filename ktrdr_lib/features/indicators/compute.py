@@ -39,11 +39,13 @@ def _entry(spec: IndicatorSpec, indicator_id: str | None) -> IndicatorDef:
 def _column(
     bars: pd.DataFrame, name: str, spec: IndicatorSpec, indicator_id: str | None
 ) -> FloatArray:
+    symbol, timeframe = bars.attrs.get("symbol"), bars.attrs.get("timeframe")
+    data = " ".join(["the", *(str(part) for part in (symbol, timeframe) if part), "data"])
     if name not in bars.columns:
         where = _where(spec, indicator_id)
         if name == "volume":
             raise DataError(
-                f"the data has no volume, and {where} needs a 'volume' column (the bars "
+                f"{data} has no volume, and {where} needs a 'volume' column (the bars "
                 f"have only {list(bars.columns)}); load data with volume, or drop this "
                 "indicator from the strategy."
             )
@@ -51,7 +53,14 @@ def _column(
             f"{where} needs a {name!r} column, but the bars have only "
             f"{list(bars.columns)}; load OHLCV data with open, high, low, close and volume."
         )
-    return np.asarray(bars[name], dtype=np.float64)
+    values = np.asarray(bars[name], dtype=np.float64)
+    if name == "volume" and len(values) and not np.any(values):
+        raise DataError(
+            f"{data} has no volume (it is 0 on every bar, as FX quotes often are), and "
+            f"{_where(spec, indicator_id)} is computed from volume; use data with traded "
+            "volume, or drop this indicator from the strategy."
+        )
+    return values
 
 
 def _parameter(
