@@ -2,7 +2,8 @@
 
 Strategy files load with every construct KTRDR accepted; a few of those constructs (label kinds
 other than ZigZag, LSTM and GRU networks, regression outputs) load and migrate but do not train
-here yet. :func:`refuse_untrainable` says so at once, naming the construct and the field, so no
+here yet, and a ZigZag indicator as a model input would leak future prices into it.
+:func:`refuse_untrainable` says so at once, naming the construct and the field, so no
 operation is stored for a run that could only fail.
 """
 
@@ -31,8 +32,28 @@ def refuse_untrainable(spec: StrategySpec) -> None:
             f"{where}: model.type {spec.model.type!r} loads, but this version trains MLP "
             "networks only; use `type: mlp` to train it here"
         )
+    for indicator_id in _input_indicators(spec):
+        if spec.indicators[indicator_id].type == "zigzag":
+            raise ConfigError(
+                f"{where}: indicator {indicator_id!r} (zigzag) is a model input, but a ZigZag "
+                "pivot is only known once later prices have confirmed it: as an input it shows "
+                "the model the future (KTRDR fed it so; the model then looks better than it "
+                "can trade). Remove it from the inputs; ZigZag is what the labels are made of "
+                "(training.labels.source: zigzag)"
+            )
     if spec.decisions.output_format != "classification":
         raise ConfigError(
             f"{where}: decisions.output_format {spec.decisions.output_format!r} loads, but this "
             "version trains classification (BUY/HOLD/SELL) models only"
         )
+
+
+def _input_indicators(spec: StrategySpec) -> list[str]:
+    """The indicator ids the model's inputs read, each once."""
+    ids: dict[str, None] = {}
+    for item in spec.nn_inputs:
+        if item.fuzzy_set is not None:
+            ids.setdefault(spec.fuzzy_sets[item.fuzzy_set].indicator_id, None)
+        if item.raw_indicator is not None:
+            ids.setdefault(item.raw_indicator.partition(".")[0], None)
+    return list(ids)

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from ktrdr_lib import list_strategies, migrate_strategy
 from ktrdr_lib.data.loader import load_ohlcv
 from ktrdr_lib.data.synthetic import generate_ohlcv, write_ohlcv_csv
-from ktrdr_lib.errors import DataError
+from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.features.fuzzy import membership
-from ktrdr_lib.features.indicators import compute_outputs
+from ktrdr_lib.features.indicators import INDICATOR_CATALOG, compute_outputs
 from ktrdr_lib.inference import features_for_bars, predict_signal
 from ktrdr_lib.models.store import load_model
 from ktrdr_lib.pipeline.context import build_training_context
@@ -373,3 +374,50 @@ def test_fx_quotes_without_volume_train_and_volume_indicators_say_why_not(
     assert result.training_metrics.epochs_completed == 1
     resampled = {b.timeframe: b.resampled_from for b in result.data_summary.bars}
     assert resampled == {"1h": None, "4h": "1h"}
+
+
+def test_every_indicator_of_the_catalog_trains_with_every_output(
+    tmp_path: Path, synthetic_data_dir: Path
+) -> None:
+    """One v3 file naming all 31 indicators (defaults), every output a raw z-scored input."""
+    indicators = {f"i_{entry.name}": {"type": entry.name} for entry in INDICATOR_CATALOG.values()}
+    inputs = [
+        {
+            "raw_indicator": f"i_{entry.name}" + (f".{output}" if len(entry.outputs) > 1 else ""),
+            "timeframes": "all",
+        }
+        for entry in INDICATOR_CATALOG.values()
+        for output in entry.outputs
+        if entry.name != "zigzag"  # hindsight: refused as an input (below)
+    ]
+    document = {
+        "name": "whole_catalog",
+        "version": "3.0",
+        "training_data": {
+            "symbols": {"mode": "single", "symbol": "SYNTH"},
+            "timeframes": {"mode": "single", "timeframe": "1h"},
+        },
+        "indicators": indicators,
+        "fuzzy_sets": {"rsi_any": {"indicator": "i_rsi", "mid": [30, 50, 70]}},
+        "nn_inputs": [{"fuzzy_set": "rsi_any", "timeframes": "all"}, *inputs],
+        "model": {"type": "mlp", "architecture": {"hidden_layers": [16]}},
+        "training": {
+            "labels": {"source": "zigzag", "zigzag_threshold": 0.02, "label_lookahead": 20},
+            "epochs": 1,
+        },
+    }
+    strategy = _write(tmp_path, "whole_catalog", yaml.safe_dump(document, sort_keys=False))
+    assert len(indicators) == 31
+    result = run_training_pipeline(
+        build_training_context(strategy, data_dir=synthetic_data_dir), save_model=False
+    )
+    summary = result.data_summary
+    assert summary.feature_count == 1 + len(inputs)
+    assert summary.samples is not None and summary.samples["train"] > 1000
+    assert result.training_metrics.epochs_completed == 1
+    assert result.test_metrics is not None and 0.0 <= result.test_metrics.accuracy <= 1.0
+
+    document["nn_inputs"].append({"raw_indicator": "i_zigzag", "timeframes": "all"})
+    strategy.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"indicator 'i_zigzag' \(zigzag\) is a model input"):
+        build_training_context(strategy, data_dir=synthetic_data_dir)
