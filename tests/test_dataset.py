@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 
 from ktrdr_lib.data.synthetic import generate_ohlcv
-from ktrdr_lib.errors import DataError
+from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.features.builder import build_feature_matrix
 from ktrdr_lib.features.dataset import build_symbol_dataset, concat_splits
 from ktrdr_lib.features.inputs import plan_inputs
 from ktrdr_lib.features.labels import zigzag_labels
+from ktrdr_lib.features.targets import compute_targets
 from ktrdr_lib.strategy.loader import load_strategy
 
 from .conftest import SMALL_STRATEGY
@@ -130,3 +131,63 @@ def test_rows_with_a_gap_are_copied_in_order(spec, bars) -> None:
     assert not np.isnan(s.x_train).any()
     assert bars.index[600] not in s.train_index
     assert not np.shares_memory(s.x_train, values)
+
+
+LABEL_KINDS = {
+    "zigzag": "{source: zigzag, zigzag_threshold: 0.015, label_lookahead: 20}",
+    "triple_barrier": "{source: triple_barrier, max_holding_period: 24, vol_span: 30}",
+    "triple_barrier_cusum": (
+        "{source: triple_barrier, vol_method: close, cusum_threshold: 0.002, compute_weights: true}"
+    ),
+    "context": "{source: context, horizon: 6, bullish_threshold: 0.004, bearish_threshold: -0.004}",
+}
+
+
+def _spec_with_labels(labels: str, *, regression: bool = False):
+    text = SMALL_STRATEGY.replace(
+        "labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}",
+        f"labels: {labels}",
+    )
+    assert text != SMALL_STRATEGY
+    if regression:
+        text += "decisions: {output_format: regression}\n"
+    return load_strategy(text)
+
+
+@pytest.mark.parametrize("kind", list(LABEL_KINDS))
+def test_no_label_depends_on_prices_of_a_later_period(bars, kind: str) -> None:
+    """Re-labelling prices cut at the validation (test) start gives every training (validation)
+    label unchanged: no training label is decided inside the validation or test period."""
+    spec = _spec_with_labels(LABEL_KINDS[kind])
+    features = _features(spec, bars)
+    s = build_symbol_dataset(spec, "SYNTH", bars, features).splits
+    assert len(s.y_train) > 300 and len(s.y_val) > 30 and len(s.y_test) > 30
+    for rows, y, later in (
+        (s.train_index, s.y_train, s.val_index[0]),
+        (s.val_index, s.y_val, s.test_index[0]),
+    ):
+        cut = bars.index.get_loc(later)
+        again = compute_targets(spec.training.labels, bars.iloc[:cut])
+        positions = bars.index.get_indexer(rows)
+        assert again.labelled[positions].all()
+        np.testing.assert_array_equal(again.values[positions], y)
+
+
+def test_triple_barrier_split_embargoes_one_percent_and_weights_training_rows(bars) -> None:
+    spec = _spec_with_labels(LABEL_KINDS["triple_barrier_cusum"])
+    ds = build_symbol_dataset(spec, "SYNTH", bars, _features(spec, bars))
+    s, summary = ds.splits, ds.summary
+    usable = summary.train + summary.validation + summary.test + summary.purged
+    assert summary.purged >= 2 * int(0.01 * usable)
+    assert s.w_train is not None and s.w_train.shape == s.y_train.shape
+    assert s.w_train.mean() == pytest.approx(1.0) and (s.w_train > 0).all()
+    assert s.w_train.std() > 0.05  # overlapping positions share their weight
+    plain = _spec_with_labels(LABEL_KINDS["triple_barrier"])
+    assert build_symbol_dataset(plain, "SYNTH", bars, _features(plain, bars)).splits.w_train is None
+
+
+def test_regression_and_regime_labels_are_not_split_here(bars) -> None:
+    for labels in ("{source: forward_return, horizon: 5}", "{source: regime}"):
+        spec = _spec_with_labels(labels, regression="forward_return" in labels)
+        with pytest.raises(ConfigError, match="labels are not trainable here"):
+            build_symbol_dataset(spec, "SYNTH", bars, _features(spec, bars))

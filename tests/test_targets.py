@@ -34,8 +34,9 @@ def bars() -> pd.DataFrame:
     return generate_ohlcv(900, seed=17)
 
 
-def reference_triple_barrier(bars: pd.DataFrame, spec: TripleBarrierLabelsSpec) -> list[int]:
-    """The rule as written in the reference, bar by bar (labels of the labelled bars)."""
+def reference_triple_barrier(bars: pd.DataFrame, spec: TripleBarrierLabelsSpec) -> dict[int, int]:
+    """The rule as written in the reference, bar by bar: the label of every bar whose label
+    the data decides (a touch within the bars there are, or the full holding period)."""
     close, high, low = (bars[c].to_numpy() for c in ("close", "high", "low"))
     if spec.vol_method == "atr":
         vol = ((bars["high"] - bars["low"]) / bars["close"]).ewm(span=spec.vol_span).mean()
@@ -45,13 +46,13 @@ def reference_triple_barrier(bars: pd.DataFrame, spec: TripleBarrierLabelsSpec) 
     for t in range(spec.vol_span):
         if not (vol[t] > 0):
             vol[t] = vol[spec.vol_span]
-    out = []
+    out = {}
     hold = spec.max_holding_period
-    for t in range(len(close) - hold):
+    for t in range(len(close)):
         upper = close[t] * (1 + spec.pt_multiplier * vol[t])
         lower = close[t] * (1 - spec.sl_multiplier * vol[t])
         label = None
-        for s in range(t + 1, t + hold + 1):
+        for s in range(t + 1, min(t + hold, len(close) - 1) + 1):
             if high[s] >= upper and low[s] <= lower:
                 label = +1 if close[s] >= close[t] else -1
             elif high[s] >= upper:
@@ -61,9 +62,11 @@ def reference_triple_barrier(bars: pd.DataFrame, spec: TripleBarrierLabelsSpec) 
             if label is not None:
                 break
         if label is None:
+            if t + hold >= len(close):
+                continue  # undecided: untouched so far, the holding period not over
             r = close[t + hold] / close[t] - 1
             label = 0 if abs(r) < vol[t] * math.sqrt(hold) * 0.5 else (1 if r > 0 else -1)
-        out.append({1: BUY, 0: HOLD, -1: SELL}[label])
+        out[t] = {1: BUY, 0: HOLD, -1: SELL}[label]
     return out
 
 
@@ -78,9 +81,11 @@ def reference_triple_barrier(bars: pd.DataFrame, spec: TripleBarrierLabelsSpec) 
 def test_triple_barrier_follows_the_rule(bars: pd.DataFrame, spec: TripleBarrierLabelsSpec) -> None:
     targets = triple_barrier_labels(bars, spec)
     n = len(bars)
-    assert targets.labelled.tolist() == [t < n - spec.max_holding_period for t in range(n)]
+    reference = reference_triple_barrier(bars, spec)
+    assert np.flatnonzero(targets.labelled).tolist() == sorted(reference)
+    assert targets.labelled[: n - spec.max_holding_period].all()
     ours = targets.values[targets.labelled].tolist()
-    assert ours == reference_triple_barrier(bars, spec)
+    assert ours == [reference[t] for t in sorted(reference)]
     assert {BUY, SELL} <= set(ours) <= {BUY, HOLD, SELL}
     assert targets.embargo == 0.01 and not targets.regression
 

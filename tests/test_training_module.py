@@ -164,6 +164,23 @@ def test_shuffled_batches_are_seeded_permutations_per_epoch() -> None:
         assert torch.equal(batch_x.squeeze(1).long(), batch_y)  # rows stay paired
 
 
+def test_weighted_batches_draw_samples_in_proportion_to_their_weights() -> None:
+    x, y = torch.arange(4.0).unsqueeze(1), torch.arange(4)
+    weights = torch.tensor([1.0, 1.0, 2.0, 0.0], dtype=torch.float64)
+    batches = TensorBatches(x, y, batch_size=500, shuffle=True, seed=1, weights=weights)
+    drawn = torch.cat([torch.cat([b for _, b in batches]) for _ in range(250)])
+    assert len(drawn) == 1000  # n per epoch, drawn with replacement
+    counts = torch.bincount(drawn, minlength=4).double() / len(drawn)
+    assert counts[3] == 0  # weight 0: never drawn
+    assert torch.allclose(
+        counts[:3], torch.tensor([0.25, 0.25, 0.5], dtype=torch.float64), atol=0.04
+    )
+    for batch_x, batch_y in batches:
+        assert torch.equal(batch_x.squeeze(1).long(), batch_y)  # rows stay paired
+    with pytest.raises(DataError, match="one non-negative number per sample"):
+        TensorBatches(x, y, 2, weights=torch.ones(3))
+
+
 def test_ranks_get_disjoint_equal_shards() -> None:
     x, y = torch.zeros(11, 1), torch.arange(11)
     shards = [

@@ -28,22 +28,24 @@ def first_barrier(  # pragma: no cover - compiled; tested through its callers
     lower: FloatArray,
     horizon: int,
 ) -> tuple[IntArray, IntArray]:
-    """For each bar ``t`` with ``horizon`` bars after it: which barrier is touched first.
+    """For each bar ``t``: which barrier is touched first within ``horizon`` bars.
 
-    Bars ``t + 1 .. t + horizon`` are scanned in order: a high at or above ``upper[t]`` is the
-    upper barrier (+1), a low at or below ``lower[t]`` the lower one (-1); a bar touching both
-    counts as +1 when it closes at or above ``close[t]``, else -1. No touch is 0.
+    Bars ``t + 1 .. t + horizon`` (those that exist) are scanned in order: a high at or above
+    ``upper[t]`` is the upper barrier (+1), a low at or below ``lower[t]`` the lower one (-1); a
+    bar touching both counts as +1 when it closes at or above ``close[t]``, else -1. No touch
+    within ``horizon`` bars is 0 (the time barrier decides).
 
     Returns:
-        (side per bar, bar of the touch or ``t + horizon`` when none); bars without
-        ``horizon`` bars after them get side 0 and bar -1.
+        (side per bar, the bar that decided it: the touch, or ``t + horizon`` when none); a bar
+        whose barriers are untouched by the end of the data and that has fewer than ``horizon``
+        bars after it is undecided: side 0 and bar -1.
     """
     n = close.shape[0]
     side = np.zeros(n, dtype=np.int64)
     until = np.full(n, -1, dtype=np.int64)
-    for t in range(n - horizon):
-        until[t] = t + horizon
-        for s in range(t + 1, t + horizon + 1):
+    for t in range(n):
+        last = min(t + horizon, n - 1)
+        for s in range(t + 1, last + 1):
             up = high[s] >= upper[t]
             down = low[s] <= lower[t]
             if up and down:
@@ -56,6 +58,8 @@ def first_barrier(  # pragma: no cover - compiled; tested through its callers
                 continue
             until[t] = s
             break
+        if until[t] < 0 and t + horizon <= n - 1:
+            until[t] = t + horizon
     return side, until
 
 

@@ -1,14 +1,17 @@
-"""Model-ready arrays: fuzzy feature matrix, ZigZag labels and the chronological, purged split.
+"""Model-ready arrays: fuzzy feature matrix, labels and the chronological, purged split.
 
 The flow for one symbol (:func:`build_symbol_dataset`):
 
 1. the feature matrix (:mod:`ktrdr_lib.features.builder`): the strategy's inputs on each
    timeframe, aligned onto the base timeframe without look-ahead, price context and lags;
-2. ZigZag labels on the base close; rows still in indicator warm-up, and rows after the last
-   confirmed extreme (their swing has not finished, so no label is known yet), are dropped;
-3. a chronological split with no shuffling, and a purge at each boundary: a row whose label is
-   only decided by prices inside the next period is dropped, so no training label is decided
-   by validation or test prices (and no validation label by test prices).
+2. labels on the base bars (:func:`~ktrdr_lib.features.targets.compute_targets`: ZigZag,
+   triple barrier or context); rows still in indicator warm-up, and rows without a label (after
+   the last confirmed ZigZag extreme, within a triple barrier's holding period of the end, not
+   a CUSUM event ...), are dropped;
+3. a chronological split with no shuffling, an embargo where the label kind has one (triple
+   barrier: 1 % of the rows before each later period), and a purge at each boundary: a row
+   whose label is only decided by prices inside the next period is dropped, so no training
+   label is decided by validation or test prices (and no validation label by test prices).
 
 Several symbols are split one by one and then concatenated split by split.
 """
@@ -24,8 +27,13 @@ import pandas as pd
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.features.builder import FeatureMatrix
 from ktrdr_lib.features.indicators import indicator_warmup
-from ktrdr_lib.features.labels import LABEL_NAMES, zigzag_labels
-from ktrdr_lib.strategy.label_kinds import ZigzagLabelsSpec
+from ktrdr_lib.features.labels import LABEL_NAMES
+from ktrdr_lib.features.targets import compute_targets, uniqueness_weights
+from ktrdr_lib.strategy.label_kinds import (
+    ContextLabelsSpec,
+    TripleBarrierLabelsSpec,
+    ZigzagLabelsSpec,
+)
 from ktrdr_lib.strategy.spec import StrategySpec
 
 __all__ = [
@@ -45,6 +53,8 @@ class DatasetSplits:
 
     Features are raw (unscaled) ``float32`` of shape ``(n, len(feature_names))``; labels are
     ``int64`` class ids (0 BUY, 1 HOLD, 2 SELL). ``*_index`` hold each row's bar time.
+    ``w_train``, when the labels ask for it, weights each training row for sampling (a
+    triple barrier's uniqueness among the training labels).
     """
 
     feature_names: list[str]
@@ -57,6 +67,7 @@ class DatasetSplits:
     train_index: pd.DatetimeIndex
     val_index: pd.DatetimeIndex
     test_index: pd.DatetimeIndex
+    w_train: np.ndarray | None = None
 
     def label_distribution(self) -> dict[str, dict[str, int]]:
         """Counts per class name for each split."""
@@ -136,49 +147,62 @@ def build_symbol_dataset(
         DataError: when fewer than one sample is left for any split.
     """
     labels = spec.training.labels
-    if not isinstance(labels, ZigzagLabelsSpec):
-        raise ConfigError(f"{labels.__struct_config__.tag!r} labels are not trainable here")
-    close = base_bars["close"].to_numpy(dtype=np.float64)
-    zz = zigzag_labels(close, labels.zigzag_threshold)
-    n_bars = len(close)
+    if not isinstance(labels, ZigzagLabelsSpec | TripleBarrierLabelsSpec | ContextLabelsSpec):
+        raise ConfigError(
+            f"{labels.__struct_config__.tag!r} labels are not trainable here (classification "
+            "into BUY / HOLD / SELL: zigzag, triple_barrier, context)"
+        )
+    targets = compute_targets(labels, base_bars)
+    n_bars = len(base_bars)
     x_all = features.values
     complete = _complete_rows(x_all)
-    last_extreme = int(zz.extremes[-1]) if len(zz.extremes) else -1
-    labelled = np.arange(n_bars) <= last_extreme
-    usable = np.flatnonzero(complete & labelled)
+    usable = np.flatnonzero(complete & targets.labelled)
     warmup_dropped = int((~complete).sum())
-    tail_dropped = int((complete & ~labelled).sum())
+    tail_dropped = int((complete & ~targets.labelled).sum())
 
     n_train, n_train_val = _split_points(len(usable), spec)
     train_rows, val_rows, test_rows = np.split(usable, [n_train, n_train_val])
     val_start = int(val_rows[0]) if len(val_rows) else n_bars
     test_start = int(test_rows[0]) if len(test_rows) else n_bars
+    # Embargo: drop the last rows before each later period (triple barrier: 1 % of the rows).
+    embargo = int(targets.embargo * len(usable))
+    embargoed = 0
+    if embargo:
+        kept_train, kept_val = max(len(train_rows) - embargo, 0), max(len(val_rows) - embargo, 0)
+        embargoed = (len(train_rows) - kept_train) + (len(val_rows) - kept_val)
+        train_rows, val_rows = train_rows[:kept_train], val_rows[:kept_val]
     # Purge: a label decided by a price at or after the next period's first bar would leak it.
-    train_keep = train_rows[zz.decided_at[train_rows] < val_start]
-    val_keep = val_rows[zz.decided_at[val_rows] < test_start]
-    purged = (len(train_rows) - len(train_keep)) + (len(val_rows) - len(val_keep))
+    train_keep = train_rows[targets.decided_at[train_rows] < val_start]
+    val_keep = val_rows[targets.decided_at[val_rows] < test_start]
+    purged = embargoed + (len(train_rows) - len(train_keep)) + (len(val_rows) - len(val_keep))
 
     for name, rows in (("training", train_keep), ("validation", val_keep), ("test", test_rows)):
         if len(rows) == 0:
             raise DataError(
                 f"{symbol}: no {name} samples left: {n_bars} bars, {warmup_dropped} in indicator "
-                f"warm-up, {tail_dropped} after the last ZigZag extreme, {purged} purged at the "
-                "split boundaries. Use a longer date range, shorter indicator periods or a "
-                "smaller zigzag_threshold."
+                f"warm-up, {tail_dropped} without a label, {purged} purged or embargoed at the "
+                "split boundaries. Use a longer date range, shorter indicator periods or "
+                "labels that decide sooner (a smaller zigzag_threshold or max_holding_period)."
             )
+
+    weights = None
+    if isinstance(labels, TripleBarrierLabelsSpec) and labels.compute_weights:
+        assert targets.span_end is not None
+        weights = uniqueness_weights(train_keep, targets.span_end[train_keep])
 
     index = features.index
     splits = DatasetSplits(
         feature_names=list(features.names),
         x_train=_rows(x_all, train_keep),
-        y_train=zz.labels[train_keep].astype(np.int64),
+        y_train=targets.values[train_keep].astype(np.int64),
         x_val=_rows(x_all, val_keep),
-        y_val=zz.labels[val_keep].astype(np.int64),
+        y_val=targets.values[val_keep].astype(np.int64),
         x_test=_rows(x_all, test_rows),
-        y_test=zz.labels[test_rows].astype(np.int64),
+        y_test=targets.values[test_rows].astype(np.int64),
         train_index=index[train_keep],
         val_index=index[val_keep],
         test_index=index[test_rows],
+        w_train=weights,
     )
     summary = SplitSummary(
         symbol=symbol,
@@ -239,4 +263,9 @@ def concat_splits(parts: list[DatasetSplits]) -> DatasetSplits:
         train_index=cat_index("train_index"),
         val_index=cat_index("val_index"),
         test_index=cat_index("test_index"),
+        w_train=(
+            None
+            if any(p.w_train is None for p in parts)
+            else np.concatenate([p.w_train for p in parts if p.w_train is not None])
+        ),
     )

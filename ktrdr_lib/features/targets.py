@@ -9,8 +9,10 @@ period, so no training label is known only from validation or test prices.
 - ``triple_barrier``: BUY when the price first reaches ``close · (1 + pt_multiplier · vol)``,
   SELL when it first falls to ``close · (1 − sl_multiplier · vol)``, within
   ``max_holding_period`` bars; if neither, the return at the time barrier decides (HOLD when it
-  is under ``vol · √max_holding_period / 2``). ``vol`` is an EWM of ``(high − low) / close``
-  (``atr``) or the EWM standard deviation of log returns (``close``) over ``vol_span`` bars.
+  is under ``vol · √max_holding_period / 2``). A bar is labelled once that is decided: near the
+  end of the data only bars whose barrier was already touched. ``vol`` is an EWM of
+  ``(high − low) / close`` (``atr``) or the EWM standard deviation of log returns (``close``)
+  over ``vol_span`` bars.
   With ``cusum_threshold`` only CUSUM event bars (a symmetric CUSUM of log returns
   reaching the threshold) are labelled. The split also embargoes 1 % of the rows before each
   later period.
@@ -201,7 +203,7 @@ def triple_barrier_labels(bars: pd.DataFrame, spec: TripleBarrierLabelsSpec) -> 
     side[timed & (final <= -vol * math.sqrt(horizon) * 0.5)] = -1
     values = np.where(side > 0, BUY, np.where(side < 0, SELL, HOLD)).astype(np.int64)
 
-    labelled = np.arange(n) < n - horizon
+    labelled = until >= 0  # decided: a barrier touched, or the time barrier reached
     if spec.cusum_threshold is not None:  # only CUSUM event bars are labelled
         returns = np.diff(np.log(close), prepend=np.nan)
         labelled &= cusum_events(returns, np.full(n, spec.cusum_threshold))

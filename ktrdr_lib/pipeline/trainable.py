@@ -10,10 +10,17 @@ operation is stored for a run that could only fail.
 from __future__ import annotations
 
 from ktrdr_lib.errors import ConfigError
-from ktrdr_lib.strategy.label_kinds import ZigzagLabelsSpec
+from ktrdr_lib.strategy.label_kinds import (
+    ContextLabelsSpec,
+    TripleBarrierLabelsSpec,
+    ZigzagLabelsSpec,
+)
 from ktrdr_lib.strategy.spec import StrategySpec
 
-__all__ = ["refuse_untrainable"]
+__all__ = ["TRAINABLE_LABELS", "refuse_untrainable"]
+
+TRAINABLE_LABELS = (ZigzagLabelsSpec, TripleBarrierLabelsSpec, ContextLabelsSpec)
+"""The label kinds this version trains (classification into BUY / HOLD / SELL)."""
 
 
 def refuse_untrainable(spec: StrategySpec) -> None:
@@ -21,11 +28,11 @@ def refuse_untrainable(spec: StrategySpec) -> None:
     train; the message names the field and what trains today."""
     where = f"strategy {spec.name!r}"
     labels = spec.training.labels
-    if not isinstance(labels, ZigzagLabelsSpec):
+    if not isinstance(labels, TRAINABLE_LABELS):
         source = labels.__struct_config__.tag
         raise ConfigError(
-            f"{where}: training.labels.source {source!r} loads, but this version trains ZigZag "
-            "labels only; use `source: zigzag` to train it here"
+            f"{where}: training.labels.source {source!r} loads, but this version trains "
+            "zigzag, triple_barrier and context labels only; use one of those to train it here"
         )
     if spec.model.type != "mlp":
         raise ConfigError(

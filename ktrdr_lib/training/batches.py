@@ -40,6 +40,9 @@ class TensorBatches:
         seed: seed of the permutation generator; epoch ``k`` always gets the same order.
         rank: this process's rank under data-parallel training.
         world_size: number of ranks sharing the data.
+        weights: per-sample sampling weights; with ``shuffle``, each epoch draws its ``n``
+            samples with replacement in proportion to them (weighted random sampling) instead
+            of a permutation.
 
     Raises:
         ConfigError: for a batch size < 1 or an invalid rank.
@@ -56,6 +59,7 @@ class TensorBatches:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        weights: Tensor | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(
@@ -75,6 +79,14 @@ class TensorBatches:
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        if weights is not None and (
+            weights.shape != (x.shape[0],) or not bool((weights >= 0).all())
+        ):
+            raise DataError(
+                f"sampling weights must be one non-negative number per sample ({x.shape[0]}); "
+                f"got shape {tuple(weights.shape)}"
+            )
+        self.weights = weights
         self._epoch = 0
 
     def place(self, device: torch.device, *, rank: int = 0, world_size: int = 1) -> None:
@@ -114,7 +126,11 @@ class TensorBatches:
             return self.x, self.y
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self._epoch)
-            order = torch.randperm(n, generator=generator).to(self.x.device)
+            if self.weights is not None:
+                drawn = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+                order = drawn.to(self.x.device)
+            else:
+                order = torch.randperm(n, generator=generator).to(self.x.device)
         else:
             order = torch.arange(n, device=self.x.device)
         order = order[self.rank : self.samples * self.world_size : self.world_size]

@@ -127,6 +127,7 @@ class _TrainerBatches(TensorBatches):
         *,
         shuffle: bool,
         seed: int,
+        weights: np.ndarray | None = None,
     ) -> None:
         super().__init__(
             torch.as_tensor(x, dtype=torch.float32),
@@ -134,6 +135,7 @@ class _TrainerBatches(TensorBatches):
             batch_size,
             shuffle=shuffle,
             seed=seed,
+            weights=None if weights is None else torch.as_tensor(weights, dtype=torch.float64),
         )
         self._trainer: lightning.Trainer | None = trainer
 
@@ -303,7 +305,13 @@ def fit_model(
         profiler=_SilentProfiler(),
     )
     train = _TrainerBatches(
-        trainer, splits.x_train, splits.y_train, settings.batch_size, shuffle=True, seed=seed
+        trainer,
+        splits.x_train,
+        splits.y_train,
+        settings.batch_size,
+        shuffle=True,
+        seed=seed,
+        weights=splits.w_train,
     )
     val = _TrainerBatches(
         trainer, splits.x_val, splits.y_val, settings.batch_size, shuffle=False, seed=seed

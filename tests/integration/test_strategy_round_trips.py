@@ -421,3 +421,45 @@ def test_every_indicator_of_the_catalog_trains_with_every_output(
     strategy.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"indicator 'i_zigzag' \(zigzag\) is a model input"):
         build_training_context(strategy, data_dir=synthetic_data_dir)
+
+
+LATER_LABELS = {
+    "triple_barrier": (
+        "{source: triple_barrier, pt_multiplier: 2.0, sl_multiplier: 1.5, max_holding_period: 24, "
+        "vol_span: 30, compute_weights: true}"
+    ),
+    "triple_barrier_synonyms": (
+        "{source: triple_barrier, profit_target_atr: 2.5, stop_loss_atr: 1.0, "
+        "max_holding_bars: 12, atr_period: 20}"
+    ),
+    "context": "{source: context, horizon: 6, bullish_threshold: 0.003, bearish_threshold: -0.003}",
+}
+
+
+@pytest.mark.parametrize("kind", list(LATER_LABELS))
+def test_later_label_kinds_train_save_and_predict(
+    kind: str, tmp_path: Path, synthetic_data_dir: Path
+) -> None:
+    text = V2_FILE.replace(
+        "labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}",
+        f"labels: {LATER_LABELS[kind]}",
+    ).replace("name: v2_for_migration", f"name: labels_{kind}")
+    strategy = _write(tmp_path, f"labels_{kind}", text)
+    context = build_training_context(
+        strategy, data_dir=synthetic_data_dir, models_dir=tmp_path / "m"
+    )
+    output = execute_pipeline(context)
+    splits = output.prepared.splits
+    assert (splits.w_train is not None) == (kind == "triple_barrier")
+    distribution = output.data_summary.label_distribution
+    assert distribution is not None and set(distribution["train"]) == {"BUY", "HOLD", "SELL"}
+    assert min(distribution["train"].values()) > 0
+    assert output.test_metrics.samples == len(splits.y_test)
+    model = load_model(f"labels_{kind}", root=tmp_path / "m")
+    prediction = predict_signal(model, "SYNTH", data_dir=synthetic_data_dir)
+    assert prediction.signal in {"buy", "hold", "sell"}
+    labels = model.strategy_config["training"]["labels"]
+    assert labels["source"] == kind.removesuffix("_synonyms")
+    if kind == "triple_barrier_synonyms":  # KTRDR's other names are read as the parameters
+        assert (labels["pt_multiplier"], labels["sl_multiplier"]) == (2.5, 1.0)
+        assert (labels["max_holding_period"], labels["vol_span"]) == (12, 20)
