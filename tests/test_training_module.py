@@ -12,7 +12,13 @@ from torch import nn
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec, ModelTrainingSpec
 from ktrdr_lib.training.batches import TensorBatches
-from ktrdr_lib.training.module import EpochTally, FuzzyMLP, build_network
+from ktrdr_lib.training.module import (
+    EpochTally,
+    FuzzyMLP,
+    build_network,
+    classification_loss,
+    inverse_frequency_weights,
+)
 from ktrdr_lib.training.scaling import FeatureScaler
 
 
@@ -267,3 +273,39 @@ def test_scaler_reports_bad_input() -> None:
         FeatureScaler.fit(np.array([[1.0, np.nan], [2.0, 1.0]]))
     with pytest.raises(DataError, match="'mean' and 'std'"):
         FeatureScaler.from_dict({"mean": [0.0]})
+
+
+# --- losses ----------------------------------------------------------------------------------
+
+
+def test_focal_loss_with_gamma_zero_is_weighted_cross_entropy() -> None:
+    torch.manual_seed(0)
+    logits, y = torch.randn(40, 3), torch.randint(0, 3, (40,))
+    weights = torch.tensor([0.5, 2.0, 1.0])
+    plain = torch.nn.functional.cross_entropy(logits, y)
+    assert torch.allclose(classification_loss(logits, y), plain)
+    weighted = torch.nn.functional.cross_entropy(logits, y, weight=weights)
+    assert torch.allclose(classification_loss(logits, y, weights=weights), weighted)
+    # gamma → 0 approaches the weighted cross-entropy from the focal formula itself
+    near = classification_loss(logits, y, gamma=1e-6, weights=weights)
+    assert torch.allclose(near, weighted, atol=1e-5)
+
+
+def test_focal_loss_follows_its_formula_and_discounts_easy_samples() -> None:
+    logits = torch.tensor([[4.0, 0.0, 0.0], [0.2, 0.0, 0.0]])
+    y = torch.tensor([0, 0])
+    p = torch.softmax(logits, dim=1)[:, 0]
+    expected = (-((1 - p) ** 2) * torch.log(p)).mean()
+    assert torch.allclose(classification_loss(logits, y, gamma=2.0), expected)
+    per_sample_ce = -torch.log(p)
+    focal_share = ((1 - p) ** 2 * per_sample_ce)[0] / ((1 - p) ** 2 * per_sample_ce).sum()
+    assert focal_share < per_sample_ce[0] / per_sample_ce.sum()  # the easy sample counts less
+
+
+def test_inverse_frequency_weights_have_mean_one_over_present_classes() -> None:
+    y = torch.tensor([0] * 6 + [1] * 3 + [2] * 1)
+    weights = inverse_frequency_weights(y)
+    expected = torch.tensor([1 / 6, 1 / 3, 1.0])
+    assert torch.allclose(weights, expected / expected.mean())
+    missing = inverse_frequency_weights(torch.tensor([0, 0, 2]))
+    assert missing[1] == 0 and torch.allclose(missing[[0, 2]].mean(), torch.tensor(1.0))

@@ -153,6 +153,7 @@ def execute_pipeline(
         devices=options.devices,
         strategy=options.strategy,
         precision=options.precision,
+        loss=spec.training,
     )
     if not fit.history:
         raise TrainingError("training finished without a single epoch; this is a bug")

@@ -281,9 +281,16 @@ def read_training(
     split = reader.split(training.get("data_split"), (*path, "data_split"), early_v2)
     loss = reader.loss(training, path)
     types = {field.encode_name: field.type for field in struct_fields(TrainingSpec)}
-    for name in ("focal_gamma", "huber_delta"):
+    for name in _PLAIN_SETTINGS:
         if name in training:
             checker.check_value(training[name], types[name], (*path, name))
+    if training.get("balanced_sampling") is True:
+        checker.note(
+            (*path, "balanced_sampling"),
+            "the loss is weighted by inverse class frequency; KTRDR read no "
+            "training.balanced_sampling (its v3 training weighted every classification loss)",
+            True,
+        )
     if labels is None or split is None or loss is None:
         return None
     if regression != (labels["source"] == "forward_return"):
@@ -295,10 +302,14 @@ def read_training(
         )
         return None
     result: dict[str, Any] = {"labels": labels, "data_split": split, "loss": loss}
-    for name in ("focal_gamma", "huber_delta"):
+    for name in _PLAIN_SETTINGS:
         if name in training:
             result[name] = training[name]
     return result
+
+
+_PLAIN_SETTINGS = ("focal_gamma", "huber_delta", "balanced_sampling")
+"""``training`` settings read as written, each checked against its field's type."""
 
 
 def read_decisions(checker: FieldChecker, top: dict[Any, Any]) -> dict[str, Any]:

@@ -289,6 +289,8 @@ class TrainingSpec(_Spec, frozen=True, kw_only=True):
             or ``mse`` for regression.
         focal_gamma: the focal loss's focusing parameter.
         huber_delta: where the Huber loss turns from quadratic to linear.
+        balanced_sampling: weight the classification loss by inverse class frequency (on the
+            training split, scaled to mean 1); the focal loss is always weighted so.
     """
 
     method: Literal["supervised"] = "supervised"
@@ -297,6 +299,7 @@ class TrainingSpec(_Spec, frozen=True, kw_only=True):
     loss: Loss = "cross_entropy"
     focal_gamma: Positive = 2.0
     huber_delta: Positive = 0.01
+    balanced_sampling: bool = False
 
 
 # -- decisions -----------------------------------------------------------------------------------

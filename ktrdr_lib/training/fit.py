@@ -45,9 +45,9 @@ from typing_extensions import override
 
 from ktrdr_lib.errors import TrainingError
 from ktrdr_lib.features.dataset import DatasetSplits
-from ktrdr_lib.strategy.spec import EarlyStoppingSpec, ModelSpec
+from ktrdr_lib.strategy.spec import EarlyStoppingSpec, ModelSpec, TrainingSpec
 from ktrdr_lib.training.batches import TensorBatches
-from ktrdr_lib.training.module import N_CLASSES, FuzzyMLP
+from ktrdr_lib.training.module import N_CLASSES, FuzzyMLP, inverse_frequency_weights
 
 __all__ = ["EpochRecord", "FitOutcome", "StopReason", "fit_model"]
 
@@ -255,6 +255,7 @@ def fit_model(
     strategy: str = "auto",
     precision: str | None = None,
     default_root_dir: Path | None = None,
+    loss: TrainingSpec | None = None,
 ) -> FitOutcome:
     """Train a :class:`FuzzyMLP` on scaled splits and restore the best epoch's weights.
 
@@ -270,6 +271,9 @@ def fit_model(
         strategy: Lightning strategy (``"auto"``, ``"ddp"``...).
         precision: Lightning precision (``"32-true"``, ``"16-mixed"``...); ``None`` for the default.
         default_root_dir: Lightning's working directory (nothing is written there by default).
+        loss: the strategy's ``training`` section, for its loss (``focal`` with
+            ``focal_gamma``) and class weighting (focal, or ``balanced_sampling``: inverse
+            frequency on the training labels); ``None`` for plain cross-entropy.
 
     Returns:
         The trained module with its history and how training ended.
@@ -286,7 +290,18 @@ def fit_model(
             f"max_epochs must be ≥ 1; got {epochs}. Set model.training.epochs or max_epochs."
         )
     lightning.seed_everything(seed, verbose=False)
-    module = FuzzyMLP(model_spec, n_features=splits.x_train.shape[1])
+    focal = loss is not None and loss.loss == "focal"
+    weighted = loss is not None and (focal or loss.balanced_sampling)
+    module = FuzzyMLP(
+        model_spec,
+        n_features=splits.x_train.shape[1],
+        focal_gamma=loss.focal_gamma if focal and loss is not None else 0.0,
+        class_weights=(
+            inverse_frequency_weights(torch.as_tensor(splits.y_train, dtype=torch.int64))
+            if weighted
+            else None
+        ),
+    )
     stopping = settings.early_stopping
     history = _EpochHistory(stopping.monitor if stopping else "val_loss", stopping)
     trainer = lightning.Trainer(

@@ -1,7 +1,8 @@
 """FuzzyMLP: the neuro-fuzzy classifier as a LightningModule with a lean training step.
 
 The network maps fuzzy-membership features to three logits (0 BUY, 1 HOLD, 2 SELL); the loss
-is cross-entropy on logits and softmax is applied only by :meth:`FuzzyMLP.predict_proba`.
+is cross-entropy on logits (or the focal loss, optionally weighted by inverse class frequency:
+:func:`classification_loss`) and softmax is applied only by :meth:`FuzzyMLP.predict_proba`.
 
 Training uses manual optimisation and keeps the epoch's losses and hits as tensors on
 the module's device, so a step costs no host sync and no ``self.log`` call. Figures are read
@@ -33,7 +34,15 @@ from torch import Tensor, nn
 from ktrdr_lib.errors import ConfigError, TrainingError
 from ktrdr_lib.strategy.spec import ModelSpec
 
-__all__ = ["CLASS_NAMES", "N_CLASSES", "EpochTally", "FuzzyMLP", "build_network"]
+__all__ = [
+    "CLASS_NAMES",
+    "N_CLASSES",
+    "EpochTally",
+    "FuzzyMLP",
+    "build_network",
+    "classification_loss",
+    "inverse_frequency_weights",
+]
 
 CLASS_NAMES: tuple[str, ...] = ("BUY", "HOLD", "SELL")
 N_CLASSES = len(CLASS_NAMES)
@@ -146,24 +155,69 @@ class EpochTally:
         self.loss = grown
 
 
+def classification_loss(
+    logits: Tensor,
+    y: Tensor,
+    *,
+    gamma: float = 0.0,
+    weights: Tensor | None = None,
+) -> Tensor:
+    """Cross-entropy, or the focal loss with ``gamma > 0``, optionally class-weighted.
+
+    Per sample ``w[y] · (1 − p_y)^gamma · (−log p_y)``, averaged with the weights
+    (``sum / sum(w[y])``), so ``gamma = 0`` is PyTorch's weighted cross-entropy.
+    """
+    if gamma == 0.0:
+        return nn.functional.cross_entropy(logits, y, weight=weights)
+    log_p = torch.log_softmax(logits, dim=1).gather(1, y.unsqueeze(1)).squeeze(1)
+    per_sample = -((1.0 - log_p.exp()) ** gamma) * log_p
+    if weights is None:
+        return per_sample.mean()
+    w = weights[y]
+    return (w * per_sample).sum() / w.sum()
+
+
+def inverse_frequency_weights(y: Tensor, n_classes: int = N_CLASSES) -> Tensor:
+    """Class weights ``1 / frequency`` on ``y``, scaled to mean 1 over the classes present
+    (an absent class gets weight 0)."""
+    counts = torch.bincount(y, minlength=n_classes).to(torch.float32)
+    present = counts > 0
+    weights = torch.zeros(n_classes)
+    weights[present] = counts[present].sum() / counts[present]
+    weights[present] /= weights[present].mean()
+    return weights
+
+
 class FuzzyMLP(lightning.LightningModule):
     """Three-class MLP over fuzzy features, trained with manual optimisation.
 
     Args:
         model_spec: the strategy's ``model`` section (architecture and optimiser settings).
         n_features: number of input columns.
+        focal_gamma: train with the focal loss of this gamma (``0``: cross-entropy).
+        class_weights: per-class loss weights (``None``: unweighted).
 
     Attributes:
         epoch_metrics: the latest completed epoch's ``train_loss``, ``train_accuracy``,
             ``val_loss`` and ``val_accuracy`` (empty before the first validation).
     """
 
-    def __init__(self, model_spec: ModelSpec, n_features: int) -> None:
+    def __init__(
+        self,
+        model_spec: ModelSpec,
+        n_features: int,
+        *,
+        focal_gamma: float = 0.0,
+        class_weights: Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.model_spec = model_spec
         self.n_features = n_features
         self.network = build_network(model_spec, n_features)
+        self.focal_gamma = focal_gamma
+        self.class_weights: Tensor | None
+        self.register_buffer("class_weights", class_weights, persistent=False)
         self.epoch_metrics: dict[str, float] = {}
         self._train_tally = EpochTally()
         self._val_tally = EpochTally()
@@ -264,7 +318,7 @@ class FuzzyMLP(lightning.LightningModule):
         """One optimiser step; records the batch's loss and hits in the epoch tally."""
         x, y = batch
         logits = self.network(x)
-        loss = nn.functional.cross_entropy(logits, y)
+        loss = self._loss(logits, y)
         if self._raw_optimizer is not None:
             self._raw_optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(loss)
@@ -286,7 +340,10 @@ class FuzzyMLP(lightning.LightningModule):
         """Records the batch's loss and hits in the validation tally."""
         x, y = batch
         logits = self.network(x)
-        self._val_tally.add(batch_idx, nn.functional.cross_entropy(logits, y), logits, y)
+        self._val_tally.add(batch_idx, self._loss(logits, y), logits, y)
+
+    def _loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        return classification_loss(logits, y, gamma=self.focal_gamma, weights=self.class_weights)
 
     def on_validation_epoch_end(self) -> None:
         """Turn the tallies into figures (one sync across ranks) and check them.

@@ -17,6 +17,7 @@ from ktrdr_lib.strategy.spec import (
     EarlyStoppingSpec,
     ModelSpec,
     ModelTrainingSpec,
+    TrainingSpec,
 )
 from ktrdr_lib.training.evaluation import evaluate
 from ktrdr_lib.training.fit import EpochRecord, fit_model
@@ -249,3 +250,51 @@ def test_unusable_splits_are_training_errors(change: dict[str, np.ndarray], frag
 def test_max_epochs_must_be_positive() -> None:
     with pytest.raises(TrainingError, match="max_epochs"):
         fit_model(model_spec(), make_splits(), max_epochs=0)
+
+
+def _imbalanced_splits() -> DatasetSplits:
+    """Feature 0 decides the class, but about 80 % of the rows are HOLD."""
+    splits = make_splits(n_train=900, n_eval=300, seed=5)
+
+    def skew(x: np.ndarray) -> np.ndarray:
+        return np.where(x[:, 0] > 1.3, 0, np.where(x[:, 0] < -1.3, 2, 1)).astype(np.int64)
+
+    return DatasetSplits(
+        feature_names=splits.feature_names,
+        x_train=splits.x_train,
+        y_train=skew(splits.x_train),
+        x_val=splits.x_val,
+        y_val=skew(splits.x_val),
+        x_test=splits.x_test,
+        y_test=skew(splits.x_test),
+        train_index=splits.train_index,
+        val_index=splits.val_index,
+        test_index=splits.test_index,
+    )
+
+
+def test_class_weights_and_focal_loss_reach_the_minority_classes() -> None:
+    splits = _imbalanced_splits()
+    assert (splits.y_train == 1).mean() > 0.75
+    spec = model_spec(epochs=2, lr=0.005)  # short training: the majority class dominates
+    outcomes = {
+        name: fit_model(spec, splits, seed=3, loss=loss)
+        for name, loss in (
+            ("plain", None),
+            ("balanced", TrainingSpec(balanced_sampling=True)),
+            ("focal", TrainingSpec(loss="focal", focal_gamma=2.0)),
+        )
+    }
+    weights = outcomes["balanced"].module.class_weights
+    assert weights is not None and weights[0] > 3 * weights[1]
+    assert outcomes["plain"].module.class_weights is None
+    assert outcomes["focal"].module.focal_gamma == 2.0
+    minority_recall = {}
+    for name, outcome in outcomes.items():
+        metrics = evaluate(outcome.module, splits.x_test, splits.y_test, majority_class=1)
+        minority_recall[name] = (
+            metrics.per_class["BUY"].recall + metrics.per_class["SELL"].recall
+        ) / 2
+    assert minority_recall["plain"] < 0.5
+    assert minority_recall["balanced"] > 0.8
+    assert minority_recall["focal"] > 0.8
