@@ -25,6 +25,7 @@ from ktrdr_lib.schemas.v1 import (
     Prediction,
     PredictRequest,
     PredictResponse,
+    RegressionBlock,
 )
 
 if TYPE_CHECKING:
@@ -233,6 +234,13 @@ def performance_response(task_id: str, result: TrainingResult) -> PerformanceRes
         model_info=model_info,
         validation_metrics=validation,
         feature_report=result.data_summary.feature_report,
+        regression_metrics=(
+            None
+            if result.validation_regression is None or result.test_regression is None
+            else RegressionBlock(
+                validation=result.validation_regression, test=result.test_regression
+            )
+        ),
     )
 
 
@@ -283,7 +291,8 @@ def predict_response(
             confidence=signal.confidence,
             signal_strength=signal.signal_strength,
             fuzzy_outputs=signal.fuzzy_outputs,
-            probabilities=signal.probabilities,
+            probabilities=signal.probabilities or None,
+            predicted_return=signal.predicted_return,
         ),
         input_features=signal.input_features,
         timeframe=signal.timeframe,

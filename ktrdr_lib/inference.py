@@ -63,6 +63,12 @@ class SignalPrediction(msgspec.Struct, frozen=True, kw_only=True):
         fuzzy_outputs: v1's names for them: ``bullish`` = buy, ``bearish`` = sell,
             ``neutral`` = hold.
         input_features: the row's raw (unscaled) feature values, in the model's column order.
+        predicted_return: a regression model's predicted return over its horizon (``None``
+            for a classifier). Its signal is ``buy`` above the cost edge
+            (``decisions.cost_model``: ``round_trip_cost × min_edge_multiplier``; 0 without a
+            cost model), ``sell`` below minus the edge, else ``hold``; ``confidence`` is
+            ``min(1, |return| / edge)`` (1 without a cost model), ``signal_strength`` the
+            return's size beyond the edge, and ``probabilities`` is empty.
     """
 
     model_id: str
@@ -75,6 +81,7 @@ class SignalPrediction(msgspec.Struct, frozen=True, kw_only=True):
     probabilities: dict[str, float]
     fuzzy_outputs: dict[str, float]
     input_features: dict[str, float]
+    predicted_return: float | None = None
 
 
 def features_for_bars(
@@ -198,6 +205,10 @@ def predict_signal(
             "complete feature row. Ask for a later time or add earlier data."
         )
     raw = values[row : row + 1]
+    bar_time = pd.Timestamp(features.index[row]).isoformat()
+    inputs = {name: float(value) for name, value in zip(model.feature_names, raw[0], strict=True)}
+    if model.regression:
+        return _return_signal(model, spec, symbol, base, bar_time, raw, inputs)
     probabilities = model.predict_proba(raw)[0].astype(np.float64)
     ranked = np.sort(probabilities)[::-1]
     by_signal: dict[str, float] = {name: float(probabilities[i]) for i, name in enumerate(_SIGNALS)}
@@ -205,7 +216,7 @@ def predict_signal(
         model_id=model.model_id,
         symbol=symbol,
         timeframe=base,
-        bar_time=pd.Timestamp(features.index[row]).isoformat(),
+        bar_time=bar_time,
         signal=_SIGNALS[int(probabilities.argmax())],
         confidence=float(ranked[0]),
         signal_strength=float(ranked[0] - ranked[1]),
@@ -215,9 +226,36 @@ def predict_signal(
             "bearish": by_signal["sell"],
             "neutral": by_signal["hold"],
         },
-        input_features={
-            name: float(value) for name, value in zip(model.feature_names, raw[0], strict=True)
-        },
+        input_features=inputs,
+    )
+
+
+def _return_signal(
+    model: LoadedModel,
+    spec: StrategySpec,
+    symbol: str,
+    timeframe: str,
+    bar_time: str,
+    raw: np.ndarray,
+    inputs: dict[str, float],
+) -> SignalPrediction:
+    """A regression model's prediction as a signal against the strategy's cost edge."""
+    predicted = float(model.predict_values(raw)[0])
+    cost = spec.decisions.cost_model
+    edge = 0.0 if cost is None else cost.round_trip_cost * cost.min_edge_multiplier
+    signal: Signal = "buy" if predicted > edge else "sell" if predicted < -edge else "hold"
+    return SignalPrediction(
+        model_id=model.model_id,
+        symbol=symbol,
+        timeframe=timeframe,
+        bar_time=bar_time,
+        signal=signal,
+        confidence=min(1.0, abs(predicted) / edge) if edge > 0 else 1.0,
+        signal_strength=max(0.0, abs(predicted) - edge),
+        probabilities={},
+        fuzzy_outputs={},
+        input_features=inputs,
+        predicted_return=predicted,
     )
 
 

@@ -475,6 +475,31 @@ def test_performance_reports_inputs_that_never_fire(
     assert 0.0 < report["active_share"]["1h_rsi_neutral"] <= 1.0
 
 
+def test_performance_of_a_regression_run_has_its_own_block(
+    client: TestClient[Any], strategies_dir: Path
+) -> None:
+    regression = (
+        SMALL_STRATEGY.replace(
+            "labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}",
+            "labels: {source: forward_return, horizon: 6}",
+        )
+        + "decisions: {output_format: regression}\n"
+    )
+    (strategies_dir / "returns.yaml").write_text(regression, encoding="utf-8")
+    op_id = start(client, epochs=1, strategy_name="returns")
+    follow(client, op_id)
+    perf = client.get(f"{API}/trainings/{op_id}/performance").json()
+    assert perf["success"] is True and perf["test_metrics"] == {}
+    block = perf["regression_metrics"]
+    for split in ("validation", "test"):
+        figures = block[split]
+        assert figures["samples"] > 0 and figures["mae"] > 0 and figures["rmse"] >= figures["mae"]
+        assert 0.0 <= figures["directional_accuracy"] <= 1.0
+        assert figures["zero_baseline_mae"] > 0 and figures["mean_baseline_mae"] > 0
+    result = client.get(f"{API}/operations/{op_id}/result").json()
+    assert result["test_metrics"] is None and result["test_regression"]["samples"] > 0
+
+
 def test_malformed_json_and_bad_queries(client: TestClient[Any]) -> None:
     raw = client.post(
         f"{API}/trainings/start",

@@ -117,7 +117,7 @@ def test_operation_ids_are_unique() -> None:
             ),
             (
                 r"training.labels.source 'regime' loads, but this version trains zigzag, "
-                r"triple_barrier and context labels only"
+                r"triple_barrier, context and forward_return labels only"
             ),
         ),
         (

@@ -154,11 +154,14 @@ def _spec_with_labels(labels: str, *, regression: bool = False):
     return load_strategy(text)
 
 
-@pytest.mark.parametrize("kind", list(LABEL_KINDS))
+@pytest.mark.parametrize("kind", [*LABEL_KINDS, "forward_return"])
 def test_no_label_depends_on_prices_of_a_later_period(bars, kind: str) -> None:
     """Re-labelling prices cut at the validation (test) start gives every training (validation)
     label unchanged: no training label is decided inside the validation or test period."""
-    spec = _spec_with_labels(LABEL_KINDS[kind])
+    if kind == "forward_return":
+        spec = _spec_with_labels("{source: forward_return, horizon: 12}", regression=True)
+    else:
+        spec = _spec_with_labels(LABEL_KINDS[kind])
     features = _features(spec, bars)
     s = build_symbol_dataset(spec, "SYNTH", bars, features).splits
     assert len(s.y_train) > 300 and len(s.y_val) > 30 and len(s.y_test) > 30
@@ -170,7 +173,7 @@ def test_no_label_depends_on_prices_of_a_later_period(bars, kind: str) -> None:
         again = compute_targets(spec.training.labels, bars.iloc[:cut])
         positions = bars.index.get_indexer(rows)
         assert again.labelled[positions].all()
-        np.testing.assert_array_equal(again.values[positions], y)
+        np.testing.assert_array_equal(again.values[positions].astype(y.dtype), y)
 
 
 def test_triple_barrier_split_embargoes_one_percent_and_weights_training_rows(bars) -> None:
@@ -186,8 +189,22 @@ def test_triple_barrier_split_embargoes_one_percent_and_weights_training_rows(ba
     assert build_symbol_dataset(plain, "SYNTH", bars, _features(plain, bars)).splits.w_train is None
 
 
-def test_regression_and_regime_labels_are_not_split_here(bars) -> None:
-    for labels in ("{source: forward_return, horizon: 5}", "{source: regime}"):
-        spec = _spec_with_labels(labels, regression="forward_return" in labels)
-        with pytest.raises(ConfigError, match="labels are not trainable here"):
-            build_symbol_dataset(spec, "SYNTH", bars, _features(spec, bars))
+def test_forward_returns_are_float_targets_with_quantiles(bars) -> None:
+    spec = _spec_with_labels("{source: forward_return, horizon: 12}", regression=True)
+    s = build_symbol_dataset(spec, "SYNTH", bars, _features(spec, bars)).splits
+    assert s.regression and s.y_train.dtype == np.float32
+    close = bars["close"]
+    expected = (close.shift(-12) / close - 1).loc[s.test_index].to_numpy(dtype=np.float32)
+    np.testing.assert_allclose(s.y_test, expected, rtol=1e-6)
+    assert s.label_distribution() == {}
+    quantiles = s.target_quantiles()
+    assert set(quantiles) == {"train", "validation", "test"}
+    train = quantiles["train"]
+    assert train["p5"] < train["p25"] < train["p50"] < train["p75"] < train["p95"]
+    assert train["mean"] == pytest.approx(float(s.y_train.mean()))
+
+
+def test_regime_labels_are_not_split_here(bars) -> None:
+    spec = _spec_with_labels("{source: regime}")
+    with pytest.raises(ConfigError, match="labels are not trainable here"):
+        build_symbol_dataset(spec, "SYNTH", bars, _features(spec, bars))

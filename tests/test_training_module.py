@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from ktrdr_lib.errors import ConfigError, DataError
+from ktrdr_lib.errors import ConfigError, DataError, TrainingError
 from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec, ModelTrainingSpec
 from ktrdr_lib.training.batches import TensorBatches
+from ktrdr_lib.training.evaluation import evaluate_regression
 from ktrdr_lib.training.module import (
     EpochTally,
     FuzzyMLP,
@@ -309,3 +310,51 @@ def test_inverse_frequency_weights_have_mean_one_over_present_classes() -> None:
     assert torch.allclose(weights, expected / expected.mean())
     missing = inverse_frequency_weights(torch.tensor([0, 0, 2]))
     assert missing[1] == 0 and torch.allclose(missing[[0, 2]].mean(), torch.tensor(1.0))
+
+
+# --- regression ------------------------------------------------------------------------------
+
+
+def test_a_regression_module_has_one_output_and_its_loss() -> None:
+    torch.manual_seed(1)
+    huber = FuzzyMLP(ModelSpec(), n_features=4, regression=True, huber_delta=0.5)
+    mse = FuzzyMLP(ModelSpec(), n_features=4, regression=True, regression_loss="mse")
+    x, y = torch.randn(8, 4), torch.randn(8)
+    out = huber(x)
+    assert out.shape == (8,)
+    expected = torch.nn.functional.huber_loss(out, y, delta=0.5)
+    assert torch.allclose(huber.compute_loss(out, y), expected)
+    assert torch.allclose(mse.compute_loss(out, y), torch.nn.functional.mse_loss(out, y))
+    assert huber.predict_values(x).shape == (8,)
+    with pytest.raises(TrainingError, match="predicts values"):
+        huber.predict_proba(x)
+    with pytest.raises(TrainingError, match="predict_proba"):
+        FuzzyMLP(ModelSpec(), n_features=4).predict_values(x)
+
+
+def test_the_tally_counts_directional_hits_for_values() -> None:
+    tally = EpochTally()
+    preds = torch.tensor([0.5, -0.2, 0.1, -0.3])
+    truth = torch.tensor([1.0, -1.0, -0.5, 0.2])
+    tally.add(0, torch.tensor(0.1), preds, truth)
+    _, correct, count = tally.totals().tolist()
+    assert (correct, count) == (2.0, 4.0)
+
+
+def test_regression_metrics_follow_their_definitions() -> None:
+    torch.manual_seed(2)
+    module = FuzzyMLP(ModelSpec(), n_features=3, regression=True)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    y = (0.01 * x[:, 0] + rng.normal(scale=0.01, size=200)).astype(np.float32)
+    metrics = evaluate_regression(module, x, y, train_mean=0.002)
+    preds = module.predict_values(torch.from_numpy(x)).numpy().astype(np.float64)
+    truth = y.astype(np.float64)
+    assert metrics.mae == pytest.approx(np.mean(np.abs(preds - truth)), rel=1e-6)
+    assert metrics.rmse == pytest.approx(np.sqrt(np.mean((preds - truth) ** 2)), rel=1e-6)
+    assert metrics.directional_accuracy == pytest.approx(np.mean(np.sign(preds) == np.sign(truth)))
+    assert metrics.correlation == pytest.approx(np.corrcoef(preds, truth)[0, 1], abs=1e-6)
+    assert metrics.zero_baseline_mae == pytest.approx(np.mean(np.abs(truth)), rel=1e-6)
+    assert metrics.mean_baseline_mae == pytest.approx(np.mean(np.abs(truth - 0.002)), rel=1e-6)
+    assert metrics.mean_baseline_directional_accuracy == pytest.approx(np.mean(truth > 0))
+    assert metrics.samples == 200 and metrics.train_mean == pytest.approx(0.002)

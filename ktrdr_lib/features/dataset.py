@@ -31,6 +31,7 @@ from ktrdr_lib.features.labels import LABEL_NAMES
 from ktrdr_lib.features.targets import compute_targets, uniqueness_weights
 from ktrdr_lib.strategy.label_kinds import (
     ContextLabelsSpec,
+    ForwardReturnLabelsSpec,
     TripleBarrierLabelsSpec,
     ZigzagLabelsSpec,
 )
@@ -47,12 +48,16 @@ __all__ = [
 ]
 
 
+_QUANTILES = (5, 25, 50, 75, 95)
+
+
 @dataclass(frozen=True)
 class DatasetSplits:
     """Chronological train/validation/test arrays.
 
     Features are raw (unscaled) ``float32`` of shape ``(n, len(feature_names))``; labels are
-    ``int64`` class ids (0 BUY, 1 HOLD, 2 SELL). ``*_index`` hold each row's bar time.
+    ``int64`` class ids (0 BUY, 1 HOLD, 2 SELL), or ``float32`` returns for a regression.
+    ``*_index`` hold each row's bar time.
     ``w_train``, when the labels ask for it, weights each training row for sampling (a
     triple barrier's uniqueness among the training labels).
     """
@@ -69,8 +74,27 @@ class DatasetSplits:
     test_index: pd.DatetimeIndex
     w_train: np.ndarray | None = None
 
+    @property
+    def regression(self) -> bool:
+        """Whether the labels are values (returns) rather than class ids."""
+        return self.y_train.dtype.kind == "f"
+
+    def target_quantiles(self) -> dict[str, dict[str, float]]:
+        """A regression's target quantiles (5, 25, 50, 75, 95 %) and mean for each split;
+        empty for a classifier."""
+        if not self.regression:
+            return {}
+        quantiles: dict[str, dict[str, float]] = {}
+        for name, y in (("train", self.y_train), ("validation", self.y_val), ("test", self.y_test)):
+            values = np.quantile(y, [q / 100 for q in _QUANTILES])
+            figures = {f"p{q}": float(v) for q, v in zip(_QUANTILES, values, strict=True)}
+            quantiles[name] = {**figures, "mean": float(y.mean())}
+        return quantiles
+
     def label_distribution(self) -> dict[str, dict[str, int]]:
-        """Counts per class name for each split."""
+        """Counts per class name for each split (empty for a regression)."""
+        if self.regression:
+            return {}
         return {
             name: _distribution(y)
             for name, y in (
@@ -147,10 +171,13 @@ def build_symbol_dataset(
         DataError: when fewer than one sample is left for any split.
     """
     labels = spec.training.labels
-    if not isinstance(labels, ZigzagLabelsSpec | TripleBarrierLabelsSpec | ContextLabelsSpec):
+    if not isinstance(
+        labels,
+        ZigzagLabelsSpec | TripleBarrierLabelsSpec | ContextLabelsSpec | ForwardReturnLabelsSpec,
+    ):
         raise ConfigError(
-            f"{labels.__struct_config__.tag!r} labels are not trainable here (classification "
-            "into BUY / HOLD / SELL: zigzag, triple_barrier, context)"
+            f"{labels.__struct_config__.tag!r} labels are not trainable here (zigzag, "
+            "triple_barrier, context and forward_return are)"
         )
     targets = compute_targets(labels, base_bars)
     n_bars = len(base_bars)
@@ -191,14 +218,15 @@ def build_symbol_dataset(
         weights = uniqueness_weights(train_keep, targets.span_end[train_keep])
 
     index = features.index
+    label_type = np.float32 if targets.regression else np.int64
     splits = DatasetSplits(
         feature_names=list(features.names),
         x_train=_rows(x_all, train_keep),
-        y_train=targets.values[train_keep].astype(np.int64),
+        y_train=targets.values[train_keep].astype(label_type),
         x_val=_rows(x_all, val_keep),
-        y_val=targets.values[val_keep].astype(np.int64),
+        y_val=targets.values[val_keep].astype(label_type),
         x_test=_rows(x_all, test_rows),
-        y_test=targets.values[test_rows].astype(np.int64),
+        y_test=targets.values[test_rows].astype(label_type),
         train_index=index[train_keep],
         val_index=index[val_keep],
         test_index=index[test_rows],

@@ -38,15 +38,12 @@ class ModelPredictor:
         self.scaler = scaler
         self.feature_names = list(feature_names)
 
-    def predict_proba(self, raw_features: np.ndarray) -> np.ndarray:
-        """Class probabilities, shape ``(n, 3)`` (columns BUY, HOLD, SELL).
+    @property
+    def regression(self) -> bool:
+        """Whether the model predicts a value (a return) rather than class probabilities."""
+        return bool(self.module.regression)
 
-        Args:
-            raw_features: unscaled features, shape ``(n, len(feature_names))``.
-
-        Raises:
-            DataError: when the column count differs from ``feature_names``.
-        """
+    def _scaled(self, raw_features: np.ndarray) -> np.ndarray:
         features = np.asarray(raw_features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] != len(self.feature_names):
             raise DataError(
@@ -57,13 +54,40 @@ class ModelPredictor:
             )
         if self.scaler is not None:
             features = self.scaler.transform(features)
+        return features
+
+    def predict_proba(self, raw_features: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape ``(n, 3)`` (columns BUY, HOLD, SELL).
+
+        Args:
+            raw_features: unscaled features, shape ``(n, len(feature_names))``.
+
+        Raises:
+            DataError: when the column count differs from ``feature_names``.
+            TrainingError: the model is a regression (use :meth:`predict_values`).
+        """
+        features = self._scaled(raw_features)
         probabilities: np.ndarray = (
             self.module.predict_proba(torch.from_numpy(features)).cpu().numpy()
         )
         return probabilities
 
+    def predict_values(self, raw_features: np.ndarray) -> np.ndarray:
+        """A regression model's predicted values (returns), shape ``(n,)``.
+
+        Raises:
+            DataError: when the column count differs from ``feature_names``.
+            TrainingError: the model is a classifier (use :meth:`predict_proba`).
+        """
+        features = self._scaled(raw_features)
+        values: np.ndarray = self.module.predict_values(torch.from_numpy(features)).cpu().numpy()
+        return values
+
     def predict(self, raw_features: np.ndarray) -> np.ndarray:
-        """Predicted class ids (0 BUY, 1 HOLD, 2 SELL), shape ``(n,)``."""
+        """Predicted class ids (0 BUY, 1 HOLD, 2 SELL), shape ``(n,)``; a regression's
+        predicted values."""
+        if self.regression:
+            return self.predict_values(raw_features)
         classes: np.ndarray = self.predict_proba(raw_features).argmax(axis=1).astype(np.int64)
         return classes
 

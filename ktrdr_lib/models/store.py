@@ -160,9 +160,12 @@ class ModelStore:
         try:
             model_spec = msgspec.convert(model_config["model_spec"], ModelSpec)
             n_features = int(model_config["n_features"])
+            task = model_config.get("task", "classification")  # older versions: classifiers
+            if task not in ("classification", "regression"):
+                raise ValueError(f"task {task!r} is neither classification nor regression")
         except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:
             raise corrupt(path / MODEL_CONFIG, exc) from exc
-        module = FuzzyMLP(model_spec, n_features)
+        module = FuzzyMLP(model_spec, n_features, regression=task == "regression")
         load_weights(module, path / WEIGHTS)
         module.eval()
         scaler_data = read_json(path / SCALER)

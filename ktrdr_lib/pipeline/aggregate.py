@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.pipeline.context import TrainingOperationContext
     from ktrdr_lib.pipeline.prepare import PreparedData
     from ktrdr_lib.schemas.progress import EpochHistoryRow
-    from ktrdr_lib.schemas.results import ClassificationMetrics
+    from ktrdr_lib.schemas.results import ClassificationMetrics, RegressionMetrics
     from ktrdr_lib.training.fit import FitOutcome
 
 __all__ = ["ResultAggregator"]
@@ -69,6 +69,7 @@ class ResultAggregator:
                 "test": len(splits.y_test),
             },
             label_distribution=splits.label_distribution(),
+            target_quantiles=splits.target_quantiles(),
             feature_count=len(splits.feature_names),
             feature_names=splits.feature_names,
             warmup_dropped=sum(s.warmup_dropped for s in summaries),
@@ -140,6 +141,8 @@ class ResultAggregator:
         test_metrics: ClassificationMetrics | None,
         data_summary: DataSummary,
         saved: SavedModel | None,
+        validation_regression: RegressionMetrics | None = None,
+        test_regression: RegressionMetrics | None = None,
         accelerator: str,
         device: str,
         started_at: str,
@@ -171,6 +174,8 @@ class ResultAggregator:
                 cancellation_reason=cancellation_reason,
             ),
             data_summary=data_summary,
+            validation_regression=validation_regression,
+            test_regression=test_regression,
         )
 
     @classmethod

@@ -35,7 +35,7 @@ from ktrdr_lib.timestamps import utc_now
 
 if TYPE_CHECKING:
     from ktrdr_lib.models.store import SavedModel
-    from ktrdr_lib.schemas.results import ClassificationMetrics
+    from ktrdr_lib.schemas.results import ClassificationMetrics, RegressionMetrics
     from ktrdr_lib.training.fit import FitOutcome
     from ktrdr_lib.training.scaling import FeatureScaler
 
@@ -88,14 +88,16 @@ class PipelineOutput:
     fit: FitOutcome
     training_metrics: TrainingMetrics
     data_summary: DataSummary
-    validation_metrics: ClassificationMetrics
-    test_metrics: ClassificationMetrics
+    validation_metrics: ClassificationMetrics | None
+    test_metrics: ClassificationMetrics | None
     saved: SavedModel | None
     accelerator: str
     device: str
     started_at: str
     finished_at: str
     cancellation_reason: str | None
+    validation_regression: RegressionMetrics | None = None
+    test_regression: RegressionMetrics | None = None
 
 
 def execute_pipeline(
@@ -122,7 +124,7 @@ def execute_pipeline(
         DataError, TrainingError, OperationCancelled.
     """
     from ktrdr_lib.models.store import ModelStore
-    from ktrdr_lib.training.evaluation import evaluate
+    from ktrdr_lib.training.evaluation import evaluate, evaluate_regression
     from ktrdr_lib.training.fit import fit_model
     from ktrdr_lib.training.scaling import FeatureScaler
 
@@ -159,9 +161,20 @@ def execute_pipeline(
         raise TrainingError("training finished without a single epoch; this is a bug")
 
     steps.enter("evaluate", "Evaluating on the validation and test splits")
-    majority = _majority_class(splits.y_train)
-    val_metrics = evaluate(fit.module, splits.x_val, splits.y_val, majority_class=majority)
-    test_metrics = evaluate(fit.module, splits.x_test, splits.y_test, majority_class=majority)
+    val_metrics = test_metrics = None
+    val_regression = test_regression = None
+    if splits.regression:
+        train_mean = float(splits.y_train.mean())
+        val_regression = evaluate_regression(
+            fit.module, splits.x_val, splits.y_val, train_mean=train_mean
+        )
+        test_regression = evaluate_regression(
+            fit.module, splits.x_test, splits.y_test, train_mean=train_mean
+        )
+    else:
+        majority = _majority_class(splits.y_train)
+        val_metrics = evaluate(fit.module, splits.x_val, splits.y_val, majority_class=majority)
+        test_metrics = evaluate(fit.module, splits.x_test, splits.y_test, majority_class=majority)
     device = str(next(fit.module.parameters()).device)
     training_metrics = ResultAggregator.training_metrics(fit)
     data_summary = ResultAggregator.data_summary(prepared)
@@ -178,8 +191,8 @@ def execute_pipeline(
             strategy_config=context.strategy_config(),
             metrics={
                 "training": msgspec.to_builtins(training_metrics),
-                "validation": msgspec.to_builtins(val_metrics),
-                "test": msgspec.to_builtins(test_metrics),
+                "validation": msgspec.to_builtins(val_metrics or val_regression),
+                "test": msgspec.to_builtins(test_metrics or test_regression),
                 "history": msgspec.to_builtins(fit.history),
             },
             metadata={
@@ -204,6 +217,8 @@ def execute_pipeline(
         data_summary=data_summary,
         validation_metrics=val_metrics,
         test_metrics=test_metrics,
+        validation_regression=val_regression,
+        test_regression=test_regression,
         saved=saved,
         accelerator=options.accelerator,
         device=device,
@@ -239,6 +254,8 @@ def run_training_pipeline(
         training_metrics=output.training_metrics,
         validation_metrics=output.validation_metrics,
         test_metrics=output.test_metrics,
+        validation_regression=output.validation_regression,
+        test_regression=output.test_regression,
         data_summary=output.data_summary,
         saved=output.saved,
         accelerator=output.accelerator,

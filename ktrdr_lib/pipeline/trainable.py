@@ -12,6 +12,7 @@ from __future__ import annotations
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.strategy.label_kinds import (
     ContextLabelsSpec,
+    ForwardReturnLabelsSpec,
     TripleBarrierLabelsSpec,
     ZigzagLabelsSpec,
 )
@@ -19,8 +20,14 @@ from ktrdr_lib.strategy.spec import StrategySpec
 
 __all__ = ["TRAINABLE_LABELS", "refuse_untrainable"]
 
-TRAINABLE_LABELS = (ZigzagLabelsSpec, TripleBarrierLabelsSpec, ContextLabelsSpec)
-"""The label kinds this version trains (classification into BUY / HOLD / SELL)."""
+TRAINABLE_LABELS = (
+    ZigzagLabelsSpec,
+    TripleBarrierLabelsSpec,
+    ContextLabelsSpec,
+    ForwardReturnLabelsSpec,
+)
+"""The label kinds this version trains: classification into BUY / HOLD / SELL, and the
+forward-return regression."""
 
 
 def refuse_untrainable(spec: StrategySpec) -> None:
@@ -32,7 +39,8 @@ def refuse_untrainable(spec: StrategySpec) -> None:
         source = labels.__struct_config__.tag
         raise ConfigError(
             f"{where}: training.labels.source {source!r} loads, but this version trains "
-            "zigzag, triple_barrier and context labels only; use one of those to train it here"
+            "zigzag, triple_barrier, context and forward_return labels only; use one of those "
+            "to train it here"
         )
     if spec.model.type != "mlp":
         raise ConfigError(
@@ -48,11 +56,6 @@ def refuse_untrainable(spec: StrategySpec) -> None:
                 "can trade). Remove it from the inputs; ZigZag is what the labels are made of "
                 "(training.labels.source: zigzag)"
             )
-    if spec.decisions.output_format != "classification":
-        raise ConfigError(
-            f"{where}: decisions.output_format {spec.decisions.output_format!r} loads, but this "
-            "version trains classification (BUY/HOLD/SELL) models only"
-        )
 
 
 def _input_indicators(spec: StrategySpec) -> list[str]:

@@ -19,6 +19,7 @@ __all__ = [
     "ClassificationMetrics",
     "DataSummary",
     "FeatureReport",
+    "RegressionMetrics",
     "ResourceUsage",
     "SessionInfo",
     "TrainingMetrics",
@@ -69,6 +70,37 @@ class ClassificationMetrics(msgspec.Struct, frozen=True, kw_only=True):
     samples: int
     majority_class: int
     majority_baseline_accuracy: float
+
+
+class RegressionMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    """A regression model's figures on one split, with two baselines.
+
+    Attributes:
+        loss: the training loss (Huber or MSE) on the split.
+        mae: mean absolute error.
+        rmse: root mean squared error.
+        directional_accuracy: share of samples where the predicted and the true value have the
+            same sign.
+        correlation: Pearson correlation of predictions and truth (``None`` when either is
+            constant).
+        samples: samples in the split.
+        train_mean: the training split's mean target (the mean baseline's prediction).
+        zero_baseline_mae: MAE of always predicting 0.
+        mean_baseline_mae: MAE of always predicting ``train_mean``.
+        mean_baseline_directional_accuracy: directional accuracy of always predicting
+            ``train_mean`` (the share of the split on its side of zero).
+    """
+
+    loss: float
+    mae: float
+    rmse: float
+    directional_accuracy: float
+    correlation: float | None
+    samples: int
+    train_mean: float
+    zero_baseline_mae: float
+    mean_baseline_mae: float
+    mean_baseline_directional_accuracy: float
 
 
 class _Out(msgspec.Struct, frozen=True, kw_only=True):
@@ -183,10 +215,17 @@ class DataSummary(_Out, frozen=True, kw_only=True):
     unlabelled_tail_dropped: int = 0
     purged: int = 0
     feature_report: FeatureReport | None = None
+    target_quantiles: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)
 
 
-class TrainingResult(_Out, frozen=True, kw_only=True):
-    """The result of one training run, the same for local and host mode."""
+class TrainingResult(_Out, frozen=True, kw_only=True, omit_defaults=True):
+    """The result of one training run, the same for local and host mode.
+
+    A classifier fills ``validation_metrics`` / ``test_metrics``; a regression (forward-return
+    labels) leaves them ``None`` and fills ``validation_regression`` / ``test_regression``
+    (left out of the encoded result when ``None``, so a classifier's result has the seven keys
+    it always had).
+    """
 
     training_metrics: TrainingMetrics
     validation_metrics: ClassificationMetrics | None
@@ -195,3 +234,5 @@ class TrainingResult(_Out, frozen=True, kw_only=True):
     artifacts: ArtifactsInfo
     session_info: SessionInfo
     data_summary: DataSummary
+    validation_regression: RegressionMetrics | None = None
+    test_regression: RegressionMetrics | None = None

@@ -13,7 +13,7 @@ from msgspec import Meta
 
 from ktrdr_lib.errors import StrategyProblem
 from ktrdr_lib.schemas.requests import TrainingRequest
-from ktrdr_lib.schemas.results import FeatureReport
+from ktrdr_lib.schemas.results import FeatureReport, RegressionMetrics
 from ktrdr_lib.schemas.status import TrainingMode
 from ktrdr_lib.schemas.strategies import StrategyLayout, StrategyListing, StrategyNotice
 
@@ -36,6 +36,7 @@ __all__ = [
     "PredictRequest",
     "PredictResponse",
     "Prediction",
+    "RegressionBlock",
     "StrategiesResponse",
     "StrategyValidateRequest",
     "StrategyValidateResponse",
@@ -104,6 +105,14 @@ class PerformanceResponse(_Out, frozen=True, kw_only=True):
     model_info: dict[str, Any]
     validation_metrics: dict[str, Any] | None = None
     feature_report: FeatureReport | None = None
+    regression_metrics: RegressionBlock | None = None
+
+
+class RegressionBlock(_Out, frozen=True, kw_only=True):
+    """A regression run's figures on the performance route (its ``test_metrics`` is empty)."""
+
+    validation: RegressionMetrics
+    test: RegressionMetrics
 
 
 # -- operations --------------------------------------------------------------------------------
@@ -241,13 +250,14 @@ class PredictRequest(_In, frozen=True, kw_only=True):
 
 
 class Prediction(_Out, frozen=True, kw_only=True):
-    """v1 prediction block."""
+    """v1 prediction block; a regression model adds its ``predicted_return``."""
 
     signal: str
     confidence: float
     signal_strength: float
     fuzzy_outputs: dict[str, float]
     probabilities: dict[str, float] | None = None
+    predicted_return: float | None = None
 
 
 class PredictResponse(_Out, frozen=True, kw_only=True):

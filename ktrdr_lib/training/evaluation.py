@@ -1,9 +1,15 @@
-"""Classification metrics of a trained model on one split, with a majority-class baseline.
+"""A trained model's figures on one split, with baselines.
+
+Classification (:func:`evaluate`):
 
 Figures come from ``torchmetrics`` (macro averages over BUY/HOLD/SELL, per-class figures and
 the confusion matrix). ``majority_baseline_accuracy`` is the accuracy of always predicting the
 TRAINING split's most frequent class on this split, so a model that learned nothing shows up
 as ``accuracy ≈ majority_baseline_accuracy``.
+
+Regression (:func:`evaluate_regression`): MAE, RMSE, directional accuracy and Pearson
+correlation (``torchmetrics``), beside the MAE of always predicting 0 and of always predicting
+the training mean, and that mean's directional accuracy.
 
 Example:
     >>> majority = majority_class_of(y_train)  # doctest: +SKIP
@@ -24,10 +30,10 @@ from torchmetrics.functional.classification import (
 )
 
 from ktrdr_lib.errors import DataError
-from ktrdr_lib.schemas.results import ClassificationMetrics, ClassMetrics
+from ktrdr_lib.schemas.results import ClassificationMetrics, ClassMetrics, RegressionMetrics
 from ktrdr_lib.training.module import CLASS_NAMES, N_CLASSES, FuzzyMLP
 
-__all__ = ["evaluate", "majority_class_of"]
+__all__ = ["evaluate", "evaluate_regression", "majority_class_of"]
 
 _CHUNK_ROWS = 65_536
 
@@ -108,3 +114,49 @@ def _logits(module: FuzzyMLP, x: np.ndarray) -> torch.Tensor:
         return torch.cat(chunks)
     finally:
         module.train(was_training)
+
+
+def evaluate_regression(
+    module: FuzzyMLP, x: np.ndarray, y: np.ndarray, *, train_mean: float
+) -> RegressionMetrics:
+    """Evaluate a regression ``module`` on scaled features ``x`` and targets ``y``.
+
+    Args:
+        module: a trained regression model.
+        x: scaled features, shape ``(n, n_features)``.
+        y: true values (returns), shape ``(n,)``.
+        train_mean: the training split's mean target (the mean baseline).
+
+    Raises:
+        DataError: for an empty split or features and targets of different lengths.
+    """
+    from torchmetrics.functional import (
+        mean_absolute_error,
+        mean_squared_error,
+        pearson_corrcoef,
+    )
+
+    if x.shape[0] == 0 or x.shape[0] != y.shape[0]:
+        raise DataError(
+            f"cannot evaluate on features of shape {x.shape} and targets of shape {y.shape}; "
+            "the split must be non-empty with one target per row."
+        )
+    preds = _logits(module, x).to(torch.float64)
+    target = torch.as_tensor(y, dtype=torch.float64)
+    correlation = None
+    if x.shape[0] > 1 and float(preds.std()) > 0 and float(target.std()) > 0:
+        correlation = float(pearson_corrcoef(preds, target))
+    module_loss = module.compute_loss(preds.to(torch.float32), target.to(torch.float32))
+    mean_side = float(np.sign(train_mean))
+    return RegressionMetrics(
+        loss=float(module_loss),
+        mae=float(mean_absolute_error(preds, target)),
+        rmse=float(mean_squared_error(preds, target, squared=False)),
+        directional_accuracy=float((torch.sign(preds) == torch.sign(target)).double().mean()),
+        correlation=correlation,
+        samples=int(y.shape[0]),
+        train_mean=float(train_mean),
+        zero_baseline_mae=float(np.mean(np.abs(y))),
+        mean_baseline_mae=float(np.mean(np.abs(y - train_mean))),
+        mean_baseline_directional_accuracy=float(np.mean(np.sign(y) == mean_side)),
+    )

@@ -131,7 +131,7 @@ class _TrainerBatches(TensorBatches):
     ) -> None:
         super().__init__(
             torch.as_tensor(x, dtype=torch.float32),
-            torch.as_tensor(y, dtype=torch.int64),
+            torch.as_tensor(y, dtype=torch.float32 if y.dtype.kind == "f" else torch.int64),
             batch_size,
             shuffle=shuffle,
             seed=seed,
@@ -272,8 +272,10 @@ def fit_model(
         precision: Lightning precision (``"32-true"``, ``"16-mixed"``...); ``None`` for the default.
         default_root_dir: Lightning's working directory (nothing is written there by default).
         loss: the strategy's ``training`` section, for its loss (``focal`` with
-            ``focal_gamma``) and class weighting (focal, or ``balanced_sampling``: inverse
-            frequency on the training labels); ``None`` for plain cross-entropy.
+            ``focal_gamma``; ``huber`` with ``huber_delta`` or ``mse`` for a regression) and
+            class weighting (focal, or ``balanced_sampling``: inverse frequency on the training
+            labels); ``None`` for plain cross-entropy (Huber for a regression). Float labels
+            make the model a regression (one output).
 
     Returns:
         The trained module with its history and how training ended.
@@ -290,8 +292,9 @@ def fit_model(
             f"max_epochs must be ≥ 1; got {epochs}. Set model.training.epochs or max_epochs."
         )
     lightning.seed_everything(seed, verbose=False)
+    regression = splits.y_train.dtype.kind == "f"
     focal = loss is not None and loss.loss == "focal"
-    weighted = loss is not None and (focal or loss.balanced_sampling)
+    weighted = not regression and loss is not None and (focal or loss.balanced_sampling)
     module = FuzzyMLP(
         model_spec,
         n_features=splits.x_train.shape[1],
@@ -301,6 +304,9 @@ def fit_model(
             if weighted
             else None
         ),
+        regression=regression,
+        regression_loss="mse" if loss is not None and loss.loss == "mse" else "huber",
+        huber_delta=loss.huber_delta if loss is not None else 0.01,
     )
     stopping = settings.early_stopping
     history = _EpochHistory(stopping.monitor if stopping else "val_loss", stopping)
@@ -373,7 +379,12 @@ def _check_splits(splits: DatasetSplits) -> None:
                 f"the {split} split has {x.shape[0]} feature rows but labels of shape "
                 f"{y.shape}; build features and labels from the same rows."
             )
-        if y.min() < 0 or y.max() >= N_CLASSES:
+        if y.dtype.kind == "f":  # regression targets: any finite values
+            if not np.isfinite(y).all():
+                raise TrainingError(
+                    f"the {split} split has non-finite regression targets; check the label step."
+                )
+        elif y.min() < 0 or y.max() >= N_CLASSES:
             raise TrainingError(
                 f"the {split} split has labels outside 0 (BUY), 1 (HOLD), 2 (SELL): found "
                 f"{sorted(set(np.unique(y).tolist()))}; check the label step."

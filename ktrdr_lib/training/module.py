@@ -67,8 +67,11 @@ _OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
-def build_network(model_spec: ModelSpec, n_features: int) -> nn.Sequential:
-    """The MLP ``n_features → hidden layers → 3 logits`` described by ``model.architecture``.
+def build_network(
+    model_spec: ModelSpec, n_features: int, n_outputs: int = N_CLASSES
+) -> nn.Sequential:
+    """The MLP ``n_features → hidden layers → n_outputs`` described by ``model.architecture``
+    (3 logits for a classifier, 1 value for a regression).
 
     Each hidden layer is ``Linear → activation → Dropout`` (dropout omitted when 0).
 
@@ -97,7 +100,7 @@ def build_network(model_spec: ModelSpec, n_features: int) -> nn.Sequential:
         if architecture.dropout > 0:
             layers.append(nn.Dropout(architecture.dropout))
         width_in = width
-    layers.append(nn.Linear(width_in, N_CLASSES))
+    layers.append(nn.Linear(width_in, n_outputs))
     return nn.Sequential(*layers)
 
 
@@ -126,11 +129,19 @@ class EpochTally:
         return len(self.sizes)
 
     def add(self, batch_idx: int, loss: Tensor, logits: Tensor, y: Tensor) -> None:
-        """Record batch ``batch_idx``: its mean ``loss`` and predictions ``logits`` vs ``y``."""
+        """Record batch ``batch_idx``: its mean ``loss`` and predictions ``logits`` vs ``y``.
+
+        Class logits ``(n, classes)`` count hits by argmax; a regression's values ``(n,)``
+        count a hit where the predicted and the true value have the same sign (directional
+        accuracy).
+        """
         if batch_idx >= self._capacity:
             self._grow(batch_idx + 1)
         self.loss[batch_idx] = loss
-        self.correct.add_((logits.argmax(dim=1) == y).sum())
+        if logits.ndim == 1:
+            self.correct.add_((torch.sign(logits) == torch.sign(y)).sum())
+        else:
+            self.correct.add_((logits.argmax(dim=1) == y).sum())
         self.sizes[batch_idx] = y.shape[0]
 
     def totals(self) -> Tensor:
@@ -196,6 +207,9 @@ class FuzzyMLP(lightning.LightningModule):
         n_features: number of input columns.
         focal_gamma: train with the focal loss of this gamma (``0``: cross-entropy).
         class_weights: per-class loss weights (``None``: unweighted).
+        regression: one output, a value (a return), instead of three class logits.
+        regression_loss: ``huber`` or ``mse`` for a regression.
+        huber_delta: where the Huber loss turns from quadratic to linear.
 
     Attributes:
         epoch_metrics: the latest completed epoch's ``train_loss``, ``train_accuracy``,
@@ -209,12 +223,18 @@ class FuzzyMLP(lightning.LightningModule):
         *,
         focal_gamma: float = 0.0,
         class_weights: Tensor | None = None,
+        regression: bool = False,
+        regression_loss: str = "huber",
+        huber_delta: float = 0.01,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.model_spec = model_spec
         self.n_features = n_features
-        self.network = build_network(model_spec, n_features)
+        self.regression = regression
+        self.regression_loss = regression_loss
+        self.huber_delta = huber_delta
+        self.network = build_network(model_spec, n_features, 1 if regression else N_CLASSES)
         self.focal_gamma = focal_gamma
         self.class_weights: Tensor | None
         self.register_buffer("class_weights", class_weights, persistent=False)
@@ -242,9 +262,9 @@ class FuzzyMLP(lightning.LightningModule):
         return None if self._last_loss is None else float(self._last_loss)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits of shape ``(n, 3)``."""
-        logits: Tensor = self.network(x)
-        return logits
+        """Logits of shape ``(n, 3)``, or a regression's values of shape ``(n,)``."""
+        out: Tensor = self.network(x)
+        return out.squeeze(1) if self.regression else out
 
     @torch.no_grad()
     def predict_proba(self, x: Tensor) -> Tensor:
@@ -252,10 +272,31 @@ class FuzzyMLP(lightning.LightningModule):
 
         The module's training/eval mode is restored afterwards.
         """
+        if self.regression:
+            raise TrainingError(
+                "a regression model predicts values, not class probabilities; use predict_values"
+            )
         was_training = self.training
         self.eval()
         try:
             return torch.softmax(self.network(x.to(self.device)), dim=1)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def predict_values(self, x: Tensor) -> Tensor:
+        """A regression's predicted values, shape ``(n,)``, in eval mode (the mode is restored).
+
+        Raises:
+            TrainingError: the model is a classifier.
+        """
+        if not self.regression:
+            raise TrainingError("a classifier predicts probabilities; use predict_proba")
+        was_training = self.training
+        self.eval()
+        try:
+            values: Tensor = self.forward(x.to(self.device))
+            return values
         finally:
             self.train(was_training)
 
@@ -317,8 +358,8 @@ class FuzzyMLP(lightning.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """One optimiser step; records the batch's loss and hits in the epoch tally."""
         x, y = batch
-        logits = self.network(x)
-        loss = self._loss(logits, y)
+        logits = self.forward(x)
+        loss = self.compute_loss(logits, y)
         if self._raw_optimizer is not None:
             self._raw_optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(loss)
@@ -339,11 +380,16 @@ class FuzzyMLP(lightning.LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """Records the batch's loss and hits in the validation tally."""
         x, y = batch
-        logits = self.network(x)
-        self._val_tally.add(batch_idx, self._loss(logits, y), logits, y)
+        logits = self.forward(x)
+        self._val_tally.add(batch_idx, self.compute_loss(logits, y), logits, y)
 
-    def _loss(self, logits: Tensor, y: Tensor) -> Tensor:
-        return classification_loss(logits, y, gamma=self.focal_gamma, weights=self.class_weights)
+    def compute_loss(self, out: Tensor, y: Tensor) -> Tensor:
+        """The training loss of outputs ``out`` against ``y`` (per the strategy)."""
+        if self.regression:
+            if self.regression_loss == "mse":
+                return nn.functional.mse_loss(out, y)
+            return nn.functional.huber_loss(out, y, delta=self.huber_delta)
+        return classification_loss(out, y, gamma=self.focal_gamma, weights=self.class_weights)
 
     def on_validation_epoch_end(self) -> None:
         """Turn the tallies into figures (one sync across ranks) and check them.

@@ -231,14 +231,31 @@ def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
             ("train", tm.final_train_loss, tm.final_train_accuracy),
             ("val", tm.final_val_loss, tm.final_val_accuracy),
         ):
+            measure = "dir. acc" if result.test_regression is not None else "acc"
             rows.append(
-                (f"{split} loss / acc", f"{number_text(loss)} / {number_text(accuracy, 3)}")
+                (f"{split} loss / {measure}", f"{number_text(loss)} / {number_text(accuracy, 3)}")
             )
         if test is not None:
             acc, f1 = number_text(test.accuracy, 3), number_text(test.f1, 3)
             baseline = number_text(test.majority_baseline_accuracy, 3)
             figures = f"accuracy {acc} · f1 {f1} · loss {number_text(test.loss)}"
             rows.append(("test", f"{figures} · majority-class baseline {baseline}"))
+        regression = result.test_regression
+        if regression is not None:
+            corr = (
+                "n/a" if regression.correlation is None else number_text(regression.correlation, 3)
+            )
+            figures = (
+                f"mae {number_text(regression.mae)} · rmse {number_text(regression.rmse)} · "
+                f"directional accuracy {number_text(regression.directional_accuracy, 3)} · "
+                f"correlation {corr}"
+            )
+            baselines = (
+                f"baselines: zero mae {number_text(regression.zero_baseline_mae)} · train-mean "
+                f"mae {number_text(regression.mean_baseline_mae)}, directional accuracy "
+                f"{number_text(regression.mean_baseline_directional_accuracy, 3)}"
+            )
+            rows.append(("test", f"{figures} · {baselines}"))
         if info.strategy_notices:
             count = len(info.strategy_notices)
             said = "`ktrdr strategies validate FILE` lists where it trains unlike KTRDR"

@@ -463,3 +463,47 @@ def test_later_label_kinds_train_save_and_predict(
     if kind == "triple_barrier_synonyms":  # KTRDR's other names are read as the parameters
         assert (labels["pt_multiplier"], labels["sl_multiplier"]) == (2.5, 1.0)
         assert (labels["max_holding_period"], labels["vol_span"]) == (12, 20)
+
+
+REGRESSION = V2_FILE.replace(
+    "labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}",
+    "labels: {source: forward_return, horizon: 8}\n  loss: mse",
+).replace("name: v2_for_migration", "name: forward_returns") + (
+    "decisions:\n  output_format: regression\n"
+    "  cost_model: {round_trip_cost: 0.001, min_edge_multiplier: 3.0}\n"
+)
+
+
+def test_forward_return_regression_trains_saves_and_predicts_a_return(
+    tmp_path: Path, synthetic_data_dir: Path
+) -> None:
+    strategy = _write(tmp_path, "forward_returns", REGRESSION)
+    context = build_training_context(
+        strategy, data_dir=synthetic_data_dir, models_dir=tmp_path / "m"
+    )
+    output = execute_pipeline(context)
+    assert output.test_metrics is None and output.validation_metrics is None
+    test = output.test_regression
+    assert test is not None and output.validation_regression is not None
+    splits = output.prepared.splits
+    assert test.samples == len(splits.y_test) and splits.y_test.dtype == np.float32
+    assert test.train_mean == pytest.approx(float(splits.y_train.mean()), rel=1e-5)
+    assert output.data_summary.target_quantiles["test"]["p50"] == pytest.approx(
+        float(np.median(splits.y_test)), rel=1e-5
+    )
+    assert output.fit.module.regression and output.fit.module.regression_loss == "mse"
+
+    model = load_model("forward_returns", root=tmp_path / "m")
+    assert model.regression
+    assert model.metrics["test"]["mae"] == pytest.approx(test.mae)
+    bar = splits.test_index[-1]
+    prediction = predict_signal(model, "SYNTH", at=bar.isoformat(), data_dir=synthetic_data_dir)
+    raw = np.array([list(prediction.input_features.values())], dtype=np.float32)
+    assert prediction.predicted_return == pytest.approx(float(model.predict_values(raw)[0]))
+    edge = 0.001 * 3.0
+    predicted = prediction.predicted_return
+    assert prediction.signal == (
+        "buy" if predicted > edge else "sell" if predicted < -edge else "hold"
+    )
+    assert prediction.probabilities == {}
+    assert prediction.signal_strength == pytest.approx(max(0.0, abs(predicted) - edge))

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.progress import DeviceResources, ProgressSnapshot
-from ktrdr_lib.schemas.results import TrainingResult
+from ktrdr_lib.schemas.results import RegressionMetrics, TrainingResult
 from ktrdr_lib.views import formatting as fmt
-from tests.builders import make_result
+from tests.builders import make_result, record_of
 
 TRAINING: dict[str, Any] = {
     "operation_id": "op_1",
@@ -140,3 +142,26 @@ def test_summary_rows_of_a_failed_run_and_the_tables() -> None:
     markup = fmt.table_html(rows)
     assert markup.startswith("<table><tr><th") and markup.endswith("</table>")
     assert "a &lt;reason&gt;" in markup
+
+
+def test_a_regression_summary_shows_its_figures_beside_the_baselines() -> None:
+    result = make_result("op_r", final_train_loss=0.0002, final_train_accuracy=0.55)
+    figures = RegressionMetrics(
+        loss=0.0001,
+        mae=0.0123,
+        rmse=0.0171,
+        directional_accuracy=0.561,
+        correlation=None,
+        samples=400,
+        train_mean=0.0004,
+        zero_baseline_mae=0.0131,
+        mean_baseline_mae=0.0130,
+        mean_baseline_directional_accuracy=0.512,
+    )
+    result = msgspec.structs.replace(result, test_regression=figures)
+    rows = dict(fmt.summary_rows(record_of(result)))
+    assert rows["test"] == (
+        "mae 0.0123 · rmse 0.0171 · directional accuracy 0.561 · correlation n/a · baselines: "
+        "zero mae 0.0131 · train-mean mae 0.0130, directional accuracy 0.512"
+    )
+    assert rows["train loss / dir. acc"] == "0.0002 / 0.550"
