@@ -194,22 +194,26 @@ def predict_signal(
 
     values = features.to_numpy(dtype=np.float64)
     complete = np.flatnonzero(~np.isnan(values).any(axis=1))
-    needed = warmup + lookback + 1
+    window = model.sequence_length or 1
+    needed = warmup + lookback + window
     row = int(complete[-1]) if len(complete) else -1
-    if row + 1 < needed:
+    first = row - window + 1
+    if row + 1 < needed or first < 0 or np.isnan(values[first : row + 1]).any():
         shown = "the end of the data" if at is None else repr(str(at))
+        rows = f" + window {window - 1} more" if window > 1 else ""
         raise DataError(
             f"too little {symbol} {base} history for a prediction at {shown}: "
             f"{len(features)} bar(s) up to then, the model needs at least {needed} "
-            f"(indicator warm-up {warmup} + lags {lookback} + the bar itself) before a "
+            f"(indicator warm-up {warmup} + lags {lookback} + the bar itself{rows}) before a "
             "complete feature row. Ask for a later time or add earlier data."
         )
     raw = values[row : row + 1]
+    model_input = raw if model.sequence_length is None else values[first : row + 1][None]
     bar_time = pd.Timestamp(features.index[row]).isoformat()
     inputs = {name: float(value) for name, value in zip(model.feature_names, raw[0], strict=True)}
     if model.regression:
-        return _return_signal(model, spec, symbol, base, bar_time, raw, inputs)
-    probabilities = model.predict_proba(raw)[0].astype(np.float64)
+        return _return_signal(model, spec, symbol, base, bar_time, model_input, inputs)
+    probabilities = model.predict_proba(model_input)[0].astype(np.float64)
     ranked = np.sort(probabilities)[::-1]
     by_signal: dict[str, float] = {name: float(probabilities[i]) for i, name in enumerate(_SIGNALS)}
     return SignalPrediction(

@@ -120,16 +120,6 @@ def test_operation_ids_are_unique() -> None:
                 r"triple_barrier, context and forward_return labels only"
             ),
         ),
-        (
-            (
-                (
-                    "  type: mlp\n  architecture: {hidden_layers: [16, 8], activation: relu, "
-                    "dropout: 0.1}"
-                ),
-                "  type: lstm\n  architecture: {sequence_length: 10, dropout: 0.1}",
-            ),
-            r"model.type 'lstm' loads, but this version trains MLP networks only",
-        ),
     ],
 )
 def test_constructs_that_load_but_do_not_train_are_refused_at_start(

@@ -208,3 +208,54 @@ def test_regime_labels_are_not_split_here(bars) -> None:
     spec = _spec_with_labels("{source: regime}")
     with pytest.raises(ConfigError, match="labels are not trainable here"):
         build_symbol_dataset(spec, "SYNTH", bars, _features(spec, bars))
+
+
+def test_a_recurrent_strategy_keeps_only_rows_with_a_complete_window(bars) -> None:
+    spec = load_strategy(
+        SMALL_STRATEGY.replace(
+            "  type: mlp\n  architecture: {hidden_layers: [16, 8], activation: relu, dropout: 0.1}",
+            "  type: gru\n  architecture: {sequence_length: 30}",
+        )
+    )
+    features = _features(spec, bars)
+    ds = build_symbol_dataset(spec, "SYNTH", bars, features)
+    windows = ds.splits.windows
+    assert windows is not None and windows.length == 30
+    assert np.shares_memory(windows.source, features.values)
+    complete = ~np.isnan(features.values).any(axis=1)
+    first_complete = int(np.argmax(complete))
+    assert windows.train_ends[0] == first_complete + 29  # 29 earlier complete rows needed
+    for ends, index in (
+        (windows.train_ends, ds.splits.train_index),
+        (windows.test_ends, ds.splits.test_index),
+    ):
+        assert features.index[ends].equals(index)
+    plain = build_symbol_dataset(load_strategy(SMALL_STRATEGY), "SYNTH", bars, features)
+    assert plain.splits.windows is None
+    assert ds.summary.warmup_dropped == plain.summary.warmup_dropped + 29
+
+
+def test_concatenated_windows_stay_inside_their_symbol(bars) -> None:
+    spec = load_strategy(
+        SMALL_STRATEGY.replace(
+            "  type: mlp\n  architecture: {hidden_layers: [16, 8], activation: relu, dropout: 0.1}",
+            "  type: lstm\n  architecture: {sequence_length: 5}",
+        )
+    )
+    other = generate_ohlcv(1500, timeframe="1h", seed=9)
+    parts = [
+        build_symbol_dataset(spec, name, frame, _features(spec, frame)).splits
+        for name, frame in (("A", bars), ("B", other))
+    ]
+    joined = concat_splits(parts)
+    windows = joined.windows
+    assert windows is not None
+    rows_a = parts[0].windows.source.shape[0]  # type: ignore[union-attr]
+    assert windows.source.shape[0] == rows_a + parts[1].windows.source.shape[0]  # type: ignore[union-attr]
+    n_a = len(parts[0].y_test)
+    assert (windows.test_ends[:n_a] < rows_a).all()
+    assert (windows.test_ends[n_a:] - 4 >= rows_a).all()  # B's windows start in B's rows
+    np.testing.assert_array_equal(
+        windows.windows(windows.test_ends[n_a:]),
+        parts[1].windows.windows(parts[1].windows.test_ends),  # type: ignore[union-attr]
+    )

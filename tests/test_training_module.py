@@ -11,7 +11,7 @@ from torch import nn
 
 from ktrdr_lib.errors import ConfigError, DataError, TrainingError
 from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec, ModelTrainingSpec
-from ktrdr_lib.training.batches import TensorBatches
+from ktrdr_lib.training.batches import TensorBatches, cut_windows
 from ktrdr_lib.training.evaluation import evaluate_regression
 from ktrdr_lib.training.module import (
     EpochTally,
@@ -358,3 +358,46 @@ def test_regression_metrics_follow_their_definitions() -> None:
     assert metrics.mean_baseline_mae == pytest.approx(np.mean(np.abs(truth - 0.002)), rel=1e-6)
     assert metrics.mean_baseline_directional_accuracy == pytest.approx(np.mean(truth > 0))
     assert metrics.samples == 200 and metrics.train_mean == pytest.approx(0.002)
+
+
+# --- windows ---------------------------------------------------------------------------------
+
+
+def test_windows_are_the_rows_before_each_end_cut_from_a_strided_view() -> None:
+    source = torch.arange(40.0).reshape(10, 4)
+    ends = torch.tensor([3, 9, 5])
+    windows = cut_windows(source, ends, 3)
+    assert windows.shape == (3, 3, 4)
+    for k, end in enumerate(ends.tolist()):
+        assert torch.equal(windows[k], source[end - 2 : end + 1])
+
+
+def test_window_batches_pair_each_window_with_its_label() -> None:
+    source = torch.arange(60.0).reshape(20, 3)
+    ends = torch.arange(4, 20)
+    y = ends.clone()
+    batches = TensorBatches(ends, y, batch_size=5, shuffle=True, seed=2, source=source, window=4)
+    seen = []
+    for windows, labels in batches:
+        assert windows.shape[1:] == (4, 3)
+        last_rows = windows[:, -1, 0].long() // 3  # row index of each window's last row
+        assert torch.equal(last_rows, labels)
+        seen += labels.tolist()
+    assert sorted(seen) == list(range(4, 20))
+    with pytest.raises(ConfigError, match="at least 1 row"):
+        TensorBatches(ends, y, 5, source=source, window=0)
+
+
+def test_a_sequence_network_reads_windows_into_its_outputs() -> None:
+    for kind in ("lstm", "gru"):
+        spec = ModelSpec(
+            type=kind,
+            architecture=ArchitectureSpec(sequence_length=6, hidden_size=5, num_layers=2),
+        )
+        module = FuzzyMLP(spec, n_features=3)
+        assert module.sequence_length == 6
+        assert module(torch.zeros(4, 6, 3)).shape == (4, 3)
+        regression = FuzzyMLP(spec, n_features=3, regression=True)
+        assert regression(torch.zeros(4, 6, 3)).shape == (4,)
+    with pytest.raises(ConfigError, match=r"needs model\.architecture\.sequence_length"):
+        build_network(ModelSpec(type="gru"), 3)

@@ -39,16 +39,45 @@ from ktrdr_lib.strategy.spec import StrategySpec
 
 __all__ = [
     "DatasetSplits",
+    "SequenceWindows",
     "SplitSummary",
     "SymbolDataset",
     "build_symbol_dataset",
     "concat_splits",
+    "sequence_length",
     "strategy_warmup",
     "warmup_history",
 ]
 
 
 _QUANTILES = (5, 25, 50, 75, 95)
+
+
+@dataclass(frozen=True)
+class SequenceWindows:
+    """Where an LSTM/GRU's windows come from: each sample is the ``length`` rows of
+    ``source`` ending at its row, cut on demand (a strided view, gathered per batch).
+
+    Attributes:
+        source: float32 ``(rows, n_features)``: the feature rows of every symbol, one after
+            another (a symbol's windows never reach into another's rows).
+        train_ends, val_ends, test_ends: int64 positions in ``source`` of each split's
+            samples (the windows' last rows), in the order of the split's labels.
+        length: rows per window.
+    """
+
+    source: np.ndarray
+    train_ends: np.ndarray
+    val_ends: np.ndarray
+    test_ends: np.ndarray
+    length: int
+
+    def windows(self, ends: np.ndarray) -> np.ndarray:
+        """The windows ending at ``ends``: float32 ``(len(ends), length, n_features)`` (a copy
+        of just those rows)."""
+        view = np.lib.stride_tricks.sliding_window_view(self.source, self.length, axis=0)
+        cut: np.ndarray = view[ends - (self.length - 1)].transpose(0, 2, 1)
+        return cut
 
 
 @dataclass(frozen=True)
@@ -59,7 +88,9 @@ class DatasetSplits:
     ``int64`` class ids (0 BUY, 1 HOLD, 2 SELL), or ``float32`` returns for a regression.
     ``*_index`` hold each row's bar time.
     ``w_train``, when the labels ask for it, weights each training row for sampling (a
-    triple barrier's uniqueness among the training labels).
+    triple barrier's uniqueness among the training labels). ``windows``, for an LSTM/GRU,
+    says where each sample's window of rows comes from (``x_*`` then hold each window's last
+    row).
     """
 
     feature_names: list[str]
@@ -73,6 +104,7 @@ class DatasetSplits:
     val_index: pd.DatetimeIndex
     test_index: pd.DatetimeIndex
     w_train: np.ndarray | None = None
+    windows: SequenceWindows | None = None
 
     @property
     def regression(self) -> bool:
@@ -140,6 +172,13 @@ def warmup_history(spec: StrategySpec) -> int:
     return max(required, strategy_warmup(spec) + spec.model.features.lookback_periods)
 
 
+def sequence_length(spec: StrategySpec) -> int:
+    """Rows per input window of an LSTM/GRU strategy; 0 for an MLP."""
+    if spec.model.type in ("lstm", "gru"):
+        return spec.model.architecture.sequence_length or 0
+    return 0
+
+
 def strategy_warmup(spec: StrategySpec) -> int:
     """The longest warm-up of the strategy's indicators (leading bars not to use)."""
     return max(
@@ -183,6 +222,13 @@ def build_symbol_dataset(
     n_bars = len(base_bars)
     x_all = features.values
     complete = _complete_rows(x_all)
+    length = sequence_length(spec)
+    if length > 1:  # a window needs its earlier rows complete too
+        gaps = np.concatenate([[0], np.cumsum(~complete)])
+        rows = np.arange(len(complete))
+        complete = (rows >= length - 1) & (
+            gaps[rows + 1] - gaps[np.maximum(rows + 1 - length, 0)] == 0
+        )
     usable = np.flatnonzero(complete & targets.labelled)
     warmup_dropped = int((~complete).sum())
     tail_dropped = int((complete & ~targets.labelled).sum())
@@ -231,6 +277,17 @@ def build_symbol_dataset(
         val_index=index[val_keep],
         test_index=index[test_rows],
         w_train=weights,
+        windows=(
+            None
+            if length == 0
+            else SequenceWindows(
+                source=x_all,
+                train_ends=train_keep,
+                val_ends=val_keep,
+                test_ends=test_rows,
+                length=length,
+            )
+        ),
     )
     summary = SplitSummary(
         symbol=symbol,
@@ -296,4 +353,23 @@ def concat_splits(parts: list[DatasetSplits]) -> DatasetSplits:
             if any(p.w_train is None for p in parts)
             else np.concatenate([p.w_train for p in parts if p.w_train is not None])
         ),
+        windows=_concat_windows(parts),
+    )
+
+
+def _concat_windows(parts: list[DatasetSplits]) -> SequenceWindows | None:
+    """Every symbol's rows in one source, each symbol's window ends shifted to its rows."""
+    windows = [p.windows for p in parts]
+    if any(w is None for w in windows):
+        return None
+    present = [w for w in windows if w is not None]
+    offsets = np.cumsum([0] + [w.source.shape[0] for w in present[:-1]])
+    return SequenceWindows(
+        source=np.concatenate([w.source for w in present]),
+        train_ends=np.concatenate(
+            [w.train_ends + o for w, o in zip(present, offsets, strict=True)]
+        ),
+        val_ends=np.concatenate([w.val_ends + o for w, o in zip(present, offsets, strict=True)]),
+        test_ends=np.concatenate([w.test_ends + o for w, o in zip(present, offsets, strict=True)]),
+        length=present[0].length,
     )

@@ -43,24 +43,42 @@ class ModelPredictor:
         """Whether the model predicts a value (a return) rather than class probabilities."""
         return bool(self.module.regression)
 
+    @property
+    def sequence_length(self) -> int | None:
+        """Rows per input window of a recurrent model (``None`` for an MLP)."""
+        length: int | None = self.module.sequence_length
+        return length
+
     def _scaled(self, raw_features: np.ndarray) -> np.ndarray:
+        """The features scaled as in training; ``(n, columns)`` rows for an MLP, ``(n,
+        sequence_length, columns)`` windows for a recurrent model."""
         features = np.asarray(raw_features, dtype=np.float32)
-        if features.ndim != 2 or features.shape[1] != len(self.feature_names):
+        length = self.sequence_length
+        shape = "(n, columns)" if length is None else f"(n, {length}, columns)"
+        rank = 2 if length is None else 3
+        if (
+            features.ndim != rank
+            or features.shape[-1] != len(self.feature_names)
+            or (length is not None and features.shape[1] != length)
+        ):
+            names = ", ".join(self.feature_names[:5])
+            more = ", ..." if len(self.feature_names) > 5 else ""
             raise DataError(
                 f"features have shape {features.shape} but the model expects "
-                f"{len(self.feature_names)} columns ({', '.join(self.feature_names[:5])}"
-                f"{', ...' if len(self.feature_names) > 5 else ''}); pass the model's "
-                "feature_names columns in that order."
+                f"{len(self.feature_names)} columns, as {shape} ({names}{more}); pass the "
+                "model's feature_names columns in that order."
             )
         if self.scaler is not None:
-            features = self.scaler.transform(features)
+            rows = features.reshape(-1, features.shape[-1])
+            features = self.scaler.transform(rows).reshape(features.shape)
         return features
 
     def predict_proba(self, raw_features: np.ndarray) -> np.ndarray:
         """Class probabilities, shape ``(n, 3)`` (columns BUY, HOLD, SELL).
 
         Args:
-            raw_features: unscaled features, shape ``(n, len(feature_names))``.
+            raw_features: unscaled features, shape ``(n, len(feature_names))``; for a
+                recurrent model windows ``(n, sequence_length, len(feature_names))``.
 
         Raises:
             DataError: when the column count differs from ``feature_names``.

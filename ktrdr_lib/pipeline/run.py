@@ -60,13 +60,31 @@ class TrainerOptions:
 
 def _scaled(splits: DatasetSplits, scaler: FeatureScaler) -> DatasetSplits:
     """The splits scaled in place: they are this run's own arrays (views of its feature
-    matrix), so no second copy of the features is made."""
+    matrix), so no second copy of the features is made. A recurrent model's window source is
+    scaled instead (every row a window may reach), and each split's rows read back from it."""
+    windows = splits.windows
+    if windows is not None:
+        scaler.transform(windows.source, in_place=True)
+        return replace(
+            splits,
+            x_train=windows.source[windows.train_ends],
+            x_val=windows.source[windows.val_ends],
+            x_test=windows.source[windows.test_ends],
+        )
     return replace(
         splits,
         x_train=scaler.transform(splits.x_train, in_place=True),
         x_val=scaler.transform(splits.x_val, in_place=True),
         x_test=scaler.transform(splits.x_test, in_place=True),
     )
+
+
+def _windows(splits: DatasetSplits, split: str) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """A recurrent model's (rows, window ends, length) for ``split``; ``None`` for an MLP."""
+    windows = splits.windows
+    if windows is None:
+        return None
+    return windows.source, getattr(windows, f"{split}_ends"), windows.length
 
 
 def _majority_class(y: np.ndarray) -> int:
@@ -166,15 +184,35 @@ def execute_pipeline(
     if splits.regression:
         train_mean = float(splits.y_train.mean())
         val_regression = evaluate_regression(
-            fit.module, splits.x_val, splits.y_val, train_mean=train_mean
+            fit.module,
+            splits.x_val,
+            splits.y_val,
+            train_mean=train_mean,
+            windows=_windows(splits, "val"),
         )
         test_regression = evaluate_regression(
-            fit.module, splits.x_test, splits.y_test, train_mean=train_mean
+            fit.module,
+            splits.x_test,
+            splits.y_test,
+            train_mean=train_mean,
+            windows=_windows(splits, "test"),
         )
     else:
         majority = _majority_class(splits.y_train)
-        val_metrics = evaluate(fit.module, splits.x_val, splits.y_val, majority_class=majority)
-        test_metrics = evaluate(fit.module, splits.x_test, splits.y_test, majority_class=majority)
+        val_metrics = evaluate(
+            fit.module,
+            splits.x_val,
+            splits.y_val,
+            majority_class=majority,
+            windows=_windows(splits, "val"),
+        )
+        test_metrics = evaluate(
+            fit.module,
+            splits.x_test,
+            splits.y_test,
+            majority_class=majority,
+            windows=_windows(splits, "test"),
+        )
     device = str(next(fit.module.parameters()).device)
     training_metrics = ResultAggregator.training_metrics(fit)
     data_summary = ResultAggregator.data_summary(prepared)

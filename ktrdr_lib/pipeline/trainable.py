@@ -42,11 +42,6 @@ def refuse_untrainable(spec: StrategySpec) -> None:
             "zigzag, triple_barrier, context and forward_return labels only; use one of those "
             "to train it here"
         )
-    if spec.model.type != "mlp":
-        raise ConfigError(
-            f"{where}: model.type {spec.model.type!r} loads, but this version trains MLP "
-            "networks only; use `type: mlp` to train it here"
-        )
     for indicator_id in _input_indicators(spec):
         if spec.indicators[indicator_id].type == "zigzag":
             raise ConfigError(

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from ktrdr_lib.errors import ConfigError, DataError
 
-__all__ = ["TensorBatches"]
+__all__ = ["TensorBatches", "cut_windows"]
 
 
 class TensorBatches:
@@ -43,6 +43,11 @@ class TensorBatches:
         weights: per-sample sampling weights; with ``shuffle``, each epoch draws its ``n``
             samples with replacement in proportion to them (weighted random sampling) instead
             of a permutation.
+        source: for a recurrent model, the feature rows ``(rows, n_features)`` its windows are
+            cut from; ``x`` then holds each sample's window end (an int64 row position) and a
+            batch is the ``window`` rows ending at each, ``(batch, window, n_features)``, cut
+            from a strided view of ``source`` in one gather.
+        window: rows per window (with ``source``).
 
     Raises:
         ConfigError: for a batch size < 1 or an invalid rank.
@@ -60,6 +65,8 @@ class TensorBatches:
         rank: int = 0,
         world_size: int = 1,
         weights: Tensor | None = None,
+        source: Tensor | None = None,
+        window: int = 0,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(
@@ -87,6 +94,10 @@ class TensorBatches:
                 f"got shape {tuple(weights.shape)}"
             )
         self.weights = weights
+        if source is not None and window < 1:
+            raise ConfigError(f"windows need a length of at least 1 row; got {window}")
+        self.source = source
+        self.window = window
         self._epoch = 0
 
     def place(self, device: torch.device, *, rank: int = 0, world_size: int = 1) -> None:
@@ -100,6 +111,8 @@ class TensorBatches:
         _check_rank(rank, world_size)
         self.x = self.x.to(device)
         self.y = self.y.to(device)
+        if self.source is not None:
+            self.source = self.source.to(device)
         self.rank = rank
         self.world_size = world_size
 
@@ -117,7 +130,10 @@ class TensorBatches:
         self._epoch += 1
         for start in range(0, x.shape[0], self.batch_size):
             stop = start + self.batch_size
-            yield x[start:stop], y[start:stop]
+            if self.source is None:
+                yield x[start:stop], y[start:stop]
+            else:
+                yield cut_windows(self.source, x[start:stop], self.window), y[start:stop]
 
     def _epoch_order(self) -> tuple[Tensor, Tensor]:
         """This epoch's samples for this rank, gathered once so batches are plain slices."""
@@ -135,6 +151,13 @@ class TensorBatches:
             order = torch.arange(n, device=self.x.device)
         order = order[self.rank : self.samples * self.world_size : self.world_size]
         return self.x[order], self.y[order]
+
+
+def cut_windows(source: Tensor, ends: Tensor, window: int) -> Tensor:
+    """The ``window`` rows of ``source`` ending at each of ``ends``:
+    ``(len(ends), window, n_features)``, gathered from a strided view in one indexing op."""
+    view = source.unfold(0, window, 1)  # (rows - window + 1, n_features, window), no copy
+    return view[ends - (window - 1)].transpose(1, 2)
 
 
 def _check_rank(rank: int, world_size: int) -> None:

@@ -31,6 +31,7 @@ from torchmetrics.functional.classification import (
 
 from ktrdr_lib.errors import DataError
 from ktrdr_lib.schemas.results import ClassificationMetrics, ClassMetrics, RegressionMetrics
+from ktrdr_lib.training.batches import cut_windows
 from ktrdr_lib.training.module import CLASS_NAMES, N_CLASSES, FuzzyMLP
 
 __all__ = ["evaluate", "evaluate_regression", "majority_class_of"]
@@ -50,7 +51,12 @@ def majority_class_of(labels: np.ndarray) -> int:
 
 
 def evaluate(
-    module: FuzzyMLP, x: np.ndarray, y: np.ndarray, *, majority_class: int
+    module: FuzzyMLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    majority_class: int,
+    windows: Windows | None = None,
 ) -> ClassificationMetrics:
     """Evaluate ``module`` on scaled features ``x`` and labels ``y``.
 
@@ -59,6 +65,8 @@ def evaluate(
         x: scaled features, shape ``(n, n_features)``.
         y: class ids 0 (BUY), 1 (HOLD), 2 (SELL), shape ``(n,)``.
         majority_class: the training split's majority class (see :func:`majority_class_of`).
+        windows: for a recurrent model, where each row's window comes from (``x`` then only
+            gives the sample count).
 
     Raises:
         DataError: for an empty split or features and labels of different lengths.
@@ -69,7 +77,7 @@ def evaluate(
             "the split must be non-empty with one label per row. Widen the date range or the "
             "training.data_split fraction."
         )
-    logits = _logits(module, x)
+    logits = _logits(module, x, windows)
     target = torch.as_tensor(y, dtype=torch.int64)
     preds = logits.argmax(dim=1)
     per_class = {
@@ -100,24 +108,42 @@ def evaluate(
     )
 
 
-def _logits(module: FuzzyMLP, x: np.ndarray) -> torch.Tensor:
-    """Logits on the CPU, computed in eval mode in chunks of rows."""
+Windows = tuple[np.ndarray, np.ndarray, int]
+"""A recurrent model's inputs: (feature rows, each sample's window end, rows per window)."""
+
+
+def _logits(module: FuzzyMLP, x: np.ndarray, windows: Windows | None = None) -> torch.Tensor:
+    """Outputs on the CPU, computed in eval mode in chunks of rows (of windows, for a
+    recurrent model: each chunk's windows are cut from the rows when it runs)."""
     was_training = module.training
     module.eval()
     try:
-        features = torch.as_tensor(x, dtype=torch.float32)
         with torch.inference_mode():
-            chunks = [
-                module(chunk.to(module.device)).cpu()
-                for chunk in torch.split(features, _CHUNK_ROWS)
-            ]
+            if windows is None:
+                features = torch.as_tensor(x, dtype=torch.float32)
+                chunks = [
+                    module(chunk.to(module.device)).cpu()
+                    for chunk in torch.split(features, _CHUNK_ROWS)
+                ]
+            else:
+                source = torch.as_tensor(windows[0], dtype=torch.float32).to(module.device)
+                ends = torch.as_tensor(windows[1], dtype=torch.int64).to(module.device)
+                chunks = [
+                    module(cut_windows(source, chunk, windows[2])).cpu()
+                    for chunk in torch.split(ends, _CHUNK_ROWS // max(windows[2], 1))
+                ]
         return torch.cat(chunks)
     finally:
         module.train(was_training)
 
 
 def evaluate_regression(
-    module: FuzzyMLP, x: np.ndarray, y: np.ndarray, *, train_mean: float
+    module: FuzzyMLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    train_mean: float,
+    windows: Windows | None = None,
 ) -> RegressionMetrics:
     """Evaluate a regression ``module`` on scaled features ``x`` and targets ``y``.
 
@@ -126,6 +152,7 @@ def evaluate_regression(
         x: scaled features, shape ``(n, n_features)``.
         y: true values (returns), shape ``(n,)``.
         train_mean: the training split's mean target (the mean baseline).
+        windows: for a recurrent model, where each row's window comes from.
 
     Raises:
         DataError: for an empty split or features and targets of different lengths.
@@ -141,7 +168,7 @@ def evaluate_regression(
             f"cannot evaluate on features of shape {x.shape} and targets of shape {y.shape}; "
             "the split must be non-empty with one target per row."
         )
-    preds = _logits(module, x).to(torch.float64)
+    preds = _logits(module, x, windows).to(torch.float64)
     target = torch.as_tensor(y, dtype=torch.float64)
     correlation = None
     if x.shape[0] > 1 and float(preds.std()) > 0 and float(target.std()) > 0:

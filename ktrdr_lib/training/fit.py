@@ -128,14 +128,21 @@ class _TrainerBatches(TensorBatches):
         shuffle: bool,
         seed: int,
         weights: np.ndarray | None = None,
+        windows: tuple[torch.Tensor, np.ndarray, int] | None = None,
     ) -> None:
         super().__init__(
-            torch.as_tensor(x, dtype=torch.float32),
+            (
+                torch.as_tensor(x, dtype=torch.float32)
+                if windows is None
+                else torch.as_tensor(windows[1], dtype=torch.int64)
+            ),
             torch.as_tensor(y, dtype=torch.float32 if y.dtype.kind == "f" else torch.int64),
             batch_size,
             shuffle=shuffle,
             seed=seed,
             weights=None if weights is None else torch.as_tensor(weights, dtype=torch.float64),
+            source=None if windows is None else windows[0],
+            window=0 if windows is None else windows[2],
         )
         self._trainer: lightning.Trainer | None = trainer
 
@@ -325,6 +332,8 @@ def fit_model(
         num_sanity_val_steps=0,
         profiler=_SilentProfiler(),
     )
+    windows = splits.windows
+    source = None if windows is None else torch.as_tensor(windows.source)
     train = _TrainerBatches(
         trainer,
         splits.x_train,
@@ -333,9 +342,20 @@ def fit_model(
         shuffle=True,
         seed=seed,
         weights=splits.w_train,
+        windows=None
+        if windows is None or source is None
+        else (source, windows.train_ends, windows.length),
     )
     val = _TrainerBatches(
-        trainer, splits.x_val, splits.y_val, settings.batch_size, shuffle=False, seed=seed
+        trainer,
+        splits.x_val,
+        splits.y_val,
+        settings.batch_size,
+        shuffle=False,
+        seed=seed,
+        windows=None
+        if windows is None or source is None
+        else (source, windows.val_ends, windows.length),
     )
     started = time.perf_counter()
     trainer.fit(module, train_dataloaders=train, val_dataloaders=val)

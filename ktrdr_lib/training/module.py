@@ -39,6 +39,7 @@ __all__ = [
     "N_CLASSES",
     "EpochTally",
     "FuzzyMLP",
+    "SequenceNetwork",
     "build_network",
     "classification_loss",
     "inverse_frequency_weights",
@@ -67,11 +68,10 @@ _OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
-def build_network(
-    model_spec: ModelSpec, n_features: int, n_outputs: int = N_CLASSES
-) -> nn.Sequential:
-    """The MLP ``n_features → hidden layers → n_outputs`` described by ``model.architecture``
-    (3 logits for a classifier, 1 value for a regression).
+def build_network(model_spec: ModelSpec, n_features: int, n_outputs: int = N_CLASSES) -> nn.Module:
+    """The network ``model`` describes: for ``type: mlp`` the MLP ``n_features → hidden layers
+    → n_outputs``; for ``lstm`` / ``gru`` a :class:`SequenceNetwork` over windows (3 logits for
+    a classifier, 1 value for a regression).
 
     Each hidden layer is ``Linear → activation → Dropout`` (dropout omitted when 0).
 
@@ -93,6 +93,13 @@ def build_network(
         raise ConfigError(
             f"model.architecture.dropout must be in [0, 1); got {architecture.dropout}."
         )
+    if model_spec.type in ("lstm", "gru"):
+        if architecture.sequence_length is None:
+            raise ConfigError(
+                f"a {model_spec.type} model needs model.architecture.sequence_length (rows per "
+                "input window), e.g. 20"
+            )
+        return SequenceNetwork(model_spec, n_features, n_outputs)
     layers: list[nn.Module] = []
     width_in = n_features
     for width in architecture.hidden_layers:
@@ -102,6 +109,35 @@ def build_network(
         width_in = width
     layers.append(nn.Linear(width_in, n_outputs))
     return nn.Sequential(*layers)
+
+
+class SequenceNetwork(nn.Module):
+    """An LSTM or GRU over windows ``(batch, sequence_length, n_features)``: the last layer's
+    final hidden state → Dropout → Linear to ``n_outputs`` (KTRDR's recurrent networks).
+
+    Stacked layers (``num_layers > 1``) get ``dropout`` between them.
+    """
+
+    def __init__(self, model_spec: ModelSpec, n_features: int, n_outputs: int) -> None:
+        super().__init__()
+        architecture = model_spec.architecture
+        cell = nn.LSTM if model_spec.type == "lstm" else nn.GRU
+        self.recurrent = cell(
+            input_size=n_features,
+            hidden_size=architecture.hidden_size,
+            num_layers=architecture.num_layers,
+            dropout=architecture.dropout if architecture.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.dropout = nn.Dropout(architecture.dropout)
+        self.head = nn.Linear(architecture.hidden_size, n_outputs)
+
+    def forward(self, windows: Tensor) -> Tensor:
+        """Outputs ``(batch, n_outputs)`` for windows ``(batch, length, n_features)``."""
+        _, state = self.recurrent(windows)
+        hidden = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c)
+        out: Tensor = self.head(self.dropout(hidden[-1]))
+        return out
 
 
 class EpochTally:
@@ -200,7 +236,9 @@ def inverse_frequency_weights(y: Tensor, n_classes: int = N_CLASSES) -> Tensor:
 
 
 class FuzzyMLP(lightning.LightningModule):
-    """Three-class MLP over fuzzy features, trained with manual optimisation.
+    """The strategy's network over fuzzy features (an MLP on rows, or an LSTM/GRU on windows of
+    ``sequence_length`` rows), three class logits or one value, trained with manual
+    optimisation.
 
     Args:
         model_spec: the strategy's ``model`` section (architecture and optimiser settings).
@@ -235,6 +273,9 @@ class FuzzyMLP(lightning.LightningModule):
         self.regression_loss = regression_loss
         self.huber_delta = huber_delta
         self.network = build_network(model_spec, n_features, 1 if regression else N_CLASSES)
+        self.sequence_length: int | None = (
+            model_spec.architecture.sequence_length if model_spec.type in ("lstm", "gru") else None
+        )
         self.focal_gamma = focal_gamma
         self.class_weights: Tensor | None
         self.register_buffer("class_weights", class_weights, persistent=False)

@@ -395,3 +395,27 @@ def test_a_second_cancel_in_the_moment_a_cancelled_run_ends_is_a_conflict(
         release.set()
     final = op.wait(60)
     assert final.status == "cancelled" and final.cancellation_reason == "first"
+
+
+def test_an_lstm_run_is_aborted_mid_epoch_like_an_mlp(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    lstm = small_strategy_file.read_text(encoding="utf-8").replace(
+        "  type: mlp\n  architecture: {hidden_layers: [16, 8], activation: relu, dropout: 0.1}",
+        "  type: lstm\n  architecture: {sequence_length: 8, hidden_size: 8, num_layers: 1}",
+    )
+    assert "type: lstm" in lstm
+    small_strategy_file.write_text(lstm, encoding="utf-8")
+    counter = BatchCounter(pause_at=35)
+    orch = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]))
+    op = orch.start_training(small_strategy_file, epochs=100)
+    assert counter.reached.wait(60)
+    at_cancel = counter.count
+    op.cancel(reason="enough")
+    counter.resume.set()
+    final = op.wait(timeout=60)
+    assert final.status == "cancelled"
+    assert counter.count - at_cancel <= 2
+    assert final.progress.epoch == 2 and final.progress.batch > 0
+    partial = orch.partial_result(op.operation_id)
+    assert partial is not None and partial.training_metrics.epochs_completed == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from ktrdr_lib import list_strategies, migrate_strategy
@@ -23,6 +24,7 @@ from ktrdr_lib.pipeline.context import build_training_context
 from ktrdr_lib.pipeline.prepare import prepare_data
 from ktrdr_lib.pipeline.run import execute_pipeline, run_training_pipeline
 from ktrdr_lib.strategy.loader import load_strategy
+from ktrdr_lib.training.module import SequenceNetwork
 
 V3_MULTI = """
 name: v3.trend-mix
@@ -507,3 +509,42 @@ def test_forward_return_regression_trains_saves_and_predicts_a_return(
     )
     assert prediction.probabilities == {}
     assert prediction.signal_strength == pytest.approx(max(0.0, abs(predicted) - edge))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_recurrent_models_train_on_windows_save_and_predict(
+    kind: str, tmp_path: Path, synthetic_data_dir: Path
+) -> None:
+    text = V2_FILE.replace(
+        "  architecture: {hidden_layers: [8]}",
+        f"  type: {kind}\n  architecture: {{sequence_length: 10, hidden_size: 12, num_layers: 2}}",
+    ).replace("name: v2_for_migration", f"name: windows_{kind}")
+    assert f"type: {kind}" in text
+    strategy = _write(tmp_path, f"windows_{kind}", text)
+    context = build_training_context(
+        strategy, data_dir=synthetic_data_dir, models_dir=tmp_path / "m"
+    )
+    output = execute_pipeline(context)
+    splits = output.prepared.splits
+    windows = splits.windows
+    assert windows is not None and windows.length == 10
+    module = output.fit.module
+    assert isinstance(module.network, SequenceNetwork)
+    cell = module.network.recurrent
+    assert (cell.num_layers, cell.hidden_size) == (2, 12)
+    assert type(cell).__name__ == kind.upper()
+    # every window is complete, and a split's rows are its windows' last rows
+    cut = windows.windows(windows.test_ends)
+    assert cut.shape == (len(splits.y_test), 10, len(splits.feature_names))
+    assert not np.isnan(cut).any()
+    np.testing.assert_array_equal(cut[:, -1, :], splits.x_test)
+    np.testing.assert_array_equal(cut[5, 0], windows.source[windows.test_ends[5] - 9])
+    assert output.test_metrics is not None and output.test_metrics.samples == len(splits.y_test)
+
+    model = load_model(f"windows_{kind}", root=tmp_path / "m")
+    assert model.sequence_length == 10
+    bar = splits.test_index[-1]
+    prediction = predict_signal(model, "SYNTH", at=bar.isoformat(), data_dir=synthetic_data_dir)
+    expected = module.predict_proba(torch.from_numpy(cut[-1:].copy()))[0].numpy()
+    got = np.array([prediction.probabilities[s] for s in ("buy", "hold", "sell")])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
