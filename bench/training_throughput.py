@@ -10,6 +10,10 @@ other processes come and go). Torch runs on one thread by default so that other 
 the machine disturb both sides less. Goal: ≥ 0.9 at 512, ≥ 0.75 at 32. Also printed: the
 end-to-end ratio that counts ``fit_model``'s Trainer set-up.
 
+An LSTM row does the same for a recurrent model (2 × 32 cells over windows of 20 rows, batch
+256): both sides cut each batch's windows from the same strided view of the rows
+(:func:`~ktrdr_lib.training.batches.cut_windows`). Goal: ≥ 0.85.
+
 Run: ``python bench/training_throughput.py [--repeats 3]``
 """
 
@@ -26,7 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ktrdr_lib.features.dataset import DatasetSplits
+from ktrdr_lib.features.dataset import DatasetSplits, SequenceWindows
 from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec, ModelTrainingSpec
 from ktrdr_lib.training.batches import TensorBatches
 from ktrdr_lib.training.fit import fit_model
@@ -34,6 +38,7 @@ from ktrdr_lib.training.module import build_network
 
 N_TRAIN, N_VAL, N_FEATURES = 20_000, 2_000, 30
 EPOCHS = {512: 12, 32: 3}
+LSTM_WINDOW, LSTM_BATCH, LSTM_EPOCHS = 20, 256, 2
 
 
 def make_splits(seed: int = 0) -> DatasetSplits:
@@ -61,6 +66,62 @@ def make_splits(seed: int = 0) -> DatasetSplits:
     )
 
 
+def make_window_splits(splits: DatasetSplits) -> DatasetSplits:
+    """The same rows as windows: sample ``i`` is the ``LSTM_WINDOW`` rows ending at row ``i``
+    of the training rows followed by the validation rows."""
+    source = np.concatenate([splits.x_train, splits.x_val])
+    train_ends = np.arange(LSTM_WINDOW - 1, N_TRAIN, dtype=np.int64)
+    val_ends = np.arange(N_TRAIN, N_TRAIN + N_VAL, dtype=np.int64)
+    windows = SequenceWindows(
+        source=source,
+        train_ends=train_ends,
+        val_ends=val_ends,
+        test_ends=val_ends,
+        length=LSTM_WINDOW,
+    )
+    return DatasetSplits(
+        feature_names=splits.feature_names,
+        x_train=source[train_ends],
+        y_train=splits.y_train[train_ends],
+        x_val=splits.x_val,
+        y_val=splits.y_val,
+        x_test=splits.x_val,
+        y_test=splits.y_val,
+        train_index=splits.train_index[train_ends],
+        val_index=splits.val_index,
+        test_index=splits.test_index,
+        windows=windows,
+    )
+
+
+def lstm_spec() -> ModelSpec:
+    """The benchmark's LSTM."""
+    return ModelSpec(
+        type="lstm",
+        architecture=ArchitectureSpec(
+            sequence_length=LSTM_WINDOW, hidden_size=32, num_layers=2, dropout=0.2
+        ),
+        training=ModelTrainingSpec(batch_size=LSTM_BATCH, learning_rate=1e-3, optimizer="adam"),
+    )
+
+
+def _batches(splits: DatasetSplits, split: str, batch_size: int, shuffle: bool) -> TensorBatches:
+    y = torch.from_numpy(getattr(splits, f"y_{split}"))
+    windows = splits.windows
+    if windows is None:
+        x = torch.from_numpy(getattr(splits, f"x_{split}"))
+        return TensorBatches(x, y, batch_size, shuffle=shuffle)
+    ends = torch.from_numpy(getattr(windows, f"{split}_ends"))
+    return TensorBatches(
+        ends,
+        y,
+        batch_size,
+        shuffle=shuffle,
+        source=torch.from_numpy(windows.source),
+        window=windows.length,
+    )
+
+
 def model_spec(batch_size: int) -> ModelSpec:
     """The benchmark's MLP and optimiser settings."""
     return ModelSpec(
@@ -81,13 +142,11 @@ def run_plain(spec: ModelSpec, splits: DatasetSplits, epochs: int) -> tuple[floa
     """(epoch-loop seconds, end-to-end seconds) of a hand-written loop doing the same work."""
     started = time.perf_counter()
     torch.manual_seed(0)
-    network = build_network(spec, N_FEATURES)
+    network = build_network(spec, N_FEATURES)  # the same MLP or sequence network
     optimizer = torch.optim.Adam(network.parameters(), lr=spec.training.learning_rate)
     batch_size = spec.training.batch_size
-    train = TensorBatches(
-        torch.from_numpy(splits.x_train), torch.from_numpy(splits.y_train), batch_size, shuffle=True
-    )
-    val = TensorBatches(torch.from_numpy(splits.x_val), torch.from_numpy(splits.y_val), batch_size)
+    train = _batches(splits, "train", batch_size, shuffle=True)
+    val = _batches(splits, "val", batch_size, shuffle=False)
     loop_seconds = 0.0
     for _ in range(epochs):
         epoch_started = time.perf_counter()
@@ -124,28 +183,32 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     splits = make_splits()
+    windowed = make_window_splits(splits)
     print(f"torch threads: {torch.get_num_threads()}, train samples: {N_TRAIN}")
-    for batch_size, epochs in EPOCHS.items():
-        spec = model_spec(batch_size)
-        run_ours(spec, splits, 1)  # warm-up: imports, allocator, first Trainer
-        run_plain(spec, splits, 1)
+    cases = [
+        (f"batch {size:>4}", model_spec(size), splits, epochs) for size, epochs in EPOCHS.items()
+    ]
+    cases.append((f"lstm {LSTM_BATCH:>5}", lstm_spec(), windowed, LSTM_EPOCHS))
+    for name, spec, data, epochs in cases:
+        run_ours(spec, data, 1)  # warm-up: imports, allocator, first Trainer
+        run_plain(spec, data, 1)
         ours: list[tuple[float, float]] = []
         plain: list[tuple[float, float]] = []
         for repeat in range(args.repeats):
             if repeat % 2:
-                plain.append(run_plain(spec, splits, epochs))
-                ours.append(run_ours(spec, splits, epochs))
+                plain.append(run_plain(spec, data, epochs))
+                ours.append(run_ours(spec, data, epochs))
             else:
-                ours.append(run_ours(spec, splits, epochs))
-                plain.append(run_plain(spec, splits, epochs))
-        samples = N_TRAIN * epochs
+                ours.append(run_ours(spec, data, epochs))
+                plain.append(run_plain(spec, data, epochs))
+        samples = len(data.y_train) * epochs
         ours_rate = samples / min(loop for loop, _ in ours)
         plain_rate = samples / min(loop for loop, _ in plain)
         paired = statistics.median(p / o for (o, _), (p, _) in zip(ours, plain, strict=True))
         ours_total = samples / min(total for _, total in ours)
         plain_total = samples / min(total for _, total in plain)
         print(
-            f"batch {batch_size:>4}: ours {ours_rate:>9,.0f} samples/s, plain "
+            f"{name}: ours {ours_rate:>9,.0f} samples/s, plain "
             f"{plain_rate:>9,.0f} samples/s, ratio {ours_rate / plain_rate:.2f} "
             f"(median of pairs {paired:.2f}; end to end incl. Trainer set-up: "
             f"{ours_total / plain_total:.2f})"
