@@ -70,6 +70,16 @@ training:
 """
 
 
+REGRESSION_STRATEGY = (
+    SMALL_STRATEGY.replace(
+        "labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}",
+        "labels: {source: forward_return, horizon: 6}",
+    )
+    + "decisions: {output_format: regression}\n"
+)
+"""The small strategy as a forward-return regression."""
+
+
 @pytest.fixture
 def small_strategy_file(tmp_path: Path) -> Path:
     """A valid small strategy on SYNTH 1h, written to a temp file."""

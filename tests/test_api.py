@@ -26,7 +26,7 @@ from ktrdr_lib.operations.store import OperationStore
 from ktrdr_lib.schemas.results import TrainingResult
 
 from .builders import make_result
-from .conftest import SMALL_STRATEGY
+from .conftest import REGRESSION_STRATEGY, SMALL_STRATEGY
 
 API = "/api/v1"
 START = {"symbols": ["SYNTH"], "timeframes": ["1h"], "strategy_name": "small_test"}
@@ -478,14 +478,7 @@ def test_performance_reports_inputs_that_never_fire(
 def test_performance_of_a_regression_run_has_its_own_block(
     client: TestClient[Any], strategies_dir: Path
 ) -> None:
-    regression = (
-        SMALL_STRATEGY.replace(
-            "labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}",
-            "labels: {source: forward_return, horizon: 6}",
-        )
-        + "decisions: {output_format: regression}\n"
-    )
-    (strategies_dir / "returns.yaml").write_text(regression, encoding="utf-8")
+    (strategies_dir / "returns.yaml").write_text(REGRESSION_STRATEGY, encoding="utf-8")
     op_id = start(client, epochs=1, strategy_name="returns")
     follow(client, op_id)
     perf = client.get(f"{API}/trainings/{op_id}/performance").json()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.models.store import SavedModel
     from ktrdr_lib.schemas.results import ClassificationMetrics, RegressionMetrics
     from ktrdr_lib.training.fit import FitOutcome
+    from ktrdr_lib.training.module import FuzzyMLP
     from ktrdr_lib.training.scaling import FeatureScaler
 
 __all__ = ["PipelineOutput", "TrainerOptions", "execute_pipeline", "run_training_pipeline"]
@@ -85,6 +86,21 @@ def _windows(splits: DatasetSplits, split: str) -> tuple[np.ndarray, np.ndarray,
     if windows is None:
         return None
     return windows.source, getattr(windows, f"{split}_ends"), windows.length
+
+
+def _split_metrics(
+    module: FuzzyMLP, splits: DatasetSplits, split: str
+) -> tuple[ClassificationMetrics | None, RegressionMetrics | None]:
+    """A split's figures: classification ones, or a regression's (the other ``None``)."""
+    from ktrdr_lib.training.evaluation import evaluate, evaluate_regression
+
+    x, y = getattr(splits, f"x_{split}"), getattr(splits, f"y_{split}")
+    windows = _windows(splits, split)
+    if splits.regression:
+        train_mean = float(splits.y_train.mean())
+        return None, evaluate_regression(module, x, y, train_mean=train_mean, windows=windows)
+    majority = _majority_class(splits.y_train)
+    return evaluate(module, x, y, majority_class=majority, windows=windows), None
 
 
 def _majority_class(y: np.ndarray) -> int:
@@ -142,7 +158,6 @@ def execute_pipeline(
         DataError, TrainingError, OperationCancelled.
     """
     from ktrdr_lib.models.store import ModelStore
-    from ktrdr_lib.training.evaluation import evaluate, evaluate_regression
     from ktrdr_lib.training.fit import fit_model
     from ktrdr_lib.training.scaling import FeatureScaler
 
@@ -179,40 +194,9 @@ def execute_pipeline(
         raise TrainingError("training finished without a single epoch; this is a bug")
 
     steps.enter("evaluate", "Evaluating on the validation and test splits")
-    val_metrics = test_metrics = None
-    val_regression = test_regression = None
-    if splits.regression:
-        train_mean = float(splits.y_train.mean())
-        val_regression = evaluate_regression(
-            fit.module,
-            splits.x_val,
-            splits.y_val,
-            train_mean=train_mean,
-            windows=_windows(splits, "val"),
-        )
-        test_regression = evaluate_regression(
-            fit.module,
-            splits.x_test,
-            splits.y_test,
-            train_mean=train_mean,
-            windows=_windows(splits, "test"),
-        )
-    else:
-        majority = _majority_class(splits.y_train)
-        val_metrics = evaluate(
-            fit.module,
-            splits.x_val,
-            splits.y_val,
-            majority_class=majority,
-            windows=_windows(splits, "val"),
-        )
-        test_metrics = evaluate(
-            fit.module,
-            splits.x_test,
-            splits.y_test,
-            majority_class=majority,
-            windows=_windows(splits, "test"),
-        )
+    metrics = {split: _split_metrics(fit.module, splits, split) for split in ("val", "test")}
+    val_metrics, val_regression = metrics["val"]
+    test_metrics, test_regression = metrics["test"]
     device = str(next(fit.module.parameters()).device)
     training_metrics = ResultAggregator.training_metrics(fit)
     data_summary = ResultAggregator.data_summary(prepared)

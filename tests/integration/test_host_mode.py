@@ -14,7 +14,7 @@ import pytest
 from ktrdr_lib.models.store import ModelStore
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.runners.host import HostTrainingRunner
-from tests.conftest import SMALL_STRATEGY
+from tests.conftest import REGRESSION_STRATEGY
 from tests.integration.conftest import LiveServer, start_server
 
 TOKEN = "host-s3cret"
@@ -126,14 +126,7 @@ def test_remote_training_matches_local_and_brings_the_model_home(
 def test_a_regression_trains_on_the_host_and_comes_home_predicting_returns(
     training_host: LiveServer, orchestrator_for: Any, strategies_dir: Path
 ) -> None:
-    regression = (
-        SMALL_STRATEGY.replace(
-            "labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}",
-            "labels: {source: forward_return, horizon: 6}",
-        )
-        + "decisions: {output_format: regression}\n"
-    )
-    (strategies_dir / "returns.yaml").write_text(regression, encoding="utf-8")
+    (strategies_dir / "returns.yaml").write_text(REGRESSION_STRATEGY, encoding="utf-8")
     orch: TrainingOrchestrator = orchestrator_for(training_host.url)
     remote = orch.start_training("returns", mode="host", epochs=2)
     record = remote.wait(120)
