@@ -105,6 +105,7 @@ class DatasetSplits:
     test_index: pd.DatetimeIndex
     w_train: np.ndarray | None = None
     windows: SequenceWindows | None = None
+    class_names: tuple[str, ...] = LABEL_NAMES
 
     @property
     def regression(self) -> bool:
@@ -128,7 +129,7 @@ class DatasetSplits:
         if self.regression:
             return {}
         return {
-            name: _distribution(y)
+            name: _distribution(y, self.class_names)
             for name, y in (
                 ("train", self.y_train),
                 ("validation", self.y_val),
@@ -159,9 +160,9 @@ class SymbolDataset:
     features: FeatureMatrix = field(repr=False)
 
 
-def _distribution(y: np.ndarray) -> dict[str, int]:
-    counts = np.bincount(y, minlength=len(LABEL_NAMES))
-    return {name: int(counts[i]) for i, name in enumerate(LABEL_NAMES)}
+def _distribution(y: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
+    counts = np.bincount(y, minlength=len(names))
+    return {name: int(counts[i]) for i, name in enumerate(names)}
 
 
 def warmup_history(spec: StrategySpec) -> int:
@@ -277,6 +278,7 @@ def build_symbol_dataset(
         val_index=index[val_keep],
         test_index=index[test_rows],
         w_train=weights,
+        class_names=targets.class_names,
         windows=(
             None
             if length == 0
@@ -354,6 +356,7 @@ def concat_splits(parts: list[DatasetSplits]) -> DatasetSplits:
             else np.concatenate([p.w_train for p in parts if p.w_train is not None])
         ),
         windows=_concat_windows(parts),
+        class_names=first.class_names,
     )
 
 

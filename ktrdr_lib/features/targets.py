@@ -38,7 +38,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ktrdr_lib.errors import ConfigError, DataError
-from ktrdr_lib.features.labels import BUY, HOLD, SELL, zigzag_labels
+from ktrdr_lib.features.labels import BUY, HOLD, LABEL_NAMES, SELL, zigzag_labels
 from ktrdr_lib.strategy.label_kinds import (
     ContextLabelsSpec,
     ForwardReturnLabelsSpec,
@@ -78,6 +78,8 @@ class Targets:
             touch or the time barrier), for uniqueness weights; ``None`` for other kinds.
         embargo: share of the usable rows dropped before each later period of the split.
         regression: the values are returns, not classes.
+        class_names: the classes the values index (BUY, HOLD, SELL for every kind but a
+            regime's).
     """
 
     values: npt.NDArray[np.int64] | FloatArray
@@ -86,6 +88,7 @@ class Targets:
     span_end: IntArray | None = None
     embargo: float = 0.0
     regression: bool = False
+    class_names: tuple[str, ...] = LABEL_NAMES
 
 
 def _prices(bars: pd.DataFrame, column: str, kind: str) -> FloatArray:

@@ -5,6 +5,7 @@ Layout: ``root/{strategy}/v{N}/`` holding::
     weights.pt          torch state_dict of the network
     model_config.json   {"format": 1, "model_spec": {...}, "n_features": int,
                          "task": "classification" | "regression" (absent: classification),
+                         "classes": [class names] | null (absent: BUY, HOLD, SELL),
                          "parameters_count": int}
     strategy.json       the strategy configuration the model was trained with
     features.json       feature names, in column order
@@ -144,6 +145,7 @@ def write_version(
             "model_spec": model_spec_config,
             "n_features": module.n_features,
             "task": "regression" if module.regression else "classification",
+            "classes": None if module.regression else list(module.class_names),
             "parameters_count": sum(parameter.numel() for parameter in module.parameters()),
         },
         STRATEGY: strategy_config,

@@ -48,7 +48,7 @@ from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.paths import models_dir
 from ktrdr_lib.schemas.models import ModelDetail, ModelInfo
 from ktrdr_lib.strategy.spec import ModelSpec, model_name
-from ktrdr_lib.training.module import FuzzyMLP
+from ktrdr_lib.training.module import CLASS_NAMES, FuzzyMLP
 from ktrdr_lib.training.scaling import FeatureScaler
 
 __all__ = ["ModelStore", "SavedModel", "list_models", "load_model"]
@@ -163,9 +163,12 @@ class ModelStore:
             task = model_config.get("task", "classification")  # older versions: classifiers
             if task not in ("classification", "regression"):
                 raise ValueError(f"task {task!r} is neither classification nor regression")
+            classes = tuple(str(name) for name in model_config.get("classes") or CLASS_NAMES)
         except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:
             raise corrupt(path / MODEL_CONFIG, exc) from exc
-        module = FuzzyMLP(model_spec, n_features, regression=task == "regression")
+        module = FuzzyMLP(
+            model_spec, n_features, regression=task == "regression", class_names=classes
+        )
         load_weights(module, path / WEIGHTS)
         module.eval()
         scaler_data = read_json(path / SCALER)

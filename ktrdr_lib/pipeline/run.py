@@ -24,7 +24,6 @@ import numpy as np
 
 from ktrdr_lib.errors import TrainingError
 from ktrdr_lib.features.dataset import DatasetSplits
-from ktrdr_lib.features.labels import LABEL_NAMES
 from ktrdr_lib.pipeline.aggregate import ResultAggregator
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.pipeline.prepare import PhaseObserver, PhaseSteps, PreparedData, prepare_data
@@ -99,12 +98,8 @@ def _split_metrics(
     if splits.regression:
         train_mean = float(splits.y_train.mean())
         return None, evaluate_regression(module, x, y, train_mean=train_mean, windows=windows)
-    majority = _majority_class(splits.y_train)
+    majority = int(np.bincount(splits.y_train, minlength=len(splits.class_names)).argmax())
     return evaluate(module, x, y, majority_class=majority, windows=windows), None
-
-
-def _majority_class(y: np.ndarray) -> int:
-    return int(np.bincount(y, minlength=len(LABEL_NAMES)).argmax())
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,14 @@ from torchmetrics.functional.classification import (
 from ktrdr_lib.errors import DataError
 from ktrdr_lib.schemas.results import ClassificationMetrics, ClassMetrics, RegressionMetrics
 from ktrdr_lib.training.batches import cut_windows
-from ktrdr_lib.training.module import CLASS_NAMES, N_CLASSES, FuzzyMLP
+from ktrdr_lib.training.module import N_CLASSES, FuzzyMLP
 
 __all__ = ["evaluate", "evaluate_regression", "majority_class_of"]
 
 _CHUNK_ROWS = 65_536
 
 
-def majority_class_of(labels: np.ndarray) -> int:
+def majority_class_of(labels: np.ndarray, n_classes: int = N_CLASSES) -> int:
     """The most frequent class id in ``labels`` (the lowest id on a tie).
 
     Raises:
@@ -47,7 +47,7 @@ def majority_class_of(labels: np.ndarray) -> int:
     """
     if labels.size == 0:
         raise DataError("cannot find the majority class of an empty label array.")
-    return int(np.bincount(labels, minlength=N_CLASSES).argmax())
+    return int(np.bincount(labels, minlength=n_classes).argmax())
 
 
 def evaluate(
@@ -79,19 +79,21 @@ def evaluate(
         )
     logits = _logits(module, x, windows)
     target = torch.as_tensor(y, dtype=torch.int64)
+    names = module.class_names
+    n_classes = len(names)
     preds = logits.argmax(dim=1)
     per_class = {
-        "precision": multiclass_precision(preds, target, N_CLASSES, average=None).tolist(),
-        "recall": multiclass_recall(preds, target, N_CLASSES, average=None).tolist(),
-        "f1": multiclass_f1_score(preds, target, N_CLASSES, average=None).tolist(),
+        "precision": multiclass_precision(preds, target, n_classes, average=None).tolist(),
+        "recall": multiclass_recall(preds, target, n_classes, average=None).tolist(),
+        "f1": multiclass_f1_score(preds, target, n_classes, average=None).tolist(),
     }
-    support = np.bincount(y, minlength=N_CLASSES).tolist()
+    support = np.bincount(y, minlength=n_classes).tolist()
     return ClassificationMetrics(
         loss=float(torch.nn.functional.cross_entropy(logits, target)),
-        accuracy=float(multiclass_accuracy(preds, target, N_CLASSES, average="micro")),
-        precision=float(multiclass_precision(preds, target, N_CLASSES, average="macro")),
-        recall=float(multiclass_recall(preds, target, N_CLASSES, average="macro")),
-        f1=float(multiclass_f1_score(preds, target, N_CLASSES, average="macro")),
+        accuracy=float(multiclass_accuracy(preds, target, n_classes, average="micro")),
+        precision=float(multiclass_precision(preds, target, n_classes, average="macro")),
+        recall=float(multiclass_recall(preds, target, n_classes, average="macro")),
+        f1=float(multiclass_f1_score(preds, target, n_classes, average="macro")),
         per_class={
             name: ClassMetrics(
                 precision=per_class["precision"][i],
@@ -99,9 +101,9 @@ def evaluate(
                 f1=per_class["f1"][i],
                 support=int(support[i]),
             )
-            for i, name in enumerate(CLASS_NAMES)
+            for i, name in enumerate(names)
         },
-        confusion_matrix=multiclass_confusion_matrix(preds, target, N_CLASSES).tolist(),
+        confusion_matrix=multiclass_confusion_matrix(preds, target, n_classes).tolist(),
         samples=int(y.shape[0]),
         majority_class=majority_class,
         majority_baseline_accuracy=float(np.mean(y == majority_class)),

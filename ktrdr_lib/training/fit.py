@@ -47,7 +47,7 @@ from ktrdr_lib.errors import TrainingError
 from ktrdr_lib.features.dataset import DatasetSplits
 from ktrdr_lib.strategy.spec import EarlyStoppingSpec, ModelSpec, TrainingSpec
 from ktrdr_lib.training.batches import TensorBatches
-from ktrdr_lib.training.module import N_CLASSES, FuzzyMLP, inverse_frequency_weights
+from ktrdr_lib.training.module import FuzzyMLP, inverse_frequency_weights
 
 __all__ = ["EpochRecord", "FitOutcome", "StopReason", "fit_model"]
 
@@ -307,10 +307,13 @@ def fit_model(
         n_features=splits.x_train.shape[1],
         focal_gamma=loss.focal_gamma if focal and loss is not None else 0.0,
         class_weights=(
-            inverse_frequency_weights(torch.as_tensor(splits.y_train, dtype=torch.int64))
+            inverse_frequency_weights(
+                torch.as_tensor(splits.y_train, dtype=torch.int64), len(splits.class_names)
+            )
             if weighted
             else None
         ),
+        class_names=splits.class_names,
         regression=regression,
         regression_loss="mse" if loss is not None and loss.loss == "mse" else "huber",
         huber_delta=loss.huber_delta if loss is not None else 0.01,
@@ -404,9 +407,10 @@ def _check_splits(splits: DatasetSplits) -> None:
                 raise TrainingError(
                     f"the {split} split has non-finite regression targets; check the label step."
                 )
-        elif y.min() < 0 or y.max() >= N_CLASSES:
+        elif y.min() < 0 or y.max() >= len(splits.class_names):
+            classes = ", ".join(f"{i} ({name})" for i, name in enumerate(splits.class_names))
             raise TrainingError(
-                f"the {split} split has labels outside 0 (BUY), 1 (HOLD), 2 (SELL): found "
+                f"the {split} split has labels outside {classes}: found "
                 f"{sorted(set(np.unique(y).tolist()))}; check the label step."
             )
         if x.shape[1] != splits.x_train.shape[1]:

@@ -245,7 +245,9 @@ class FuzzyMLP(lightning.LightningModule):
         n_features: number of input columns.
         focal_gamma: train with the focal loss of this gamma (``0``: cross-entropy).
         class_weights: per-class loss weights (``None``: unweighted).
-        regression: one output, a value (a return), instead of three class logits.
+        regression: one output, a value (a return), instead of class logits.
+        class_names: the classes, in output order (BUY, HOLD, SELL unless the labels have
+            others, e.g. a regime's four).
         regression_loss: ``huber`` or ``mse`` for a regression.
         huber_delta: where the Huber loss turns from quadratic to linear.
 
@@ -264,6 +266,7 @@ class FuzzyMLP(lightning.LightningModule):
         regression: bool = False,
         regression_loss: str = "huber",
         huber_delta: float = 0.01,
+        class_names: tuple[str, ...] = CLASS_NAMES,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -272,7 +275,10 @@ class FuzzyMLP(lightning.LightningModule):
         self.regression = regression
         self.regression_loss = regression_loss
         self.huber_delta = huber_delta
-        self.network = build_network(model_spec, n_features, 1 if regression else N_CLASSES)
+        self.class_names = tuple(class_names)
+        self.network = build_network(
+            model_spec, n_features, 1 if regression else len(self.class_names)
+        )
         # The common case (unweighted cross-entropy) calls torch directly: a small model's step
         # is short enough that two Python calls per batch show in the benchmark.
         self._plain_ce: Callable[[Tensor, Tensor], Tensor] | None = (
