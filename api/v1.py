@@ -293,6 +293,7 @@ def predict_response(
             fuzzy_outputs=signal.fuzzy_outputs,
             probabilities=signal.probabilities or None,
             predicted_return=signal.predicted_return,
+            regime=signal.regime,
         ),
         input_features=signal.input_features,
         timeframe=signal.timeframe,

@@ -38,6 +38,7 @@ from ktrdr_lib.features.builder import build_feature_matrix
 from ktrdr_lib.features.context_series import SeriesKey, context_series_needed
 from ktrdr_lib.features.dataset import strategy_warmup, warmup_history
 from ktrdr_lib.features.inputs import plan_inputs
+from ktrdr_lib.features.labels import LABEL_NAMES
 from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.strategy.loader import load_strategy
 from ktrdr_lib.strategy.spec import StrategySpec
@@ -69,6 +70,10 @@ class SignalPrediction(msgspec.Struct, frozen=True, kw_only=True):
             cost model), ``sell`` below minus the edge, else ``hold``; ``confidence`` is
             ``min(1, |return| / edge)`` (1 without a cost model), ``signal_strength`` the
             return's size beyond the edge, and ``probabilities`` is empty.
+        regime: a regime model's most probable regime (``trending_up``, ``trending_down``,
+            ``ranging``, ``volatile``; ``None`` otherwise). A regime is context, not a trade:
+            its signal is ``hold``, ``probabilities`` are per regime, ``confidence`` and
+            ``signal_strength`` those of the regime.
     """
 
     model_id: str
@@ -82,6 +87,7 @@ class SignalPrediction(msgspec.Struct, frozen=True, kw_only=True):
     fuzzy_outputs: dict[str, float]
     input_features: dict[str, float]
     predicted_return: float | None = None
+    regime: str | None = None
 
 
 def features_for_bars(
@@ -215,6 +221,21 @@ def predict_signal(
         return _return_signal(model, spec, symbol, base, bar_time, model_input, inputs)
     probabilities = model.predict_proba(model_input)[0].astype(np.float64)
     ranked = np.sort(probabilities)[::-1]
+    classes = model.module.class_names
+    if tuple(classes) != LABEL_NAMES:  # a regime model: context, not a trade
+        return SignalPrediction(
+            model_id=model.model_id,
+            symbol=symbol,
+            timeframe=base,
+            bar_time=bar_time,
+            signal="hold",
+            confidence=float(ranked[0]),
+            signal_strength=float(ranked[0] - ranked[1]),
+            probabilities={name: float(p) for name, p in zip(classes, probabilities, strict=True)},
+            fuzzy_outputs={},
+            input_features=inputs,
+            regime=classes[int(probabilities.argmax())],
+        )
     by_signal: dict[str, float] = {name: float(probabilities[i]) for i, name in enumerate(_SIGNALS)}
     return SignalPrediction(
         model_id=model.model_id,

@@ -13,8 +13,6 @@ from ktrdr_lib.pipeline.context import build_training_context, new_operation_id
 from ktrdr_lib.strategy.config import apply_overrides, strategy_to_config
 from ktrdr_lib.strategy.loader import load_strategy
 
-from .conftest import SMALL_STRATEGY
-
 
 def test_defaults_come_from_the_strategy(
     small_strategy_file: Path, synthetic_data_dir: Path
@@ -105,30 +103,3 @@ def test_overrides_keep_the_source(small_strategy_file: Path) -> None:
 
 def test_operation_ids_are_unique() -> None:
     assert len({new_operation_id() for _ in range(50)}) == 50
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (
-            (
-                "labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}",
-                "labels: {source: regime}",
-            ),
-            (
-                r"training.labels.source 'regime' loads, but this version trains zigzag, "
-                r"triple_barrier, context and forward_return labels only"
-            ),
-        ),
-    ],
-)
-def test_constructs_that_load_but_do_not_train_are_refused_at_start(
-    tmp_path: Path, synthetic_data_dir: Path, change: tuple[str, str], message: str
-) -> None:
-    text = SMALL_STRATEGY.replace(*change)
-    assert text != SMALL_STRATEGY
-    load_strategy(text)  # it loads
-    path = tmp_path / "later_era.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=message):
-        build_training_context(path, data_dir=synthetic_data_dir)

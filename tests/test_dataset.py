@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ktrdr_lib.data.synthetic import generate_ohlcv
-from ktrdr_lib.errors import ConfigError, DataError
+from ktrdr_lib.errors import DataError
 from ktrdr_lib.features.builder import build_feature_matrix
 from ktrdr_lib.features.dataset import build_symbol_dataset, concat_splits
 from ktrdr_lib.features.inputs import plan_inputs
@@ -140,6 +140,7 @@ LABEL_KINDS = {
         "{source: triple_barrier, vol_method: close, cusum_threshold: 0.002, compute_weights: true}"
     ),
     "context": "{source: context, horizon: 6, bullish_threshold: 0.004, bearish_threshold: -0.004}",
+    "regime": "{source: regime, vol_lookback: 60}",
 }
 
 
@@ -204,10 +205,13 @@ def test_forward_returns_are_float_targets_with_quantiles(bars) -> None:
     assert train["mean"] == pytest.approx(float(s.y_train.mean()))
 
 
-def test_regime_labels_are_not_split_here(bars) -> None:
-    spec = _spec_with_labels("{source: regime}")
-    with pytest.raises(ConfigError, match="labels are not trainable here"):
-        build_symbol_dataset(spec, "SYNTH", bars, _features(spec, bars))
+def test_regime_labels_split_into_four_named_classes(bars) -> None:
+    spec = _spec_with_labels("{source: regime, vol_lookback: 60}")
+    s = build_symbol_dataset(spec, "SYNTH", bars, _features(spec, bars)).splits
+    assert s.class_names == ("trending_up", "trending_down", "ranging", "volatile")
+    distribution = s.label_distribution()
+    assert set(distribution["train"]) == set(s.class_names)
+    assert sum(distribution["train"].values()) == len(s.y_train)
 
 
 def test_a_recurrent_strategy_keeps_only_rows_with_a_complete_window(bars) -> None:

@@ -13,10 +13,13 @@ from ktrdr_lib.data.synthetic import generate_ohlcv
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.features.labels import BUY, HOLD, SELL
 from ktrdr_lib.features.targets import (
+    REGIME_NAMES,
     barrier_volatility,
     compute_targets,
     context_labels,
     forward_return_targets,
+    regime_labels,
+    regime_thresholds,
     triple_barrier_labels,
     uniqueness_weights,
 )
@@ -154,6 +157,7 @@ def test_context_and_forward_return_read_the_return_ahead(bars: pd.DataFrame) ->
 
 KINDS = [
     ZigzagLabelsSpec(zigzag_threshold=0.02),
+    RegimeLabelsSpec(vol_lookback=60),
     TripleBarrierLabelsSpec(),
     TripleBarrierLabelsSpec(vol_method="close", cusum_threshold=0.002),
     ContextLabelsSpec(),
@@ -197,5 +201,48 @@ def test_bad_bars_and_kinds_not_computed_are_clear(bars: pd.DataFrame) -> None:
         triple_barrier_labels(bars.iloc[:40], TripleBarrierLabelsSpec())
     with pytest.raises(DataError, match="'high' column"):
         triple_barrier_labels(bars.drop(columns="high"), TripleBarrierLabelsSpec())
-    with pytest.raises(ConfigError, match="'regime' is not computed"):
-        compute_targets(RegimeLabelsSpec(), bars)
+
+
+def test_regime_thresholds_are_the_atr_medians_so_far(bars: pd.DataFrame) -> None:
+    spec = RegimeLabelsSpec(atr_period=10, macro_atr_mult=3.0, micro_atr_mult=1.0)
+    macro, micro = regime_thresholds(bars, spec)
+    close, high, low = (bars[c] for c in ("close", "high", "low"))
+    true_range = pd.concat(
+        [high - low, (high - close.shift()).abs(), (low - close.shift()).abs()], axis=1
+    ).max(axis=1)
+    atr = true_range.rolling(10).mean()
+    for t in (9, 200, 899):
+        expected = np.nanmedian(atr[: t + 1]) / np.median(close[: t + 1])
+        assert macro[t] == pytest.approx(3.0 * expected)
+        assert micro[t] == pytest.approx(expected)
+    assert np.isnan(macro[:9]).all()
+
+
+def test_regime_segments_follow_the_macro_swings_and_volatility_overrides(
+    bars: pd.DataFrame,
+) -> None:
+    spec = RegimeLabelsSpec(vol_lookback=60)
+    targets = regime_labels(bars, spec)
+    assert targets.class_names == REGIME_NAMES and len(REGIME_NAMES) == 4
+    labelled = targets.values[targets.labelled]
+    assert set(np.unique(labelled)) <= {0, 1, 2, 3}
+    assert {0, 1, 2} <= set(np.unique(labelled))  # up, down and ranging all occur
+    assert not targets.labelled[:60].any() and not targets.labelled[-14:].any()
+    # with an impossible volatility threshold nothing is volatile; with a tiny one much is
+    calm = regime_labels(bars, RegimeLabelsSpec(vol_lookback=60, vol_crisis_threshold=1e9))
+    wild = regime_labels(bars, RegimeLabelsSpec(vol_lookback=60, vol_crisis_threshold=0.5))
+    assert not (calm.values[calm.labelled] == 3).any()
+    assert (wild.values[wild.labelled] == 3).mean() > (labelled == 3).mean()
+    keep = calm.labelled & (calm.values != targets.values)
+    assert (targets.values[keep] == 3).all()  # volatility is the only difference
+
+
+def test_progression_reads_higher_lows_and_lower_highs() -> None:
+    from ktrdr_lib.features.targets import _progressive
+
+    rising = np.array([10.0, 12.0, 11.0, 13.0, 12.0, 14.0])  # lows 10, 11, 12
+    assert _progressive(rising, True, 0.5)
+    assert not _progressive(rising[::-1].copy(), True, 0.5)  # its lows fall
+    falling = np.array([14.0, 12.0, 13.0, 11.0, 12.0, 10.0])  # highs 14, 13, 12
+    assert _progressive(falling, False, 1.0)
+    assert not _progressive(np.array([1.0, 2.0, 1.5]), True, 0.0)  # fewer than four pivots

@@ -3,6 +3,8 @@
 - :func:`first_barrier`: for each bar, the first later bar whose high or low crosses a
   barrier (a first-passage search with an early exit per bar).
 - :func:`cusum_events`: the symmetric CUSUM filter, whose sums reset when they fire.
+- :func:`swing_pivots`: ZigZag pivots with a threshold that may change bar by bar (the regime
+  labels' ATR-scaled swings).
 
 Imported inside the functions that need them, so loading a strategy never loads numba.
 """
@@ -13,7 +15,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["cusum_events", "first_barrier"]
+__all__ = ["cusum_events", "first_barrier", "swing_pivots"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -90,3 +92,59 @@ def cusum_events(  # pragma: no cover - compiled; tested through its callers
             events[t] = True
             down = 0.0
     return events
+
+
+@numba.njit(cache=True)
+def swing_pivots(  # pragma: no cover - compiled; tested through its callers
+    prices: FloatArray, thresholds: FloatArray
+) -> tuple[IntArray, IntArray]:
+    """Swing pivots of ``prices`` with the threshold ``thresholds[t]`` (a fraction) at bar t.
+
+    Bar 0 is the first pivot. Until a direction exists, the first bar whose price has moved
+    the threshold away from bar 0 sets it and becomes the candidate extreme; then a higher
+    price (rising) or a lower one (falling) replaces the candidate, and the first bar the
+    threshold back from it confirms it as a pivot and becomes the next candidate. The last
+    candidate is a pivot too (unconfirmed). A NaN threshold confirms nothing.
+
+    Returns:
+        (pivot bars in order, the bar that confirmed each: the direction-setting bar for bar 0,
+        ``-1`` for the last, unconfirmed candidate).
+    """
+    n = prices.shape[0]
+    pivots = np.empty(n + 1, dtype=np.int64)
+    confirmed = np.empty(n + 1, dtype=np.int64)
+    pivots[0], confirmed[0] = 0, -1
+    count = 1
+    if n == 0:
+        return pivots[:0].copy(), confirmed[:0].copy()
+    extreme, extreme_at = prices[0], 0
+    trend = 0
+    for t in range(1, n):
+        price, threshold = prices[t], thresholds[t]
+        if np.isnan(threshold):
+            if (trend > 0 and price > extreme) or (trend < 0 and price < extreme):
+                extreme, extreme_at = price, t
+            continue
+        change = (price - extreme) / extreme
+        if trend == 0:
+            if abs(change) >= threshold:
+                confirmed[0] = t
+                trend = 1 if change > 0 else -1
+                extreme, extreme_at = price, t
+        elif trend > 0:
+            if price > extreme:
+                extreme, extreme_at = price, t
+            elif change <= -threshold:
+                pivots[count], confirmed[count] = extreme_at, t
+                count += 1
+                trend, extreme, extreme_at = -1, price, t
+        elif price < extreme:
+            extreme, extreme_at = price, t
+        elif change >= threshold:
+            pivots[count], confirmed[count] = extreme_at, t
+            count += 1
+            trend, extreme, extreme_at = 1, price, t
+    if pivots[count - 1] != extreme_at:
+        pivots[count], confirmed[count] = extreme_at, -1
+        count += 1
+    return pivots[:count].copy(), confirmed[:count].copy()

@@ -5,9 +5,9 @@ The flow for one symbol (:func:`build_symbol_dataset`):
 1. the feature matrix (:mod:`ktrdr_lib.features.builder`): the strategy's inputs on each
    timeframe, aligned onto the base timeframe without look-ahead, price context and lags;
 2. labels on the base bars (:func:`~ktrdr_lib.features.targets.compute_targets`: ZigZag,
-   triple barrier or context); rows still in indicator warm-up, and rows without a label (after
-   the last confirmed ZigZag extreme, within a triple barrier's holding period of the end, not
-   a CUSUM event ...), are dropped;
+   triple barrier, context, regime or a forward return); rows still in indicator warm-up, and
+   rows without a label (after the last confirmed ZigZag extreme, within a triple barrier's
+   holding period of the end, not a CUSUM event ...), are dropped;
 3. a chronological split with no shuffling, an embargo where the label kind has one (triple
    barrier: 1 % of the rows before each later period), and a purge at each boundary: a row
    whose label is only decided by prices inside the next period is dropped, so no training
@@ -24,17 +24,12 @@ import msgspec
 import numpy as np
 import pandas as pd
 
-from ktrdr_lib.errors import ConfigError, DataError
+from ktrdr_lib.errors import DataError
 from ktrdr_lib.features.builder import FeatureMatrix
 from ktrdr_lib.features.indicators import indicator_warmup
 from ktrdr_lib.features.labels import LABEL_NAMES
 from ktrdr_lib.features.targets import compute_targets, uniqueness_weights
-from ktrdr_lib.strategy.label_kinds import (
-    ContextLabelsSpec,
-    ForwardReturnLabelsSpec,
-    TripleBarrierLabelsSpec,
-    ZigzagLabelsSpec,
-)
+from ktrdr_lib.strategy.label_kinds import TripleBarrierLabelsSpec
 from ktrdr_lib.strategy.spec import StrategySpec
 
 __all__ = [
@@ -211,14 +206,6 @@ def build_symbol_dataset(
         DataError: when fewer than one sample is left for any split.
     """
     labels = spec.training.labels
-    if not isinstance(
-        labels,
-        ZigzagLabelsSpec | TripleBarrierLabelsSpec | ContextLabelsSpec | ForwardReturnLabelsSpec,
-    ):
-        raise ConfigError(
-            f"{labels.__struct_config__.tag!r} labels are not trainable here (zigzag, "
-            "triple_barrier, context and forward_return are)"
-        )
     targets = compute_targets(labels, base_bars)
     n_bars = len(base_bars)
     x_all = features.values

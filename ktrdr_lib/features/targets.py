@@ -19,6 +19,7 @@ period, so no training label is known only from validation or test prices.
 - ``context``: the return over ``horizon`` bars: above ``bullish_threshold`` BUY (bullish),
   below ``bearish_threshold`` SELL (bearish), else HOLD (neutral).
 - ``forward_return``: the return over ``horizon`` bars itself (a regression target).
+- ``regime``: trending up / trending down / ranging / volatile (:func:`regime_labels`).
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -43,17 +44,21 @@ from ktrdr_lib.strategy.label_kinds import (
     ContextLabelsSpec,
     ForwardReturnLabelsSpec,
     LabelsSpec,
+    RegimeLabelsSpec,
     TripleBarrierLabelsSpec,
     ZigzagLabelsSpec,
 )
 
 __all__ = [
+    "REGIME_NAMES",
     "TRIPLE_BARRIER_EMBARGO",
     "Targets",
     "barrier_volatility",
     "compute_targets",
     "context_labels",
     "forward_return_targets",
+    "regime_labels",
+    "regime_thresholds",
     "triple_barrier_labels",
     "uniqueness_weights",
 ]
@@ -249,11 +254,112 @@ def uniqueness_weights(starts: IntArray, ends: IntArray) -> FloatArray:
     return scaled
 
 
+REGIME_NAMES: tuple[str, ...] = ("trending_up", "trending_down", "ranging", "volatile")
+"""The regime classes, in class-id order."""
+
+_TRENDING_UP, _TRENDING_DOWN, _RANGING, _VOLATILE = range(4)
+
+
+def regime_thresholds(bars: pd.DataFrame, spec: RegimeLabelsSpec) -> tuple[FloatArray, FloatArray]:
+    """The macro and micro swing thresholds per bar: ``macro_atr_mult`` (``micro_atr_mult``) ×
+    the median ATR so far / the median close so far (ATR = the ``atr_period``-bar simple
+    average of the true range). NaN until the first ATR."""
+    close = _prices(bars, "close", "regime")
+    high = _prices(bars, "high", "regime")
+    low = _prices(bars, "low", "regime")
+    previous = np.concatenate([[np.nan], close[:-1]])
+    true_range = np.fmax(high - low, np.fmax(np.abs(high - previous), np.abs(low - previous)))
+    atr = pd.Series(true_range).rolling(spec.atr_period).mean()
+    scale = (atr.expanding().median() / pd.Series(close).expanding().median()).to_numpy()
+    return spec.macro_atr_mult * scale, spec.micro_atr_mult * scale
+
+
+def _progressive(prices: FloatArray, rising: bool, tolerance: float) -> bool:
+    """Whether swing pivots progress: for a rising segment its lows rise, for a falling one its
+    highs fall, in at least ``tolerance`` of consecutive pairs (four pivots at least)."""
+    n = prices.shape[0]
+    if n < 4:
+        return False
+    before = np.concatenate([[np.nan], prices[:-1]])
+    after = np.concatenate([prices[1:], [np.nan]])
+    lows = np.zeros(n, dtype=bool)
+    highs = np.zeros(n, dtype=bool)
+    lows[1:-1] = (prices[1:-1] < before[1:-1]) & (prices[1:-1] < after[1:-1])
+    highs[1:-1] = (prices[1:-1] > before[1:-1]) & (prices[1:-1] > after[1:-1])
+    lows[0], highs[0] = prices[0] < prices[1], not prices[0] < prices[1]
+    lows[-1], highs[-1] = prices[-1] < prices[-2], not prices[-1] < prices[-2]
+    picked = prices[lows] if rising else prices[highs]
+    if picked.shape[0] < 2:
+        return False
+    steps = np.diff(picked)
+    hits = (steps > 0) if rising else (steps < 0)
+    return bool(hits.mean() >= tolerance)
+
+
+def regime_labels(bars: pd.DataFrame, spec: RegimeLabelsSpec) -> Targets:
+    """Trending up / trending down / ranging / volatile, from two ATR-scaled swing scales.
+
+    The macro swings (``macro_atr_mult``) cut the bars into up and down segments; a segment is
+    trending when the micro swings (``micro_atr_mult``) inside it progress (higher lows in an
+    up segment, lower highs in a down one, in at least ``progression_tolerance`` of pairs),
+    else ranging. A bar whose realised volatility over the next ``atr_period`` bars exceeds
+    ``vol_crisis_threshold`` times that of the ``vol_lookback`` bars before it is volatile
+    whatever its segment. The thresholds use the medians of the bars so far (KTRDR took them
+    over the whole series, which would make every label depend on the test period's prices).
+
+    A label is decided when its segment's closing swing is confirmed (and its micro swings,
+    and its forward volatility window has passed); the first ``vol_lookback`` bars, the last
+    ``atr_period`` and bars after the last swing have none.
+
+    Raises:
+        DataError: the bars lack high, low or close, or hold a non-positive price.
+    """
+    from ktrdr_lib.features._label_kernels import swing_pivots
+
+    close = _prices(bars, "close", "regime")
+    n = close.shape[0]
+    macro_threshold, micro_threshold = regime_thresholds(bars, spec)
+    macro, macro_confirmed = swing_pivots(close, macro_threshold)
+    micro, micro_confirmed = swing_pivots(close, micro_threshold)
+    micro_decided = np.where(micro_confirmed >= 0, micro_confirmed, n - 1)
+    values = np.full(n, _RANGING, dtype=np.int64)
+    labelled = np.zeros(n, dtype=bool)
+    decided_at = np.full(n, n - 1, dtype=np.int64)
+    for i in range(len(macro) - 1):  # one step per swing, not per bar
+        start, end = int(macro[i]), int(macro[i + 1])
+        inside = slice(np.searchsorted(micro, start), np.searchsorted(micro, end, side="right"))
+        rising = bool(close[end] > close[start])
+        trend = _TRENDING_UP if rising else _TRENDING_DOWN
+        progressive = _progressive(close[micro[inside]], rising, spec.progression_tolerance)
+        closing = int(macro_confirmed[i + 1]) if macro_confirmed[i + 1] >= 0 else n - 1
+        micro_last = int(micro_decided[inside].max()) if len(micro[inside]) else closing
+        values[start : end + 1] = trend if progressive else _RANGING
+        decided_at[start : end + 1] = max(closing, micro_last)
+        labelled[start : end + 1] = True
+
+    returns = np.diff(np.log(close))
+    history = pd.Series(returns).rolling(spec.vol_lookback).std().to_numpy()
+    ahead = pd.Series(returns).rolling(spec.atr_period).std().to_numpy()
+    bars_index = np.arange(n)
+    measurable = (bars_index >= spec.vol_lookback) & (bars_index < n - spec.atr_period)
+    ratio = np.zeros(n)
+    rows = bars_index[measurable]
+    past, future = history[rows - 1], ahead[rows + spec.atr_period - 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio[rows] = np.where(past > 0, future / past, 0.0)
+    values[labelled & (ratio > spec.vol_crisis_threshold)] = _VOLATILE
+    labelled &= measurable
+    decided_at = np.maximum(decided_at, np.minimum(bars_index + spec.atr_period, n - 1))
+    return Targets(
+        values=values, labelled=labelled, decided_at=decided_at, class_names=REGIME_NAMES
+    )
+
+
 def compute_targets(labels: LabelsSpec, bars: pd.DataFrame) -> Targets:
     """The targets ``labels`` asks for, on one symbol's base-timeframe bars.
 
     Raises:
-        ConfigError: a label kind this version does not compute (``regime``).
+        ConfigError: a parameter the kind cannot use (context thresholds out of order).
         DataError: the bars cannot be labelled (missing columns, bad prices, too few bars).
     """
     if isinstance(labels, ZigzagLabelsSpec):
@@ -267,5 +373,4 @@ def compute_targets(labels: LabelsSpec, bars: pd.DataFrame) -> Targets:
         return context_labels(_prices(bars, "close", "context"), labels)
     if isinstance(labels, ForwardReturnLabelsSpec):
         return forward_return_targets(_prices(bars, "close", "forward_return"), labels.horizon)
-    kind = labels.__struct_config__.tag
-    raise ConfigError(f"training.labels.source {kind!r} is not computed by this version")
+    return regime_labels(bars, labels)

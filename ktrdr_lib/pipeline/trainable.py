@@ -1,47 +1,23 @@
-"""What this version can train, checked before an operation exists.
+"""What loads but must not train, checked before an operation exists.
 
-Strategy files load with every construct KTRDR accepted; a few of those constructs (label kinds
-other than ZigZag, LSTM and GRU networks, regression outputs) load and migrate but do not train
-here yet, and a ZigZag indicator as a model input would leak future prices into it.
-:func:`refuse_untrainable` says so at once, naming the construct and the field, so no
-operation is stored for a run that could only fail.
+Every construct a strategy file may hold trains here, with one exception: a ZigZag indicator
+as a model input, whose pivots are known only once later prices confirm them, so it would show
+the model the future. :func:`refuse_untrainable` says so at once, naming the indicator, so no
+operation is stored for a run that must not happen.
 """
 
 from __future__ import annotations
 
 from ktrdr_lib.errors import ConfigError
-from ktrdr_lib.strategy.label_kinds import (
-    ContextLabelsSpec,
-    ForwardReturnLabelsSpec,
-    TripleBarrierLabelsSpec,
-    ZigzagLabelsSpec,
-)
 from ktrdr_lib.strategy.spec import StrategySpec
 
-__all__ = ["TRAINABLE_LABELS", "refuse_untrainable"]
-
-TRAINABLE_LABELS = (
-    ZigzagLabelsSpec,
-    TripleBarrierLabelsSpec,
-    ContextLabelsSpec,
-    ForwardReturnLabelsSpec,
-)
-"""The label kinds this version trains: classification into BUY / HOLD / SELL, and the
-forward-return regression."""
+__all__ = ["refuse_untrainable"]
 
 
 def refuse_untrainable(spec: StrategySpec) -> None:
-    """Raise :class:`ConfigError` when the strategy asks for something this version cannot
-    train; the message names the field and what trains today."""
+    """Raise :class:`ConfigError` when the strategy asks for something that must not train;
+    the message names it and what to do."""
     where = f"strategy {spec.name!r}"
-    labels = spec.training.labels
-    if not isinstance(labels, TRAINABLE_LABELS):
-        source = labels.__struct_config__.tag
-        raise ConfigError(
-            f"{where}: training.labels.source {source!r} loads, but this version trains "
-            "zigzag, triple_barrier, context and forward_return labels only; use one of those "
-            "to train it here"
-        )
     for indicator_id in _input_indicators(spec):
         if spec.indicators[indicator_id].type == "zigzag":
             raise ConfigError(

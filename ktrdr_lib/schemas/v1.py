@@ -250,7 +250,8 @@ class PredictRequest(_In, frozen=True, kw_only=True):
 
 
 class Prediction(_Out, frozen=True, kw_only=True):
-    """v1 prediction block; a regression model adds its ``predicted_return``."""
+    """v1 prediction block; a regression model adds its ``predicted_return``, a regime model
+    its ``regime``."""
 
     signal: str
     confidence: float
@@ -258,6 +259,7 @@ class Prediction(_Out, frozen=True, kw_only=True):
     fuzzy_outputs: dict[str, float]
     probabilities: dict[str, float] | None = None
     predicted_return: float | None = None
+    regime: str | None = None
 
 
 class PredictResponse(_Out, frozen=True, kw_only=True):

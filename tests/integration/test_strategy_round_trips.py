@@ -548,3 +548,31 @@ def test_recurrent_models_train_on_windows_save_and_predict(
     expected = module.predict_proba(torch.from_numpy(cut[-1:].copy()))[0].numpy()
     got = np.array([prediction.probabilities[s] for s in ("buy", "hold", "sell")])
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_regime_labels_train_a_four_class_model_that_predicts_a_regime(
+    tmp_path: Path, synthetic_data_dir: Path
+) -> None:
+    text = V2_FILE.replace(
+        "labels: {source: zigzag, zigzag_threshold: 0.02, label_lookahead: 20}",
+        "labels: {source: regime, vol_lookback: 60, progression_tolerance: 0.5}",
+    ).replace("name: v2_for_migration", "name: regimes")
+    strategy = _write(tmp_path, "regimes", text)
+    context = build_training_context(
+        strategy, data_dir=synthetic_data_dir, models_dir=tmp_path / "m"
+    )
+    output = execute_pipeline(context)
+    names = ("trending_up", "trending_down", "ranging", "volatile")
+    assert output.fit.module.class_names == names
+    test = output.test_metrics
+    assert test is not None and set(test.per_class) == set(names)
+    assert len(test.confusion_matrix) == 4
+    assert set(output.data_summary.label_distribution["train"]) == set(names)
+
+    model = load_model("regimes", root=tmp_path / "m")
+    assert model.module.class_names == names
+    prediction = predict_signal(model, "SYNTH", data_dir=synthetic_data_dir)
+    assert prediction.signal == "hold" and prediction.regime in names
+    assert set(prediction.probabilities) == set(names)
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+    assert prediction.regime == max(prediction.probabilities, key=prediction.probabilities.get)
