@@ -397,15 +397,16 @@ def test_a_second_cancel_in_the_moment_a_cancelled_run_ends_is_a_conflict(
     assert final.status == "cancelled" and final.cancellation_reason == "first"
 
 
-def test_an_lstm_run_is_aborted_mid_epoch_like_an_mlp(
-    orch_factory: Any, small_strategy_file: Path
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_a_recurrent_run_is_aborted_mid_epoch_like_an_mlp(
+    orch_factory: Any, small_strategy_file: Path, kind: str
 ) -> None:
-    lstm = small_strategy_file.read_text(encoding="utf-8").replace(
+    recurrent = small_strategy_file.read_text(encoding="utf-8").replace(
         "  type: mlp\n  architecture: {hidden_layers: [16, 8], activation: relu, dropout: 0.1}",
-        "  type: lstm\n  architecture: {sequence_length: 8, hidden_size: 8, num_layers: 1}",
+        f"  type: {kind}\n  architecture: {{sequence_length: 8, hidden_size: 8, num_layers: 1}}",
     )
-    assert "type: lstm" in lstm
-    small_strategy_file.write_text(lstm, encoding="utf-8")
+    assert f"type: {kind}" in recurrent
+    small_strategy_file.write_text(recurrent, encoding="utf-8")
     counter = BatchCounter(pause_at=35)
     orch = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]))
     op = orch.start_training(small_strategy_file, epochs=100)

@@ -35,6 +35,7 @@ from ktrdr_lib.runners.local import LocalTrainingRunner
 from ktrdr_lib.runners.process import ProcessTrainingRunner, _rebuild_error
 from ktrdr_lib.runners.worker import ChildMessage, ErrorMessage, _error_message
 from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
+from tests.conftest import REGRESSION_STRATEGY
 
 pytestmark = pytest.mark.slow  # every test here trains a real model in a child process or server
 
@@ -134,6 +135,31 @@ def test_a_run_in_a_child_matches_the_in_process_run(
     assert [s.phase for s in snaps][-1] == "save"
     assert [r.epoch for r in rows] == [1, 2]
     assert rows[-1].val_loss == child.training_metrics.final_val_loss
+
+
+def test_a_gru_regression_in_a_child_matches_the_in_process_run(
+    tmp_path: Path, synthetic_data_dir: Path
+) -> None:
+    strategy = tmp_path / "gru_returns.yaml"
+    strategy.write_text(
+        REGRESSION_STRATEGY.replace(
+            "  type: mlp\n  architecture: {hidden_layers: [16, 8], activation: relu, dropout: 0.1}",
+            "  type: gru\n  architecture: {sequence_length: 6, hidden_size: 8, num_layers: 1}",
+        ),
+        encoding="utf-8",
+    )
+    context = build_training_context(strategy, epochs=2, data_dir=synthetic_data_dir)
+    assert context.strategy.model.type == "gru"
+
+    def control() -> RunControl:
+        tracker = ProgressTracker(context.operation_id, total_epochs=2, publish=lambda s: None)
+        return RunControl(token=CancelToken(), tracker=tracker)
+
+    local = LocalTrainingRunner(save_model=False).run(context, control())
+    child = ProcessTrainingRunner().run(context, control())
+    assert child.test_metrics is None and child.test_regression is not None
+    assert child.test_regression == local.test_regression  # same seed, same CPU arithmetic
+    assert child.validation_regression == local.validation_regression
 
 
 def test_abort_and_graceful_stop_in_children(orch_factory: Any, small_strategy_file: Path) -> None:
