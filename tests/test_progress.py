@@ -307,7 +307,54 @@ def test_eta_skips_the_first_batch_of_each_epoch_and_smooths() -> None:
     smoothed = rec.snapshots[-1].eta_s
     assert smoothed is not None
     assert 8 * 0.5 < smoothed < 8 * 1.5  # moved toward 1.5 s/batch, but only partly
-    assert smoothed == pytest.approx(8 * (0.5 + 0.1 * (1.5 - 0.5)))
+    assert smoothed < 8 * 0.75
+
+
+def _steady(tracker: ProgressTracker, clock: FakeClock, batches: range, seconds: float) -> None:
+    for batch in batches:
+        clock.advance(seconds)
+        tracker.batch_done(batch)
+
+
+def test_one_stalled_batch_moves_the_eta_only_a_little_and_it_recovers() -> None:
+    tracker, clock, rec = _tracker(total_epochs=1)
+    tracker.on_phase("train", "Training")
+    tracker.start_epoch(1, 1000)
+    _steady(tracker, clock, range(1, 101), 0.1)  # 10 batches/s
+    before = rec.snapshots[-1].eta_s
+    assert before == pytest.approx(900 * 0.1)
+
+    clock.advance(50.0)  # one batch stalls (a pause, a swap, a busy GPU)
+    tracker.batch_done(101)
+    stalled = rec.snapshots[-1].eta_s
+    assert stalled is not None
+    assert stalled < before * 1.25  # a step of the way, not 500 times the pace
+
+    _steady(tracker, clock, range(102, 301), 0.1)
+    assert rec.snapshots[-1].eta_s == pytest.approx(700 * 0.1, rel=0.05)
+
+
+def test_a_lasting_slowdown_takes_over_the_eta() -> None:
+    tracker, clock, rec = _tracker(total_epochs=1)
+    tracker.on_phase("train", "Training")
+    tracker.start_epoch(1, 1000)
+    _steady(tracker, clock, range(1, 101), 0.1)
+    _steady(tracker, clock, range(101, 201), 1.0)  # ten times slower for 100 s
+    assert rec.snapshots[-1].eta_s == pytest.approx(800 * 1.0, rel=0.2)
+
+
+def test_the_rate_is_batches_over_seconds_however_uneven_the_steps() -> None:
+    tracker, clock, rec = _tracker(total_epochs=1)
+    tracker.on_phase("train", "Training")
+    tracker.start_epoch(1, 1000)
+    _steady(tracker, clock, range(1, 4), 0.1)  # warm-up
+    for batch in range(4, 404, 2):  # asynchronous steps: one waits for the device, one not
+        clock.advance(0.199)
+        tracker.batch_done(batch)
+        clock.advance(0.001)
+        tracker.batch_done(batch + 1)
+    assert tracker.batches_per_second == pytest.approx(10.0, rel=0.05)
+    assert rec.snapshots[-1].eta_s == pytest.approx(597 * 0.1, rel=0.05)
 
 
 def test_eta_is_none_outside_training() -> None:

@@ -8,10 +8,14 @@ store writer and the subscribers).
 
 Percentage: the preparation phases own the first 10 % (split by their typical share of the
 work), training owns 10-95 % counted across epochs as ``((epoch-1)*B + batch) / (E*B)`` so it
-never resets per epoch, evaluate and save own the tail. It never decreases. The ETA uses
-training-step time only: an exponential moving average of the time between consecutive batch
-ends within an epoch, skipping each run's first batches (warm-up) and each epoch's first batch
-(which would include validation and epoch set-up).
+never resets per epoch, evaluate and save own the tail. It never decreases. The ETA is the
+batches left divided by the training throughput: an exponentially weighted batches-per-second
+rate over training-step time only, skipping each run's first batches (warm-up) and each epoch's
+first batch (which would include validation and epoch set-up). Each step's rate counts by how
+long the step took (so the estimate is batches over seconds across the last ~``_RATE_SPAN_S``
+/ ``_RATE_WEIGHT`` seconds of training, whatever the batch size), and no single step counts for
+more than ``_RATE_WEIGHT``: one stalled batch moves the ETA by about a tenth, not tenfold, while
+a lasting change of pace takes over within a minute or so.
 
 State is updated on every event; snapshots are emitted at most every ``min_interval`` seconds,
 and always at a phase change, an epoch end and the finish.
@@ -46,7 +50,11 @@ PHASE_SPANS: dict[str, tuple[float, float]] = {
     "remote": (0.0, 100.0),
 }
 _WARMUP_BATCHES = 3
-_ETA_SMOOTHING = 0.1
+_RATE_WEIGHT = 0.1
+"""The most one training step can move the throughput estimate (a fraction of it)."""
+_RATE_SPAN_S = 2.0
+"""A step this long (or longer) counts with the full ``_RATE_WEIGHT``; shorter ones count in
+proportion to their duration."""
 
 
 def _finite(value: float | None) -> float | None:
@@ -103,7 +111,8 @@ class ProgressTracker:
         self._total_batches = 0
         self._batches_seen = 0
         self._last_batch_at: float | None = None
-        self._sec_per_batch: float | None = None
+        self._rate_sum = 0.0  # exponentially weighted sum of step rates (batches/s)...
+        self._rate_weight = 0.0  # ...and of their weights: the rate is their ratio
         self._epoch_started: float | None = None
         self._metrics: dict[str, float | None] = {}
         self._metrics_epoch = 0
@@ -158,11 +167,7 @@ class ProgressTracker:
         with self._lock:
             now = self._clock()
             if self._last_batch_at is not None and self._batches_seen >= _WARMUP_BATCHES:
-                step = now - self._last_batch_at
-                prev = self._sec_per_batch
-                self._sec_per_batch = (
-                    step if prev is None else prev + _ETA_SMOOTHING * (step - prev)
-                )
+                self._observe_step(now - self._last_batch_at)
             self._last_batch_at = now
             self._batches_seen += 1
             self._batch = batch
@@ -273,6 +278,28 @@ class ProgressTracker:
     def _raise_to(self, value: float) -> None:
         self._percentage = max(self._percentage, min(value, 100.0))
 
+    def _observe_step(self, seconds: float) -> None:
+        """Fold one training step (a batch that took ``seconds``) into the throughput."""
+        if seconds <= 0:
+            return  # a clock that did not move says nothing about the pace
+        weight = _RATE_WEIGHT * min(1.0, seconds / _RATE_SPAN_S)
+        if self._rate_weight > 0:  # its share of the estimate stays <= _RATE_WEIGHT, however
+            prior = self._rate_weight  # little training came before it
+            weight = min(weight, _RATE_WEIGHT * prior / (1 - _RATE_WEIGHT + _RATE_WEIGHT * prior))
+        self._rate_sum = (1 - weight) * self._rate_sum + weight / seconds
+        self._rate_weight = (1 - weight) * self._rate_weight + weight
+
+    @property
+    def batches_per_second(self) -> float | None:
+        """The smoothed training throughput the ETA uses; ``None`` before the first steps."""
+        with self._lock:
+            return self._rate()
+
+    def _rate(self) -> float | None:
+        if self._rate_weight <= 0:
+            return None
+        return self._rate_sum / self._rate_weight
+
     def _train_percentage(self) -> float:
         lo, hi = PHASE_SPANS["train"]
         total = self.total_epochs * max(self._total_batches, 1)
@@ -287,12 +314,13 @@ class ProgressTracker:
     def _eta(self) -> float | None:
         if self._forwarded:
             return None if self._status in FINAL_STATUSES else self._host_eta
-        if self._sec_per_batch is None or self._phase != "train":
+        rate = self._rate()
+        if rate is None or self._phase != "train":
             return None
         remaining = (self.total_epochs - self._epoch) * self._total_batches + (
             self._total_batches - self._batch
         )
-        return round(max(remaining, 0) * self._sec_per_batch, 2)
+        return round(max(remaining, 0) / rate, 2)
 
     def _build(self, sequence: int) -> ProgressSnapshot:
         now = self._clock()
