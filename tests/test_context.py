@@ -32,7 +32,7 @@ def test_request_overrides_the_strategy(small_strategy_file: Path, tmp_path: Pat
     for symbol in ("AAA", "BBB"):
         for timeframe in ("1h", "4h"):
             write_ohlcv_csv(
-                generate_ohlcv(50, timeframe=timeframe, seed=1),
+                generate_ohlcv(2000, timeframe=timeframe, seed=1),  # covers the dates asked
                 tmp_path / f"{symbol}_{timeframe}.csv",
             )
     ctx = build_training_context(

@@ -1,12 +1,23 @@
-"""Reading one OHLCV file and checking every row: dates, order, numbers, price sanity.
+"""Reading one OHLCV file and checking every row: dates, order, numbers, price sanity; and
+what span of time a file covers, read cheaply.
 
 Every problem is a :class:`~ktrdr_lib.errors.DataError` that names the file, the column, the
 line and the value, and says what to do.
+
+:func:`series_span` answers "which bars does this file hold" without reading the whole file: a
+CSV's first and last data lines (a ``.csv.gz`` is decompressed as a stream of lines, never
+parsed), cached per file by its modification time and size. A file the cheap read cannot make
+sense of is read in full by :func:`read_validated`, so its problem is reported as precisely as
+loading it would.
 """
 
 from __future__ import annotations
 
+import gzip
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +26,7 @@ import pandas as pd
 from ktrdr_lib.data.timeframes import OHLCV_COLUMNS, PRICE_COLUMNS
 from ktrdr_lib.errors import DataError
 
-__all__ = ["read_validated", "render_stamp"]
+__all__ = ["SeriesSpan", "read_validated", "render_stamp", "series_span"]
 
 _PRICE_COLUMNS = ("open", "high", "low", "close")
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -24,6 +35,145 @@ _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 def render_stamp(stamp: pd.Timestamp) -> str:
     """``stamp`` as ``YYYY-MM-DDTHH:MM:SSZ``."""
     return stamp.tz_convert("UTC").strftime(_TIMESTAMP_FORMAT)
+
+
+@dataclass(frozen=True)
+class SeriesSpan:
+    """The first and last bar of a data file (UTC bar starts).
+
+    Attributes:
+        first: the first bar's start.
+        last: the last bar's start.
+    """
+
+    first: pd.Timestamp
+    last: pd.Timestamp
+
+    def overlap(
+        self, start: pd.Timestamp | None, end: pd.Timestamp | None
+    ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The part of ``start``..``end`` (either open) that lies within this span, or
+        ``None`` when they do not meet."""
+        low = self.first if start is None else max(start, self.first)
+        high = self.last if end is None else min(end, self.last)
+        return (low, high) if low <= high else None
+
+
+def series_span(path: Path) -> SeriesSpan:
+    """The first and last bar of a data file, read cheaply and cached.
+
+    A CSV's header and first and last data lines are read (a ``.csv`` by seeking to its end,
+    a ``.csv.gz`` as a stream of lines); parquet files are read whole (they are compact). The
+    answer is cached per file by modification time and size, so a changed file is read again.
+
+    Raises:
+        DataError: the file cannot be read, or is malformed where the cheap read looked (the
+            whole file is then checked, and the message names the line and the value).
+
+    Example:
+        >>> span = series_span(locate_series("AAPL", "1d")[0])  # doctest: +SKIP
+        >>> span.first < span.last  # doctest: +SKIP
+        True
+    """
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc}); check that the file exists") from exc
+    return _cached_span(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=1024)
+def _cached_span(path: str, mtime_ns: int, size: int) -> SeriesSpan:
+    """The span of ``path`` as it was at ``mtime_ns`` and ``size`` (the cache key)."""
+    del mtime_ns, size  # only part of the key
+    file = Path(path)
+    span = None if file.name.endswith(".parquet") else _csv_span(file)
+    if span is None:  # parquet, or a CSV the cheap read could not make sense of
+        index = read_validated(file).index
+        span = SeriesSpan(first=index[0], last=index[-1])
+    return span
+
+
+def _csv_span(path: Path) -> SeriesSpan | None:
+    """First and last bar from a CSV's first and last data lines; ``None`` when those lines
+    are not plainly readable (the caller then validates the whole file)."""
+    try:
+        if path.name.endswith(".gz"):
+            header, first, last = _gzip_edges(path)
+        else:
+            header, first, last = _plain_edges(path)
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile):
+        return None
+    if header is None or first is None or last is None:
+        return None
+    names = [name.strip().strip('"').lower() for name in header.split(",")]
+    if "date" not in names:
+        return None
+    column = names.index("date")
+    stamps = [_line_stamp(line, column) for line in (first, last)]
+    if stamps[0] is None or stamps[1] is None or stamps[0] > stamps[1]:
+        return None
+    return SeriesSpan(first=stamps[0], last=stamps[1])
+
+
+def _line_stamp(line: str, column: int) -> pd.Timestamp | None:
+    fields = line.split(",")
+    if column >= len(fields):
+        return None
+    try:
+        stamp = pd.Timestamp(fields[column].strip().strip('"'))
+    except (ValueError, TypeError):
+        return None
+    if pd.isna(stamp):
+        return None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _gzip_edges(path: Path) -> tuple[str | None, str | None, str | None]:
+    """Header, first and last non-blank lines of a gzip-compressed CSV (one pass, no parsing)."""
+    header = first = last = None
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for raw in lines:
+            line = raw.strip()
+            if not line:
+                continue
+            if header is None:
+                header = line
+            elif first is None:
+                first = last = line
+            else:
+                last = line
+    return header, first, last
+
+
+_TAIL_CHUNK = 4096
+
+
+def _plain_edges(path: Path) -> tuple[str | None, str | None, str | None]:
+    """Header, first and last non-blank lines of a plain CSV: the head, then the tail found by
+    seeking back from the end."""
+    with path.open("rb") as handle:
+        head: list[str] = []
+        for raw in handle:
+            line = raw.decode("utf-8").strip()
+            if line:
+                head.append(line)
+                if len(head) == 2:
+                    break
+        if len(head) < 2:
+            return (head[0] if head else None), None, None
+        end = handle.seek(0, os.SEEK_END)
+        position, tail = end, b""
+        while position > 0:
+            step = min(_TAIL_CHUNK, position)
+            position -= step
+            handle.seek(position)
+            tail = handle.read(step) + tail
+            lines = [line for line in tail.splitlines() if line.strip()]
+            if len(lines) >= 2 or position == 0:  # the last line is complete
+                break
+        last = lines[-1].decode("utf-8").strip() if lines else None
+    return head[0], head[1], last
 
 
 def read_validated(path: Path) -> pd.DataFrame:

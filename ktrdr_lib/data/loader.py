@@ -28,7 +28,7 @@ from typing import TypeAlias
 
 import pandas as pd
 
-from ktrdr_lib.data.files import read_validated, render_stamp
+from ktrdr_lib.data.files import SeriesSpan, read_validated, render_stamp, series_span
 from ktrdr_lib.data.timeframes import parse_timeframe, resample_ohlcv
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.paths import data_dir as default_data_dir
@@ -36,12 +36,15 @@ from ktrdr_lib.paths import data_dir as default_data_dir
 __all__ = [
     "DATA_DIR_HINT",
     "DATA_FILE_SUFFIXES",
+    "WINDOW_MIN_BARS",
     "DateBound",
     "available_series",
     "load_ohlcv",
     "locate_series",
     "require_bars",
     "require_series",
+    "require_window",
+    "symbols_with_timeframe",
 ]
 
 DATA_FILE_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
@@ -52,6 +55,9 @@ DateBound: TypeAlias = str | datetime | None
 
 _SYMBOL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _DATE_ONLY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+WINDOW_MIN_BARS = 10
+"""The door's rule for a date window: on the base timeframe it must span at least this many
+bars' time of data (the exact warm-up and sample needs are checked when the bars load)."""
 DATA_DIR_HINT = "Point KTRDR_DATA_DIR (or data_dir=) at the folder that holds your data files."
 """The advice every missing-data error ends with."""
 
@@ -196,6 +202,97 @@ def require_series(
         raise DataError(f"{len(missing)} series have no data:\n  {listed}\n{DATA_DIR_HINT}")
 
 
+def require_window(
+    symbols: Sequence[str],
+    timeframes: Sequence[str],
+    *,
+    start: DateBound = None,
+    end: DateBound = None,
+    base_timeframe: str | None = None,
+    extra_series: Sequence[tuple[str, str]] = (),
+    data_dir: Path | None = None,
+) -> None:
+    """Check, before anything runs, that the dates ``start``..``end`` hold bars of every series.
+
+    The rule, kept simple: every symbol × timeframe (and every ``extra_series``, e.g. the
+    context_data series indicators read) must have bars inside the window, and on
+    ``base_timeframe`` the window must span at least :data:`WINDOW_MIN_BARS` bars' time of
+    them. Only each file's first and last bar are read (:func:`series_span`, cached), so the
+    check is cheap; a window that falls in a gap inside a file, and the exact warm-up and
+    sample needs, are reported when the bars load. Without ``start`` and ``end`` there is
+    nothing to check. Call :func:`require_series` first: every series must exist.
+
+    Raises:
+        ConfigError: an invalid date bound.
+        DataError: one or more series have no bars in the window, or too few bars' time on the
+            base timeframe; the message names each with the span its file holds.
+
+    Example:
+        >>> try:
+        ...     require_window(["AAPL"], ["1d"], start="2030-01-01", end="2031-01-01")
+        ... except DataError as error:
+        ...     print(error)
+        AAPL 1d has bars from 2000-03-01 to 2013-03-01; the requested range 2030-01-01..\
+2031-01-01 has none — widen it or pick dates inside
+    """
+    start_at = _parse_bound(start, "start", is_end=False)
+    end_at = _parse_bound(end, "end", is_end=True)
+    if start_at is None and end_at is None:
+        return
+    if start_at is not None and end_at is not None:
+        asked = f"{_render_day(start_at)}..{_render_day(end_at)}"
+    else:
+        asked = f"from {_render_day(start_at)} on" if end_at is None else ""
+        asked = asked or f"up to {_render_day(end_at)}"
+    wanted = [(symbol, tf, "") for symbol in symbols for tf in timeframes]
+    wanted += [(source, tf, "context_data series ") for source, tf in extra_series]
+    problems: list[str] = []
+    for symbol, timeframe, kind in wanted:
+        path, source_timeframe = locate_series(symbol, timeframe, data_dir=data_dir)
+        span = series_span(path)
+        what = f"{kind}{symbol} {timeframe}"
+        if parse_timeframe(source_timeframe) != parse_timeframe(timeframe):
+            what += f" (resampled from {path.name})"
+        held = f"{what} has bars from {_render_span(span)}"
+        overlap = span.overlap(start_at, end_at)
+        if overlap is None:
+            problems.append(
+                f"{held}; the requested range {asked} has none — widen it or pick dates inside"
+            )
+        elif not kind and timeframe == base_timeframe:
+            room = overlap[1] - overlap[0]
+            duration = parse_timeframe(timeframe)
+            if room < duration * (WINDOW_MIN_BARS - 1):
+                fits = int(room // duration) + 1
+                problems.append(
+                    f"{held}; the requested range {asked} holds at most {fits} of them, and "
+                    f"training needs at least {WINDOW_MIN_BARS} {timeframe} bars — widen it"
+                )
+    if len(problems) == 1:
+        raise DataError(problems[0])
+    if problems:
+        listed = "\n  ".join(problems)
+        raise DataError(
+            f"{len(problems)} series have no or too few bars in the requested range "
+            f"{asked}:\n  {listed}"
+        )
+
+
+def _render_day(stamp: pd.Timestamp | None) -> str:
+    """``2019-01-02`` for a midnight (or the last instant of a day: a date-only end bound),
+    else ``2019-01-02T09:00:00Z``."""
+    if stamp is None:
+        return "-"
+    for day in (stamp, stamp + pd.Timedelta(1, unit="ns")):
+        if day == day.normalize():
+            return str(stamp.tz_convert("UTC").strftime("%Y-%m-%d"))
+    return render_stamp(stamp)
+
+
+def _render_span(span: SeriesSpan) -> str:
+    return f"{_render_day(span.first)} to {_render_day(span.last)}"
+
+
 def require_bars(
     bars: pd.DataFrame,
     needed: int,
@@ -302,25 +399,57 @@ def _resample_source(
 def _missing_file_error(
     symbol: str, timeframe: str, directory: Path, series: list[tuple[str, str, Path]]
 ) -> DataError:
-    """The DataError for a series with no file and nothing to resample from."""
+    """The DataError for a series with no file and nothing to resample from: what is missing,
+    and what the directory has instead (the symbol's timeframes, the symbols with this
+    timeframe)."""
     wanted = f"{symbol}_{timeframe}" + "{" + ",".join(DATA_FILE_SUFFIXES) + "}"
     head = f"no {timeframe} data for {symbol} in {directory} (looked for {wanted})"
     if not directory.is_dir():
-        found = "that directory does not exist"
-    elif series:
+        return DataError(f"{head}; that directory does not exist. {DATA_DIR_HINT}")
+    everything = available_series(directory)
+    if not everything:
+        return DataError(f"{head}; the directory holds no data files. {DATA_DIR_HINT}")
+    found: list[str] = []
+    if series:
+        timeframes = ", ".join(dict.fromkeys(tf for _, tf, _ in series))
         names = ", ".join(path.name for _, _, path in series)
-        found = (
-            f"files for {symbol}: {names}; none is a faster timeframe that divides "
-            f"{timeframe}, so none can be resampled to it"
+        found.append(
+            f"timeframes for {symbol}: {timeframes} (files {names}; none is a faster timeframe "
+            f"that divides {timeframe}, so none can be resampled to it)"
         )
     else:
-        symbols = sorted({item[0] for item in available_series(directory)})
-        found = (
-            f"available symbols: {', '.join(symbols)}"
-            if symbols
-            else "the directory holds no data files"
-        )
-    return DataError(f"{head}; {found}. {DATA_DIR_HINT}")
+        symbols = ", ".join(sorted({item[0] for item in everything}))
+        found.append(f"no file for {symbol} at all; available symbols: {symbols}")
+    with_timeframe = symbols_with_timeframe(timeframe, everything)
+    found.append(
+        f"symbols with {timeframe} data: {', '.join(with_timeframe)}"
+        if with_timeframe
+        else f"no symbol has {timeframe} data (or a faster timeframe that divides it)"
+    )
+    return DataError(f"{head}; {'; '.join(found)}. {DATA_DIR_HINT}")
+
+
+def symbols_with_timeframe(
+    timeframe: str, series: list[tuple[str, str, Path]] | None = None
+) -> list[str]:
+    """The symbols that have ``timeframe`` data, in a file of their own or resampled from a
+    faster one (as :func:`locate_series` finds it), sorted.
+
+    Args:
+        timeframe: e.g. ``"1h"``.
+        series: :func:`available_series` of the data directory (default: the default one).
+    """
+    duration = parse_timeframe(timeframe)
+    listed = available_series() if series is None else series
+    by_symbol: dict[str, list[tuple[str, str, Path]]] = {}
+    for item in listed:
+        by_symbol.setdefault(item[0], []).append(item)
+    return sorted(
+        symbol
+        for symbol, items in by_symbol.items()
+        if any(parse_timeframe(tf) == duration for _, tf, _ in items)
+        or _resample_source(items, duration) is not None
+    )
 
 
 def _select_range(

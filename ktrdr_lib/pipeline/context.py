@@ -22,10 +22,10 @@ from typing import Any
 import msgspec
 import pandas as pd
 
-from ktrdr_lib.data.loader import require_series
+from ktrdr_lib.data.loader import require_series, require_window
 from ktrdr_lib.data.timeframes import parse_timeframe, sort_timeframes
 from ktrdr_lib.errors import ConfigError
-from ktrdr_lib.features.context_series import require_context_series
+from ktrdr_lib.features.context_series import context_series_needed, require_context_series
 from ktrdr_lib.features.inputs import plan_inputs
 from ktrdr_lib.paths import data_dir as default_data_dir
 from ktrdr_lib.paths import models_dir as default_models_dir
@@ -220,8 +220,9 @@ def build_training_context(
     Raises:
         ConfigError: any part of the request is invalid (the message names it).
         StrategyNotFoundError: no such strategy; the message lists the places searched.
-        DataError: a symbol has no data for a timeframe (local runs); the message lists every
-            file looked for.
+        DataError: a symbol has no data for a timeframe, or the dates hold no bars of a series
+            (or fewer than ``WINDOW_MIN_BARS`` bars' time on the base timeframe) (local runs);
+            the message names what is missing and lists what the data directory has.
 
     Example:
         >>> ctx = build_training_context("rsi_mean_reversion", epochs=2)
@@ -261,9 +262,19 @@ def build_training_context(
     refuse_untrainable(spec)
     plan = plan_inputs(spec, chosen_tfs)  # every input names a known set, output and timeframe
     data = Path(data_dir) if data_dir else default_data_dir()
+    base_timeframe = _base_timeframe(spec, chosen_tfs)
     if mode == "local":  # a training host reads its own data directory
         require_series(chosen_symbols, chosen_tfs, data_dir=data)
         require_context_series(spec, plan, data_dir=data)
+        require_window(
+            chosen_symbols,
+            chosen_tfs,
+            start=start,
+            end=end,
+            base_timeframe=base_timeframe,
+            extra_series=list(context_series_needed(spec, plan)),
+            data_dir=data,
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: {seed!r} is not a non-negative integer")
 
@@ -274,7 +285,7 @@ def build_training_context(
         strategy_path=path,
         symbols=chosen_symbols,
         timeframes=chosen_tfs,
-        base_timeframe=_base_timeframe(spec, chosen_tfs),
+        base_timeframe=base_timeframe,
         start_date=start,
         end_date=end,
         mode=mode,
