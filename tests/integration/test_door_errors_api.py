@@ -129,7 +129,9 @@ def test_a_host_run_fails_with_the_hosts_door_error(
         data_dir=synthetic_data_dir,
     )
     try:
-        record = orch.start_training("small_test", mode="host", **LATE).wait(60)
+        record = orch.start_training(
+            "small_test", mode="host", start_date="2030-01-01", end_date="2031-01-01"
+        ).wait(60)
     finally:
         orch.shutdown(cancel_running=True, timeout=30)
     assert record.status == "failed"
