@@ -1,7 +1,10 @@
 """Per-epoch loss and accuracy curves as inline SVG (drawn here: no plotting dependency).
 
 Two panels side by side, loss and accuracy, each scaled to its own range; training solid and
-blue, validation dashed and orange. An epoch with one point is a dot.
+blue, validation dashed and orange. An epoch with one point is a dot. The picture scales to
+the width it is given (a ``viewBox``, ``width: 100%`` up to its natural width), and its titles,
+labels and frames take JupyterLab's theme colours, so it reads in a narrow output area and in
+the dark theme.
 
 Example:
     >>> from ktrdr_lib.schemas.progress import EpochHistoryRow
@@ -22,12 +25,18 @@ from ktrdr_lib.schemas.progress import EpochHistoryRow
 
 __all__ = ["curve_svg"]
 
+_TRAIN = "#1f77b4"  # the series colours read on light and dark backgrounds alike
+_VALIDATION = "#ff7f0e"
+_LABEL = "var(--jp-ui-font-color1, #424242)"
+_MUTED = "var(--jp-ui-font-color2, #757575)"
+_FRAME = "var(--jp-border-color1, #bdbdbd)"
+
 _SERIES: tuple[tuple[str, str, str, str], ...] = (
     # panel, row field, colour, dash
-    ("loss", "train_loss", "#1f77b4", ""),
-    ("loss", "val_loss", "#ff7f0e", "4 2"),
-    ("accuracy", "train_accuracy", "#1f77b4", ""),
-    ("accuracy", "val_accuracy", "#ff7f0e", "4 2"),
+    ("loss", "train_loss", _TRAIN, ""),
+    ("loss", "val_loss", _VALIDATION, "4 2"),
+    ("accuracy", "train_accuracy", _TRAIN, ""),
+    ("accuracy", "val_accuracy", _VALIDATION, "4 2"),
 )
 
 
@@ -42,10 +51,14 @@ def _panel_svg(
         for row in rows
         if isinstance(v := getattr(row, f), int | float) and math.isfinite(v)
     ]
-    parts = [
-        f"<text x='{x0 + 4}' y='12' font-size='11' fill='#555'>{panel} per epoch</text>",
-        f"<rect x='{x0}' y='16' width='{width}' height='{height - 20}' fill='none' stroke='#ddd'/>",
-    ]
+    title = (
+        f"<text x='{x0 + 4}' y='12' font-size='11' style='fill:{_LABEL}'>{panel} per epoch</text>"
+    )
+    frame = (
+        f"<rect x='{x0}' y='16' width='{width}' height='{height - 20}' fill='none' "
+        f"style='stroke:{_FRAME}'/>"
+    )
+    parts = [title, frame]
     if not values:
         return "".join(parts)
     low, high = min(values), max(values)
@@ -75,8 +88,8 @@ def _panel_svg(
                 f"stroke-width='1.5'{dashes}/>"
             )
     parts.append(
-        f"<text x='{x0 + width - 4}' y='12' font-size='10' fill='#888' text-anchor='end'>"
-        f"{low:.3g}–{high:.3g}</text>"
+        f"<text x='{x0 + width - 4}' y='12' font-size='10' style='fill:{_MUTED}' "
+        f"text-anchor='end'>{low:.3g}–{high:.3g}</text>"
     )
     return "".join(parts)
 
@@ -86,19 +99,22 @@ def curve_svg(rows: Sequence[EpochHistoryRow], *, width: int = 560, height: int 
 
     Args:
         rows: the epoch history, one row per epoch.
-        width: the picture's width in pixels.
-        height: the panels' height in pixels (the legend adds a few).
+        width: the picture's natural width in pixels: the drawing's coordinates, and the
+            most it grows to; in a narrower area it shrinks with it (aspect kept).
+        height: the panels' height at that width (the legend adds a few).
 
     Returns:
         An ``<svg>`` element, ready to put in HTML.
     """
     half = (width - 10) / 2
     legend = (
-        f"<text x='4' y='{height - 2}' font-size='10' fill='#1f77b4'>— train</text>"
-        f"<text x='60' y='{height - 2}' font-size='10' fill='#ff7f0e'>-- validation</text>"
+        f"<text x='4' y='{height - 2}' font-size='10' fill='{_TRAIN}'>— train</text>"
+        f"<text x='60' y='{height - 2}' font-size='10' fill='{_VALIDATION}'>-- validation</text>"
     )
     return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height + 8}' "
+        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height + 8}' "
+        f"width='100%' preserveAspectRatio='xMinYMin meet' "
+        f"style='display:block;width:100%;max-width:{width}px;height:auto' "
         f"role='img' aria-label='training curves'>"
         f"{_panel_svg(rows, 'loss', 0, half, height - 6)}"
         f"{_panel_svg(rows, 'accuracy', half + 10, half, height - 6)}{legend}</svg>"

@@ -8,6 +8,9 @@ say the same thing the same way.
   :func:`times_text`, :func:`metrics_text`, :func:`device_text`;
 * whole lines, as the text view prints them: :func:`phase_line`, :func:`device_line`,
   :func:`epoch_line`, :func:`progress_line`, :func:`final_line`;
+* what happened to a run that ended, in one line: :func:`outcome_text` (``Completed: 20
+  epochs, test accuracy 0.61``, ``Cancelled after epoch 3: <reason>``, ``Stopped after epoch
+  5 (graceful): model saved``);
 * the one summary of a run: :func:`summary_rows` gives ``(label, value)`` rows, which
   :func:`table_text` and :func:`table_html` lay out.
 
@@ -47,6 +50,7 @@ __all__ = [
     "final_line",
     "metrics_text",
     "number_text",
+    "outcome_text",
     "phase_line",
     "position_text",
     "progress_line",
@@ -166,15 +170,88 @@ def progress_line(snap: ProgressSnapshot) -> str:
     return f"[{snap.phase}] {snap.percentage:5.1f}% · {position_text(snap)} · {times_text(snap)}"
 
 
-def final_line(status: str, snap: ProgressSnapshot | None) -> str:
-    """The line that ends a run: ``[completed] <last message> · elapsed m:ss``.
+def final_line(status: str, snap: ProgressSnapshot | None, outcome: str | None = None) -> str:
+    """The line that ends a run: ``[completed] <outcome or last message> · elapsed m:ss``.
 
     Args:
         status: the final status.
         snap: the last snapshot, when there was one.
+        outcome: what happened (:func:`outcome_text`); else the last snapshot's message.
     """
     elapsed = duration_text(snap.elapsed_s) if snap is not None else "–"
-    return f"[{status}] {snap.message if snap else status} · elapsed {elapsed}"
+    said = outcome or (snap.message if snap else status)
+    return f"[{status}] {said} · elapsed {elapsed}"
+
+
+# -- the outcome -----------------------------------------------------------------------------
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _test_figure(record: OperationSnapshot) -> str:
+    """``test accuracy 0.61`` (a regression: its directional accuracy); empty when untested."""
+    result = record.result
+    if result is None:
+        return ""
+    if result.test_metrics is not None:
+        return f"test accuracy {number_text(result.test_metrics.accuracy, 2)}"
+    if result.test_regression is not None:
+        accuracy = result.test_regression.directional_accuracy
+        return f"test directional accuracy {number_text(accuracy, 2)}"
+    return ""
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def outcome_text(record: OperationSnapshot) -> str:
+    """What happened to a run, in one line, for the headline of a view once it ended.
+
+    Args:
+        record: the operation's final record (with its result, partial or whole).
+
+    Returns:
+        ``Completed: 20 epochs, test accuracy 0.61`` (``(early stop)`` when early stopping
+        ended it); ``Stopped after epoch 5 (graceful): model saved, test accuracy 0.58`` for a
+        run stopped gracefully (it completes, with a cancellation reason on record);
+        ``Cancelled after epoch 3: <reason>`` (or ``during <phase>`` before an epoch ended);
+        ``Failed during <phase>: <error>``; ``Interrupted: <why>``. For a run still going, its
+        status.
+
+    Example:
+        >>> outcome_text(op.wait())                      # doctest: +SKIP
+        'Completed: 20 epochs, test accuracy 0.61'
+    """
+    result = record.result
+    metrics = result.training_metrics if result is not None else None
+    epochs = metrics.epochs_completed if metrics is not None else record.progress.metrics_epoch
+    test = _test_figure(record)
+    phase = record.progress.phase
+    where = f"after epoch {epochs}" if epochs else f"during {phase}"
+    reason = record.cancellation_reason or (
+        result.session_info.cancellation_reason if result is not None else None
+    )
+    if record.status == "completed":
+        if reason:
+            saved = result is not None and result.artifacts.model_id is not None
+            text = f"Stopped after epoch {epochs} (graceful): "
+            text += "model saved" if saved else "no model saved"
+            return f"{text}, {test}" if test else text
+        early = " (early stop)" if metrics is not None and metrics.early_stopped else ""
+        text = f"Completed: {_plural(epochs, 'epoch')}{early}"
+        return f"{text}, {test}" if test else text
+    if record.status == "cancelled":
+        return f"Cancelled {where}: {_first_line(reason or 'on request')}"
+    if record.status == "failed":
+        return f"Failed during {phase}: {_first_line(record.error_message or 'unknown error')}"
+    if record.status == "interrupted":
+        why = record.error_message or reason or "the process running it ended"
+        return f"Interrupted {where}: {_first_line(why)}"
+    return record.status.capitalize()
 
 
 # -- the summary table -----------------------------------------------------------------------
@@ -294,8 +371,12 @@ def table_text(rows: Sequence[tuple[str, str]]) -> str:
 def table_html(rows: Sequence[tuple[str, str]]) -> str:
     """Rows as an HTML ``<table>`` (labels as left-aligned headers, text escaped)."""
     cells = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(label)}</th>"
-        f"<td style='text-align:left'>{html.escape(value)}</td></tr>"
+        f"<tr><th style='text-align:left;vertical-align:top;padding:1px 1em 1px 0;"
+        f"white-space:nowrap'>{html.escape(label)}</th>"
+        f"<td style='text-align:left;overflow-wrap:anywhere'>{html.escape(value)}</td></tr>"
         for label, value in rows
     )
-    return f"<table>{cells}</table>"
+    return (
+        "<table class='ktrdr-summary' style='max-width:100%;border-collapse:collapse;"
+        f"color:var(--jp-ui-font-color1, inherit)'>{cells}</table>"
+    )

@@ -5,6 +5,12 @@ picture (headline, times, metrics, device line, curve); the widget puts them int
 ipywidgets, :class:`HtmlRenderer` into one static block of HTML that it updates in place
 through an IPython display handle (no buttons: for frontends that show HTML but no widgets).
 Outside IPython the renderer only keeps the markup (see ``TrainingProgress.markup``).
+
+Once the run ended, the headline says what happened (:func:`~ktrdr_lib.views.formatting.
+outcome_text`) instead of the last phase. The markup fits narrow output areas (relative
+widths, wrapping text, an SVG that scales) and takes its text, border and background colours
+from JupyterLab's theme variables (``--jp-ui-font-color1`` and friends, with light-theme
+fallbacks), so it reads in the dark theme too.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from ktrdr_lib.views.display import current_shell, optional_module
 from ktrdr_lib.views.formatting import (
     device_text,
     metrics_text,
+    outcome_text,
     position_text,
     summary_rows,
     table_html,
@@ -28,7 +35,7 @@ from ktrdr_lib.views.formatting import (
 from ktrdr_lib.views.renderer import Renderer
 from ktrdr_lib.views.state import ViewState
 
-__all__ = ["BAR_COLOURS", "HtmlRenderer", "view_html"]
+__all__ = ["BAR_COLOURS", "MUTED", "NOTE", "TEXT", "HtmlRenderer", "view_html"]
 
 BAR_COLOURS: dict[str, str] = {
     "info": "#5bc0de",
@@ -37,6 +44,15 @@ BAR_COLOURS: dict[str, str] = {
     "warning": "#f0ad4e",
 }
 """The bar's colour per bar style (the colours ipywidgets uses for the same styles)."""
+
+TEXT = "var(--jp-ui-font-color1, #212121)"
+"""Body text: the theme's main font colour."""
+MUTED = "var(--jp-ui-font-color2, #616161)"
+"""Secondary text (the status beside the headline, an empty figure)."""
+NOTE = "var(--jp-warn-color0, #a65e00)"
+"""A one-off message (why a cancel was refused, ``Cancelling…``)."""
+_TRACK = "var(--jp-layout-color2, #eee)"
+_BORDER = "var(--jp-border-color1, #bdbdbd)"
 
 
 def view_html(state: ViewState) -> dict[str, str]:
@@ -51,15 +67,19 @@ def view_html(state: ViewState) -> dict[str, str]:
         all escaped and ready to insert.
     """
     snap = state.latest or ProgressSnapshot(operation_id=state.operation_id)
-    headline = (
-        f"<b>{html.escape(snap.phase)}</b> · {snap.percentage:.1f}% · "
-        f"{html.escape(position_text(snap))} <span style='color:#888'>({state.status})</span>"
-    )
+    if state.record is not None and state.record.is_final:
+        headline = f"<b>{html.escape(outcome_text(state.record))}</b>"
+    else:
+        headline = (
+            f"<b>{html.escape(snap.phase)}</b> · {snap.percentage:.1f}% · "
+            f"{html.escape(position_text(snap))} "
+            f"<span style='color:{MUTED}'>({state.status})</span>"
+        )
     metrics = metrics_text(snap.metrics)
     return {
         "headline": headline,
         "times": html.escape(times_text(snap)),
-        "metrics": html.escape(metrics) if metrics else "<span style='color:#888'>–</span>",
+        "metrics": html.escape(metrics) if metrics else f"<span style='color:{MUTED}'>–</span>",
         "device": html.escape(device_text(snap)),
         "curve": curve_svg(state.curve) if state.curve else "",
     }
@@ -83,11 +103,13 @@ class HtmlRenderer(Renderer):
         colour = BAR_COLOURS.get(state.bar_style, BAR_COLOURS["info"])
         pieces = view_html(state)
         device = f"<div>{pieces['device']}</div>" if pieces["device"] else ""
-        note = f"<div style='color:#a60'>{html.escape(self._note)}</div>" if self._note else ""
+        note = f"<div style='color:{NOTE}'>{html.escape(self._note)}</div>" if self._note else ""
         self.markup = (
-            f"<div class='ktrdr-progress' data-status='{state.status}'>"
-            f"<div style='background:#eee;width:100%;max-width:560px;height:14px'>"
-            f"<div style='background:{colour};width:{pct:.1f}%;height:14px'></div></div>"
+            f"<div class='ktrdr-progress' data-status='{state.status}' style='color:{TEXT};"
+            "max-width:100%;box-sizing:border-box;overflow-wrap:anywhere'>"
+            f"<div style='background:{_TRACK};border:1px solid {_BORDER};box-sizing:border-box;"
+            "width:100%;max-width:560px;height:14px'>"
+            f"<div style='background:{colour};width:{pct:.1f}%;height:100%'></div></div>"
             f"<div>{pieces['headline']}</div><div>{pieces['times']}</div>"
             f"<div>{pieces['metrics']}</div>{device}{pieces['curve']}{note}{summary}</div>"
         )
@@ -105,6 +127,7 @@ class HtmlRenderer(Renderer):
 
     @override
     def finish(self, state: ViewState) -> None:
+        self._note = ""  # "Cancelling…" is over: the headline says how it ended
         summary = table_html(summary_rows(state.record)) if state.record is not None else ""
         self._draw(state, summary)
 

@@ -12,7 +12,7 @@ Example output::
     [train]  40.0% · Epoch 1/3 · train loss 0.9123 acc 0.512 · ... · elapsed 0:03 · ETA 0:06
     [train]  50.0% · Epoch 2/3 · Batch 5/36 · elapsed 0:04 · ETA 0:04
     ...
-    [completed] Done · elapsed 0:09
+    [completed] Completed: 3 epochs, test accuracy 0.52 · elapsed 0:09
     (the summary table)
 """
 
@@ -30,6 +30,7 @@ from ktrdr_lib.views.formatting import (
     device_line,
     epoch_line,
     final_line,
+    outcome_text,
     phase_line,
     progress_line,
     summary_rows,
@@ -120,7 +121,8 @@ class TextRenderer(Renderer):
 
     @override
     def finish(self, state: ViewState) -> None:
-        self._write(final_line(state.status, state.latest))
+        outcome = outcome_text(state.record) if state.record is not None else None
+        self._write(final_line(state.status, state.latest, outcome))
         if state.record is not None:
             stream = self._stream or sys.stdout
             text = table_text(summary_rows(state.record))

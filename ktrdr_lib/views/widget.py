@@ -9,6 +9,12 @@ Layout (top to bottom): title; bar with percentage and headline; elapsed and ETA
 metrics; the device line (hidden on CPU); the epoch curves; **Cancel** and **Stop after this
 epoch**; a message line; the summary table once the run ended. The bar is ``info`` while
 running, ``success`` on completion, ``danger`` on failure, ``warning`` on cancel.
+
+Once the run ended, the headline says what happened (``Completed: 20 epochs, test accuracy
+0.61``, ``Cancelled after epoch 3: <reason>``) and the message line's ``Cancelling…`` or
+``Stopping…`` is cleared. The rows wrap instead of overflowing: the bar shrinks, the headline
+moves under it, the buttons size to their labels and wrap, so the view fits a narrow output
+area without a horizontal scrollbar.
 """
 
 from __future__ import annotations
@@ -22,11 +28,21 @@ from typing_extensions import override
 
 from ktrdr_lib.views.curves import curve_svg
 from ktrdr_lib.views.formatting import summary_rows, table_html
-from ktrdr_lib.views.html import view_html
+from ktrdr_lib.views.html import NOTE, view_html
 from ktrdr_lib.views.renderer import Renderer
 from ktrdr_lib.views.state import ViewState
 
 __all__ = ["WidgetRenderer"]
+
+
+def _line(**fields: str) -> Any:
+    """A full-width line that may shrink (its text wraps instead of overflowing)."""
+    return w.Layout(width="100%", min_width="0", **fields)
+
+
+def _wrapping_row() -> Any:
+    """A row whose items move to the next line when the area is too narrow for them."""
+    return w.Layout(flex_flow="row wrap", align_items="center", width="100%", min_width="0")
 
 
 class WidgetRenderer(Renderer):
@@ -46,43 +62,57 @@ class WidgetRenderer(Renderer):
     def __init__(
         self, operation_id: str, *, on_cancel: Callable[[], None], on_stop: Callable[[], None]
     ) -> None:
-        self.title = w.HTML(f"<b>Training</b> <code>{html.escape(operation_id)}</code>")
-        self.bar = w.FloatProgress(
-            value=0.0, min=0.0, max=100.0, description="0%", bar_style="info"
+        self.title = w.HTML(
+            f"<b>Training</b> <code>{html.escape(operation_id)}</code>", layout=_line()
         )
-        self.headline = w.HTML("queued")
-        self.times = w.HTML("")
-        self.metrics = w.HTML("")
-        self.device = w.HTML("", layout=w.Layout(display="none"))
-        self.curve = w.HTML("")
+        self.bar = w.FloatProgress(
+            value=0.0,
+            min=0.0,
+            max=100.0,
+            description="0%",
+            bar_style="info",
+            layout=w.Layout(flex="0 1 300px", width="auto", min_width="10em"),
+        )
+        self.headline = w.HTML("queued", layout=w.Layout(flex="1 1 16em", min_width="0"))
+        self.times = w.HTML("", layout=_line())
+        self.metrics = w.HTML("", layout=_line())
+        self.device = w.HTML("", layout=_line(display="none"))
+        self.curve = w.HTML("", layout=_line())
         self.cancel_button = w.Button(
             description="Cancel",
             button_style="danger",
             icon="stop",
             tooltip="Abort now (within one batch); nothing is saved",
+            layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.stop_button = w.Button(
             description="Stop after this epoch",
             button_style="warning",
-            tooltip="Stop training gracefully: skip the remaining epochs, then evaluate and "
-            "save what was learned",
+            tooltip="Stop training gracefully: finish this epoch, skip the rest, then evaluate "
+            "and save what was learned",
+            layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.cancel_button.on_click(lambda _button: on_cancel())
         self.stop_button.on_click(lambda _button: on_stop())
-        self.message = w.HTML("")
-        self.summary = w.HTML("")
+        self.message = w.HTML("", layout=_line())
+        self.summary = w.HTML("", layout=_line())
+        self.bar_row: Any = w.HBox([self.bar, self.headline], layout=_wrapping_row())
+        self.button_row: Any = w.HBox(
+            [self.cancel_button, self.stop_button], layout=_wrapping_row()
+        )
         self.root: Any = w.VBox(
             [
                 self.title,
-                w.HBox([self.bar, self.headline]),
+                self.bar_row,
                 self.times,
                 self.metrics,
                 self.device,
                 self.curve,
-                w.HBox([self.cancel_button, self.stop_button]),
+                self.button_row,
                 self.message,
                 self.summary,
-            ]
+            ],
+            layout=w.Layout(width="100%", max_width="100%", min_width="0"),
         )
 
     @override
@@ -109,6 +139,7 @@ class WidgetRenderer(Renderer):
         self.bar.bar_style = state.bar_style
         self.cancel_button.disabled = True
         self.stop_button.disabled = True
+        self.message.value = ""  # "Cancelling…" is over: the headline says how it ended
         if state.curve:
             self.curve.value = curve_svg(state.curve)
         if state.record is not None:
@@ -116,7 +147,7 @@ class WidgetRenderer(Renderer):
 
     @override
     def note(self, text: str) -> None:
-        self.message.value = f"<span style='color:#a60'>{html.escape(text)}</span>"
+        self.message.value = f"<span style='color:{NOTE}'>{html.escape(text)}</span>"
 
     @override
     def close(self) -> None:

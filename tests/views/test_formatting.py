@@ -11,7 +11,12 @@ import msgspec
 
 from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.progress import DeviceResources, ProgressSnapshot
-from ktrdr_lib.schemas.results import RegressionMetrics, TrainingResult
+from ktrdr_lib.schemas.results import (
+    ArtifactsInfo,
+    ClassificationMetrics,
+    RegressionMetrics,
+    TrainingResult,
+)
 from ktrdr_lib.views import formatting as fmt
 from tests.builders import make_result, record_of
 
@@ -140,8 +145,83 @@ def test_summary_rows_of_a_failed_run_and_the_tables() -> None:
         "─" * 38,
     ]
     markup = fmt.table_html(rows)
-    assert markup.startswith("<table><tr><th") and markup.endswith("</table>")
+    assert markup.startswith("<table") and markup.endswith("</table>")
+    assert markup.count("<tr><th") == 3
     assert "a &lt;reason&gt;" in markup
+
+
+# -- the outcome -----------------------------------------------------------------------------
+
+
+def _tested(result: TrainingResult, accuracy: float) -> TrainingResult:
+    figures = ClassificationMetrics(
+        loss=0.9,
+        accuracy=accuracy,
+        precision=0.5,
+        recall=0.5,
+        f1=0.5,
+        per_class={},
+        confusion_matrix=[],
+        samples=100,
+        majority_class=1,
+        majority_baseline_accuracy=0.4,
+    )
+    return msgspec.structs.replace(result, test_metrics=figures)
+
+
+def _saved(result: TrainingResult) -> TrainingResult:
+    artifacts = ArtifactsInfo(model_id="demo_v1", model_name="demo", model_version=1)
+    return msgspec.structs.replace(result, artifacts=artifacts)
+
+
+def test_the_outcome_of_a_completed_run_counts_epochs_and_gives_the_test_accuracy() -> None:
+    result = _saved(_tested(make_result("op_1", epochs_completed=20), 0.6112))
+    assert fmt.outcome_text(_record("completed", result)) == (
+        "Completed: 20 epochs, test accuracy 0.61"
+    )
+    early = make_result("op_1", epochs_completed=1, early_stopped=True)
+    assert fmt.outcome_text(_record("completed", early)) == "Completed: 1 epoch (early stop)"
+
+
+def test_the_outcome_of_a_graceful_stop_says_stopped_and_whether_a_model_was_saved() -> None:
+    stopped = make_result("op_1", epochs_completed=5, early_stopped=True)
+    record = _record("completed", _saved(stopped), reason="stopped from the notebook")
+    assert fmt.outcome_text(record) == "Stopped after epoch 5 (graceful): model saved"
+    tested = _record("completed", _saved(_tested(stopped, 0.58)), reason="enough")
+    assert fmt.outcome_text(tested) == (
+        "Stopped after epoch 5 (graceful): model saved, test accuracy 0.58"
+    )
+    # The reason may travel only in the result's session info (a host run).
+    info = msgspec.structs.replace(stopped.session_info, cancellation_reason="enough")
+    unsaved = msgspec.structs.replace(stopped, session_info=info)
+    assert fmt.outcome_text(_record("completed", unsaved)) == (
+        "Stopped after epoch 5 (graceful): no model saved"
+    )
+
+
+def test_the_outcome_of_a_cancel_a_failure_and_an_interruption_says_where_and_why() -> None:
+    partial = make_result("op_1", epochs_completed=3)
+    cancelled = _record("cancelled", partial, reason="cancelled from the notebook")
+    assert fmt.outcome_text(cancelled) == "Cancelled after epoch 3: cancelled from the notebook"
+    early = msgspec.structs.replace(
+        _record("cancelled", reason="changed my mind"),
+        progress=ProgressSnapshot(operation_id="op_1", phase="indicators"),
+    )
+    assert fmt.outcome_text(early) == "Cancelled during indicators: changed my mind"
+    failed = msgspec.structs.replace(
+        _record("failed", error="no data for NOPE\nTraceback ..."),
+        progress=ProgressSnapshot(operation_id="op_1", phase="load_data"),
+    )
+    assert fmt.outcome_text(failed) == "Failed during load_data: no data for NOPE"
+    lost = _record("interrupted", make_result("op_1", epochs_completed=2))
+    assert fmt.outcome_text(lost) == "Interrupted after epoch 2: the process running it ended"
+
+
+def test_the_final_line_gives_the_outcome_when_there_is_one() -> None:
+    done = ProgressSnapshot(operation_id="op_1", status="completed", message="Done", elapsed_s=9)
+    assert fmt.final_line("completed", done, "Completed: 2 epochs") == (
+        "[completed] Completed: 2 epochs · elapsed 0:09"
+    )
 
 
 def test_a_regression_summary_shows_its_figures_beside_the_baselines() -> None:

@@ -19,6 +19,7 @@ def test_html_view_draws_bar_curve_and_summary(
     op.wait(timeout=120)
     assert view.wait(timeout=30)
     assert "data-status='completed'" in view.markup
-    assert "<svg" in view.markup and "<table>" in view.markup
+    assert "<svg" in view.markup and "<table" in view.markup
+    assert "Completed: 2 epochs, test accuracy" in view.markup
     with pytest.raises(ConfigError):
         _ = view.bar  # no widgets in html mode

@@ -45,7 +45,7 @@ def test_widget_view_follows_a_run_to_completion(
     assert view.bar.description == "100%"
     assert view.bar.bar_style == "success"
     assert view.cancel_button.disabled and view.stop_button.disabled
-    assert "Epoch 2/2" in view.parts.headline.value
+    assert view.parts.headline.value.startswith("<b>Completed: 2 epochs, test accuracy 0.")
     assert "val loss" in view.parts.metrics.value
     assert [row.epoch for row in view.state.curve] == [1, 2]
     assert all(row.train_loss is not None and row.val_loss is not None for row in view.state.curve)
@@ -65,10 +65,16 @@ def test_cancel_button_aborts_the_run(
 
     view.cancel_button.click()
     assert view.cancel_button.disabled and view.stop_button.disabled  # at once
+    assert "Cancelling…" in view.parts.message.value
     assert op.wait(timeout=60).status == "cancelled"
     assert view.wait(timeout=30)
     assert view.bar.bar_style == "warning"
     assert "cancelled from the notebook" in view.parts.summary.value
+    # The end replaces "Cancelling…": the headline says what happened, not the last phase.
+    assert view.parts.message.value == ""
+    headline = view.parts.headline.value
+    assert headline.startswith("<b>Cancelled ") and "cancelled from the notebook" in headline
+    assert "%" not in headline
     assert op.info().progress.epoch < 200
 
 
@@ -81,6 +87,7 @@ def test_stop_button_stops_gracefully_and_saves(
 
     view.stop_button.click()
     assert view.stop_button.disabled and not view.cancel_button.disabled  # abort still possible
+    assert "Stopping after this epoch" in view.parts.message.value
     assert op.wait(timeout=60).status == "completed"
     assert view.wait(timeout=30)
     result = op.result()
@@ -88,6 +95,11 @@ def test_stop_button_stops_gracefully_and_saves(
     assert result.artifacts.model_id is not None
     assert view.bar.bar_style == "success"
     assert view.cancel_button.disabled and view.stop_button.disabled
+    epochs = result.training_metrics.epochs_completed
+    assert view.parts.headline.value.startswith(
+        f"<b>Stopped after epoch {epochs} (graceful): model saved"
+    )
+    assert view.parts.message.value == ""  # no stale "Stopping…"
 
 
 def test_failed_run_turns_the_bar_red_and_says_why(
@@ -101,6 +113,7 @@ def test_failed_run_turns_the_bar_red_and_says_why(
     assert view.bar.bar_style == "danger"
     assert view.cancel_button.disabled and view.stop_button.disabled
     assert "error" in view.parts.summary.value
+    assert view.parts.headline.value.startswith("<b>Failed during load_data: ")
 
     view.cancel()  # too late: a note, not an exception
     assert "already failed" in view.parts.message.value
