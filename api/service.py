@@ -38,11 +38,13 @@ from api.v1 import (
 )
 from ktrdr_lib.errors import ConfigError, StateConflictError
 from ktrdr_lib.inference import predict_signal
+from ktrdr_lib.models.listing import model_info as saved_model_info
 from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.models.store import ModelStore
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.schemas.health import HealthReport, OperationMetrics
+from ktrdr_lib.schemas.models import ModelInfo
 from ktrdr_lib.schemas.results import TrainingResult
 from ktrdr_lib.schemas.status import FINAL_STATUSES
 from ktrdr_lib.schemas.v1 import (
@@ -163,8 +165,20 @@ class TrainingApi:
             NotFoundError: unknown id.
             StateConflictError: the training has not completed.
         """
-        return performance_response(
-            task_id, self.orchestrator.result(check_name("task_id", task_id))
+        result = self.orchestrator.result(check_name("task_id", task_id))
+        return performance_response(task_id, result, self._saved_model(result))
+
+    @staticmethod
+    def _saved_model(result: TrainingResult) -> ModelInfo | None:
+        """The listing of the model version ``result`` saved (its small JSON files only), or
+        ``None`` when it saved none."""
+        artifacts = result.artifacts
+        if artifacts.model_name is None or artifacts.model_version is None:
+            return None
+        if artifacts.model_path is None:
+            return None
+        return saved_model_info(
+            artifacts.model_name, artifacts.model_version, Path(artifacts.model_path)
         )
 
     # -- operations --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ktrdr_lib.schemas.v1 import (
     OperationInfo,
     OperationListItem,
     OperationProgress,
+    PerformanceModelInfo,
     PerformanceResponse,
     Prediction,
     PredictRequest,
@@ -184,9 +185,12 @@ def list_item(record: OperationSnapshot) -> OperationListItem:
     )
 
 
-def performance_response(task_id: str, result: TrainingResult) -> PerformanceResponse:
+def performance_response(
+    task_id: str, result: TrainingResult, saved: ModelInfo | None = None
+) -> PerformanceResponse:
     """The v1 performance answer of a completed run's TrainingResult (plus the richer figures
-    beside the v1 ones)."""
+    beside the v1 ones); ``saved`` is the listing of the model version the run saved, which
+    gives ``model_info`` its parameter count and architecture."""
     tm = result.training_metrics
     test = result.test_metrics
     training = {
@@ -212,14 +216,13 @@ def performance_response(task_id: str, result: TrainingResult) -> PerformanceRes
             "confusion_matrix": test.confusion_matrix,
         }
     artifacts = result.artifacts
-    model_info = {
-        "model_size_bytes": artifacts.size_bytes,
-        # v1 fields the run's artifacts do not carry (the saved model's listing has them)
-        "parameters_count": None,
-        "architecture": None,
-        "model_id": artifacts.model_id,
-        "model_path": artifacts.model_path,
-    }
+    model_info = PerformanceModelInfo(
+        model_size_bytes=artifacts.size_bytes,
+        parameters_count=saved.parameters_count if saved is not None else None,
+        architecture=saved.architecture if saved is not None else None,
+        model_id=artifacts.model_id,
+        model_path=artifacts.model_path,
+    )
     validation = (
         None
         if result.validation_metrics is None

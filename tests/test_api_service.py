@@ -120,7 +120,7 @@ def test_a_run_from_start_to_prediction(api: TrainingApi) -> None:
     assert performance.status == "completed" and performance.task_id == op_id
     assert performance.training_metrics["epochs_completed"] == 1
     assert performance.test_metrics["test_accuracy"] == result.test_metrics.accuracy
-    assert performance.model_info["model_id"] == result.artifacts.model_id
+    assert performance.model_info.model_id == result.artifacts.model_id
     assert api.operation(op_id).data.status == "completed"
     assert [row.epoch for row in api.metrics(op_id).epochs] == [1]
 

@@ -57,29 +57,44 @@ def model_info(name: str, version: int, path: Path) -> ModelInfo:
 def _network_summary(model_config: dict[str, Any]) -> dict[str, Any]:
     """``architecture`` and ``parameters_count`` from ``model_config.json`` (no weights read).
 
-    Versions saved before ``parameters_count`` was stored get it computed from the layer
-    widths: each ``Linear(a, b)`` holds ``a * b`` weights and ``b`` biases.
+    ``architecture`` is the model type and the width of each hidden layer: ``mlp_32_16``, or
+    for an LSTM/GRU one ``hidden_size`` per stacked layer (``gru_64_64``). Versions saved
+    before ``parameters_count`` was stored get an MLP's computed from the layer widths: each
+    ``Linear(a, b)`` holds ``a * b`` weights and ``b`` biases.
     """
     spec = model_config.get("model_spec")
     if not isinstance(spec, dict):
         return {}
+    kind = str(spec.get("type", "mlp")).lower()
     architecture = spec.get("architecture")
-    hidden = architecture.get("hidden_layers") if isinstance(architecture, dict) else None
-    if hidden is None:
-        hidden = ArchitectureSpec().hidden_layers
+    settings = architecture if isinstance(architecture, dict) else {}
+    defaults = ArchitectureSpec()
+    if kind in ("lstm", "gru"):
+        size = settings.get("hidden_size", defaults.hidden_size)
+        layers = settings.get("num_layers", defaults.num_layers)
+        hidden = [size] * layers if isinstance(size, int) and isinstance(layers, int) else None
+    else:
+        hidden = settings.get("hidden_layers", defaults.hidden_layers)
     if not isinstance(hidden, list) or not all(isinstance(width, int) for width in hidden):
         return {}
-    summary: dict[str, Any] = {
-        "architecture": "_".join([str(spec.get("type", "mlp")), *map(str, hidden)])
-    }
+    summary: dict[str, Any] = {"architecture": "_".join([kind, *map(str, hidden)])}
     stored = model_config.get("parameters_count")
     n_features = model_config.get("n_features")
     if isinstance(stored, int):
         summary["parameters_count"] = stored
-    elif isinstance(n_features, int):
-        widths = [n_features, *hidden, N_CLASSES]
+    elif isinstance(n_features, int) and kind == "mlp":
+        widths = [n_features, *hidden, _outputs(model_config)]
         summary["parameters_count"] = sum(a * b + b for a, b in itertools.pairwise(widths))
     return summary
+
+
+def _outputs(model_config: dict[str, Any]) -> int:
+    """The network's outputs: one for regression, else one per class (BUY/HOLD/SELL when
+    the version predates the class list)."""
+    if model_config.get("task") == "regression":
+        return 1
+    classes = model_config.get("classes")
+    return len(classes) if isinstance(classes, list) and classes else N_CLASSES
 
 
 def _text(value: Any) -> str | None:

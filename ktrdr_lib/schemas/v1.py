@@ -32,6 +32,7 @@ __all__ = [
     "OperationListItem",
     "OperationListResponse",
     "OperationProgress",
+    "PerformanceModelInfo",
     "PerformanceResponse",
     "PredictRequest",
     "PredictResponse",
@@ -93,6 +94,28 @@ class TrainingStartResponse(_Out, frozen=True, kw_only=True):
     mode: str = "local"
 
 
+class PerformanceModelInfo(_Out, frozen=True, kw_only=True):
+    """v1 ``model_info`` of the performance answer: the model the run saved.
+
+    Attributes:
+        model_size_bytes: total size of the saved version's files.
+        parameters_count: trainable parameters of the network.
+        architecture: model type and hidden-layer widths, as v1 shows them: ``mlp_25_15``;
+            an LSTM or GRU lists one width per stacked layer (``gru_64_64``).
+        model_id: ``name/vN`` of the saved version.
+        model_path: the saved version's directory.
+
+    All ``None`` when the run saved no model; ``parameters_count`` and ``architecture`` are
+    read from the saved version's files, so they are ``None`` when it is gone.
+    """
+
+    model_size_bytes: int | None = None
+    parameters_count: int | None = None
+    architecture: str | None = None
+    model_id: str | None = None
+    model_path: str | None = None
+
+
 class PerformanceResponse(_Out, frozen=True, kw_only=True):
     """v1 ``GET /trainings/{task_id}/performance``, plus ``feature_report``: which inputs were
     dead or constant on the training rows."""
@@ -102,7 +125,7 @@ class PerformanceResponse(_Out, frozen=True, kw_only=True):
     status: str
     training_metrics: dict[str, Any]
     test_metrics: dict[str, Any]
-    model_info: dict[str, Any]
+    model_info: PerformanceModelInfo
     validation_metrics: dict[str, Any] | None = None
     feature_report: FeatureReport | None = None
     regression_metrics: RegressionBlock | None = None
