@@ -99,7 +99,9 @@ class OperationHandle:
         """Block until the operation is final (or ``timeout`` passes) and return it.
 
         When a progress view is open, also wait for it to draw the final state, so a
-        headless notebook records the whole run in the cell that waits.
+        headless notebook records the whole run in the cell that waits. In a notebook with a
+        live view the view's buttons keep working while this blocks: the wait lets the
+        kernel handle widget messages in between (see :mod:`ktrdr_lib.operations.waiting`).
         """
         record = self._orch.wait(self.operation_id, timeout=timeout)
         if self.view is not None and record.is_final:

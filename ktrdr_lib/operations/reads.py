@@ -17,6 +17,7 @@ from ktrdr_lib.errors import NotFoundError, StateConflictError
 from ktrdr_lib.operations.diagnostics import diagnose_history
 from ktrdr_lib.operations.live import LiveOperation
 from ktrdr_lib.operations.store import OperationStore
+from ktrdr_lib.operations.waiting import wait_for, wait_until
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.progress.sinks import StoreWriter
 from ktrdr_lib.schemas.health import OperationMetrics
@@ -93,17 +94,18 @@ class OperationReads:
         return record
 
     def wait(self, operation_id: str, *, timeout: float | None = None) -> OperationSnapshot:
-        """Block until the operation is final (or ``timeout``) and return it."""
+        """Block until the operation is final (or ``timeout``) and return it.
+
+        Where a front end registered an event pump (a notebook with a live view), the wait
+        lets it handle its events meanwhile, so the view's Cancel button works while a cell
+        waits (see :mod:`ktrdr_lib.operations.waiting`).
+        """
         live = self._live.get(operation_id)
         if live is not None:
-            live.done.wait(timeout)
-            return self.get_operation(operation_id)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            record = self.get_operation(operation_id)
-            if record.is_final or (deadline is not None and time.monotonic() >= deadline):
-                return record
-            time.sleep(0.2)
+            wait_for(live.done, timeout)
+        else:
+            wait_until(lambda: self.get_operation(operation_id).is_final, timeout, every=0.2)
+        return self.get_operation(operation_id)
 
     def follow(
         self, operation_id: str, *, after: int = 0, timeout: float | None = None

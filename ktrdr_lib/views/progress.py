@@ -7,7 +7,11 @@ one renderer draw it:
 * ``widget`` (:mod:`~ktrdr_lib.views.widget`): a bar with percentage and phase,
   ``Epoch e/E · Batch b/B``, elapsed and ETA, the latest train/val loss and accuracy, a device
   line when a GPU trains, a per-epoch loss/accuracy curve, and two buttons: **Cancel** (abort)
-  and **Stop after this epoch** (graceful). The buttons are disabled once the run is final.
+  and **Stop after this epoch** (graceful). The buttons are disabled once the run is final,
+  and the headline then says what happened. In a kernel the buttons also work while a cell
+  waits (``op.wait()``, ``view.wait()``, or Run All queueing the next cells): showing the
+  widget installs :func:`~ktrdr_lib.views.kernel_events.install_kernel_pump`, which lets those
+  waits handle widget messages.
 * ``html`` (:mod:`~ktrdr_lib.views.html`): the same picture as static HTML updated in place
   (no buttons).
 * ``text`` (:mod:`~ktrdr_lib.views.text`): a line per phase and per epoch, a progress line
@@ -36,9 +40,11 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ktrdr_lib.errors import ConfigError, KtrdrError
+from ktrdr_lib.operations.waiting import wait_for
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from ktrdr_lib.views.display import current_shell, detect_display_mode, optional_module
 from ktrdr_lib.views.html import HtmlRenderer
+from ktrdr_lib.views.kernel_events import install_kernel_pump
 from ktrdr_lib.views.renderer import Renderer
 from ktrdr_lib.views.state import ViewState
 from ktrdr_lib.views.text import TextRenderer
@@ -135,7 +141,10 @@ class TrainingProgress:
             )
         else:
             self._renderer = Renderer()
-        if show and self.mode == "widget" and current_shell() is not None:
+        shell = current_shell()
+        if self.mode == "widget" and getattr(shell, "kernel", None) is not None:
+            install_kernel_pump()  # the buttons work while a cell waits
+        if show and self.mode == "widget" and shell is not None:
             self._ipython_display_()
         if start:
             self.start()
@@ -245,10 +254,14 @@ class TrainingProgress:
                 self._renderer.finish(self.state)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the view has shown the run's end; ``False`` if ``timeout`` passed."""
+        """Wait until the view has shown the run's end; ``False`` if ``timeout`` passed.
+
+        In a kernel the buttons keep working meanwhile (see
+        :mod:`ktrdr_lib.operations.waiting`).
+        """
         if self._thread is None:
             self.start()
-        return self._done.wait(timeout)
+        return wait_for(self._done, timeout)
 
     # -- controls --------------------------------------------------------------------------
 
@@ -262,12 +275,13 @@ class TrainingProgress:
                 self._renderer.note(str(exc))
             return
         with self._lock:
-            if self._widgets is not None:
+            if self._widgets is not None and not self.state.is_final:
+                # (once final, the headline already says how it ended: no stale note)
                 self._widgets.stop_button.disabled = True
                 if not graceful:
                     self._widgets.cancel_button.disabled = True
                 self._widgets.note(
-                    "Stopping after the current batch, then evaluating and saving…"
+                    "Stopping after this epoch, then evaluating and saving…"
                     if graceful
                     else "Cancelling…"
                 )

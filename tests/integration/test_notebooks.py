@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +204,91 @@ def test_remote_notebook_trains_on_a_live_host(
     assert result["session_info"]["mode"] == "host"
     assert result["session_info"]["host_session_id"]
     assert result["training_metrics"]["epochs_completed"] == 2
+
+
+# -- the buttons while a cell waits ----------------------------------------------------------
+
+WAITING_CELL = """
+import time
+from ktrdr_lib import TrainingOrchestrator
+
+orch = TrainingOrchestrator(data_dir={data_dir!r})
+op = orch.train({strategy!r}, epochs={epochs}, display="widget")
+record = op.wait(timeout=60)
+print("ENDED", record.status, record.progress.epoch, time.time(), flush=True)
+"""
+
+
+class KernelSession:
+    """A kernel driven as a frontend would: execute a cell, read iopub, send widget events."""
+
+    def __init__(self, kernel_name: str, cwd: Path) -> None:
+        from jupyter_client.manager import start_new_kernel
+
+        self.manager, self.client = start_new_kernel(kernel_name=kernel_name, cwd=str(cwd))
+        self.widgets: dict[str, dict[str, Any]] = {}  # comm id -> the widget's state
+        self.stdout = ""
+
+    def next_message(self, deadline: float) -> dict[str, Any]:
+        """The next iopub message, keeping track of the widgets and what was printed."""
+        try:
+            msg: dict[str, Any] = self.client.get_iopub_msg(timeout=deadline - time.monotonic())
+        except queue.Empty:
+            raise AssertionError(f"the kernel went quiet; it printed: {self.stdout!r}") from None
+        content = msg["content"]
+        if msg["msg_type"] == "comm_open":
+            self.widgets[content["comm_id"]] = dict(content["data"].get("state", {}))
+        elif msg["msg_type"] == "comm_msg" and content["data"].get("method") == "update":
+            self.widgets.setdefault(content["comm_id"], {}).update(content["data"]["state"])
+        elif msg["msg_type"] == "stream":
+            self.stdout += content["text"]
+        elif msg["msg_type"] == "error":
+            raise AssertionError("\n".join(content["traceback"]))
+        return msg
+
+    def button(self, description: str) -> str:
+        """The comm id of the button labelled ``description``."""
+        for comm_id, state in self.widgets.items():
+            if state.get("_model_name") == "ButtonModel" and state["description"] == description:
+                return comm_id
+        raise AssertionError(f"no {description!r} button among {len(self.widgets)} widgets")
+
+    def click(self, comm_id: str) -> None:
+        """What the frontend sends when the button is clicked."""
+        content = {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}}
+        self.client.shell_channel.send(self.client.session.msg("comm_msg", content))
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.slow
+def test_cancel_clicked_while_a_cell_waits_ends_the_run_within_a_second(
+    python3_kernel: str, tmp_path: Path, synthetic_data_dir: Path, small_strategy_file: Path
+) -> None:
+    """A cell blocks in ``op.wait()``; the Cancel button's click reaches the kernel anyway."""
+    epochs = 3000  # minutes of training: without the click the wait would time out running
+    session = KernelSession(python3_kernel, tmp_path)
+    try:
+        code = WAITING_CELL.format(
+            data_dir=str(synthetic_data_dir), strategy=str(small_strategy_file), epochs=epochs
+        )
+        session.client.execute(code)
+        deadline = time.monotonic() + 120
+        while not any(  # training is under way, and the cell is blocked in op.wait()
+            "Epoch 3/" in str(state.get("value", "")) for state in session.widgets.values()
+        ):
+            session.next_message(deadline)
+        cancel = session.button("Cancel")
+        clicked_at = time.time()
+        session.click(cancel)
+        while "\n" not in session.stdout.partition("ENDED")[2]:
+            session.next_message(deadline)
+    finally:
+        session.close()
+    status, epoch, ended_at = session.stdout.partition("ENDED")[2].split()[:3]
+    assert status == "cancelled", session.stdout
+    print(f"the wait ended {float(ended_at) - clicked_at:.3f} s after the click, in epoch {epoch}")
+    assert float(ended_at) - clicked_at < 1.5  # the wait ended with the run, at once
+    assert int(epoch) < 10  # long before the run would have ended
