@@ -337,6 +337,77 @@ def test_backoff_is_capped_and_the_budget_ends_the_run_with_the_reason(
     assert "connection refused" in caught.value.detail
 
 
+def test_the_budget_message_says_how_long_how_often_and_why(
+    context: TrainingOperationContext,
+) -> None:
+    host = ScriptedHost(["running", httpx.ConnectError("[Errno 111] Connection refused")])
+    fake = FakeTime()
+    with pytest.raises(HostUnreachableError) as caught:
+        run(host, context, fake, retry_budget_s=2.0)
+    # failures at 0, 0.25, 0.75, 1.75 and 2.0 s (the last wait cut to what the budget left)
+    assert fake.sleeps[1:] == [0.25, 0.5, 1.0, 0.25]
+    assert (
+        f"the training host at {URL} did not answer for 2 s (5 attempts): connection refused "
+        "(retry budget 2 s, set by retry_budget_s or KTRDR_HOST_RETRY_BUDGET_S)"
+    ) in caught.value.detail
+    assert caught.value.reason == "connection refused"
+
+
+def test_a_host_failing_with_5xx_is_summed_up_by_its_status(
+    context: TrainingOperationContext,
+) -> None:
+    busy = httpx.Response(503, json=error_body(503, "host is shutting down"))
+    fake = FakeTime()
+    with pytest.raises(HostUnreachableError) as caught:
+        run(ScriptedHost(["running", busy]), context, fake, retry_budget_s=0.5)
+    assert "did not answer for 0.5 s (3 attempts): answered 503" in caught.value.detail
+    assert "host is shutting down" in caught.value.detail
+
+
+def test_a_zero_budget_fails_at_the_first_failure(context: TrainingOperationContext) -> None:
+    fake = FakeTime()
+    with pytest.raises(HostUnreachableError, match=r"for 0 s \(1 attempt\): connection refused"):
+        run(
+            ScriptedHost(["running", httpx.ConnectError("connection refused")]),
+            context,
+            fake,
+            retry_budget_s=0.0,
+        )
+    assert fake.sleeps == [0.5]  # the one poll interval, no retry
+
+
+def test_the_retry_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ktrdr_lib.runners.host import host_runner_from_env
+
+    monkeypatch.setenv("KTRDR_HOST_RETRY_BUDGET_S", "1.5")
+    runner = host_runner_from_env(URL, None)
+    assert runner is not None and runner.retry_budget_s == 1.5
+    explicit = host_runner_from_env(URL, None, retry_budget_s=7.0)
+    assert explicit is not None and explicit.retry_budget_s == 7.0
+    monkeypatch.setenv("KTRDR_HOST_URL", URL)
+    orch = TrainingOrchestrator(store=OperationStore(":memory:"))
+    try:
+        host_runner = orch.runners["host"]
+        assert isinstance(host_runner, HostTrainingRunner) and host_runner.retry_budget_s == 1.5
+    finally:
+        orch.shutdown()
+    monkeypatch.delenv("KTRDR_HOST_RETRY_BUDGET_S")
+    default = host_runner_from_env(URL, None)
+    assert default is not None and default.retry_budget_s == 30.0
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan"])
+def test_a_bad_retry_budget_in_the_environment_is_named(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from ktrdr_lib.errors import ConfigError
+    from ktrdr_lib.runners.host import host_runner_from_env
+
+    monkeypatch.setenv("KTRDR_HOST_RETRY_BUDGET_S", value)
+    with pytest.raises(ConfigError, match=rf"KTRDR_HOST_RETRY_BUDGET_S='{value}' is not a number"):
+        host_runner_from_env(URL, None)
+
+
 def test_a_timeout_is_retried_like_a_refused_connection(
     context: TrainingOperationContext,
 ) -> None:

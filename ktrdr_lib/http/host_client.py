@@ -62,7 +62,20 @@ T = TypeVar("T")
 
 
 class HostUnreachableError(HostUnavailableError):
-    """No connection to the host, a timeout, or a server-side failure (5xx, 429)."""
+    """No connection to the host, a timeout, or a server-side failure (5xx, 429).
+
+    Args:
+        detail: the whole message.
+        reason: the cause in a few words (``connection refused``, ``timed out after 10 s``,
+            ``answered 503``), for messages that sum up several failures.
+    """
+
+    reason: str = "no answer"
+
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
+        super().__init__(detail)
+        if reason is not None:
+            self.reason = reason
 
 
 class HostAuthError(HostUnavailableError):
@@ -89,6 +102,14 @@ def _normalize(url: str) -> str:
     return url
 
 
+def _transport_reason(exc: httpx.TransportError) -> str:
+    """A transport failure in a few words: ``connection refused`` when nothing listens."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
+        return "connection refused"
+    return text
+
+
 class HostClient:
     """Typed calls to a training host's ``/host/v1`` routes.
 
@@ -108,6 +129,7 @@ class HostClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = _normalize(base_url)
+        self.timeout = timeout
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=self.base_url + HOST_PREFIX,
@@ -184,12 +206,14 @@ class HostClient:
         except httpx.TimeoutException as exc:
             raise HostUnreachableError(
                 f"training host {self.base_url} did not answer {what} in time ({exc!r}); check "
-                "that it runs (`ktrdr serve host`) and is reachable"
+                "that it runs (`ktrdr serve host`) and is reachable",
+                reason=f"timed out after {self.timeout:g} s",
             ) from exc
         except httpx.TransportError as exc:
             raise HostUnreachableError(
                 f"cannot reach the training host at {self.base_url} ({what}: {exc!r}); start it "
-                "with `ktrdr serve host` or fix KTRDR_HOST_URL"
+                "with `ktrdr serve host` or fix KTRDR_HOST_URL",
+                reason=_transport_reason(exc),
             ) from exc
         if response.is_success:
             return response
@@ -210,7 +234,7 @@ class HostClient:
         if code == 404:
             return HostSessionGone(f"{where}: {detail}")
         if code >= 500 or code in (408, 429):
-            return HostUnreachableError(f"{where}: {detail}")
+            return HostUnreachableError(f"{where}: {detail}", reason=f"answered {code}")
         if code in (400, 409, 413, 422):
             if body is not None and body.problems:
                 return StrategyError(body.problems)

@@ -14,7 +14,9 @@ session that is already running (after an orchestrator restart).
 Faults while a run is followed: starting a session is tried once (a POST is not idempotent,
 and a host that is down at the start should fail the operation at once); every later call is
 retried with bounded exponential back-off for at most ``retry_budget_s`` of continuous
-failure, then the operation fails with the last error.
+failure (default 30 s, or ``KTRDR_HOST_RETRY_BUDGET_S``), then the operation fails saying how
+long the host did not answer, after how many attempts, and why ("the training host at
+http://127.0.0.1:5002 did not answer for 30 s (11 attempts): connection refused").
 
 Example:
     >>> runner = HostTrainingRunner("http://gpu-box:5002", token="s3cret")  # doctest: +SKIP
@@ -27,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -57,7 +60,10 @@ from ktrdr_lib.schemas.status import FINAL_STATUSES
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["HostTrainingRunner", "host_runner_from_env"]
+__all__ = ["RETRY_BUDGET_ENV", "HostTrainingRunner", "host_runner_from_env"]
+
+RETRY_BUDGET_ENV = "KTRDR_HOST_RETRY_BUDGET_S"
+"""The environment variable :func:`host_runner_from_env` reads the retry budget from."""
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,7 +77,9 @@ class HostTrainingRunner:
         token: the host's bearer token (``KTRDR_HOST_TOKEN``).
         poll_interval: seconds between status polls (default 0.5).
         retry_budget_s: how long calls may keep failing (unreachable host, 5xx) before the
-            operation fails (default 30).
+            operation fails (default 30; :func:`host_runner_from_env` reads
+            ``KTRDR_HOST_RETRY_BUDGET_S``). A host that refuses connections fails the run
+            within the budget; one that hangs may add one ``request_timeout_s``.
         backoff_initial_s / backoff_max_s: the first and the largest wait between retries;
             each failed call doubles the wait.
         stop_confirm_timeout_s: after an abort, how long to wait for the host to confirm
@@ -285,9 +293,13 @@ class HostTrainingRunner:
                 left = self.retry_budget_s - spent
                 if left <= 0:
                     raise HostUnreachableError(
-                        f"lost contact with the training host while {what}: {attempts} "
-                        f"attempt(s) failed over {spent:.1f} s (retry budget "
-                        f"{self.retry_budget_s:.0f} s). Last error: {exc.detail}"
+                        f"lost contact with the training host while {what}: the training host "
+                        f"at {self.host_url} did not answer for {round(spent, 1):g} s "
+                        f"({attempts} attempt{'s' if attempts != 1 else ''}): {exc.reason} "
+                        f"(retry budget {self.retry_budget_s:g} s, set by retry_budget_s or "
+                        f"{RETRY_BUDGET_ENV}). Check that the host runs (`ktrdr serve host`), "
+                        f"then start the training again. Last error: {exc.detail}",
+                        reason=exc.reason,
                     ) from exc
                 log.warning("%s failed (%s); retrying in %.2f s", what, exc.detail, delay)
                 self._pause(min(delay, left), token, wake_on_cancel=False)
@@ -383,9 +395,34 @@ class HostTrainingRunner:
 def host_runner_from_env(
     host_url: str | None, host_token: str | None, **options: Any
 ) -> HostTrainingRunner | None:
-    """A runner for ``host_url`` (else ``KTRDR_HOST_URL``), or ``None`` when neither is set."""
+    """A runner for ``host_url`` (else ``KTRDR_HOST_URL``), or ``None`` when neither is set.
+
+    The token is ``host_token`` (else ``KTRDR_HOST_TOKEN``); the retry budget is
+    ``options["retry_budget_s"]`` (else ``KTRDR_HOST_RETRY_BUDGET_S``, else 30 s); other
+    ``options`` go to :class:`HostTrainingRunner`.
+
+    Raises:
+        ConfigError: ``KTRDR_HOST_RETRY_BUDGET_S`` is not a number of seconds ≥ 0, or the URL
+            is not an http(s) URL.
+    """
     url = host_url or os.environ.get("KTRDR_HOST_URL") or None
     if url is None:
         return None
     token = host_token if host_token is not None else os.environ.get("KTRDR_HOST_TOKEN") or None
+    budget = os.environ.get(RETRY_BUDGET_ENV, "").strip()
+    if budget and "retry_budget_s" not in options:
+        options["retry_budget_s"] = _seconds_from_env(RETRY_BUDGET_ENV, budget)
     return HostTrainingRunner(url, token, **options)
+
+
+def _seconds_from_env(name: str, text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(
+            f"{name}={text!r} is not a number of seconds; set it to how long a training host "
+            "may go unanswered before its runs fail, e.g. 30 (or unset it for the default 30)"
+        )
+    return seconds
