@@ -104,8 +104,8 @@ def _batch_lines(text: str) -> int:
     return sum(1 for line in text.splitlines() if "Batch" in line)
 
 
-def _assert_readable(text: str) -> None:
-    assert "status: completed" in text
+def _assert_readable(text: str, ended: str = "status: completed") -> None:
+    assert ended in text
     for row in ("operation", "epochs", "train loss / acc", "val loss / acc", "test", "model"):
         assert any(line.startswith(row) for line in text.splitlines()), (row, text[-2000:])
     assert _batch_lines(text) <= MAX_BATCH_LINES, text
@@ -128,7 +128,10 @@ def test_stored_notebooks_have_no_outputs() -> None:
 def test_quickstart_trains_reloads_and_predicts(python3_kernel: str, tmp_path: Path) -> None:
     nb = _execute("quickstart.ipynb", tmp_path, {"EPOCHS": 2})
     text = _text(nb)
-    _assert_readable(text)
+    _assert_readable(text, ended="Completed: 2 epochs, test accuracy 0.")
+    assert "OperationHandle(" not in text  # no stale repr of a running handle
+    [plot] = [cell for cell in nb.cells if "plt.subplots" in cell.source]
+    assert any("image/png" in out.get("data", {}) for out in plot.outputs), plot.outputs
     assert "epoch" in text and "val_loss" in text  # the epoch history table
     assert "loaded: rsi_mean_reversion v1" in text
     assert "signal " in text and "probability" in text
