@@ -287,6 +287,28 @@ def test_pending_can_be_cancelled_directly(store: OperationStore) -> None:
     assert done.cancellation_reason == "before start"
 
 
+def test_a_cancel_is_stored_with_its_kind_and_an_abort_escalates_a_graceful_one(
+    store: OperationStore,
+) -> None:
+    store.create("op")
+    store.transition("op", "running")
+    first = store.transition(
+        "op", "cancelling", cancellation_reason="good enough", cancel_kind="graceful"
+    )
+    assert (first.cancel_kind, first.cancellation_reason) == ("graceful", "good enough")
+    again = store.transition(
+        "op", "cancelling", cancellation_reason="later", cancel_kind="graceful"
+    )
+    assert (again.cancel_kind, again.cancellation_reason) == ("graceful", "good enough")
+    escalated = store.transition(
+        "op", "cancelling", cancellation_reason="stop now", cancel_kind="abort"
+    )
+    assert (escalated.cancel_kind, escalated.cancellation_reason) == ("abort", "stop now")
+    # a graceful request never downgrades an abort, nor replaces its reason
+    final = store.transition("op", "cancelled", cancellation_reason="late", cancel_kind="graceful")
+    assert (final.cancel_kind, final.cancellation_reason) == ("abort", "stop now")
+
+
 def test_host_session_is_remembered(store: OperationStore) -> None:
     store.create("op", mode="host")
     store.set_host_session("op", "sess-9")
@@ -547,6 +569,7 @@ def test_an_older_database_gains_the_context_column_and_keeps_its_records(
 
     store = OperationStore(path)
     assert store.get("legacy").status == "completed"
+    assert store.get("legacy").cancel_kind is None
     assert store.stored_context("legacy") is None
     store.create("new", context={"k": 1})
     assert store.stored_context("new") == b'{"k":1}'
@@ -557,7 +580,7 @@ def test_an_older_database_gains_the_context_column_and_keeps_its_records(
     probe = sqlite3.connect(path)
     columns = [row[1] for row in probe.execute("PRAGMA table_info(operations)")]
     probe.close()
-    assert columns.count("context") == 1
+    assert columns.count("context") == columns.count("cancel_kind") == 1
 
 
 def test_claim_orphans_takes_over_only_followable_host_runs_of_gone_processes(

@@ -121,8 +121,10 @@ class OperationExecutor:
             try:
                 self.transition(live, op_id, "running")
             except StateConflictError:  # cancelled while queued
+                live.token.mark_observed()
                 tracker.finish("cancelled", "Cancelled before it started")
                 self.writer.flush()
+                self._record_latency(op_id, live.token, "cancelled")
                 return
         else:  # re-attaching: carry on from where the stored progress left off
             tracker.forward(
@@ -161,6 +163,7 @@ class OperationExecutor:
                 finished_at=utc_now(),
                 cancellation_reason=live.token.reason if status == "cancelled" else None,
                 host_session_id=live.host_session_id,
+                last_progress=tracker.snapshot(),
             )
         message = {
             "completed": "Completed",
@@ -176,6 +179,11 @@ class OperationExecutor:
                 status,
                 error_message=error,
                 cancellation_reason=live.token.reason if live.token.is_set else None,
+                cancel_kind=None
+                if not live.token.is_set
+                else "graceful"
+                if live.token.graceful
+                else "abort",
                 result=result,
             )
         except StateConflictError:  # marked interrupted at shutdown; that stays

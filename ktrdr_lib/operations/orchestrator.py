@@ -122,6 +122,10 @@ class TrainingOrchestrator(OperationReads):
         self.progress_interval = progress_interval
         self.data_dir = data_dir
         self.models_dir = Path(models_dir) if models_dir is not None else self.home / "models"
+        for each in self.runners.values():  # e.g. a process runner's warm workers
+            warm_up = getattr(each, "warm_up", None)
+            if callable(warm_up):
+                warm_up()
         self._writer = StoreWriter(self.store)
         self._executor = OperationExecutor(
             self.store, self._writer, self.runners, progress_interval=progress_interval
@@ -278,7 +282,10 @@ class TrainingOrchestrator(OperationReads):
         """Ask an operation to stop. Idempotent while it is active.
 
         A queued operation is cancelled at once; a running one becomes ``cancelling`` and
-        stops within a batch (abort) or after evaluating and saving (graceful).
+        stops within a batch (abort, ends ``cancelled``) or finishes its running epoch, its
+        validation included, then evaluates and saves (graceful, ends ``completed`` with the
+        reason on record). An abort after a graceful request escalates it: the run stops
+        within a batch and ends ``cancelled`` with the abort's reason.
 
         Raises:
             NotFoundError: unknown id.
@@ -308,13 +315,20 @@ class TrainingOrchestrator(OperationReads):
                 "through the process (or API) that runs it"
             )
         live.token.cancel(graceful=graceful, reason=text)
+        kind = "graceful" if live.token.graceful else "abort"
         if record.status == "pending":
             try:
-                return self._transition(operation_id, "cancelled", cancellation_reason=text)
+                return self._transition(
+                    operation_id, "cancelled", cancellation_reason=text, cancel_kind=kind
+                )
             except StateConflictError:
                 pass  # the worker just picked it up; it will see the token
         with contextlib.suppress(StateConflictError):  # it may have finished meanwhile
-            self._transition(operation_id, "cancelling", cancellation_reason=text)
+            # Stored with its kind: a restart that finds a graceful stop under way (a host
+            # run re-attached) completes it as graceful; an abort escalates it, reason too.
+            self._transition(
+                operation_id, "cancelling", cancellation_reason=live.token.reason, cancel_kind=kind
+            )
         if live.tracker is not None and not live.done.is_set():
             live.tracker.set_status("cancelling")
         return self.get_operation(operation_id)

@@ -90,6 +90,9 @@ def _rebuild(store: OperationStore, writer: StoreWriter, op_id: str) -> LiveOper
     live.host_session_id = session_id
     live.resumed_from = record.progress
     live.started_at = record.started_at
-    if record.status == "cancelling":  # the cancel was under way: carry it through
-        live.token.cancel(reason=record.cancellation_reason or "cancelled by request")
+    if record.status == "cancelling":  # the cancel was under way: carry it through, same kind
+        live.token.cancel(
+            graceful=record.cancel_kind == "graceful",
+            reason=record.cancellation_reason or "cancelled by request",
+        )
     return live

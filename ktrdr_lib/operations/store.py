@@ -37,7 +37,7 @@ from ktrdr_lib.operations.sqlite import SqliteDatabase
 from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
 from ktrdr_lib.schemas.results import TrainingResult
-from ktrdr_lib.schemas.status import FINAL_STATUSES, OperationStatus
+from ktrdr_lib.schemas.status import FINAL_STATUSES, CancelKind, OperationStatus
 from ktrdr_lib.timestamps import utc_now
 
 __all__ = ["OperationStore"]
@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS operations (
     host_session_id TEXT,
     result BLOB,
     owner TEXT,
-    context BLOB
+    context BLOB,
+    cancel_kind TEXT
 );
 CREATE INDEX IF NOT EXISTS operations_status ON operations(status);
 CREATE INDEX IF NOT EXISTS operations_created ON operations(created_at);
@@ -78,11 +79,12 @@ CREATE TABLE IF NOT EXISTS epoch_history (
 """
 
 # Nullable columns added after the first release: ALTER TABLE adds them to older databases.
-_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("context", "BLOB"),)
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("context", "BLOB"), ("cancel_kind", "TEXT"))
 
 _COLUMNS = (
     "operation_id, operation_type, status, mode, created_at, started_at, finished_at, "
-    "metadata, progress, error_message, cancellation_reason, host_session_id, result"
+    "metadata, progress, error_message, cancellation_reason, host_session_id, result, "
+    "cancel_kind"
 )
 _encode = msgspec.json.Encoder().encode
 _decode_snapshot = msgspec.json.Decoder(ProgressSnapshot).decode
@@ -156,7 +158,7 @@ class OperationStore:
             with self._transaction() as conn:
                 conn.execute(
                     f"INSERT INTO operations ({_COLUMNS}, owner, context) VALUES "
-                    "(?, ?, 'pending', ?, ?, NULL, NULL, ?, ?, NULL, NULL, NULL, NULL, ?, ?)",
+                    "(?, ?, 'pending', ?, ?, NULL, NULL, ?, ?, NULL, NULL, NULL, NULL, NULL, ?, ?)",
                     (
                         operation_id,
                         operation_type,
@@ -253,18 +255,23 @@ class OperationStore:
         *,
         error_message: str | None = None,
         cancellation_reason: str | None = None,
+        cancel_kind: CancelKind | None = None,
         result: TrainingResult | None = None,
     ) -> OperationSnapshot:
         """Move to ``status`` if the state machine allows it.
 
         A final state is never overwritten: transitions out of one raise StateConflictError,
         and re-asserting it returns the record unchanged. Timestamps (started/finished) are
-        set here.
+        set here. The first cancellation reason stays, except that an ``abort`` escalating a
+        stored ``graceful`` cancel replaces it (and the kind) with its own; a graceful request
+        never downgrades an abort. Re-asserting a non-final status (``cancelling`` again) is
+        how an escalation is stored.
         """
         now = utc_now()
         with self._transaction() as conn:
             row = conn.execute(
-                "SELECT status FROM operations WHERE operation_id = ?", (operation_id,)
+                "SELECT status, cancel_kind FROM operations WHERE operation_id = ?",
+                (operation_id,),
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"Operation not found: {operation_id}")
@@ -293,9 +300,16 @@ class OperationStore:
             if error_message is not None:
                 sets.append("error_message = ?")
                 params.append(error_message)
+            escalating = cancel_kind == "abort" and row[1] == "graceful"
             if cancellation_reason is not None:
-                sets.append("cancellation_reason = COALESCE(cancellation_reason, ?)")
+                if escalating:
+                    sets.append("cancellation_reason = ?")
+                else:
+                    sets.append("cancellation_reason = COALESCE(cancellation_reason, ?)")
                 params.append(cancellation_reason)
+            if cancel_kind is not None and (row[1] is None or escalating):
+                sets.append("cancel_kind = ?")
+                params.append(cancel_kind)
             if result is not None:
                 sets.append("result = ?")
                 params.append(_encode(result))
@@ -431,4 +445,5 @@ def _record(row: tuple[Any, ...]) -> OperationSnapshot:
         cancellation_reason=row[10],
         host_session_id=row[11],
         result=_decode_result(row[12]) if row[12] is not None else None,
+        cancel_kind=row[13],
     )

@@ -15,6 +15,7 @@ import msgspec
 from ktrdr_lib.schemas.results import (
     ArtifactsInfo,
     DataSummary,
+    EpochReached,
     ResourceUsage,
     SessionInfo,
     TrainingMetrics,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.models.store import SavedModel
     from ktrdr_lib.pipeline.context import TrainingOperationContext
     from ktrdr_lib.pipeline.prepare import PreparedData
-    from ktrdr_lib.schemas.progress import EpochHistoryRow
+    from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
     from ktrdr_lib.schemas.results import ClassificationMetrics, RegressionMetrics
     from ktrdr_lib.training.fit import FitOutcome
 
@@ -188,9 +189,11 @@ class ResultAggregator:
         finished_at: str | None,
         cancellation_reason: str | None = None,
         host_session_id: str | None = None,
+        last_progress: ProgressSnapshot | None = None,
     ) -> TrainingResult:
         """What is known of a run that did not finish (cancelled or failed): the epochs that
-        ran, no evaluation, no artifacts."""
+        ran to their end, how far the one it stopped in got (from ``last_progress``, the run's
+        last progress), no evaluation, no artifacts."""
         complete = [row for row in history if row.val_loss is not None]
         last = complete[-1] if complete else None
         best = min(complete, key=lambda r: r.val_loss or float("inf")) if complete else None
@@ -206,6 +209,7 @@ class ResultAggregator:
                 early_stopped=True,
                 stop_reason="cancelled" if cancellation_reason else "failed",
                 training_time_s=round(seconds, 3),
+                interrupted_epoch=cls._interrupted_epoch(last_progress, len(complete)),
             ),
             validation_metrics=None,
             test_metrics=None,
@@ -219,6 +223,22 @@ class ResultAggregator:
                 host_session_id=host_session_id,
             ),
             data_summary=DataSummary(),
+        )
+
+    @staticmethod
+    def _interrupted_epoch(
+        progress: ProgressSnapshot | None, epochs_completed: int
+    ) -> EpochReached | None:
+        """The epoch a run stopped inside, from its last progress (``None`` when it stopped
+        before training or at an epoch's end)."""
+        if progress is None or progress.epoch <= epochs_completed or progress.total_batches < 1:
+            return None
+        if progress.phase not in ("train", "remote"):
+            return None
+        return EpochReached(
+            epoch=progress.epoch,
+            batches_completed=min(progress.batch, progress.total_batches),
+            batches_total=progress.total_batches,
         )
 
     @staticmethod

@@ -186,7 +186,11 @@ def execute_pipeline(
         loss=spec.training,
     )
     if not fit.history:
-        raise TrainingError("training finished without a single epoch; this is a bug")
+        raise TrainingError(
+            "training stopped before its first epoch completed, so there is nothing to "
+            "evaluate or save; a callback set trainer.should_stop mid-epoch (the graceful "
+            "stop waits for the epoch's end)"
+        )
 
     steps.enter("evaluate", "Evaluating on the validation and test splits")
     metrics = {split: _split_metrics(fit.module, splits, split) for split in ("val", "test")}

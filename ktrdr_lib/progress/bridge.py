@@ -80,6 +80,8 @@ class ProgressBridge(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._enabled or trainer.sanity_checking:
             return
+        if getattr(pl_module, "train_batches_run", 0) < trainer.num_training_batches:
+            return  # a partial epoch (stopped mid-way) is no epoch of the history
         metrics = dict(getattr(pl_module, "epoch_metrics", {}) or {})
         lr = None
         if trainer.optimizers:

@@ -14,16 +14,24 @@ __all__ = ["CancelCallback"]
 
 
 class CancelCallback(pl.Callback):
-    """Checks a :class:`CancelToken` at the start of every training batch.
+    """Honours a :class:`CancelToken` during ``Trainer.fit``.
 
-    Under a distributed strategy the token lives in one process only, so the ranks agree on
-    the decision with ``strategy.reduce_boolean_decision`` every ``sync_every`` batches (the
-    same batches on every rank, so no rank waits on a collective the others skipped): if any
-    rank wants to stop, all stop at that batch, with the same kind of stop.
+    * An **abort** is checked at the start of every training batch and raises
+      :class:`~ktrdr_lib.errors.OperationCancelled`, so training stops within one batch.
+    * A **graceful** stop lets the running epoch finish, its validation included, and stops at
+      the epoch's end (``on_train_epoch_end``, which Lightning calls after the epoch's
+      validation); the caller then evaluates and saves. A graceful stop that arrives before
+      the first epoch therefore finishes that epoch. Escalating it to an abort stops within a
+      batch like any abort.
+
+    Under a distributed strategy the token lives in one process only, so the ranks agree with
+    ``strategy.reduce_boolean_decision``: on aborts every ``sync_every`` batches (the same
+    batches on every rank, so no rank waits on a collective the others skipped), on graceful
+    stops at every epoch end. If any rank wants to stop, all stop at the same place.
 
     Args:
         token: the run's token.
-        sync_every: batches between cross-rank agreements (distributed runs only).
+        sync_every: batches between cross-rank abort agreements (distributed runs only).
     """
 
     def __init__(self, token: CancelToken, *, sync_every: int = 8) -> None:
@@ -34,48 +42,40 @@ class CancelCallback(pl.Callback):
         self.token = token
         self.sync_every = sync_every
 
-    def _agree(self, trainer: pl.Trainer, batch_idx: int) -> None:
-        if batch_idx % self.sync_every:
-            return
-        strategy = trainer.strategy
-        if not strategy.reduce_boolean_decision(self.token.is_set, all=False):
-            return
-        abort = strategy.reduce_boolean_decision(self.token.aborting, all=False)
+    def _abort(self) -> None:
         self.token.mark_observed()
-        if abort:
-            raise OperationCancelled(self.token.reason or "cancelled on another rank")
-        trainer.should_stop = True
-
-    def _check(self, trainer: pl.Trainer) -> None:
-        if not self.token.is_set:
-            return
-        self.token.mark_observed()
-        if self.token.aborting:
-            raise OperationCancelled(self.token.reason or "cancelled")
-        trainer.should_stop = True
+        raise OperationCancelled(self.token.reason or "cancelled on another rank")
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.world_size == 1:
-            self._check(trainer)
+        if trainer.world_size == 1 and self.token.aborting:
+            self._abort()
 
     @override
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        if trainer.world_size > 1:
-            self._agree(trainer, batch_idx)
-        else:
-            self._check(trainer)
+        if trainer.world_size == 1:
+            if self.token.aborting:
+                self._abort()
+        elif batch_idx % self.sync_every == 0 and trainer.strategy.reduce_boolean_decision(
+            self.token.aborting, all=False
+        ):
+            self._abort()
 
     @override
-    def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        if trainer.world_size == 1 and self.token.graceful:
-            self._check(trainer)
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.world_size == 1:
+            if self.token.aborting:  # an abort that arrived during validation
+                self._abort()
+            stop = self.token.graceful
+        else:
+            abort, stop = (
+                trainer.strategy.reduce_boolean_decision(flag, all=False)
+                for flag in (self.token.aborting, self.token.is_set)
+            )
+            if abort:
+                self._abort()
+        if stop:
+            self.token.mark_observed()
+            trainer.should_stop = True

@@ -4,8 +4,9 @@ in Lightning).
 The token, not ``trainer.should_stop`` (which ``fit()`` resets), carries the request. It is
 checked before training, between preparation steps and at the start of every batch. An
 **abort** raises :class:`~ktrdr_lib.errors.OperationCancelled` through Lightning, so the run
-stops within one batch and ends ``cancelled``; a **graceful** stop lets the current batch
-finish, skips the remaining epochs, then evaluates and saves what was learned.
+stops within one batch and ends ``cancelled``; a **graceful** stop lets the running epoch
+finish, its validation included, skips the remaining epochs, then evaluates and saves what was
+learned. A graceful stop escalated to an abort is an abort, with the abort's reason.
 
 Nothing here uses signals or KeyboardInterrupt: Lightning turns those into ``sys.exit``.
 """
@@ -24,7 +25,7 @@ class CancelToken:
     """A thread-safe, one-way cancel request.
 
     ``cancel()`` is idempotent: the first call's kind and reason win, except that an abort
-    may upgrade an earlier graceful request.
+    may upgrade an earlier graceful request (its reason then replaces the graceful one's).
     """
 
     def __init__(self) -> None:
@@ -41,6 +42,7 @@ class CancelToken:
             if self._event.is_set():
                 if self._graceful and not graceful:
                     self._graceful = False
+                    self._reason = reason or "cancelled"
                 return
             self._graceful = graceful
             self._reason = reason or ("graceful stop requested" if graceful else "cancelled")
@@ -77,10 +79,14 @@ class CancelToken:
         """``time.monotonic()`` when the run first acted on the request."""
         return self._observed_at
 
-    def mark_observed(self) -> None:
-        """Record that the run acted on the request (first call wins)."""
+    def mark_observed(self, at: float | None = None) -> None:
+        """Record that the run acted on the request (first call wins).
+
+        ``at`` is a ``time.monotonic()`` reading taken elsewhere (a child process acting on
+        the request it was forwarded: the clock is system-wide); default now.
+        """
         if self._event.is_set() and self._observed_at is None:
-            self._observed_at = time.monotonic()
+            self._observed_at = time.monotonic() if at is None else at
 
     def raise_if_aborted(self) -> None:
         """Raise :class:`OperationCancelled` if an abort was requested."""

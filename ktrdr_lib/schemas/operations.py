@@ -8,7 +8,7 @@ import msgspec
 
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from ktrdr_lib.schemas.results import TrainingResult
-from ktrdr_lib.schemas.status import FINAL_STATUSES, OperationStatus
+from ktrdr_lib.schemas.status import FINAL_STATUSES, CancelKind, OperationStatus
 
 __all__ = ["FinalEvent", "OperationList", "OperationSnapshot"]
 
@@ -17,7 +17,8 @@ class OperationSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """An operation at one moment: its record plus its latest progress snapshot.
 
     ``result`` is the run's :class:`TrainingResult` once it ended (partial for a cancelled or
-    failed run), else ``None``.
+    failed run), else ``None``. ``cancel_kind`` is what a cancel asked for (``graceful`` or
+    ``abort``; an abort may escalate a graceful stop, never the reverse), ``None`` when none was.
     """
 
     operation_id: str
@@ -33,6 +34,7 @@ class OperationSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     cancellation_reason: str | None
     host_session_id: str | None
     result: TrainingResult | None
+    cancel_kind: CancelKind | None = None
 
     @property
     def is_final(self) -> bool:

@@ -18,6 +18,7 @@ __all__ = [
     "ClassMetrics",
     "ClassificationMetrics",
     "DataSummary",
+    "EpochReached",
     "FeatureReport",
     "RegressionMetrics",
     "ResourceUsage",
@@ -107,8 +108,28 @@ class _Out(msgspec.Struct, frozen=True, kw_only=True):
     """Base of result Structs."""
 
 
+class EpochReached(_Out, frozen=True, kw_only=True):
+    """How far the epoch a run stopped in got. It is not a completed epoch: no history row,
+    no curve point and no ``epochs_completed`` count stand for it.
+
+    Attributes:
+        epoch: the 1-based epoch that was running.
+        batches_completed: its training batches that ran before the stop.
+        batches_total: the training batches an epoch has.
+    """
+
+    epoch: int
+    batches_completed: int
+    batches_total: int
+
+
 class TrainingMetrics(_Out, frozen=True, kw_only=True):
-    """How the fit went."""
+    """How the fit went.
+
+    ``epochs_completed`` counts epochs that ran to their end, validation included. A run
+    aborted (or failed) mid-epoch says how far that epoch got in ``interrupted_epoch``; a
+    graceful stop always ends at an epoch's end, so it has none.
+    """
 
     final_train_loss: float | None = None
     final_val_loss: float | None = None
@@ -120,6 +141,7 @@ class TrainingMetrics(_Out, frozen=True, kw_only=True):
     stop_reason: str | None = None
     training_time_s: float = 0.0
     samples_per_second: float | None = None
+    interrupted_epoch: EpochReached | None = None
 
 
 class ResourceUsage(_Out, frozen=True, kw_only=True):

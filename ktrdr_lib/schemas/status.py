@@ -7,6 +7,7 @@ from typing import Literal
 __all__ = [
     "ACTIVE_STATUSES",
     "FINAL_STATUSES",
+    "CancelKind",
     "OperationStatus",
     "Phase",
     "PipelinePhase",
@@ -16,6 +17,9 @@ __all__ = [
 OperationStatus = Literal[
     "pending", "running", "cancelling", "completed", "failed", "cancelled", "interrupted"
 ]
+CancelKind = Literal["graceful", "abort"]
+"""What a cancel asked for: stop after the running epoch (then evaluate and save), or stop
+within a batch."""
 PipelinePhase = Literal["load_data", "indicators", "fuzzy", "labels", "train", "evaluate", "save"]
 """The phases a training pipeline goes through, in order."""
 Phase = Literal[

@@ -15,9 +15,12 @@ than ``self.log`` (so ``trainer.callback_metrics`` stays empty).
 
 Stopping:
     * an exception raised by a callback propagates unchanged (a cancel exception stays one);
-    * a callback that sets ``trainer.should_stop = True`` ends training after the current batch;
-      Lightning validates that partial epoch, recorded with ``complete=False``, and
-      ``FitOutcome.stop_reason`` is ``"stopped_by_callback"``;
+    * a callback that sets ``trainer.should_stop = True`` at an epoch's end (the graceful stop
+      of :class:`~ktrdr_lib.progress.cancel_callback.CancelCallback`) ends training after that
+      epoch and its validation; ``FitOutcome.stop_reason`` is ``"stopped_by_callback"``. One
+      that sets it mid-epoch ends training after the current batch, and that partial epoch is
+      not recorded anywhere: the history holds complete epochs only, and the best weights
+      come from one of them;
     * a NaN or infinite loss raises :class:`~ktrdr_lib.errors.TrainingError` at the end of the
       epoch, naming the epoch and the first bad batch.
 
@@ -45,9 +48,10 @@ from typing_extensions import override
 
 from ktrdr_lib.errors import TrainingError
 from ktrdr_lib.features.dataset import DatasetSplits
-from ktrdr_lib.strategy.spec import EarlyStoppingSpec, ModelSpec, TrainingSpec
+from ktrdr_lib.strategy.spec import EarlyStoppingSpec, ModelSpec, ModelTrainingSpec, TrainingSpec
 from ktrdr_lib.training.batches import TensorBatches
 from ktrdr_lib.training.module import FuzzyMLP, inverse_frequency_weights
+from ktrdr_lib.training.quiet import quiet_lightning
 
 __all__ = ["EpochRecord", "FitOutcome", "StopReason", "fit_model"]
 
@@ -65,8 +69,6 @@ class EpochRecord(msgspec.Struct, frozen=True, kw_only=True):
         val_accuracy: validation accuracy after the epoch.
         learning_rate: the optimiser's learning rate during the epoch.
         duration_s: wall time of the epoch, validation included.
-        complete: ``False`` for an epoch a callback stopped part-way (its train figures cover
-            the batches that ran).
     """
 
     epoch: int
@@ -76,7 +78,6 @@ class EpochRecord(msgspec.Struct, frozen=True, kw_only=True):
     val_accuracy: float
     learning_rate: float
     duration_s: float
-    complete: bool = True
 
 
 @dataclass
@@ -85,10 +86,10 @@ class FitOutcome:
 
     Attributes:
         module: the trained module, holding the best epoch's weights.
-        history: one :class:`EpochRecord` per epoch, the last one possibly partial when a
-            callback stopped training mid-epoch.
-        best_epoch: 1-based epoch whose weights ``module`` holds (0 when no batch ran).
-        epochs_completed: epochs that ran to their end.
+        history: one :class:`EpochRecord` per epoch that ran to its end (a partial epoch a
+            callback stopped is not in it).
+        best_epoch: 1-based epoch whose weights ``module`` holds (0 when no epoch completed).
+        epochs_completed: epochs that ran to their end (``len(history)``).
         early_stopped: training ended before ``max_epochs`` (see ``stop_reason``).
         stop_reason: ``"early_stopping"``, ``"stopped_by_callback"`` or ``None``.
         training_time_s: wall time of ``Trainer.fit``.
@@ -182,8 +183,10 @@ class _SilentProfiler(PassThroughProfiler):
 
 
 class _EpochHistory(Callback):
-    """Records an :class:`EpochRecord` per validated epoch, keeps the best weights, and stops
-    early when ``model.training.early_stopping`` says so.
+    """Records an :class:`EpochRecord` per validated complete epoch, keeps the best weights,
+    and stops early when ``model.training.early_stopping`` says so. A partial epoch (a callback
+    stopped it mid-way; Lightning still validates it) is neither recorded nor a candidate for
+    the best weights.
 
     Early stopping follows Lightning's ``EarlyStopping`` rule: an epoch improves when the
     monitored figure beats the best so far by more than ``min_delta``; after ``patience``
@@ -208,18 +211,20 @@ class _EpochHistory(Callback):
         self._epoch_started = time.perf_counter()
 
     def on_validation_end(self, trainer: lightning.Trainer, pl_module: Any) -> None:
-        if not trainer.sanity_checking and isinstance(pl_module, FuzzyMLP):
-            complete = pl_module.train_batches_run >= trainer.num_training_batches
-            self._record(trainer, pl_module, complete=complete)
+        if (
+            not trainer.sanity_checking
+            and isinstance(pl_module, FuzzyMLP)
+            and pl_module.train_batches_run >= trainer.num_training_batches
+        ):
+            self._record(trainer, pl_module)
             self._check_stopping(trainer, pl_module.epoch_metrics[self.monitor])
 
-    def _record(self, trainer: lightning.Trainer, pl_module: FuzzyMLP, *, complete: bool) -> None:
+    def _record(self, trainer: lightning.Trainer, pl_module: FuzzyMLP) -> None:
         figures = pl_module.epoch_metrics
         record = EpochRecord(
             epoch=trainer.current_epoch + 1,
             learning_rate=float(trainer.optimizers[0].param_groups[0]["lr"]),
             duration_s=time.perf_counter() - self._epoch_started,
-            complete=complete,
             **figures,
         )
         self.records.append(record)
@@ -320,6 +325,39 @@ def fit_model(
     )
     stopping = settings.early_stopping
     history = _EpochHistory(stopping.monitor if stopping else "val_loss", stopping)
+    with quiet_lightning():
+        return _fit(
+            module,
+            splits,
+            settings,
+            history,
+            seed=seed,
+            epochs=epochs,
+            callbacks=callbacks,
+            accelerator=accelerator,
+            devices=devices,
+            strategy=strategy,
+            precision=precision,
+            default_root_dir=default_root_dir,
+        )
+
+
+def _fit(
+    module: FuzzyMLP,
+    splits: DatasetSplits,
+    settings: ModelTrainingSpec,
+    history: _EpochHistory,
+    *,
+    seed: int,
+    epochs: int,
+    callbacks: Sequence[Callback],
+    accelerator: str,
+    devices: int | str,
+    strategy: str,
+    precision: str | None,
+    default_root_dir: Path | None,
+) -> FitOutcome:
+    """Build the Trainer, fit and gather the outcome (Lightning's INFO lines kept quiet)."""
     trainer = lightning.Trainer(
         max_epochs=epochs,
         callbacks=[history, *callbacks],
@@ -370,7 +408,7 @@ def fit_model(
         module=module,
         history=history.records,
         best_epoch=history.best_epoch,
-        epochs_completed=sum(record.complete for record in history.records),
+        epochs_completed=len(history.records),
         early_stopped=stop_reason is not None,
         stop_reason=stop_reason,
         training_time_s=training_time,

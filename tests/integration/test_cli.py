@@ -44,6 +44,9 @@ def test_train_json_result_and_progress(
     assert "[load_data]" in out.stderr and "[train] Epoch 2/2" in out.stderr
     # batch-level lines are only drawn on a terminal; a pipe gets one line per epoch
     assert out.stderr.count("Batch ") == 0
+    # Lightning's own announcements stay out of the terminal
+    for noise in ("GPU available", "TPU available", "Tip:", "LeafSpec", "Trainer.fit` stopped"):
+        assert noise not in out.stderr, out.stderr
 
     listed = _run("models", "list", "--json", env_home=isolated_home)
     assert [m["model_id"] for m in json.loads(listed.stdout)] == ["small_test/v1"]

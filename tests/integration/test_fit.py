@@ -20,7 +20,7 @@ from ktrdr_lib.strategy.spec import (
     TrainingSpec,
 )
 from ktrdr_lib.training.evaluation import evaluate
-from ktrdr_lib.training.fit import EpochRecord, fit_model
+from ktrdr_lib.training.fit import fit_model
 
 # Lightning 2.6 on torch 2.13 builds a deprecated LeafSpec for every loader (a FutureWarning
 # the pyproject filter, written for DeprecationWarning, does not catch).
@@ -106,7 +106,7 @@ def test_learns_the_signal_and_reports_the_run() -> None:
     assert outcome.samples_per_epoch == 480
     assert outcome.batches_per_epoch == 15
     assert all(record.learning_rate == 0.01 for record in outcome.history)
-    assert all(record.duration_s > 0 and record.complete for record in outcome.history)
+    assert all(record.duration_s > 0 for record in outcome.history)
     assert outcome.history[-1].train_loss < outcome.history[0].train_loss
     best = outcome.history[outcome.best_epoch - 1]
     assert best.val_loss == min(record.val_loss for record in outcome.history)
@@ -195,23 +195,38 @@ def test_val_accuracy_monitor_picks_the_most_accurate_epoch() -> None:
     assert outcome.stop_reason is None
 
 
-def test_callback_stop_ends_after_the_batch_and_validates_what_was_learned() -> None:
+def test_a_mid_epoch_callback_stop_leaves_the_partial_epoch_out_of_the_history() -> None:
     outcome = fit_model(model_spec(epochs=10), make_splits(), callbacks=[StopAt(epoch=1, batch=4)])
     assert outcome.early_stopped is True
     assert outcome.stop_reason == "stopped_by_callback"
     assert outcome.epochs_completed == 1
-    assert [record.complete for record in outcome.history] == [True, False]
-    partial = outcome.history[-1]
-    assert isinstance(partial, EpochRecord)
-    assert partial.epoch == 2
-    assert 0.0 <= partial.val_accuracy <= 1.0
-
-
-def test_callback_stop_in_the_first_epoch_still_yields_a_record() -> None:
-    outcome = fit_model(model_spec(epochs=3), make_splits(), callbacks=[StopAt(epoch=0, batch=0)])
+    assert [record.epoch for record in outcome.history] == [1]
     assert outcome.best_epoch == 1
-    assert len(outcome.history) == 1
-    assert outcome.history[0].complete is False
+
+
+def test_a_stop_inside_the_first_epoch_records_no_epoch() -> None:
+    outcome = fit_model(model_spec(epochs=3), make_splits(), callbacks=[StopAt(epoch=0, batch=0)])
+    assert outcome.best_epoch == 0
+    assert outcome.history == []
+    assert outcome.epochs_completed == 0
+
+
+class StopAtEpochEnd(Callback):
+    """Sets ``trainer.should_stop`` at the end of epoch ``epoch`` (0-based), as a graceful stop."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: Any) -> None:
+        if trainer.current_epoch == self.epoch:
+            trainer.should_stop = True
+
+
+def test_a_stop_at_an_epoch_end_keeps_that_validated_epoch() -> None:
+    outcome = fit_model(model_spec(epochs=10), make_splits(), callbacks=[StopAtEpochEnd(1)])
+    assert outcome.stop_reason == "stopped_by_callback"
+    assert [record.epoch for record in outcome.history] == [1, 2]
+    assert all(0.0 <= record.val_accuracy <= 1.0 for record in outcome.history)
 
 
 def test_exceptions_from_callbacks_propagate_unchanged() -> None:

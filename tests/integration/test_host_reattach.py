@@ -19,12 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from ktrdr_lib.http.host_client import HostClient
 from ktrdr_lib.models.store import ModelStore
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.operations.owner import process_owner
 from ktrdr_lib.operations.store import OperationStore
 from ktrdr_lib.pipeline.context import build_training_context
+from ktrdr_lib.schemas.host import HostSessionRequest
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from tests.integration.conftest import LiveServer, start_server
 
@@ -230,3 +233,48 @@ def test_without_a_host_the_orphaned_run_is_marked_interrupted_with_the_reason(
         assert orch.health().active_operation_ids == []
     finally:
         orch.shutdown()
+
+
+def test_a_graceful_stop_under_way_at_a_restart_completes_as_graceful(
+    training_host: LiveServer,
+    small_strategy_file: Path,
+    synthetic_data_dir: Path,
+    isolated_home: Path,
+) -> None:
+    """A process asked for a graceful stop of a host run and died before the host heard of it:
+    the stored kind makes the orchestrator that takes over send a graceful stop, so the host
+    finishes the running epoch, evaluates and saves, and the operation completes."""
+    client = HostClient(training_host.url, TOKEN, timeout=10)
+    store = OperationStore(isolated_home / "operations.db")
+    context = build_training_context(
+        small_strategy_file, mode="host", epochs=200, data_dir=synthetic_data_dir
+    )
+    session_id = client.start_session(
+        HostSessionRequest(
+            strategy_yaml=yaml.safe_dump(context.strategy_config(), sort_keys=False),
+            symbols=list(context.symbols),
+            timeframes=list(context.timeframes),
+            seed=context.seed,
+            epochs=200,
+        )
+    ).session_id
+    op_id = _orphaned_host_operation(store, small_strategy_file, synthetic_data_dir, session_id)
+    store.transition(op_id, "cancelling", cancellation_reason="enough", cancel_kind="graceful")
+    assert store.get(op_id).cancel_kind == "graceful"
+
+    orch = TrainingOrchestrator(
+        host_url=training_host.url, host_token=TOKEN, data_dir=synthetic_data_dir
+    )
+    try:
+        record = orch.wait(op_id, timeout=120)
+        assert record.status == "completed", record.error_message
+        assert record.cancellation_reason == "enough" and record.cancel_kind == "graceful"
+        result = orch.result(op_id)
+        completed = result.training_metrics.epochs_completed
+        assert 1 <= completed < 200 and result.training_metrics.early_stopped
+        assert result.training_metrics.interrupted_epoch is None
+        assert result.test_metrics is not None and result.artifacts.model_id is not None
+        assert _host_session(training_host, session_id)["status"] == "completed"
+    finally:
+        orch.shutdown(cancel_running=True, timeout=30)
+        client.close()

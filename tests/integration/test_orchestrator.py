@@ -216,21 +216,59 @@ def test_cancel_before_start_is_honoured(orch_factory: Any, small_strategy_file:
     assert final.started_at is None
 
 
-def test_graceful_stop_evaluates_and_saves(orch_factory: Any, small_strategy_file: Path) -> None:
+def test_graceful_stop_finishes_the_epoch_then_evaluates_and_saves(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
     counter = BatchCounter(pause_at=35)
     orch = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]))
     op = orch.start_training(small_strategy_file, epochs=100)
     assert counter.reached.wait(60)
+    paused = op.snapshot()
     op.cancel(graceful=True, reason="good enough")
+    assert orch.get_operation(op.operation_id).cancel_kind == "graceful"
     counter.resume.set()
     final = op.wait(timeout=120)
     assert final.status == "completed"
+    assert final.cancel_kind == "graceful" and final.cancellation_reason == "good enough"
     result = op.result()
-    assert result.training_metrics.early_stopped
+    tm = result.training_metrics
+    # The epoch running at the request ran to its end (every batch), and no further one.
+    per_epoch = paused.total_batches
+    epochs = -(-35 // per_epoch)
+    assert counter.count == epochs * per_epoch
+    assert tm.epochs_completed == epochs and tm.early_stopped
+    assert tm.interrupted_epoch is None
+    assert [row.epoch for row in orch.metrics(op.operation_id).epochs] == list(range(1, epochs + 1))
     assert result.session_info.cancellation_reason == "good enough"
     assert result.artifacts.model_id is not None
     assert result.test_metrics is not None
-    assert counter.count <= 36
+
+
+def test_an_abort_escalates_a_graceful_stop_and_its_reason_wins(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    counter = BatchCounter(pause_at=5)
+    orch = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]))
+    op = orch.start_training(small_strategy_file, epochs=100)
+    assert counter.reached.wait(60)
+    op.cancel(graceful=True, reason="good enough")
+    record = op.cancel(reason="no, stop now")
+    assert record.status == "cancelling" and record.cancel_kind == "abort"
+    assert record.cancellation_reason == "no, stop now"
+    counter.resume.set()
+    final = op.wait(timeout=60)
+    assert final.status == "cancelled"
+    assert final.cancellation_reason == "no, stop now" and final.cancel_kind == "abort"
+    assert counter.count == 5  # the abort stopped at the next batch
+    partial = orch.partial_result(op.operation_id)
+    assert partial is not None
+    assert partial.session_info.cancellation_reason == "no, stop now"
+    assert partial.training_metrics.epochs_completed == 0
+    reached = partial.training_metrics.interrupted_epoch
+    assert reached is not None
+    assert (reached.epoch, reached.batches_completed) == (1, 5)
+    assert reached.batches_total > 5
+    assert orch.metrics(op.operation_id).epochs == []
 
 
 def test_failures_end_failed_with_a_message(orch_factory: Any, small_strategy_file: Path) -> None:

@@ -16,7 +16,10 @@ from ktrdr_lib.features.labels import zigzag_labels
 from ktrdr_lib.models.store import list_models, load_model
 from ktrdr_lib.pipeline.context import build_training_context
 from ktrdr_lib.pipeline.run import prepare_data, run_training_pipeline
+from ktrdr_lib.progress.bridge import ProgressBridge
 from ktrdr_lib.progress.cancellation import CancelToken
+from ktrdr_lib.progress.tracker import ProgressTracker
+from ktrdr_lib.schemas.progress import EpochHistoryRow
 from ktrdr_lib.schemas.results import TrainingResult
 
 RESULT_KEYS = {
@@ -131,13 +134,21 @@ class CancelAtBatch(pl.Callback):
         self.token, self.batch, self.graceful = token, batch, graceful
         self.batches_after = 0
         self.seen = 0
+        self.requested_in_epoch: int | None = None
+        self.batches_per_epoch = 0
+        self.validated_epochs = 0
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         self.seen += 1
+        self.batches_per_epoch = int(trainer.num_training_batches)
         if self.token.is_set:
             self.batches_after += 1
         elif self.seen >= self.batch:
             self.token.cancel(graceful=self.graceful, reason="test stop")
+            self.requested_in_epoch = trainer.current_epoch
+
+    def on_validation_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.validated_epochs += 1
 
 
 def test_abort_mid_epoch_stops_within_a_batch(
@@ -151,18 +162,51 @@ def test_abort_mid_epoch_stops_within_a_batch(
     assert stopper.batches_after == 0
 
 
-def test_graceful_stop_evaluates_and_saves(
+def test_graceful_stop_finishes_the_running_epoch_then_evaluates_and_saves(
     small_strategy_file: Path, synthetic_data_dir: Path
 ) -> None:
     token = CancelToken()
     stopper = CancelAtBatch(token, batch=5, graceful=True)
     ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir, epochs=50)
-    result = run_training_pipeline(ctx, token=token, callbacks=[stopper])
-    assert result.training_metrics.epochs_completed < 50
-    assert result.training_metrics.early_stopped
+    rows: list[EpochHistoryRow] = []
+    tracker = ProgressTracker(
+        ctx.operation_id, total_epochs=50, publish=lambda snap: None, on_epoch=rows.append
+    )
+    result = run_training_pipeline(
+        ctx, observer=tracker, token=token, callbacks=[ProgressBridge(tracker), stopper]
+    )
+    assert stopper.requested_in_epoch is not None
+    epochs = stopper.requested_in_epoch + 1
+    assert stopper.batches_per_epoch > 5  # the request came mid-epoch
+    # The whole epoch of the request ran, its validation too, and nothing after it.
+    assert stopper.seen == epochs * stopper.batches_per_epoch
+    assert stopper.validated_epochs == epochs
+    tm = result.training_metrics
+    assert tm.epochs_completed == epochs
+    assert tm.early_stopped and tm.stop_reason == "stopped_by_callback"
+    assert [row.epoch for row in rows] == list(range(1, epochs + 1))
     assert result.session_info.cancellation_reason == "test stop"
     assert result.artifacts.model_id is not None
-    assert stopper.batches_after <= 1
+    assert result.test_metrics is not None
+
+
+def test_a_graceful_stop_escalated_to_an_abort_is_an_abort_with_its_reason(
+    small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    token = CancelToken()
+    stopper = CancelAtBatch(token, batch=3, graceful=True)
+
+    class Escalate(pl.Callback):
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+            if stopper.batches_after == 2:
+                token.cancel(reason="user pressed Abort")
+
+    ctx = build_training_context(small_strategy_file, data_dir=synthetic_data_dir, epochs=50)
+    with pytest.raises(OperationCancelled, match="user pressed Abort"):
+        run_training_pipeline(ctx, token=token, callbacks=[stopper, Escalate()])
+    assert stopper.batches_after == 2  # stopped at the next batch, mid-epoch
+    assert token.reason == "user pressed Abort"
+    assert list_models() == []
 
 
 def test_missing_data_fails_at_the_start_listing_every_file_looked_for(
