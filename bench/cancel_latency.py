@@ -19,7 +19,26 @@ The batch time of the same fit is measured by the same callback (intervals betwe
 consecutive batch ends within an epoch, median over all rounds), so the p95 can be stated in
 batches. Goal: p95 ≤ 1 batch + 20 ms.
 
-Run: ``python bench/cancel_latency.py [--cancels 40] [--max-delay 0.6]``
+**Child processes** (``ProcessTrainingRunner``, what ``ktrdr serve api`` trains with): the same
+cancel, by phase, through an orchestrator whose runs train in child processes:
+
+* **starting**: the run waits for its child to come up (a runner without warm workers, so
+  every run starts its own); the cancel is honoured at once;
+* **prepare**: a warm worker runs the data preparation; cancelled when the parent sees the
+  ``load_data`` snapshot, it stops at the next step;
+* **train**: cancelled a random 0-``--max-delay`` s into training, it stops within a batch.
+
+Goal: p95 ≤ 1 batch + 100 ms in every phase (the batch as measured in-process above).
+
+**Start latency**: from ``start_training()`` to the first training batch starting (stamped
+with the system-wide monotonic clock by a callback in the process that trains), for runs
+trained in this process and in a warm child, one after the other, each on a warm runner (the
+first in-process run, which pays the first calls, is left out; a warm worker paid them before
+it said ready). Goal: process / in-process ≤ 1.2×. A cold child (no warm worker) is shown for
+scale.
+
+Run: ``python bench/cancel_latency.py [--cancels 40] [--max-delay 0.6] [--process-cancels 8]
+[--starts 6]``
 """
 
 from __future__ import annotations
@@ -48,6 +67,7 @@ from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.progress.cancellation import CancelToken
 from ktrdr_lib.runners.base import RunControl, run_with_progress
 from ktrdr_lib.runners.local import LocalTrainingRunner
+from ktrdr_lib.runners.process import ProcessTrainingRunner
 from ktrdr_lib.schemas.results import TrainingResult
 
 STRATEGY = small_strategy_yaml(
@@ -181,6 +201,183 @@ def summary(name: str, values: list[float], unit: str, digits: int = 1) -> str:
     )
 
 
+class FirstBatchStamp(Callback):
+    """Appends ``time.monotonic()`` to ``path`` when a fit's first training batch starts (works
+    in a child process too: the clock is system-wide, the file is the way back)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamped = False
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stamped = False
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if not self._stamped:
+            self._stamped = True
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(f"{time.monotonic()!r}\n")
+
+
+def _stamps(path: Path) -> list[float]:
+    return (
+        [float(line) for line in path.read_text(encoding="utf-8").split()] if path.exists() else []
+    )
+
+
+def start_latencies(
+    orch: TrainingOrchestrator,
+    strategy: Path,
+    stamps: Path,
+    runs: int,
+    *,
+    before_each: Any = None,
+) -> list[float]:
+    """ms from ``start_training()`` to the first batch of each of ``runs`` one-epoch runs."""
+    latencies = []
+    for index in range(runs):
+        if before_each is not None:
+            before_each()
+        seen = len(_stamps(stamps))
+        asked = time.monotonic()
+        op = orch.start_training(strategy, seed=index, epochs=1)
+        final = op.wait(timeout=300)
+        if final.status != "completed":
+            raise RuntimeError(f"start-latency run {index} ended {final.status}: {final}")
+        new = _stamps(stamps)[seen:]
+        if len(new) != 1:
+            raise RuntimeError(f"start-latency run {index} stamped {len(new)} first batches")
+        latencies.append((new[0] - asked) * 1e3)
+    return latencies
+
+
+@dataclass
+class PhaseCancel:
+    """One cancel of a run in a child process."""
+
+    phase: str
+    client_ms: float
+    batches_after: int
+    status: str
+
+
+def measure_process_cancel(
+    orch: TrainingOrchestrator,
+    runner: ProcessTrainingRunner,
+    strategy: Path,
+    phase: str,
+    delay: float,
+    index: int,
+) -> PhaseCancel:
+    """Start a run in a child, cancel it in ``phase``, and time the stop."""
+    if phase != "starting" and not runner.pool.wait_ready(300):
+        raise RuntimeError("the warm worker did not get ready within 300 s")
+    op = orch.start_training(strategy, seed=index)
+    items = 0
+    for snap in op.follow(timeout=120):
+        items = snap.items_processed
+        if phase == "starting" and snap.message == "Starting a training process":
+            break
+        if phase == "prepare" and snap.phase == "load_data":
+            break
+        if phase == "train" and snap.phase == "train" and snap.items_processed > 0:
+            time.sleep(delay)
+            items = op.snapshot().items_processed
+            break
+    asked = time.monotonic()
+    op.cancel()
+    final = op.wait(timeout=120)
+    client_ms = (time.monotonic() - asked) * 1e3
+    return PhaseCancel(
+        phase=phase,
+        client_ms=client_ms,
+        batches_after=max(final.progress.items_processed - items, 0),
+        status=final.status,
+    )
+
+
+def process_section(
+    root: Path, data_dir: Path, strategy: Path, args: argparse.Namespace, batch_ms: float
+) -> None:
+    """Cancels by phase in child processes, then start latencies; prints both."""
+    rng = random.Random(args.seed + 1)
+    results: list[PhaseCancel] = []
+    for phase in ("starting", "prepare", "train"):
+        runner = ProcessTrainingRunner(
+            save_model=False, torch_threads=1, warm_workers=0 if phase == "starting" else 1
+        )
+        orch = TrainingOrchestrator(home=root / f"home-{phase}", runner=runner, data_dir=data_dir)
+        try:
+            for index in range(args.process_cancels):
+                delay = rng.uniform(0.0, args.max_delay)
+                results.append(measure_process_cancel(orch, runner, strategy, phase, delay, index))
+        finally:
+            orch.shutdown(cancel_running=True)
+    print(
+        f"{len(results)} cancels of runs in child processes (ProcessTrainingRunner), "
+        f"{args.process_cancels} per phase; final statuses: {sorted({r.status for r in results})}"
+    )
+    goal = batch_ms + 100.0
+    for phase in ("starting", "prepare", "train"):
+        client = [r.client_ms for r in results if r.phase == phase]
+        after = [float(r.batches_after) for r in results if r.phase == phase]
+        p95 = percentile(client, 95)
+        print(summary(f"{phase}: cancel() → wait() returns", client, "ms"))
+        print(
+            f"    batches after cancel() (per-batch snapshots) p95 {percentile(after, 95):.0f}; "
+            f"p95 {p95:.1f} ms "
+            f"vs goal ≤ 1 batch + 100 ms = {goal:.1f} ms: {'met' if p95 <= goal else 'MISSED'}"
+        )
+
+    stamps = root / "first_batches.txt"
+    local = TrainingOrchestrator(
+        home=root / "home-start-local",
+        runner=LocalTrainingRunner(save_model=False, callbacks=[FirstBatchStamp(stamps)]),
+        data_dir=data_dir,
+    )
+    try:
+        in_process = start_latencies(local, strategy, stamps, args.starts + 1)[1:]
+    finally:
+        local.shutdown()
+    warm_runner = ProcessTrainingRunner(
+        save_model=False, torch_threads=1, callbacks=[FirstBatchStamp(stamps)]
+    )
+    warm = TrainingOrchestrator(
+        home=root / "home-start-warm", runner=warm_runner, data_dir=data_dir
+    )
+    try:
+        in_child = start_latencies(
+            warm,
+            strategy,
+            stamps,
+            args.starts,
+            before_each=lambda: warm_runner.pool.wait_ready(300),
+        )
+    finally:
+        warm.shutdown()
+    cold_runner = ProcessTrainingRunner(
+        save_model=False, torch_threads=1, warm_workers=0, callbacks=[FirstBatchStamp(stamps)]
+    )
+    cold = TrainingOrchestrator(
+        home=root / "home-start-cold", runner=cold_runner, data_dir=data_dir
+    )
+    try:
+        in_cold_child = start_latencies(cold, strategy, stamps, 2)
+    finally:
+        cold.shutdown()
+    ratio = statistics.median(in_child) / statistics.median(in_process)
+    print(f"start latency, start_training() → first training batch ({args.starts} runs each):")
+    print(summary("in this process", in_process, "ms"))
+    print(summary("in a warm child process", in_child, "ms"))
+    print(summary("in a cold child process (no warm worker)", in_cold_child, "ms"))
+    print(
+        f"warm child / in-process (medians) = {ratio:.2f}×; goal ≤ 1.2×: "
+        f"{'met' if ratio <= 1.2 else 'MISSED'}"
+    )
+
+
 def main() -> None:
     """Cancel ``--cancels`` runs at random points and print p50/p95 in ms and batches."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -190,6 +387,10 @@ def main() -> None:
     )
     parser.add_argument("--bars", type=int, default=8000, help="synthetic hourly bars")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random delays")
+    parser.add_argument(
+        "--process-cancels", type=int, default=8, help="child-process cancels per phase"
+    )
+    parser.add_argument("--starts", type=int, default=6, help="runs per start-latency figure")
     args = parser.parse_args()
     if args.cancels < 1:
         parser.error("--cancels must be >= 1")
@@ -199,6 +400,9 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     rng = random.Random(args.seed)
+    import torch
+
+    torch.set_num_threads(1)  # the same threads in this process and in the children
 
     with tempfile.TemporaryDirectory(prefix="ktrdr-cancel-bench-") as tmp:
         root = Path(tmp)
@@ -224,7 +428,19 @@ def main() -> None:
         finally:
             orch.shutdown(cancel_running=True)
         wall = time.perf_counter() - started
+        report_in_process(args, runner, cancels, batches_per_epoch, wall)
+        intervals = [s for counter in runner.counters for s in counter.intervals]
+        process_section(root, data_dir, strategy, args, statistics.median(intervals) * 1e3)
 
+
+def report_in_process(
+    args: argparse.Namespace,
+    runner: CountingRunner,
+    cancels: list[Cancel],
+    batches_per_epoch: int,
+    wall: float,
+) -> None:
+    """Print the in-process figures."""
     intervals = [s for counter in runner.counters for s in counter.intervals]
     batch_ms = statistics.median(intervals) * 1e3
     statuses = {c.status for c in cancels}

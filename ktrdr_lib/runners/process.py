@@ -3,14 +3,20 @@
 :class:`ProcessTrainingRunner` is a ``local`` runner like
 :class:`~ktrdr_lib.runners.local.LocalTrainingRunner`, but it runs
 :func:`~ktrdr_lib.runners.base.run_with_progress` in a child process started with ``spawn``
-(the parent has threads, so it never forks). The child has its own tracker and cancel token;
-the parent republishes the child's snapshots under the operation's own id and sequence with
-``ProgressTracker.forward`` (as the host runner does with a training host's), hands its epoch
-rows to ``ProgressTracker.record_epoch``, and turns its cancel token into a message the
-child's watcher thread turns back into a cancel.
+(the parent has threads, so it never forks). Starting a child and importing torch and
+Lightning takes seconds, so the runner keeps **warm workers**: a bounded pool of children that
+have done that (and a tiny sample run) before a run needs them. A run takes a ready worker,
+the pool starts a replacement at once, and the worker exits after ``runs_per_worker`` runs.
+The worker has its own tracker and cancel token; the parent republishes its snapshots under
+the operation's own id and sequence with ``ProgressTracker.forward`` (as the host runner does
+with a training host's), hands its epoch rows to ``ProgressTracker.record_epoch``, and sends
+its cancel token's requests down the worker's control pipe at once.
 
-The wire and the child's side are in :mod:`ktrdr_lib.runners.worker`. A child that dies
-without a word becomes a :class:`~ktrdr_lib.errors.TrainingError` naming its exit code.
+Cancel latency in every phase: an abort while the run still waits for a worker to come up is
+honoured at once (nothing ran); during data preparation the worker stops at the next step;
+in training within a batch. The wire and the worker's side are in
+:mod:`ktrdr_lib.runners.worker`. A child that dies without a word becomes a
+:class:`~ktrdr_lib.errors.TrainingError` naming its exit code.
 
 Example:
     >>> from ktrdr_lib import TrainingOrchestrator
@@ -22,13 +28,12 @@ Example:
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
@@ -49,36 +54,23 @@ from ktrdr_lib.progress.cancellation import CancelToken
 from ktrdr_lib.progress.tracker import ProgressTracker
 from ktrdr_lib.runners.base import RunControl
 from ktrdr_lib.runners.command import CommandChild, exit_description, start_training_command
+from ktrdr_lib.runners.pool import WorkerPool
 from ktrdr_lib.runners.worker import (
     CancelMessage,
     ChildJob,
     ChildMessage,
+    ControlMessage,
     EpochMessage,
     ErrorMessage,
+    JobMessage,
     ResultMessage,
     SnapshotMessage,
-    child_main,
 )
 from ktrdr_lib.schemas.results import TrainingResult
 
 __all__ = ["ProcessTrainingRunner"]
 
 log = logging.getLogger(__name__)
-
-# Control pipes of running children: closed at interpreter exit so every child aborts (it sees
-# EOF) before multiprocessing's own exit handler joins it.
-_OPEN_CONTROLS: set[Connection] = set()
-_OPEN_LOCK = threading.Lock()
-
-
-@atexit.register
-def _release_children() -> None:
-    with _OPEN_LOCK:
-        controls = list(_OPEN_CONTROLS)
-        _OPEN_CONTROLS.clear()
-    for control in controls:
-        with contextlib.suppress(OSError):
-            control.close()
 
 
 def _rebuild_error(message: ErrorMessage) -> KtrdrError:
@@ -93,8 +85,10 @@ class ProcessTrainingRunner:
     """Runs the training pipeline in a child process; progress and cancels cross a pipe.
 
     Training in a child keeps a server's request handlers off the training thread's GIL: the
-    parent only forwards a few snapshots a second. The child starts with ``spawn`` and pays
-    the imports (a few seconds) once per run.
+    parent only forwards a few snapshots a second. Children start with ``spawn`` and pay the
+    imports (seconds) before a run needs them: the runner keeps ``warm_workers`` of them ready
+    (:mod:`ktrdr_lib.runners.pool`), started by :meth:`warm_up` (an orchestrator calls it when
+    it is given the runner) or by the first run.
 
     Args:
         trainer_options: accelerator, devices, strategy and precision for Lightning.
@@ -107,9 +101,13 @@ class ProcessTrainingRunner:
             so they must be importable, picklable objects.
         abort_grace_s: after an abort is sent, how long the child may take to stop before it
             is killed (the operation still ends ``cancelled``).
+        warm_workers: idle warm workers to keep ready (0: every run starts its own child).
+        runs_per_worker: runs a worker serves before it is replaced by a fresh one (1: every
+            run in a fresh process; more saves the replacement's start-up, at the price of
+            runs sharing a process's leftovers such as memory the allocator kept).
 
     Example:
-        >>> runner = ProcessTrainingRunner(torch_threads=1)
+        >>> runner = ProcessTrainingRunner(torch_threads=1, warm_workers=0)
         >>> runner.mode
         'local'
     """
@@ -126,6 +124,8 @@ class ProcessTrainingRunner:
         torch_threads: int | None = None,
         callbacks: Sequence[Any] = (),
         abort_grace_s: float = 60.0,
+        warm_workers: int = 1,
+        runs_per_worker: int = 1,
     ) -> None:
         if start_method not in ("spawn", "forkserver"):
             raise ValueError(
@@ -136,6 +136,10 @@ class ProcessTrainingRunner:
             raise ValueError(f"torch_threads must be >= 1, got {torch_threads}")
         if abort_grace_s <= 0:
             raise ValueError(f"abort_grace_s must be > 0, got {abort_grace_s}")
+        if warm_workers < 0:
+            raise ValueError(f"warm_workers must be >= 0, got {warm_workers}")
+        if runs_per_worker < 1:
+            raise ValueError(f"runs_per_worker must be >= 1, got {runs_per_worker}")
         self.trainer_options = trainer_options or TrainerOptions()
         self.save_model = save_model
         self.start_method = start_method
@@ -147,9 +151,24 @@ class ProcessTrainingRunner:
             if start_method == "spawn"
             else multiprocessing.get_context("forkserver")
         )
+        self.pool = WorkerPool(
+            self._context,
+            size=warm_workers,
+            callbacks=self.callbacks,
+            runs_per_worker=runs_per_worker,
+        )
         self._decoder = msgspec.msgpack.Decoder(ChildMessage)
         self._children: dict[str, BaseProcess] = {}
         self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Start the warm workers now (returns at once; they get ready in the background)."""
+        self.pool.fill()
+
+    def close(self) -> None:
+        """Stop the idle workers; runs in progress finish (an orchestrator's shutdown calls
+        this after its runs ended)."""
+        self.pool.close()
 
     def child_pid(self, operation_id: str) -> int | None:
         """The process id of the child training ``operation_id``, while it runs."""
@@ -158,7 +177,8 @@ class ProcessTrainingRunner:
         return None if process is None else process.pid
 
     def run(self, context: TrainingOperationContext, control: RunControl) -> TrainingResult:
-        """Train in a child process; its snapshots and epoch rows go to ``control.tracker``.
+        """Train in a warm child process; its snapshots and epoch rows go to
+        ``control.tracker``.
 
         Raises:
             OperationCancelled: the run was aborted.
@@ -182,46 +202,36 @@ class ProcessTrainingRunner:
         )
         if self.trainer_options.world_size > 1:
             return self._run_command(job, context, token, tracker)
-        results_in, results_out = self._context.Pipe(duplex=False)
-        control_in, control_out = self._context.Pipe(duplex=False)
-        process = self._context.Process(
-            target=child_main,
-            args=(msgspec.msgpack.encode(job), results_out, control_in, self.callbacks),
-            name=f"ktrdr-train-{context.operation_id}",
-        )
-        process.start()
-        results_out.close()  # the parent keeps only its own ends: EOF means the child is gone
-        control_in.close()
         op_id = context.operation_id
+        worker = self.pool.take(
+            token, on_wait=lambda: tracker.on_phase("queued", "Starting a training process")
+        )
+        reusable = False
         with self._lock:
-            self._children[op_id] = process
-        with _OPEN_LOCK:
-            _OPEN_CONTROLS.add(control_out)
+            self._children[op_id] = worker.process
         try:
-            with self._forwarding_cancel(token, control_out, op_id):
-                return self._follow(process, results_in, token, tracker)
+            try:
+                worker.send(JobMessage(job))
+            except OSError:
+                raise self._died(worker.process) from None
+            with self._forwarding_cancel(token, worker.send, op_id):
+                result = self._follow(worker.process, worker.results, token, tracker)
+            reusable = True
+            return result
         finally:
-            with _OPEN_LOCK:
-                _OPEN_CONTROLS.discard(control_out)
-            control_out.close()  # a child still running sees EOF and aborts
-            results_in.close()
-            process.join(10.0)
-            if process.exitcode is None:
-                log.warning("operation %s: the training process did not exit; killing it", op_id)
-                process.kill()
-                process.join()
             with self._lock:
                 self._children.pop(op_id, None)
+            self.pool.give_back(worker, reusable=reusable)
 
     @contextlib.contextmanager
     def _forwarding_cancel(
-        self, token: CancelToken, control: Connection, op_id: str
+        self, token: CancelToken, send: Callable[[ControlMessage], None], op_id: str
     ) -> Iterator[None]:
-        """While inside, a thread sends the token's requests down ``control``."""
+        """While inside, a thread sends the token's requests to the child."""
         finished = threading.Event()
         forwarder = threading.Thread(
             target=self._forward_cancel,
-            args=(token, control, finished),
+            args=(token, send, op_id, finished),
             name=f"ktrdr-cancel-{op_id}",
             daemon=True,
         )
@@ -233,19 +243,25 @@ class ProcessTrainingRunner:
             forwarder.join()
 
     @staticmethod
-    def _forward_cancel(token: CancelToken, control: Connection, finished: threading.Event) -> None:
+    def _forward_cancel(
+        token: CancelToken,
+        send: Callable[[ControlMessage], None],
+        op_id: str,
+        finished: threading.Event,
+    ) -> None:
         """Parent thread: send the token's request to the child at once (and an upgrade of a
         graceful stop to an abort)."""
-        encoder = msgspec.msgpack.Encoder()
         sent_graceful: bool | None = None
         while not finished.is_set():
             if not token.wait(0.25):
                 continue
             graceful = token.graceful
             if sent_graceful is None or (sent_graceful and not graceful):
-                message = CancelMessage(graceful=graceful, reason=token.reason or "cancelled")
+                message = CancelMessage(
+                    graceful=graceful, reason=token.reason or "cancelled", operation_id=op_id
+                )
                 try:
-                    control.send_bytes(encoder.encode(message))
+                    send(message)
                 except OSError:
                     return  # the child is gone; the follower reports how it ended
                 sent_graceful = graceful
@@ -277,8 +293,12 @@ class ProcessTrainingRunner:
                 elif isinstance(message, EpochMessage):
                     tracker.record_epoch(message.row)
                 elif isinstance(message, ResultMessage):
+                    if message.cancel_observed_at is not None:
+                        token.mark_observed(at=message.cancel_observed_at)
                     return message.result
-                else:
+                elif isinstance(message, ErrorMessage):
+                    if message.cancel_observed_at is not None:
+                        token.mark_observed(at=message.cancel_observed_at)
                     error = _rebuild_error(message)
                     if not isinstance(error, OperationCancelled):
                         log.warning("training process failed:\n%s", message.trace.rstrip())
@@ -310,7 +330,12 @@ class ProcessTrainingRunner:
         op_id = context.operation_id
         with start_training_command(job) as (child, connection):
             try:
-                with self._forwarding_cancel(token, connection, op_id):
+                encode = msgspec.msgpack.Encoder().encode
+
+                def send(message: ControlMessage) -> None:
+                    connection.send_bytes(encode(message))
+
+                with self._forwarding_cancel(token, send, op_id):
                     return self._follow(child, connection, token, tracker)
             finally:
                 connection.close()  # rank 0 sees EOF and aborts if still running

@@ -183,16 +183,93 @@ def test_abort_and_graceful_stop_in_children(orch_factory: Any, small_strategy_f
     assert [row.epoch for row in orch.metrics(aborted.operation_id).epochs] == [1]
     partial = orch.partial_result(aborted.operation_id)
     assert partial is not None and partial.test_metrics is None
+    assert partial.training_metrics.epochs_completed == 1
+    reached = partial.training_metrics.interrupted_epoch
+    assert reached is not None and reached.epoch == 2
+    assert reached.batches_total == BATCHES_PER_EPOCH
+    assert 5 <= reached.batches_completed <= 6
+    # the child's moment of acting on the cancel reaches the health report
+    latency = next(
+        item
+        for item in orch.health().last_cancel_latencies
+        if item.operation_id == aborted.operation_id
+    )
+    assert latency.observed_ms is not None and 0 <= latency.observed_ms <= latency.final_ms
 
     final = stopped.wait(timeout=120)
     assert final.status == "completed"
     assert final.progress.percentage == 100.0
     result = stopped.result()
+    # graceful: the second epoch, running at the request, ran to its end and nothing after it
     assert result.training_metrics.early_stopped
-    assert 1 <= result.training_metrics.epochs_completed <= 2
+    assert result.training_metrics.epochs_completed == 2
+    assert result.training_metrics.interrupted_epoch is None
+    assert [row.epoch for row in orch.metrics(stopped.operation_id).epochs] == [1, 2]
     assert result.session_info.cancellation_reason == "good enough"
     assert result.test_metrics is not None
     assert result.artifacts.model_id is not None
+
+
+def test_an_abort_before_the_child_is_up_is_honoured_at_once(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    runner = ProcessTrainingRunner(warm_workers=0)  # every run starts its own child
+    orch = orch_factory(runner)
+    op = orch.start_training(small_strategy_file, epochs=50)
+    for snap in op.follow(timeout=60):
+        if snap.message == "Starting a training process":
+            break
+    record = op.cancel(reason="changed my mind")
+    final = op.wait(timeout=60)
+    assert record.status in ("cancelling", "cancelled")
+    assert final.status == "cancelled" and final.cancellation_reason == "changed my mind"
+    # it ended before the child it waited for said ready: nothing was prepared or trained
+    assert final.progress.phase == "queued" and final.progress.items_processed == 0
+    latency = orch.health().last_cancel_latencies[-1]
+    assert latency.operation_id == op.operation_id and latency.observed_ms is not None
+    assert runner.pool.idle == 0
+
+
+def test_an_abort_during_data_preparation_stops_before_training(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    runner = ProcessTrainingRunner()
+    assert runner.pool.size == 1
+    orch = orch_factory(runner)  # the orchestrator starts the warm worker
+    assert runner.pool.wait_ready(120)
+    op = orch.start_training(small_strategy_file, epochs=50, symbols=["SYNTH", "SYNTH2"])
+    for snap in op.follow(timeout=60):
+        if snap.phase == "load_data":
+            break
+    op.cancel(reason="wrong symbols")
+    final = op.wait(timeout=60)
+    assert final.status == "cancelled"
+    assert final.progress.phase in ("load_data", "indicators", "fuzzy", "labels")
+    assert final.progress.items_processed == 0 and orch.metrics(op.operation_id).epochs == []
+    partial = orch.partial_result(op.operation_id)
+    assert partial is not None and partial.training_metrics.interrupted_epoch is None
+
+
+def test_a_warm_worker_trains_the_next_run_and_is_replaced(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    runner = ProcessTrainingRunner(torch_threads=1)
+    orch = orch_factory(runner)
+    assert runner.pool.wait_ready(120)
+    warm_pid = runner.pool._idle[0].pid
+    op = orch.start_training(small_strategy_file, epochs=1)
+    seen_pid = None
+    for _snap in op.follow(timeout=60):
+        seen_pid = seen_pid or runner.child_pid(op.operation_id)
+    assert op.wait(timeout=60).status == "completed"
+    assert seen_pid == warm_pid  # the run went to the worker that was already up
+    # one run per worker by default: a fresh replacement gets ready for the next run
+    assert runner.pool.wait_ready(120)
+    assert runner.pool._idle[0].pid not in (warm_pid, None)
+    again = orch.start_training(small_strategy_file, epochs=1)
+    assert again.wait(timeout=60).status == "completed"
+    runner.close()
+    assert runner.pool.idle == 0
 
 
 def test_a_failing_child_and_a_killed_child_end_failed(
