@@ -20,6 +20,7 @@ def isolated_home(
         "KTRDR_API_URL",
         "KTRDR_HOST_URL",
         "KTRDR_HOST_TOKEN",
+        "KTRDR_HOST_RETRY_BUDGET_S",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KTRDR_HOME", str(home))
