@@ -378,5 +378,5 @@ def table_html(rows: Sequence[tuple[str, str]]) -> str:
     )
     return (
         "<table class='ktrdr-summary' style='max-width:100%;border-collapse:collapse;"
-        f"color:var(--jp-ui-font-color1, inherit)'>{cells}</table>"
+        f"line-height:1.4;color:var(--jp-ui-font-color1, inherit)'>{cells}</table>"
     )

@@ -36,8 +36,12 @@ __all__ = ["WidgetRenderer"]
 
 
 def _line(**fields: str) -> Any:
-    """A full-width line that may shrink (its text wraps instead of overflowing)."""
-    return w.Layout(width="100%", min_width="0", **fields)
+    """A line as wide as the view that may shrink (its text wraps instead of overflowing).
+
+    ``auto``, not ``100%``: a widget's margin comes on top of a width of 100 %, and that was
+    enough for a horizontal scrollbar.
+    """
+    return w.Layout(width="auto", max_width="100%", min_width="0", **fields)
 
 
 def _wrapping_row() -> Any:

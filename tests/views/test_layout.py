@@ -114,6 +114,8 @@ def test_the_widget_rows_wrap_and_the_buttons_fit_their_labels() -> None:
         assert view.bar.layout.flex == "0 1 300px" and view.bar.layout.width == "auto"
         assert view.headline.layout.min_width == "0"
         for part in (view.title, view.times, view.metrics, view.curve, view.message):
-            assert part.layout.width == "100%" and part.layout.min_width == "0"
+            # auto, not 100 %: the widget's margin would come on top and overflow the area
+            assert part.layout.width == "auto" and part.layout.min_width == "0"
+            assert part.layout.max_width == "100%"
     finally:
         view.close()
