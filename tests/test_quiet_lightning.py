@@ -25,12 +25,17 @@ class _Collect(logging.Handler):
 
 @pytest.fixture
 def collect() -> Iterator[_Collect]:
+    """A handler on Lightning's rank-zero logger and on ours, both open to every level (other
+    tests may have raised Lightning's levels or cut its propagation)."""
     handler = _Collect()
-    watched = [logging.getLogger("lightning"), logging.getLogger(LIGHTNING_DEBUG_LOGGER)]
+    watched = [
+        logging.getLogger("lightning.pytorch.utilities.rank_zero"),
+        logging.getLogger(LIGHTNING_DEBUG_LOGGER),
+    ]
     levels = [logger.level for logger in watched]
     for logger in watched:
         logger.addHandler(handler)
-    logging.getLogger(LIGHTNING_DEBUG_LOGGER).setLevel(logging.DEBUG)
+        logger.setLevel(logging.DEBUG)
     yield handler
     for logger, level in zip(watched, levels, strict=True):
         logger.removeHandler(handler)

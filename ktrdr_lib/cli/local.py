@@ -82,8 +82,7 @@ class LocalBackend:
 
     def start_training(self, strategy: str, request: TrainingRequest) -> str:
         """Start a training in this process; ``strategy`` is a name or a YAML path."""
-        orchestrator = self.orchestrator  # imports Lightning, which sets its loggers' levels
-        _quiet_lightning()
+        orchestrator = self.orchestrator
         op_id = orchestrator.start_training(strategy, request).operation_id
         self._started.append(op_id)
         return op_id
@@ -205,13 +204,3 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
     finish = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else datetime.now(UTC)
     return round((finish - begin).total_seconds(), 3)
-
-
-def _quiet_lightning() -> None:
-    """Keep the terminal for our progress: Lightning's banner lines and tips are noise here."""
-    import logging
-    import warnings
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
