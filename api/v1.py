@@ -237,6 +237,7 @@ def performance_response(
         model_info=model_info,
         validation_metrics=validation,
         feature_report=result.data_summary.feature_report,
+        resource_usage=result.resource_usage,
         regression_metrics=(
             None
             if result.validation_regression is None or result.test_regression is None

@@ -92,6 +92,23 @@ def test_model_info_names_the_mlp_and_counts_its_parameters(
     assert model_info["model_size_bytes"] > 0 and model_info["model_path"]
 
 
+def test_performance_carries_the_phase_times_and_peak_memory(
+    api: tuple[httpx.Client, Path],
+) -> None:
+    client, _models = api
+    usage = _train(client, "small_test")["resource_usage"]
+    assert list(usage["phase_seconds"]) == [
+        "load_data",
+        "indicators",
+        "fuzzy",
+        "labels",
+        "train",
+        "evaluate",
+        "save",
+    ]
+    assert usage["run_peak_rss_mb"] > 0 and usage["device"] == "cpu"
+
+
 def test_model_info_names_a_recurrent_network_by_its_layers(
     api: tuple[httpx.Client, Path],
 ) -> None:

@@ -80,8 +80,15 @@ class ResultAggregator:
         )
 
     @staticmethod
-    def resource_usage(accelerator: str, device: str) -> ResourceUsage:
-        """This process's device, GPU memory (CUDA) and peak resident memory."""
+    def resource_usage(
+        accelerator: str,
+        device: str,
+        *,
+        run_peak_rss_mb: float | None = None,
+        phase_seconds: dict[str, float] | None = None,
+    ) -> ResourceUsage:
+        """This process's device, GPU memory (CUDA) and peak resident memory, with the run's
+        own peak memory and phase times when given."""
         import torch
 
         rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -100,6 +107,10 @@ class ResultAggregator:
             gpu_memory_total_mb=total,
             process_peak_rss_mb=round(rss_mb, 1),
             cpu_threads=torch.get_num_threads(),
+            run_peak_rss_mb=None if run_peak_rss_mb is None else round(run_peak_rss_mb, 1),
+            phase_seconds={
+                phase: round(seconds, 3) for phase, seconds in (phase_seconds or {}).items()
+            },
         )
 
     @staticmethod
@@ -149,6 +160,8 @@ class ResultAggregator:
         started_at: str,
         finished_at: str,
         cancellation_reason: str | None,
+        run_peak_rss_mb: float | None = None,
+        phase_seconds: dict[str, float] | None = None,
     ) -> TrainingResult:
         """The result of a pipeline run in this process."""
         artifacts = (
@@ -166,7 +179,9 @@ class ResultAggregator:
             training_metrics=training_metrics,
             validation_metrics=validation_metrics,
             test_metrics=test_metrics,
-            resource_usage=cls.resource_usage(accelerator, device),
+            resource_usage=cls.resource_usage(
+                accelerator, device, run_peak_rss_mb=run_peak_rss_mb, phase_seconds=phase_seconds
+            ),
             artifacts=artifacts,
             session_info=cls.session_info(
                 context,

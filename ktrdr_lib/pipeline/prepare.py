@@ -7,6 +7,7 @@ steps, so a cancel during preparation stops at the next step.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -84,16 +85,32 @@ def _bars_summary(symbol: str, timeframe: str, frame: pd.DataFrame) -> BarsSumma
 
 
 class PhaseSteps:
-    """Phase reporting plus the cancel check between steps."""
+    """Phase reporting, the cancel check between steps, and the time spent in each phase.
+
+    ``seconds`` maps each phase entered to its wall time so far (a phase ends when the next
+    one is entered, or at :meth:`close`).
+    """
 
     def __init__(self, observer: PhaseObserver | None, token: CancelToken | None) -> None:
         self.observer = observer
         self.token = token
+        self.seconds: dict[str, float] = {}
+        self._current: str | None = None
+        self._since = 0.0
 
     def enter(self, phase: PipelinePhase, message: str) -> None:
         self.check()
+        self.close()
+        self._current, self._since = phase, time.perf_counter()
         if self.observer is not None:
             self.observer.on_phase(phase, message)
+
+    def close(self) -> None:
+        """End the current phase's clock."""
+        if self._current is not None:
+            spent = time.perf_counter() - self._since
+            self.seconds[self._current] = self.seconds.get(self._current, 0.0) + spent
+            self._current = None
 
     def check(self) -> None:
         if self.token is not None:
@@ -105,14 +122,17 @@ def prepare_data(
     *,
     observer: PhaseObserver | None = None,
     token: CancelToken | None = None,
+    steps: PhaseSteps | None = None,
 ) -> PreparedData:
     """Load bars, compute features and labels, and split, reporting each phase.
+
+    ``steps`` (the run's own, to time every phase of it) replaces ``observer`` and ``token``.
 
     Raises:
         DataError: missing or malformed data, too few bars, or an empty split.
         OperationCancelled: the token was aborted between steps.
     """
-    steps = PhaseSteps(observer, token)
+    steps = steps or PhaseSteps(observer, token)
     spec = context.strategy
     history = warmup_history(spec)
     warmup = strategy_warmup(spec)

@@ -26,6 +26,7 @@ from ktrdr_lib.errors import TrainingError
 from ktrdr_lib.features.dataset import DatasetSplits
 from ktrdr_lib.pipeline.aggregate import ResultAggregator
 from ktrdr_lib.pipeline.context import TrainingOperationContext
+from ktrdr_lib.pipeline.memory import PeakMemory
 from ktrdr_lib.pipeline.prepare import PhaseObserver, PhaseSteps, PreparedData, prepare_data
 from ktrdr_lib.progress.cancel_callback import CancelCallback
 from ktrdr_lib.progress.cancellation import CancelToken
@@ -127,6 +128,8 @@ class PipelineOutput:
     cancellation_reason: str | None
     validation_regression: RegressionMetrics | None = None
     test_regression: RegressionMetrics | None = None
+    run_peak_rss_mb: float | None = None
+    phase_seconds: dict[str, float] | None = None
 
 
 def execute_pipeline(
@@ -152,15 +155,37 @@ def execute_pipeline(
     Raises:
         DataError, TrainingError, OperationCancelled.
     """
+    with PeakMemory() as memory:
+        steps = PhaseSteps(observer, token)
+        output = _execute(
+            context,
+            steps,
+            token=token,
+            callbacks=callbacks,
+            options=trainer_options or TrainerOptions(),
+            save_model=save_model,
+        )
+        steps.close()
+    return replace(output, run_peak_rss_mb=memory.peak_mb, phase_seconds=dict(steps.seconds))
+
+
+def _execute(
+    context: TrainingOperationContext,
+    steps: PhaseSteps,
+    *,
+    token: CancelToken | None,
+    callbacks: Sequence[Any],
+    options: TrainerOptions,
+    save_model: bool,
+) -> PipelineOutput:
+    """:func:`execute_pipeline`'s work, each phase entered through ``steps``."""
     from ktrdr_lib.models.store import ModelStore
     from ktrdr_lib.training.fit import fit_model
     from ktrdr_lib.training.scaling import FeatureScaler
 
-    options = trainer_options or TrainerOptions()
     started_at = utc_now()
-    steps = PhaseSteps(observer, token)
     spec = context.strategy
-    prepared = prepare_data(context, observer=observer, token=token)
+    prepared = prepare_data(context, steps=steps)
     raw = prepared.splits  # scaled in place below: the run holds one copy of its features
     modes = prepared.column_modes
     scaler = FeatureScaler.fit(raw.x_train, modes) if any(m != "none" for m in modes) else None
@@ -284,4 +309,6 @@ def run_training_pipeline(
         started_at=output.started_at,
         finished_at=output.finished_at,
         cancellation_reason=output.cancellation_reason,
+        run_peak_rss_mb=output.run_peak_rss_mb,
+        phase_seconds=output.phase_seconds,
     )

@@ -145,7 +145,14 @@ class TrainingMetrics(_Out, frozen=True, kw_only=True):
 
 
 class ResourceUsage(_Out, frozen=True, kw_only=True):
-    """Where and with what the run trained."""
+    """Where and with what the run trained, how long each phase took and the memory it used.
+
+    Attributes:
+        run_peak_rss_mb: the training process's peak resident memory while this run ran
+            (sampled; ``process_peak_rss_mb`` is that process's peak over its whole life).
+        phase_seconds: wall time of each pipeline phase, in order (``load_data``,
+            ``indicators``, ``fuzzy``, ``labels``, ``train``, ``evaluate``, ``save``).
+    """
 
     device: str = "cpu"
     accelerator: str = "cpu"
@@ -155,6 +162,8 @@ class ResourceUsage(_Out, frozen=True, kw_only=True):
     gpu_utilization_percent: float | None = None
     process_peak_rss_mb: float | None = None
     cpu_threads: int | None = None
+    run_peak_rss_mb: float | None = None
+    phase_seconds: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 class ArtifactsInfo(_Out, frozen=True, kw_only=True):

@@ -13,7 +13,7 @@ from msgspec import Meta
 
 from ktrdr_lib.errors import StrategyProblem
 from ktrdr_lib.schemas.requests import TrainingRequest
-from ktrdr_lib.schemas.results import FeatureReport, RegressionMetrics
+from ktrdr_lib.schemas.results import FeatureReport, RegressionMetrics, ResourceUsage
 from ktrdr_lib.schemas.status import TrainingMode
 from ktrdr_lib.schemas.strategies import StrategyLayout, StrategyListing, StrategyNotice
 
@@ -117,8 +117,9 @@ class PerformanceModelInfo(_Out, frozen=True, kw_only=True):
 
 
 class PerformanceResponse(_Out, frozen=True, kw_only=True):
-    """v1 ``GET /trainings/{task_id}/performance``, plus ``feature_report``: which inputs were
-    dead or constant on the training rows."""
+    """v1 ``GET /trainings/{task_id}/performance``, plus ``feature_report`` (which inputs were
+    dead or constant on the training rows) and ``resource_usage`` (device, the run's peak
+    memory and the seconds each phase took)."""
 
     success: bool
     task_id: str
@@ -129,6 +130,7 @@ class PerformanceResponse(_Out, frozen=True, kw_only=True):
     validation_metrics: dict[str, Any] | None = None
     feature_report: FeatureReport | None = None
     regression_metrics: RegressionBlock | None = None
+    resource_usage: ResourceUsage | None = None
 
 
 class RegressionBlock(_Out, frozen=True, kw_only=True):

@@ -270,7 +270,8 @@ def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
 
     Returns:
         ``operation`` first; then, when there is a result, ``strategy``, ``samples`` and
-        ``labels (train)`` (when data was prepared), ``epochs``, ``training time``,
+        ``labels (train)`` (when data was prepared), ``epochs``, ``training time``, ``phases``
+        and ``memory`` (when the run measured them),
         ``train loss / acc``, ``val loss / acc``, ``test`` (when the run was evaluated, with
         the majority-class baseline), ``inputs`` (dead and constant features, when there are
         any) and ``model`` (when one was saved); then ``stop reason`` and ``error`` when the
@@ -304,6 +305,23 @@ def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
         rate = tm.samples_per_second
         speed = f" · {rate:,.0f} samples/s" if rate is not None else ""
         rows.append(("training time", f"{duration_text(tm.training_time_s)}{speed}"))
+        usage = result.resource_usage
+        if usage.phase_seconds:
+            rows.append(
+                (
+                    "phases",
+                    " · ".join(
+                        f"{phase} {secs:.2f} s" for phase, secs in usage.phase_seconds.items()
+                    ),
+                )
+            )
+        memory = []
+        if usage.run_peak_rss_mb is not None:
+            memory.append(f"peak RSS {usage.run_peak_rss_mb:,.0f} MB")
+        if usage.gpu_memory_peak_mb is not None:
+            memory.append(f"GPU peak {usage.gpu_memory_peak_mb:,.0f} MB")
+        if memory:
+            rows.append(("memory", " · ".join(memory)))
         for split, loss, accuracy in (
             ("train", tm.final_train_loss, tm.final_train_accuracy),
             ("val", tm.final_val_loss, tm.final_val_accuracy),

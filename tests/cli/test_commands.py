@@ -44,9 +44,12 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def _same_run(text: str) -> str:
-    """A summary without what differs between two runs of one request: ids, time, version."""
+    """A summary without what differs between two runs of one request: ids, times, memory,
+    version."""
     text = re.sub(r"op_training_\S+", "OP", text)
     text = re.sub(r"\d+:\d\d · [\d,]+ samples/s", "T · R samples/s", text)
+    text = re.sub(r"(\w+) \d+\.\d\d s", r"\1 S s", text)  # phase times
+    text = re.sub(r"peak RSS [\d,]+ MB", "peak RSS M MB", text)
     return re.sub(r"small_test/v\d+", "small_test/vN", text)
 
 

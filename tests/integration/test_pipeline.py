@@ -68,6 +68,14 @@ def test_small_strategy_trains_saves_and_reloads(
     )
     assert result.artifacts.model_id == "small_test/v1"
     assert [m.model_id for m in list_models()] == ["small_test/v1"]
+    usage = result.resource_usage
+    phases = ["load_data", "indicators", "fuzzy", "labels", "train", "evaluate", "save"]
+    assert list(usage.phase_seconds) == phases
+    assert all(seconds >= 0 for seconds in usage.phase_seconds.values())
+    assert usage.phase_seconds["train"] <= tm.training_time_s * 1.5 + 1.0
+    assert usage.run_peak_rss_mb is not None and usage.run_peak_rss_mb > 0
+    assert usage.process_peak_rss_mb is not None
+    assert usage.run_peak_rss_mb <= usage.process_peak_rss_mb + 1.0  # a part of its life
 
     # The saved model predicts exactly what the in-memory one did on the same raw features.
     prepared = prepare_data(ctx)

@@ -15,6 +15,7 @@ from ktrdr_lib.schemas.results import (
     ArtifactsInfo,
     ClassificationMetrics,
     RegressionMetrics,
+    ResourceUsage,
     TrainingResult,
 )
 from ktrdr_lib.views import formatting as fmt
@@ -128,6 +129,20 @@ def test_summary_rows_of_a_completed_run() -> None:
         ("train loss / acc", "0.5000 / –"),
         ("val loss / acc", "– / 0.550"),
     ]
+
+
+def test_summary_rows_show_phase_times_and_peak_memory_when_measured() -> None:
+    result = msgspec.structs.replace(
+        make_result("op_2"),
+        resource_usage=ResourceUsage(
+            run_peak_rss_mb=1234.4,
+            gpu_memory_peak_mb=2048.0,
+            phase_seconds={"load_data": 0.125, "train": 12.5, "save": 0.01},
+        ),
+    )
+    rows = dict(fmt.summary_rows(_record("completed", result)))
+    assert rows["phases"] == "load_data 0.12 s · train 12.50 s · save 0.01 s"
+    assert rows["memory"] == "peak RSS 1,234 MB · GPU peak 2,048 MB"
 
 
 def test_summary_rows_of_a_failed_run_and_the_tables() -> None:
