@@ -131,6 +131,8 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
         end_date=args.end_date,
         epochs=args.epochs,
         seed=args.seed,
+        detailed_analytics=args.analytics,
+        loggers=args.logger,
     )
     op_id = backend.start_training(args.strategy, request)
     view = ProgressLine(sys.stderr)

@@ -54,6 +54,17 @@ def _add_train(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     train.add_argument("--data-dir", help="OHLCV directory (default KTRDR_DATA_DIR or samples)")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.add_argument("--no-save", action="store_true", help="do not save the model")
+    train.add_argument(
+        "--analytics",
+        action="store_true",
+        help="record detailed per-epoch analytics (saved with the model)",
+    )
+    train.add_argument(
+        "--logger",
+        action="append",
+        choices=("csv", "tensorboard", "mlflow"),
+        help="an experiment logger for this run (repeatable; default KTRDR_LOGGERS)",
+    )
 
 
 def _add_strategies(sub: Subcommands) -> None:

@@ -60,6 +60,7 @@ from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.status import ACTIVE_STATUSES, TrainingMode
 from ktrdr_lib.strategy.spec import StrategySpec
 from ktrdr_lib.timestamps import utc_now
+from ktrdr_lib.training.loggers import check_loggers, loggers_from_env
 
 __all__ = ["TrainingOrchestrator"]
 
@@ -84,6 +85,9 @@ class TrainingOrchestrator(OperationReads):
         progress_interval: seconds between throttled progress snapshots (default 0.2).
         data_dir: OHLCV directory for every run (default ``KTRDR_DATA_DIR`` or the samples).
         models_dir: where models are saved (default ``KTRDR_HOME/models``).
+        loggers: experiment loggers for runs whose request names none (``csv``,
+            ``tensorboard``, ``mlflow``; default ``KTRDR_LOGGERS``, else none); file-based ones
+            write under ``home/runs`` (see :mod:`ktrdr_lib.training.loggers`).
     """
 
     def __init__(
@@ -99,8 +103,10 @@ class TrainingOrchestrator(OperationReads):
         host_url: str | None = None,
         host_token: str | None = None,
         host_runner: TrainingRunner | None = None,
+        loggers: Sequence[str] | None = None,
     ) -> None:
         self.home = Path(home) if home is not None else ktrdr_home()
+        self.loggers = loggers_from_env() if loggers is None else check_loggers(loggers)
         self.store = store or OperationStore(self.home / "operations.db")
         self.runners: dict[str, TrainingRunner] = {"local": LocalTrainingRunner()}
         if runner is not None:
@@ -183,6 +189,12 @@ class TrainingOrchestrator(OperationReads):
         """
         if self._closed:
             raise StateConflictError("this orchestrator is shut down; create a new one")
+        if (
+            self.loggers
+            and "loggers" not in fields
+            and (request is None or request.loggers is None)
+        ):
+            fields["loggers"] = list(self.loggers)
         context = build_training_context(
             strategy,
             request,
@@ -190,6 +202,7 @@ class TrainingOrchestrator(OperationReads):
             data_dir=self.data_dir,
             models_dir=self.models_dir,
             operation_id=operation_id,
+            runs_dir=self.home / "runs",
             **fields,
         )
         return self.submit(context)

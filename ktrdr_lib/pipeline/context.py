@@ -28,6 +28,7 @@ from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.features.context_series import context_series_needed, require_context_series
 from ktrdr_lib.features.inputs import plan_inputs
 from ktrdr_lib.paths import data_dir as default_data_dir
+from ktrdr_lib.paths import ktrdr_home
 from ktrdr_lib.paths import models_dir as default_models_dir
 from ktrdr_lib.pipeline.trainable import refuse_untrainable
 from ktrdr_lib.schemas.requests import TrainingRequest
@@ -36,6 +37,7 @@ from ktrdr_lib.strategy.config import apply_overrides, strategy_to_config
 from ktrdr_lib.strategy.discovery import resolve_strategy
 from ktrdr_lib.strategy.loader import load_strategy
 from ktrdr_lib.strategy.spec import StrategySpec, model_name
+from ktrdr_lib.training.loggers import check_loggers
 
 __all__ = [
     "TrainingOperationContext",
@@ -59,6 +61,10 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
         start_date / end_date: ISO dates or ``None`` for all available data.
         total_epochs: the epoch budget (early stopping may end sooner).
         batches_per_epoch: ``None`` until the data is prepared.
+        detailed_analytics: record per-epoch analytics (the request's flag, or the strategy's
+            ``model.training.analytics.enabled``).
+        loggers: experiment loggers this run writes to (``csv``, ``tensorboard``, ``mlflow``).
+        runs_dir: where file-based experiment loggers write (``KTRDR_HOME/runs``).
     """
 
     operation_id: str
@@ -78,6 +84,9 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
     batch_size: int
     batches_per_epoch: int | None = None
     created_at: str = ""
+    detailed_analytics: bool = False
+    loggers: list[str] = msgspec.field(default_factory=list)
+    runs_dir: str = ""
 
     @property
     def strategy_name(self) -> str:
@@ -201,6 +210,7 @@ def build_training_context(
     data_dir: str | os.PathLike[str] | None = None,
     models_dir: str | os.PathLike[str] | None = None,
     operation_id: str | None = None,
+    runs_dir: str | os.PathLike[str] | None = None,
     **fields: Any,
 ) -> TrainingOperationContext:
     """Resolve and validate a training request.
@@ -214,6 +224,7 @@ def build_training_context(
         data_dir: OHLCV directory (default ``KTRDR_DATA_DIR`` or the bundled sample data).
         models_dir: where models are saved (default ``KTRDR_HOME/models``).
         operation_id: use this id instead of a fresh one.
+        runs_dir: where file-based experiment loggers write (default ``KTRDR_HOME/runs``).
         fields: request fields given as keywords (``symbols=["AAPL"], epochs=5``), on top of
             ``request``.
 
@@ -277,6 +288,7 @@ def build_training_context(
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: {seed!r} is not a non-negative integer")
+    loggers = check_loggers(request.loggers or [])
 
     now = datetime.now(UTC)
     return TrainingOperationContext(
@@ -296,4 +308,7 @@ def build_training_context(
         total_epochs=spec.model.training.epochs,
         batch_size=spec.model.training.batch_size,
         created_at=now.isoformat().replace("+00:00", "Z"),
+        detailed_analytics=bool(request.detailed_analytics),
+        loggers=loggers,
+        runs_dir=str(Path(runs_dir) if runs_dir else ktrdr_home() / "runs"),
     )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import numpy as np
 
-from ktrdr_lib.errors import TrainingError
+from ktrdr_lib.errors import OperationCancelled, TrainingError
 from ktrdr_lib.features.dataset import DatasetSplits
 from ktrdr_lib.pipeline.aggregate import ResultAggregator
 from ktrdr_lib.pipeline.context import TrainingOperationContext
@@ -36,6 +36,7 @@ from ktrdr_lib.timestamps import utc_now
 if TYPE_CHECKING:
     from ktrdr_lib.models.store import SavedModel
     from ktrdr_lib.schemas.results import ClassificationMetrics, RegressionMetrics
+    from ktrdr_lib.training.experiment_logging import ExperimentLogging
     from ktrdr_lib.training.fit import FitOutcome
     from ktrdr_lib.training.module import FuzzyMLP
     from ktrdr_lib.training.scaling import FeatureScaler
@@ -179,8 +180,6 @@ def _execute(
     save_model: bool,
 ) -> PipelineOutput:
     """:func:`execute_pipeline`'s work, each phase entered through ``steps``."""
-    from ktrdr_lib.models.store import ModelStore
-    from ktrdr_lib.training.fit import fit_model
     from ktrdr_lib.training.scaling import FeatureScaler
 
     started_at = utc_now()
@@ -198,6 +197,107 @@ def _execute(
     all_callbacks = list(callbacks)
     if token is not None:
         all_callbacks.append(CancelCallback(token, sync_every=options.cancel_sync_every))
+    experiment = _experiment_logging(context)
+    if experiment is not None:
+        all_callbacks.append(experiment)
+    try:
+        output = _fit_evaluate_save(
+            context,
+            steps,
+            prepared,
+            splits,
+            scaler,
+            all_callbacks,
+            options,
+            save_model=save_model,
+            started_at=started_at,
+            token=token,
+        )
+    except BaseException as exc:
+        if experiment is not None:
+            experiment.finish(
+                {}, status="aborted" if isinstance(exc, OperationCancelled) else "failed", step=0
+            )
+        raise
+    if experiment is not None:
+        experiment.finish(
+            _final_figures(output), status="success", step=output.fit.epochs_completed
+        )
+    return output
+
+
+def _experiment_logging(context: TrainingOperationContext) -> ExperimentLogging | None:
+    """The run's experiment-logging callback, or ``None`` when it has no loggers."""
+    if not context.loggers:
+        return None
+    from ktrdr_lib.training.experiment_logging import ExperimentLogging
+    from ktrdr_lib.training.loggers import experiment_loggers
+
+    loggers = experiment_loggers(
+        context.loggers,
+        runs_dir=Path(context.runs_dir),
+        strategy=context.model_name,
+        operation_id=context.operation_id,
+    )
+    spec = context.strategy
+    return ExperimentLogging(
+        loggers,
+        {
+            "operation_id": context.operation_id,
+            "strategy": context.strategy_name,
+            "symbols": context.symbols,
+            "timeframes": context.timeframes,
+            "base_timeframe": context.base_timeframe,
+            "start_date": context.start_date,
+            "end_date": context.end_date,
+            "seed": context.seed,
+            "epochs": context.total_epochs,
+            "labels": msgspec.to_builtins(spec.training.labels) if spec.training else None,
+            "model": msgspec.to_builtins(spec.model),
+        },
+    )
+
+
+def _final_figures(output: PipelineOutput) -> dict[str, float | None]:
+    """What the loggers record once the run is evaluated."""
+    tm = output.training_metrics
+    final: dict[str, float | None] = {
+        "epochs_completed": float(tm.epochs_completed),
+        "best_epoch": None if tm.best_epoch is None else float(tm.best_epoch),
+        "training_time_s": tm.training_time_s,
+        "early_stopped": float(tm.early_stopped),
+    }
+    test, regression = output.test_metrics, output.test_regression
+    if test is not None:
+        final.update(test_accuracy=test.accuracy, test_f1=test.f1, test_loss=test.loss)
+    if regression is not None:
+        final.update(
+            test_mae=regression.mae,
+            test_rmse=regression.rmse,
+            test_directional_accuracy=regression.directional_accuracy,
+        )
+    return final
+
+
+def _fit_evaluate_save(
+    context: TrainingOperationContext,
+    steps: PhaseSteps,
+    prepared: PreparedData,
+    splits: DatasetSplits,
+    scaler: FeatureScaler | None,
+    all_callbacks: list[Any],
+    options: TrainerOptions,
+    *,
+    save_model: bool,
+    started_at: str,
+    token: CancelToken | None,
+) -> PipelineOutput:
+    """Fit, evaluate and save (the part of a run experiment loggers watch)."""
+    from ktrdr_lib.models.store import ModelStore
+    from ktrdr_lib.training.fit import fit_model
+
+    spec = context.strategy
+    raw = prepared.splits
     fit = fit_model(
         spec.model,
         splits,

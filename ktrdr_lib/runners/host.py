@@ -171,6 +171,8 @@ class HostTrainingRunner:
             end_date=context.end_date,
             overrides=None,  # already applied to the strategy sent
             seed=context.seed,
+            detailed_analytics=context.detailed_analytics,
+            loggers=list(context.loggers),  # written on the host, under its own KTRDR_HOME
             client_operation_id=context.operation_id,
         )
         session_id = self.client.start_session(request).session_id  # once: POST is not idempotent

@@ -30,6 +30,11 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         overrides: strategy fields to change for this run (``{"epochs": 5}`` or dotted paths).
         epochs: shorthand for ``overrides={"epochs": epochs}``.
         seed: seeds weights, shuffling and dropout.
+        detailed_analytics: record per-epoch analytics (gradient norms, per-class validation
+            figures, confidence, fuzzy activity); off by default, and then free.
+        loggers: experiment loggers for this run (``csv``, ``tensorboard``, ``mlflow``);
+            ``None`` keeps the orchestrator's choice (``loggers=`` or ``KTRDR_LOGGERS``), ``[]``
+            turns them off.
 
     Example:
         >>> TrainingRequest(symbols=["AAPL"], epochs=5).epochs
@@ -43,6 +48,8 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     overrides: dict[str, Any] | None = None
     epochs: int | None = None
     seed: int = 42
+    detailed_analytics: bool = False
+    loggers: list[str] | None = None
 
     def merged_overrides(self) -> dict[str, Any]:
         """``overrides`` with ``epochs`` folded in."""

@@ -69,7 +69,6 @@ class TrainingStartRequest(TrainingRequest, frozen=True, kw_only=True, forbid_un
     timeframes: Annotated[list[Identifier], Meta(min_length=1, max_length=10)]
     strategy_name: Identifier
     task_id: Identifier | None = None
-    detailed_analytics: bool = False
     mode: TrainingMode = "local"
     epochs: Annotated[int, Meta(ge=1)] | None = None
     seed: Annotated[int, Meta(ge=0)] = 42
