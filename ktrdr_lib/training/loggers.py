@@ -12,15 +12,17 @@ rather than through the Trainer: the batch loop stays as fast as without them
 (``bench/epoch_observers.py``). Importing this module loads no Lightning (the request check
 uses it).
 
-=============  ======================================================  =======================
-name           where                                                   needs
-=============  ======================================================  =======================
-``csv``        ``runs_dir/csv/<strategy>/<operation id>/metrics.csv``  nothing
-               (and ``hparams.yaml``)
-``tensorboard`` ``runs_dir/tensorboard/<strategy>/<operation id>/``    ``pip install tensorboard``
-``mlflow``     experiment ``ktrdr/<strategy>``, run ``<operation id>``  ``pip install mlflow``
-               in ``MLFLOW_TRACKING_URI`` (default ``runs_dir/mlruns``)  (or ``mlflow-skinny``)
-=============  ======================================================  =======================
+=============== ======================================================= ====================
+name            where                                                   needs
+=============== ======================================================= ====================
+``csv``         ``runs_dir/csv/<strategy>/<operation id>/metrics.csv``  nothing
+                and ``hparams.yaml``
+``tensorboard`` ``runs_dir/tensorboard/<strategy>/<operation id>/``     ``tensorboard``
+``mlflow``      experiment ``ktrdr/<strategy>``, run ``<operation id>``  ``mlflow`` (or
+                in ``MLFLOW_TRACKING_URI``, default the SQLite database  ``mlflow-skinny``,
+                ``runs_dir/mlflow.db``                                  ``sqlalchemy``,
+                                                                        ``alembic``)
+=============== ======================================================= ====================
 """
 
 from __future__ import annotations
@@ -107,7 +109,10 @@ def experiment_loggers(
         elif name == "mlflow":
             from lightning.pytorch.loggers import MLFlowLogger
 
-            uri = os.environ.get("MLFLOW_TRACKING_URI") or (runs_dir / "mlruns").as_uri()
+            uri = os.environ.get("MLFLOW_TRACKING_URI")
+            if not uri:  # MLflow's own recommendation: a database, not its old file store
+                runs_dir.mkdir(parents=True, exist_ok=True)
+                uri = f"sqlite:///{runs_dir / 'mlflow.db'}"
             loggers.append(
                 MLFlowLogger(
                     experiment_name=f"ktrdr/{strategy}",
