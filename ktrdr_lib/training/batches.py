@@ -121,6 +121,13 @@ class TensorBatches:
         """Samples this rank sees per epoch."""
         return int(self.x.shape[0]) // self.world_size
 
+    def begin_at_epoch(self, epoch: int) -> None:
+        """Continue as if ``epoch`` epochs had been drawn already (a resumed run draws the
+        permutation the uninterrupted run would have drawn next)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self._epoch = epoch
+
     def __len__(self) -> int:
         """Batches per epoch (``ceil(samples / batch_size)``)."""
         return -(-self.samples // self.batch_size)

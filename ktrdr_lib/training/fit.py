@@ -50,6 +50,7 @@ from ktrdr_lib.errors import TrainingError
 from ktrdr_lib.features.dataset import DatasetSplits
 from ktrdr_lib.strategy.spec import EarlyStoppingSpec, ModelSpec, ModelTrainingSpec, TrainingSpec
 from ktrdr_lib.training.batches import TensorBatches
+from ktrdr_lib.training.checkpoints import CheckpointPlan, EpochCheckpoint
 from ktrdr_lib.training.module import FuzzyMLP, inverse_frequency_weights
 from ktrdr_lib.training.quiet import quiet_lightning
 
@@ -210,6 +211,28 @@ class _EpochHistory(Callback):
     def on_train_epoch_start(self, trainer: lightning.Trainer, pl_module: Any) -> None:
         self._epoch_started = time.perf_counter()
 
+    def state_dict(self) -> dict[str, Any]:
+        """The history, best weights and early-stopping counters (a checkpoint keeps them)."""
+        return {
+            "records": [msgspec.to_builtins(record) for record in self.records],
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "early_stopped": self.early_stopped,
+            "best_value": self._best_value,
+            "stopping_best": self._stopping_best,
+            "epochs_without_improvement": self._epochs_without_improvement,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue from a checkpoint's :meth:`state_dict`."""
+        self.records = [msgspec.convert(row, EpochRecord) for row in state_dict["records"]]
+        self.best_epoch = int(state_dict["best_epoch"])
+        self.best_state = state_dict["best_state"]
+        self.early_stopped = bool(state_dict["early_stopped"])
+        self._best_value = state_dict["best_value"]
+        self._stopping_best = state_dict["stopping_best"]
+        self._epochs_without_improvement = int(state_dict["epochs_without_improvement"])
+
     def on_validation_end(self, trainer: lightning.Trainer, pl_module: Any) -> None:
         if (
             not trainer.sanity_checking
@@ -268,6 +291,7 @@ def fit_model(
     precision: str | None = None,
     default_root_dir: Path | None = None,
     loss: TrainingSpec | None = None,
+    checkpoint: CheckpointPlan | None = None,
 ) -> FitOutcome:
     """Train a :class:`FuzzyMLP` on scaled splits and restore the best epoch's weights.
 
@@ -288,6 +312,9 @@ def fit_model(
             class weighting (focal, or ``balanced_sampling``: inverse frequency on the training
             labels); ``None`` for plain cross-entropy (Huber for a regression). Float labels
             make the model a regression (one output).
+        checkpoint: write epoch checkpoints (and resume from one) as it says; ``None``: none.
+            A resumed fit continues the epoch count, history, best weights, early-stopping
+            counters, optimiser, shuffling and RNG exactly where the checkpoint left them.
 
     Returns:
         The trained module with its history and how training ended.
@@ -325,6 +352,8 @@ def fit_model(
     )
     stopping = settings.early_stopping
     history = _EpochHistory(stopping.monitor if stopping else "val_loss", stopping)
+    if checkpoint is not None:
+        callbacks = [*callbacks, EpochCheckpoint(checkpoint, lambda: history.best_epoch)]
     with quiet_lightning():
         return _fit(
             module,
@@ -339,6 +368,7 @@ def fit_model(
             strategy=strategy,
             precision=precision,
             default_root_dir=default_root_dir,
+            checkpoint=checkpoint,
         )
 
 
@@ -356,6 +386,7 @@ def _fit(
     strategy: str,
     precision: str | None,
     default_root_dir: Path | None,
+    checkpoint: CheckpointPlan | None,
 ) -> FitOutcome:
     """Build the Trainer, fit and gather the outcome (Lightning's INFO lines kept quiet)."""
     trainer = lightning.Trainer(
@@ -367,7 +398,7 @@ def _fit(
         precision=precision,  # type: ignore[arg-type]
         default_root_dir=default_root_dir,
         logger=False,
-        enable_checkpointing=False,
+        enable_checkpointing=checkpoint is not None,  # only ours (EpochCheckpoint)
         enable_progress_bar=any(isinstance(cb, ProgressBar) for cb in callbacks),
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -398,8 +429,17 @@ def _fit(
         if windows is None or source is None
         else (source, windows.val_ends, windows.length),
     )
+    resume = None if checkpoint is None else checkpoint.resume_from
+    if resume is not None and checkpoint is not None:
+        train.begin_at_epoch(checkpoint.resume_epoch)
     started = time.perf_counter()
-    trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
+    trainer.fit(
+        module,
+        train_dataloaders=train,
+        val_dataloaders=val,
+        ckpt_path=resume,
+        weights_only=False if resume is not None else None,  # our own files: RNG states
+    )
     training_time = time.perf_counter() - started
     if history.best_state is not None:
         module.load_state_dict(history.best_state)
