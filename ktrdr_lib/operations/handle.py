@@ -108,6 +108,11 @@ class OperationHandle:
             self.view.wait(timeout)
         return record
 
+    def resume(self) -> OperationHandle:
+        """Continue this stopped run from its last checkpoint as a new, linked operation
+        (see :meth:`TrainingOrchestrator.resume`); returns the new operation's handle."""
+        return self._orch.resume(self.operation_id)
+
     def result(self) -> TrainingResult:
         """The TrainingResult; StateConflictError unless the run completed."""
         return self._orch.result(self.operation_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import threading
 import time
 from collections import deque
@@ -33,9 +34,15 @@ from ktrdr_lib.schemas.results import TrainingResult
 from ktrdr_lib.schemas.status import OperationStatus
 from ktrdr_lib.timestamps import utc_now
 
-__all__ = ["LiveOperation", "OperationExecutor"]
+__all__ = ["LiveOperation", "OperationExecutor", "remove_checkpoints"]
 
 log = logging.getLogger(__name__)
+
+
+def remove_checkpoints(directory: str) -> None:
+    """Delete a run's checkpoint directory (nothing when it has none)."""
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class LiveOperation:
@@ -51,6 +58,8 @@ class LiveOperation:
         # Set for a remote run taken over after a restart: its last stored snapshot and start.
         self.resumed_from: ProgressSnapshot | None = None
         self.started_at: str | None = None
+        # Set for a run that resumes a stopped one: the percentage that run had reached.
+        self.start_percentage = 0.0
         # The stored record as of this orchestrator's last write: only this process changes a
         # live operation, so reads can skip the database.
         self.record: OperationSnapshot | None = None
@@ -79,6 +88,7 @@ class OperationExecutor:
         self.runners = runners
         self.progress_interval = progress_interval
         self.latencies: deque[CancelLatency] = deque(maxlen=20)
+        self.keep_completed_checkpoints_days = 0.0
 
     def transition(
         self, live: LiveOperation | None, op_id: str, status: OperationStatus, **fields: object
@@ -114,6 +124,7 @@ class OperationExecutor:
             on_epoch=lambda row: self.writer.submit_epoch(op_id, row),
             min_interval=self.progress_interval,
             start_sequence=last.sequence if last else 0,
+            start_percentage=last.percentage if last else live.start_percentage,
         )
         live.tracker = tracker
         resumed = live.resumed_from
@@ -191,6 +202,8 @@ class OperationExecutor:
         tracker.finish(status, message)
         self.writer.flush()
         self._record_latency(op_id, live.token, status)
+        if status == "completed" and self.keep_completed_checkpoints_days <= 0:
+            remove_checkpoints(context.checkpoint_dir)
 
     def _history_safely(self, op_id: str) -> list[EpochHistoryRow]:
         self.writer.flush()

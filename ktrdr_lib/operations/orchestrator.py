@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ktrdr_lib.environment import device_summary, library_versions
 from ktrdr_lib.errors import (
     ConfigError,
@@ -44,18 +46,19 @@ from ktrdr_lib.errors import (
     StateConflictError,
 )
 from ktrdr_lib.operations.handle import OperationHandle, progress_view_class
-from ktrdr_lib.operations.live import LiveOperation, OperationExecutor
+from ktrdr_lib.operations.live import LiveOperation, OperationExecutor, remove_checkpoints
 from ktrdr_lib.operations.reads import OperationReads
 from ktrdr_lib.operations.reattach import claim_orphans, orphan_reason
 from ktrdr_lib.operations.store import OperationStore
 from ktrdr_lib.paths import ktrdr_home
 from ktrdr_lib.pipeline.context import TrainingOperationContext, build_training_context
 from ktrdr_lib.progress.sinks import OperationChannel, StoreWriter
+from ktrdr_lib.progress.tracker import PHASE_SPANS
 from ktrdr_lib.runners.base import TrainingRunner
 from ktrdr_lib.runners.local import LocalTrainingRunner
 from ktrdr_lib.schemas.health import HealthReport
 from ktrdr_lib.schemas.operations import OperationSnapshot
-from ktrdr_lib.schemas.progress import ProgressSnapshot
+from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
 from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.status import ACTIVE_STATUSES, TrainingMode
 from ktrdr_lib.strategy.spec import StrategySpec
@@ -88,6 +91,11 @@ class TrainingOrchestrator(OperationReads):
         loggers: experiment loggers for runs whose request names none (``csv``,
             ``tensorboard``, ``mlflow``; default ``KTRDR_LOGGERS``, else none); file-based ones
             write under ``home/runs`` (see :mod:`ktrdr_lib.training.loggers`).
+        checkpoint_every: completed epochs between a run's checkpoints (default
+            ``KTRDR_CHECKPOINT_EVERY`` or 1; 0 turns checkpoints off). They live in
+            ``home/checkpoints/<operation id>`` and are what :meth:`resume` continues from.
+        keep_checkpoints_days: how long a completed run's checkpoints are kept (default
+            ``KTRDR_CHECKPOINT_KEEP_DAYS`` or 0: removed when the run completes).
     """
 
     def __init__(
@@ -104,8 +112,26 @@ class TrainingOrchestrator(OperationReads):
         host_token: str | None = None,
         host_runner: TrainingRunner | None = None,
         loggers: Sequence[str] | None = None,
+        checkpoint_every: int | None = None,
+        keep_checkpoints_days: float | None = None,
     ) -> None:
         self.home = Path(home) if home is not None else ktrdr_home()
+        self.checkpoints_dir = self.home / "checkpoints"
+        self.checkpoint_every = (
+            _env_number("KTRDR_CHECKPOINT_EVERY", 1, int)
+            if checkpoint_every is None
+            else checkpoint_every
+        )
+        self.keep_checkpoints_days = (
+            _env_number("KTRDR_CHECKPOINT_KEEP_DAYS", 0.0, float)
+            if keep_checkpoints_days is None
+            else keep_checkpoints_days
+        )
+        if self.checkpoint_every < 0 or self.keep_checkpoints_days < 0:
+            raise ConfigError(
+                "checkpoint_every and keep_checkpoints_days must be >= 0; got "
+                f"{self.checkpoint_every} and {self.keep_checkpoints_days}"
+            )
         self.loggers = loggers_from_env() if loggers is None else check_loggers(loggers)
         self.store = store or OperationStore(self.home / "operations.db")
         self.runners: dict[str, TrainingRunner] = {"local": LocalTrainingRunner()}
@@ -136,6 +162,7 @@ class TrainingOrchestrator(OperationReads):
         self._executor = OperationExecutor(
             self.store, self._writer, self.runners, progress_interval=progress_interval
         )
+        self._executor.keep_completed_checkpoints_days = self.keep_checkpoints_days
         self._live: dict[str, LiveOperation] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -203,9 +230,68 @@ class TrainingOrchestrator(OperationReads):
             models_dir=self.models_dir,
             operation_id=operation_id,
             runs_dir=self.home / "runs",
+            checkpoints_dir=self.checkpoints_dir,
+            checkpoint_every=self.checkpoint_every,
             **fields,
         )
         return self.submit(context)
+
+    def resume(self, operation_id: str) -> OperationHandle:
+        """Continue a ``cancelled``, ``failed`` or ``interrupted`` run from its last checkpoint.
+
+        The continuation is a new operation linked to the stopped one (``resumed_from`` in its
+        context and metadata; the stopped one stays as it ended: a final status is never
+        rewritten). It starts with the stopped run's completed epochs in its history and its
+        percentage, and trains the remaining epochs exactly as the uninterrupted run would
+        have (same weights, optimiser, shuffling, RNG and early-stopping state).
+
+        Raises:
+            NotFoundError: unknown id.
+            StateConflictError: the operation is active or completed, or left no checkpoint.
+            ConfigError / DataError: the strategy file or the data changed since the
+                checkpoint (the message names what).
+        """
+        from ktrdr_lib.pipeline.context import new_operation_id
+        from ktrdr_lib.pipeline.resume import check_resumable
+
+        if self._closed:
+            raise StateConflictError("this orchestrator is shut down; create a new one")
+        record = self.store.get(operation_id)
+        if record.status not in ("cancelled", "failed", "interrupted"):
+            raise StateConflictError(
+                f"operation {operation_id} is {record.status}: only a cancelled, failed or "
+                "interrupted run can be resumed"
+            )
+        raw = self.store.stored_context(operation_id)
+        if raw is None:
+            raise StateConflictError(
+                f"operation {operation_id} was stored by a version that kept no context; "
+                "start the training again"
+            )
+        stopped = msgspec.json.decode(raw, type=TrainingOperationContext)
+        if stopped.mode != "local":
+            raise ConfigError(
+                f"operation {operation_id} trained on a training host; resuming host runs is "
+                "not supported yet: start it again"
+            )
+        meta = check_resumable(stopped)
+        new_id = new_operation_id()
+        context = msgspec.structs.replace(
+            stopped,
+            operation_id=new_id,
+            resume_from=stopped.checkpoint_dir,
+            resumed_from=operation_id,
+            checkpoint_dir=str(self.checkpoints_dir / new_id),
+            checkpoint_every=stopped.checkpoint_every,
+            created_at=utc_now(),
+        )
+        history = [row for row in self.store.epoch_history(operation_id) if row.epoch <= meta.epoch]
+        return self.submit(
+            context,
+            history=history,
+            start_epoch=meta.epoch,
+            message=f"Resuming {operation_id} after epoch {meta.epoch}",
+        )
 
     def train(
         self,
@@ -230,8 +316,16 @@ class TrainingOrchestrator(OperationReads):
         handle.display(display)
         return handle
 
-    def submit(self, context: TrainingOperationContext) -> OperationHandle:
-        """Store and queue an already built context."""
+    def submit(
+        self,
+        context: TrainingOperationContext,
+        *,
+        history: Sequence[EpochHistoryRow] = (),
+        start_epoch: int = 0,
+        message: str = "Queued",
+    ) -> OperationHandle:
+        """Store and queue an already built context (a resumed run's with the epochs it
+        continues and the history rows of those)."""
         if self._closed:
             raise StateConflictError("this orchestrator is shut down; create a new one")
         if context.mode not in self.runners:
@@ -248,10 +342,19 @@ class TrainingOrchestrator(OperationReads):
         if self.store.exists(op_id):
             raise StateConflictError(f"operation id {op_id} is taken; use a new one")
         live = LiveOperation(context, OperationChannel(op_id, on_publish=self._writer.submit))
+        start, end = PHASE_SPANS["train"]
+        live.start_percentage = (
+            round(start + (end - start) * start_epoch / context.total_epochs, 2)
+            if start_epoch
+            else 0.0
+        )
         snapshot = ProgressSnapshot(
             operation_id=op_id,
             total_epochs=context.total_epochs,
-            message="Queued",
+            epoch=start_epoch,
+            metrics_epoch=start_epoch,
+            percentage=live.start_percentage,
+            message=message,
             updated_at=utc_now(),
         )
         live.record = self.store.create(
@@ -259,8 +362,10 @@ class TrainingOrchestrator(OperationReads):
             mode=context.mode,
             metadata=context.metadata(),
             progress=snapshot,
-            context=context,  # lets a later process re-attach to a host session
+            context=context,  # lets a later process re-attach or resume
         )
+        for row in history:
+            self.store.append_epoch(op_id, row)
         live.channel.publish(snapshot)
         self._enqueue(live)
         return OperationHandle(self, op_id)
@@ -364,7 +469,37 @@ class TrainingOrchestrator(OperationReads):
         self.store.delete(doomed)
         for op_id in doomed:
             self._live.pop(op_id, None)
+            remove_checkpoints(str(self.checkpoints_dir / op_id))
         return doomed
+
+    def prune_checkpoints(self) -> list[str]:
+        """Remove checkpoints nobody can resume from any more: those of completed runs older
+        than ``keep_checkpoints_days`` and those of operations no longer stored. Returns the
+        operation ids whose checkpoints went."""
+        if not self.checkpoints_dir.is_dir():
+            return []
+        cutoff = time.time() - self.keep_checkpoints_days * 86400
+        removed = []
+        for directory in sorted(self.checkpoints_dir.iterdir()):
+            if not directory.is_dir():
+                continue
+            try:
+                record = self.store.get(directory.name)
+            except KtrdrError:
+                record = None
+            stale = record is None or (
+                record.status == "completed" and directory.stat().st_mtime <= cutoff
+            )
+            if stale:
+                remove_checkpoints(str(directory))
+                removed.append(directory.name)
+        return removed
+
+    def checkpoints_bytes(self) -> int:
+        """Disk space the checkpoints use."""
+        if not self.checkpoints_dir.is_dir():
+            return 0
+        return sum(f.stat().st_size for f in self.checkpoints_dir.rglob("*") if f.is_file())
 
     def _records(self, operation_ids: Sequence[str]) -> list[OperationSnapshot]:
         records = []
@@ -393,6 +528,8 @@ class TrainingOrchestrator(OperationReads):
             last_cancel_latencies=list(self._executor.latencies),
             versions=library_versions(),
             device=device_summary(),
+            checkpoints_path=str(self.checkpoints_dir),
+            checkpoints_bytes=self.checkpoints_bytes(),
         )
 
     def shutdown(self, *, cancel_running: bool = False, timeout: float | None = 30.0) -> None:
@@ -433,6 +570,16 @@ class TrainingOrchestrator(OperationReads):
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown(cancel_running=True)
+
+
+def _env_number(name: str, default: Any, kind: Any) -> Any:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; unset it or give a number") from None
 
 
 def _default_concurrency() -> int:

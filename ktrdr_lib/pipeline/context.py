@@ -65,6 +65,10 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
             ``model.training.analytics.enabled``).
         loggers: experiment loggers this run writes to (``csv``, ``tensorboard``, ``mlflow``).
         runs_dir: where file-based experiment loggers write (``KTRDR_HOME/runs``).
+        checkpoint_dir: where this run keeps its epoch checkpoints (``""``: none).
+        checkpoint_every: write a checkpoint every this many completed epochs.
+        resume_from: the checkpoint directory of the stopped run this one continues.
+        resumed_from: that run's operation id.
     """
 
     operation_id: str
@@ -87,6 +91,10 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
     detailed_analytics: bool = False
     loggers: list[str] = msgspec.field(default_factory=list)
     runs_dir: str = ""
+    checkpoint_dir: str = ""
+    checkpoint_every: int = 1
+    resume_from: str | None = None
+    resumed_from: str | None = None
 
     @property
     def strategy_name(self) -> str:
@@ -211,6 +219,8 @@ def build_training_context(
     models_dir: str | os.PathLike[str] | None = None,
     operation_id: str | None = None,
     runs_dir: str | os.PathLike[str] | None = None,
+    checkpoints_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1,
     **fields: Any,
 ) -> TrainingOperationContext:
     """Resolve and validate a training request.
@@ -225,6 +235,9 @@ def build_training_context(
         models_dir: where models are saved (default ``KTRDR_HOME/models``).
         operation_id: use this id instead of a fresh one.
         runs_dir: where file-based experiment loggers write (default ``KTRDR_HOME/runs``).
+        checkpoints_dir: where runs keep their checkpoints, one directory per operation
+            (default ``KTRDR_HOME/checkpoints``).
+        checkpoint_every: completed epochs between checkpoints (0: none).
         fields: request fields given as keywords (``symbols=["AAPL"], epochs=5``), on top of
             ``request``.
 
@@ -289,10 +302,13 @@ def build_training_context(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: {seed!r} is not a non-negative integer")
     loggers = check_loggers(request.loggers or [])
+    if isinstance(checkpoint_every, bool) or checkpoint_every < 0:
+        raise ConfigError(f"checkpoint_every: {checkpoint_every!r} is not a whole number >= 0")
 
     now = datetime.now(UTC)
+    operation_id = operation_id or new_operation_id(now)
     return TrainingOperationContext(
-        operation_id=operation_id or new_operation_id(now),
+        operation_id=operation_id,
         strategy=spec,
         strategy_path=path,
         symbols=chosen_symbols,
@@ -311,4 +327,11 @@ def build_training_context(
         detailed_analytics=bool(request.detailed_analytics),
         loggers=loggers,
         runs_dir=str(Path(runs_dir) if runs_dir else ktrdr_home() / "runs"),
+        checkpoint_dir=""
+        if checkpoint_every == 0
+        else str(
+            (Path(checkpoints_dir) if checkpoints_dir else ktrdr_home() / "checkpoints")
+            / operation_id
+        ),
+        checkpoint_every=max(checkpoint_every, 1),
     )

@@ -36,6 +36,7 @@ from ktrdr_lib.timestamps import utc_now
 if TYPE_CHECKING:
     from ktrdr_lib.models.store import SavedModel
     from ktrdr_lib.schemas.results import ClassificationMetrics, RegressionMetrics
+    from ktrdr_lib.training.checkpoints import CheckpointPlan
     from ktrdr_lib.training.experiment_logging import ExperimentLogging
     from ktrdr_lib.training.fit import FitOutcome
     from ktrdr_lib.training.module import FuzzyMLP
@@ -230,6 +231,7 @@ def _experiment_logging(context: TrainingOperationContext) -> ExperimentLogging 
     """The run's experiment-logging callback, or ``None`` when it has no loggers."""
     if not context.loggers:
         return None
+    from ktrdr_lib.training.checkpoints import CheckpointPlan
     from ktrdr_lib.training.experiment_logging import ExperimentLogging
     from ktrdr_lib.training.loggers import experiment_loggers
 
@@ -309,6 +311,7 @@ def _fit_evaluate_save(
         strategy=options.strategy,
         precision=options.precision,
         loss=spec.training,
+        checkpoint=_checkpoint_plan(context, scaler),
     )
     if not fit.history:
         raise TrainingError(
@@ -411,4 +414,41 @@ def run_training_pipeline(
         cancellation_reason=output.cancellation_reason,
         run_peak_rss_mb=output.run_peak_rss_mb,
         phase_seconds=output.phase_seconds,
+    )
+
+
+def _checkpoint_plan(
+    context: TrainingOperationContext, scaler: FeatureScaler | None
+) -> CheckpointPlan | None:
+    """Where and how often the run checkpoints, with the fingerprints a resume checks; for a
+    resumed run, the checkpoint it continues from (proven unchanged first). ``None`` when
+    the run keeps no checkpoints."""
+    if not context.checkpoint_dir:
+        return None
+    from ktrdr_lib.pipeline.resume import check_resumable, data_fingerprints, strategy_fingerprint
+    from ktrdr_lib.training.checkpoints import LATEST_FILE, CheckpointMeta, CheckpointPlan
+
+    resume_from, resume_epoch = None, 0
+    if context.resume_from:  # the stopped run's checkpoint, checked again where it trains
+        stopped = msgspec.structs.replace(
+            context,
+            operation_id=context.resumed_from or context.operation_id,
+            checkpoint_dir=context.resume_from,
+        )
+        resume_epoch = check_resumable(stopped).epoch
+        resume_from = Path(context.resume_from) / LATEST_FILE
+    return CheckpointPlan(
+        directory=Path(context.checkpoint_dir),
+        every=context.checkpoint_every,
+        meta=CheckpointMeta(
+            operation_id=context.operation_id,
+            epoch=0,
+            best_epoch=0,
+            total_epochs=context.total_epochs,
+            strategy_fingerprint=strategy_fingerprint(context),
+            data_fingerprints=data_fingerprints(context),
+        ),
+        extras={"scaler": scaler, "resumed_from": context.resumed_from},
+        resume_from=resume_from,
+        resume_epoch=resume_epoch,
     )

@@ -75,6 +75,8 @@ class ProgressTracker:
         min_interval: seconds between throttled emits (default 0.2, i.e. 5 Hz).
         clock: monotonic seconds (injectable for tests).
         start_sequence: the sequence the first emitted snapshot follows (for resumed runs).
+        start_percentage: the percentage to start from (a resumed run: where the run it
+            continues stopped); it never goes below it.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class ProgressTracker:
         min_interval: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
         start_sequence: int = 0,
+        start_percentage: float = 0.0,
     ) -> None:
         if total_epochs < 1:
             raise ValueError(f"total_epochs must be >= 1, got {total_epochs}")
@@ -105,7 +108,7 @@ class ProgressTracker:
         self._status: OperationStatus = "running"
         self._phase: Phase = "queued"
         self._message = ""
-        self._percentage = 0.0
+        self._percentage = float(start_percentage)  # a resumed run starts where its first stopped
         self._epoch = 0
         self._batch = 0
         self._total_batches = 0

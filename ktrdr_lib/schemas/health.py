@@ -64,3 +64,5 @@ class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
     last_cancel_latencies: list[CancelLatency] = msgspec.field(default_factory=list)
     versions: dict[str, str] = msgspec.field(default_factory=dict)
     device: dict[str, Any] = msgspec.field(default_factory=dict)
+    checkpoints_path: str | None = None
+    checkpoints_bytes: int = 0

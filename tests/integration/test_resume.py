@@ -1,0 +1,154 @@
+"""Resuming stopped runs through the orchestrator: a run cancelled mid-epoch and resumed ends
+exactly where the uninterrupted run ends, in this process and in a child process; a resume
+against a changed strategy or changed data is refused naming what changed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from ktrdr_lib import OperationStore, TrainingOrchestrator
+from ktrdr_lib.errors import ConfigError, DataError, StateConflictError
+from ktrdr_lib.runners.process import ProcessTrainingRunner
+from ktrdr_lib.schemas.progress import ProgressSnapshot
+from ktrdr_lib.schemas.results import TrainingResult
+
+pytestmark = pytest.mark.slow  # real trainings
+
+EPOCHS = 6
+SEED = 3
+
+
+@pytest.fixture
+def orch_factory(isolated_home: Path) -> Any:
+    made: list[TrainingOrchestrator] = []
+
+    def make(data_dir: Path, **kwargs: Any) -> TrainingOrchestrator:
+        orch = TrainingOrchestrator(
+            home=isolated_home,
+            store=OperationStore(isolated_home / "operations.db"),
+            data_dir=data_dir,
+            progress_interval=0.0,
+            **kwargs,
+        )
+        made.append(orch)
+        return orch
+
+    yield make
+    for orch in made:
+        orch.shutdown(cancel_running=True, timeout=60)
+
+
+def _cancel_in_epoch(orch: TrainingOrchestrator, strategy: Path, epoch: int) -> Any:
+    """Start the run and abort it a few batches into ``epoch`` (1-based)."""
+    op = orch.start_training(strategy, epochs=EPOCHS, seed=SEED)
+    for snap in op.follow(timeout=120):
+        if snap.phase == "train" and snap.epoch == epoch and snap.batch >= 3:
+            break
+    op.cancel(reason="interrupted on purpose")
+    assert op.wait(timeout=60).status == "cancelled"
+    return op
+
+
+def _figures(result: TrainingResult) -> dict[str, Any]:
+    tm = msgspec.to_builtins(result.training_metrics)
+    for volatile in ("training_time_s", "samples_per_second"):
+        tm.pop(volatile)
+    return {"training": tm, "test": msgspec.to_builtins(result.test_metrics)}
+
+
+def _history(orch: TrainingOrchestrator, op_id: str) -> list[tuple[int, float | None]]:
+    return [(row.epoch, row.val_loss) for row in orch.metrics(op_id).epochs]
+
+
+def test_a_cancelled_run_resumes_to_exactly_the_uninterrupted_result(
+    orch_factory: Any, small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+) -> None:
+    orch = orch_factory(synthetic_data_dir)
+    whole = orch.start_training(small_strategy_file, epochs=EPOCHS, seed=SEED)
+    assert whole.wait(timeout=120).status == "completed"
+    # a completed run's checkpoints are removed (keep_checkpoints_days=0) and it cannot resume
+    assert not (isolated_home / "checkpoints" / whole.operation_id).exists()
+    with pytest.raises(StateConflictError, match="completed: only a cancelled"):
+        whole.resume()
+
+    stopped = _cancel_in_epoch(orch, small_strategy_file, epoch=4)
+    partial = orch.partial_result(stopped.operation_id)
+    assert partial is not None and partial.training_metrics.epochs_completed == 3
+    assert orch.health().checkpoints_bytes > 0
+    last = stopped.snapshot()
+
+    resumed = stopped.resume()
+    seen: list[ProgressSnapshot] = list(resumed.follow(timeout=120))
+    final = resumed.wait(timeout=120)
+    assert final.status == "completed", final.error_message
+    assert final.operation_id != stopped.operation_id
+    # one continuous run: the history carries on, the percentage never goes back
+    assert _history(orch, resumed.operation_id) == _history(orch, whole.operation_id)
+    percentages = [s.percentage for s in seen]
+    assert percentages == sorted(percentages)
+    # it starts where 3 of 6 epochs put it (the train phase spans 10-95 %), not at 0
+    assert percentages[0] >= 10 + 85 * 3 / 6 - 0.01
+    assert last.percentage >= percentages[0] - 85 / 6  # the stopped run was inside epoch 4
+    # bit for bit what the uninterrupted run reached
+    assert _figures(orch.result(resumed.operation_id)) == _figures(orch.result(whole.operation_id))
+    assert orch.store.stored_context(resumed.operation_id) is not None
+    with pytest.raises(StateConflictError, match="cancelled"):
+        orch.cancel(stopped.operation_id)  # the stopped run stays as it ended
+
+
+def test_a_child_process_run_resumes_like_an_in_process_one(
+    orch_factory: Any, small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    local = orch_factory(synthetic_data_dir)
+    whole = local.start_training(small_strategy_file, epochs=EPOCHS, seed=SEED)
+    assert whole.wait(timeout=120).status == "completed"
+    child = orch_factory(synthetic_data_dir, runner=ProcessTrainingRunner(torch_threads=1))
+    stopped = _cancel_in_epoch(child, small_strategy_file, epoch=3)
+    resumed = child.resume(stopped.operation_id)
+    assert resumed.wait(timeout=180).status == "completed"
+    assert _figures(child.result(resumed.operation_id)) == _figures(
+        local.result(whole.operation_id)
+    )
+
+
+def test_a_resume_against_a_changed_strategy_or_changed_data_is_refused(
+    orch_factory: Any, small_strategy_file: Path, synthetic_data_dir: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_data_dir, data)
+    orch = orch_factory(data)
+    stopped = _cancel_in_epoch(orch, small_strategy_file, epoch=2)
+
+    original = small_strategy_file.read_text(encoding="utf-8")
+    small_strategy_file.write_text(
+        original.replace("hidden_layers: [16, 8]", "hidden_layers: [32, 8]"), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"strategy changed.*model\.architecture"):
+        stopped.resume()
+    small_strategy_file.write_text(original, encoding="utf-8")
+
+    bars = data / "SYNTH_1h.csv"
+    bars.write_text(bars.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="data changed.*SYNTH 1h"):
+        stopped.resume()
+    bars.write_text(bars.read_text(encoding="utf-8")[:-1], encoding="utf-8")
+    assert stopped.resume().wait(timeout=120).status == "completed"
+
+
+def test_a_run_stopped_before_its_first_epoch_has_nothing_to_resume(
+    orch_factory: Any, small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    orch = orch_factory(synthetic_data_dir)
+    op = orch.start_training(small_strategy_file, epochs=EPOCHS, seed=SEED)
+    for snap in op.follow(timeout=120):
+        if snap.phase == "train" and snap.epoch == 1 and snap.batch >= 2:
+            break
+    op.cancel()
+    op.wait(timeout=60)
+    with pytest.raises(StateConflictError, match="left no checkpoint"):
+        op.resume()
