@@ -220,7 +220,7 @@ def build_training_context(
     operation_id: str | None = None,
     runs_dir: str | os.PathLike[str] | None = None,
     checkpoints_dir: str | os.PathLike[str] | None = None,
-    checkpoint_every: int = 1,
+    checkpoint_every: int = 0,
     **fields: Any,
 ) -> TrainingOperationContext:
     """Resolve and validate a training request.
@@ -237,7 +237,8 @@ def build_training_context(
         runs_dir: where file-based experiment loggers write (default ``KTRDR_HOME/runs``).
         checkpoints_dir: where runs keep their checkpoints, one directory per operation
             (default ``KTRDR_HOME/checkpoints``).
-        checkpoint_every: completed epochs between checkpoints (0: none).
+        checkpoint_every: completed epochs between checkpoints (default 0: none; an
+            orchestrator asks for them, see ``TrainingOrchestrator(checkpoint_every=…)``).
         fields: request fields given as keywords (``symbols=["AAPL"], epochs=5``), on top of
             ``request``.
 
