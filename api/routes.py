@@ -21,7 +21,7 @@ from api.events import Heartbeat, OperationEvent
 from api.service import TrainingApi
 from ktrdr_lib.schemas.health import HealthReport, OperationMetrics
 from ktrdr_lib.schemas.operations import FinalEvent
-from ktrdr_lib.schemas.results import TrainingResult
+from ktrdr_lib.schemas.results import TrainingAnalytics, TrainingResult
 from ktrdr_lib.schemas.v1 import (
     CancelRequest,
     CancelResponse,
@@ -58,7 +58,7 @@ CancelBody: TypeAlias = Annotated[CancelRequest | None, Body()]
 
 
 class TrainingsController(Controller):
-    """``/trainings``: v1 start and performance."""
+    """``/trainings``: v1 start and performance, and the run's detailed analytics."""
 
     path = "/trainings"
     tags = ["trainings"]  # noqa: RUF012 (Litestar declares it as an instance attribute)
@@ -87,6 +87,18 @@ class TrainingsController(Controller):
     def performance(self, api: Api, task_id: FromPath[str]) -> PerformanceResponse:
         """Final figures of a completed training; 409 while it is not completed."""
         return api.performance(task_id)
+
+    @get(
+        "/{task_id:str}/analytics",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=False,
+        summary="Detailed analytics",
+    )
+    def analytics(self, api: Api, task_id: FromPath[str]) -> TrainingAnalytics:
+        """Per-epoch gradient norms, parameter statistics, learning rate, per-class validation
+        figures and confidence (or a regression's), fuzzy input activity, stop reason and best
+        epoch; 404 when the run recorded none, 409 while it has not ended."""
+        return api.analytics(task_id)
 
 
 class OperationsController(Controller):

@@ -45,7 +45,7 @@ from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.schemas.health import HealthReport, OperationMetrics
 from ktrdr_lib.schemas.models import ModelInfo
-from ktrdr_lib.schemas.results import TrainingResult
+from ktrdr_lib.schemas.results import TrainingAnalytics, TrainingResult
 from ktrdr_lib.schemas.status import FINAL_STATUSES
 from ktrdr_lib.schemas.v1 import (
     CancelRequest,
@@ -70,6 +70,7 @@ from ktrdr_lib.schemas.v1 import (
 from ktrdr_lib.strategy.discovery import list_strategies, resolve_strategy_name
 from ktrdr_lib.strategy.loader import check_strategy
 from ktrdr_lib.timestamps import utc_now
+from ktrdr_lib.training.analytics import recorded_analytics
 
 __all__ = ["TrainingApi"]
 
@@ -167,6 +168,16 @@ class TrainingApi:
         """
         result = self.orchestrator.result(check_name("task_id", task_id))
         return performance_response(task_id, result, self._saved_model(result))
+
+    def analytics(self, task_id: str) -> TrainingAnalytics:
+        """The detailed analytics a completed training recorded.
+
+        Raises:
+            NotFoundError: unknown id, or the run recorded none (not asked for, or it was
+                cancelled or failed).
+            StateConflictError: the training has not ended yet.
+        """
+        return recorded_analytics(self.orchestrator.get_operation(check_name("task_id", task_id)))
 
     @staticmethod
     def _saved_model(result: TrainingResult) -> ModelInfo | None:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.requests import TrainingRequest
-    from ktrdr_lib.schemas.results import FeatureReport, TrainingResult
+    from ktrdr_lib.schemas.results import FeatureReport, TrainingAnalytics, TrainingResult
     from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyListing
     from ktrdr_lib.schemas.v1 import (
         ModelListItem,
@@ -99,6 +99,15 @@ class Backend(Protocol):
 
         Raises:
             StateConflictError: the operation has no result (yet).
+        """
+        ...
+
+    def analytics(self, operation_id: str) -> TrainingAnalytics:
+        """The detailed analytics the run recorded.
+
+        Raises:
+            NotFoundError: the run recorded none (not asked for, or it did not complete).
+            StateConflictError: the run has not ended yet.
         """
         ...
 

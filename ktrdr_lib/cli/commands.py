@@ -27,6 +27,7 @@ import msgspec
 
 from ktrdr_lib.cli.render import (
     ProgressLine,
+    analytics_text,
     feature_report_lines,
     model_row,
     one_line,
@@ -193,7 +194,15 @@ def operations_list(args: argparse.Namespace, backend: Backend) -> int:
 
 
 def operations_show(args: argparse.Namespace, backend: Backend) -> int:
-    """``ktrdr operations show``: one operation."""
+    """``ktrdr operations show``: one operation (``--analytics``: its detailed analytics)."""
+    if args.analytics:
+        analytics = backend.analytics(args.operation_id)
+        if args.json:
+            _print_json(analytics)
+        else:
+            _print(operation_text(backend.get_operation(args.operation_id)))
+            _print(analytics_text(analytics))
+        return EXIT_OK
     if args.json:
         _print_json(backend.operation_document(args.operation_id))
     else:

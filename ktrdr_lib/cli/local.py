@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.requests import TrainingRequest
-    from ktrdr_lib.schemas.results import FeatureReport, TrainingResult
+    from ktrdr_lib.schemas.results import FeatureReport, TrainingAnalytics, TrainingResult
     from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyListing
 
 __all__ = ["LocalBackend"]
@@ -105,6 +105,12 @@ class LocalBackend:
         if record.result is None:
             return self.orchestrator.result(operation_id)  # raises, saying why there is none
         return record.result
+
+    def analytics(self, operation_id: str) -> TrainingAnalytics:
+        """The analytics the stored result carries."""
+        from ktrdr_lib.training.analytics import recorded_analytics
+
+        return recorded_analytics(self.orchestrator.get_operation(operation_id))
 
     def result_document(self, operation_id: str) -> TrainingResult:
         """The TrainingResult of a completed run."""

@@ -146,6 +146,11 @@ def _add_operations(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     ops_show = operations.add_parser("show", parents=[remote], help="one operation")
     ops_show.add_argument("operation_id")
     ops_show.add_argument("--json", action="store_true")
+    ops_show.add_argument(
+        "--analytics",
+        action="store_true",
+        help="the run's detailed analytics, one line per epoch (with --json: the record)",
+    )
     ops_follow = operations.add_parser(
         "follow", parents=[remote], help="show an operation's progress until it ends"
     )

@@ -33,7 +33,7 @@ from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyNotice
 if TYPE_CHECKING:
     from ktrdr_lib.cli.backend import StreamEvent
     from ktrdr_lib.schemas.requests import TrainingRequest
-    from ktrdr_lib.schemas.results import FeatureReport, TrainingResult
+    from ktrdr_lib.schemas.results import FeatureReport, TrainingAnalytics, TrainingResult
     from ktrdr_lib.schemas.strategies import StrategyListing
     from ktrdr_lib.schemas.v1 import (
         ModelListItem,
@@ -124,6 +124,10 @@ class ApiBackend:
     def result(self, operation_id: str) -> TrainingResult:
         """``GET /operations/{id}/result``."""
         return self.client.result(operation_id)
+
+    def analytics(self, operation_id: str) -> TrainingAnalytics:
+        """``GET /trainings/{id}/analytics``."""
+        return self.client.analytics(operation_id)
 
     def result_document(self, operation_id: str) -> PerformanceResponse:
         """v1's ``GET /trainings/{id}/performance``, which v1 clients read."""

@@ -38,12 +38,13 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.progress import ProgressSnapshot
-    from ktrdr_lib.schemas.results import FeatureReport
+    from ktrdr_lib.schemas.results import FeatureReport, TrainingAnalytics
     from ktrdr_lib.schemas.strategies import StrategyListing
     from ktrdr_lib.schemas.v1 import ModelListItem, OperationListItem
 
 __all__ = [
     "ProgressLine",
+    "analytics_text",
     "feature_report_lines",
     "figures_text",
     "model_row",
@@ -215,3 +216,78 @@ def feature_report_lines(report: FeatureReport) -> list[str]:
         marks = [mark for mark, found in (("dead", dead), ("constant", constant)) if name in found]
         lines.append(f"{name:{width}}  {shown:>7}  {' '.join(marks)}".rstrip())
     return lines
+
+
+def analytics_text(analytics: TrainingAnalytics) -> str:
+    """``operations show --analytics``: one line per epoch (learning rate, gradient norm and
+    the validation figures), the last epoch's parameter statistics, and the fuzzy inputs'
+    activity; ends with a newline."""
+    best = analytics.best_epoch if analytics.best_epoch is not None else "-"
+    lines = [
+        (
+            f"analytics   {analytics.task}, stopped: {analytics.stop_reason}, best epoch "
+            f"{best} of {analytics.epochs_completed}"
+        )
+    ]
+    if analytics.task == "classification":
+        classes = analytics.classes
+        lines.append(
+            f"{'epoch':>5}  {'lr':>9}  {'grad norm':>9}  {'macro F1':>8}  "
+            + "  ".join(f"{'F1 ' + name:>8}" for name in classes)
+            + f"  {'max prob':>8}  {'entropy':>7}  "
+            + f"{'> ' + format(analytics.confidence_threshold, 'g'):>7}"
+        )
+        for record in analytics.epochs:
+            per_class = record.per_class or {}
+            f1 = [per_class[name].f1 if name in per_class else None for name in classes]
+            confidence = record.confidence
+            lines.append(
+                f"{record.epoch:>5}  {record.learning_rate:>9.3g}  "
+                f"{number_text(record.gradient_norm):>9}  "
+                f"{number_text(record.macro_f1, 3):>8}  "
+                + "  ".join(f"{number_text(value, 3):>8}" for value in f1)
+                + f"  {number_text(confidence and confidence.mean_max_probability, 3):>8}"
+                f"  {number_text(confidence and confidence.mean_entropy, 3):>7}"
+                f"  {_share(confidence.confident_share if confidence else None):>7}"
+            )
+    else:
+        lines.append(
+            f"{'epoch':>5}  {'lr':>9}  {'grad norm':>9}  {'val MAE':>9}  {'val RMSE':>9}  "
+            f"{'direction':>9}  {'pred mean':>9}  {'pred std':>9}"
+        )
+        for record in analytics.epochs:
+            r = record.regression
+            lines.append(
+                f"{record.epoch:>5}  {record.learning_rate:>9.3g}  "
+                f"{number_text(record.gradient_norm):>9}  "
+                f"{number_text(r and r.mae, 6):>9}  {number_text(r and r.rmse, 6):>9}  "
+                f"{_share(r.directional_accuracy if r else None):>9}  "
+                f"{number_text(r and r.prediction_mean, 6):>9}  "
+                f"{number_text(r and r.prediction_std, 6):>9}"
+            )
+    if analytics.epochs:
+        last = analytics.epochs[-1]
+        width = max((len(name) for name in last.parameters), default=9)
+        lines.append(f"parameters at epoch {last.epoch}:")
+        lines.append(
+            f"  {'tensor':{width}}  {'grad norm':>9}  {'mean':>9}  {'std':>9}  {'abs max':>9}"
+        )
+        for name, figures in last.parameters.items():
+            lines.append(
+                f"  {name:{width}}  {number_text(figures.grad_norm):>9}  "
+                f"{number_text(figures.mean):>9}  {number_text(figures.std):>9}  "
+                f"{number_text(figures.abs_max):>9}"
+            )
+    if analytics.fuzzy_activity:
+        level = format(analytics.fuzzy_active_level, "g")
+        lines.append(f"fuzzy inputs (share of training rows above {level}):")
+        width = max(len(name) for name in analytics.fuzzy_activity)
+        lines += [
+            f"  {name:{width}}  {_share(share):>7}"
+            for name, share in analytics.fuzzy_activity.items()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"

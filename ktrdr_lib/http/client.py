@@ -43,7 +43,7 @@ from ktrdr_lib.errors import ConfigError, HostUnavailableError, KtrdrError, rebu
 from ktrdr_lib.http.status import error_class_for, read_error_body
 from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.progress import ProgressSnapshot
-from ktrdr_lib.schemas.results import TrainingResult
+from ktrdr_lib.schemas.results import TrainingAnalytics, TrainingResult
 from ktrdr_lib.schemas.strategies import StrategyListing
 from ktrdr_lib.schemas.v1 import (
     CancelResponse,
@@ -301,6 +301,15 @@ class ApiClient:
             StateConflictError: the run has no result (yet).
         """
         return self._request("GET", f"/operations/{operation_id}/result", TrainingResult)
+
+    def analytics(self, task_id: str) -> TrainingAnalytics:
+        """``GET /trainings/{id}/analytics``: the detailed analytics a completed run recorded.
+
+        Raises:
+            NotFoundError: unknown id, or the run recorded none.
+            StateConflictError: the run has not ended yet.
+        """
+        return self._request("GET", f"/trainings/{task_id}/analytics", TrainingAnalytics)
 
     def list_operations(
         self,

@@ -12,6 +12,11 @@ Layout: ``root/{strategy}/v{N}/`` holding::
     scaler.json         FeatureScaler.to_dict(), or null when features are not scaled
     metrics.json        whatever the caller passes (training/validation/test figures...)
     metadata.json       created_at (UTC ISO), library versions, and the caller's metadata
+    analytics.json      only when the run recorded detailed analytics: the TrainingAnalytics
+    analytics.csv       the same, one row per epoch (see :func:`analytics_table`)
+
+The two analytics files are optional (:data:`OPTIONAL_FILES`): a version without them is
+complete.
 
 A version is written into a hidden temp directory under ``root/{strategy}/`` and renamed to
 ``v{N}`` in one ``os.rename`` (:func:`publish_version`); when a concurrent writer took ``v{N}``
@@ -21,7 +26,10 @@ half-written. Anything that is not ``v{N}`` (leftover temp directories included)
 
 from __future__ import annotations
 
+import csv
 import errno
+import io
+import math
 import os
 import re
 import shutil
@@ -36,27 +44,33 @@ import torch
 
 from ktrdr_lib.environment import library_versions
 from ktrdr_lib.errors import ConfigError, DataError
+from ktrdr_lib.schemas.results import TrainingAnalytics
 from ktrdr_lib.training.module import FuzzyMLP
 from ktrdr_lib.training.scaling import FeatureScaler
 
 __all__ = [
+    "ANALYTICS_CSV",
+    "ANALYTICS_JSON",
     "FEATURES",
     "FORMAT",
     "METADATA",
     "METRICS",
     "MODEL_CONFIG",
     "NAME_PATTERN",
+    "OPTIONAL_FILES",
     "SCALER",
     "STRATEGY",
     "VERSION_FILES",
     "VERSION_PATTERN",
     "WEIGHTS",
+    "analytics_table",
     "check_name",
     "corrupt",
     "directory_size",
     "encode",
     "load_weights",
     "publish_version",
+    "read_analytics",
     "read_json",
     "stage_version",
     "versions_in",
@@ -74,6 +88,10 @@ SCALER = "scaler.json"
 METRICS = "metrics.json"
 METADATA = "metadata.json"
 VERSION_FILES = (WEIGHTS, MODEL_CONFIG, STRATEGY, FEATURES, SCALER, METRICS, METADATA)
+ANALYTICS_JSON = "analytics.json"
+ANALYTICS_CSV = "analytics.csv"
+OPTIONAL_FILES = (ANALYTICS_JSON, ANALYTICS_CSV)
+"""Files a version holds only when the run recorded them."""
 _MAX_SAVE_ATTEMPTS = 100
 
 
@@ -136,6 +154,7 @@ def write_version(
     strategy_config: dict[str, Any],
     metrics: dict[str, Any],
     metadata: dict[str, Any],
+    analytics: TrainingAnalytics | None = None,
 ) -> None:
     state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
     torch.save(state, directory / WEIGHTS)
@@ -158,8 +177,96 @@ def write_version(
             "library_versions": library_versions(),
         },
     }
+    if analytics is not None:
+        documents[ANALYTICS_JSON] = analytics
     for file_name, document in documents.items():
         (directory / file_name).write_bytes(encode(document))
+    if analytics is not None:
+        (directory / ANALYTICS_CSV).write_text(_csv_text(analytics), encoding="utf-8")
+
+
+def analytics_table(analytics: TrainingAnalytics) -> tuple[list[str], list[list[float | None]]]:
+    """The analytics as one row per epoch: the header and the rows.
+
+    Columns: ``epoch``, ``learning_rate``, ``gradient_norm``; per parameter tensor
+    ``grad_norm/NAME``, ``mean/NAME``, ``std/NAME``, ``abs_max/NAME``; for a classifier
+    ``precision/CLASS``, ``recall/CLASS``, ``f1/CLASS``, ``macro_f1``,
+    ``mean_max_probability``, ``mean_entropy``, ``confident_share``; for a regression
+    ``val_mae``, ``val_rmse``, ``val_directional_accuracy``, ``prediction_mean``,
+    ``prediction_std``. A figure an epoch lacks is ``None`` (an empty CSV cell).
+    """
+    parameters: list[str] = []
+    for record in analytics.epochs:
+        parameters += [name for name in record.parameters if name not in parameters]
+    header = ["epoch", "learning_rate", "gradient_norm"]
+    for kind in ("grad_norm", "mean", "std", "abs_max"):
+        header += [f"{kind}/{name}" for name in parameters]
+    if analytics.task == "classification":
+        for kind in ("precision", "recall", "f1"):
+            header += [f"{kind}/{name}" for name in analytics.classes]
+        header += ["macro_f1", "mean_max_probability", "mean_entropy", "confident_share"]
+    else:
+        header += [
+            "val_mae",
+            "val_rmse",
+            "val_directional_accuracy",
+            "prediction_mean",
+            "prediction_std",
+        ]
+    rows = []
+    for record in analytics.epochs:
+        cells: dict[str, float | None] = {
+            "epoch": record.epoch,
+            "learning_rate": record.learning_rate,
+            "gradient_norm": record.gradient_norm,
+        }
+        for name, figures in record.parameters.items():
+            for kind in ("grad_norm", "mean", "std", "abs_max"):
+                cells[f"{kind}/{name}"] = getattr(figures, kind)
+        for name, metrics in (record.per_class or {}).items():
+            for kind in ("precision", "recall", "f1"):
+                cells[f"{kind}/{name}"] = getattr(metrics, kind)
+        cells["macro_f1"] = record.macro_f1
+        if record.confidence is not None:
+            cells.update(msgspec.structs.asdict(record.confidence))
+        if record.regression is not None:
+            regression = record.regression
+            cells.update(
+                val_mae=regression.mae,
+                val_rmse=regression.rmse,
+                val_directional_accuracy=regression.directional_accuracy,
+                prediction_mean=regression.prediction_mean,
+                prediction_std=regression.prediction_std,
+            )
+        rows.append([cells.get(column) for column in header])
+    return header, rows
+
+
+def _csv_text(analytics: TrainingAnalytics) -> str:
+    header, rows = analytics_table(analytics)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(
+            ["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in row]
+        )
+    return buffer.getvalue()
+
+
+def read_analytics(directory: Path) -> TrainingAnalytics | None:
+    """A version's analytics (``None`` when it recorded none).
+
+    Raises:
+        DataError: ``analytics.json`` is there but unreadable.
+    """
+    path = directory / ANALYTICS_JSON
+    if not path.is_file():
+        return None
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=TrainingAnalytics)
+    except (OSError, msgspec.DecodeError) as exc:
+        raise corrupt(path, exc) from exc
 
 
 def encode(document: Any) -> bytes:

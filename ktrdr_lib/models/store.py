@@ -28,6 +28,7 @@ from ktrdr_lib.models.layout import (
     METRICS,
     MODEL_CONFIG,
     NAME_PATTERN,
+    OPTIONAL_FILES,
     SCALER,
     STRATEGY,
     VERSION_FILES,
@@ -38,6 +39,7 @@ from ktrdr_lib.models.layout import (
     directory_size,
     encode,
     load_weights,
+    read_analytics,
     read_json,
     stage_version,
     versions_in,
@@ -47,6 +49,7 @@ from ktrdr_lib.models.listing import model_info
 from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.paths import models_dir
 from ktrdr_lib.schemas.models import ModelDetail, ModelInfo
+from ktrdr_lib.schemas.results import TrainingAnalytics
 from ktrdr_lib.strategy.spec import ModelSpec, model_name
 from ktrdr_lib.training.module import CLASS_NAMES, FuzzyMLP
 from ktrdr_lib.training.scaling import FeatureScaler
@@ -97,8 +100,12 @@ class ModelStore:
         strategy_config: dict[str, Any],
         metrics: dict[str, Any],
         metadata: dict[str, Any],
+        analytics: TrainingAnalytics | None = None,
     ) -> SavedModel:
         """Write a new version of ``strategy_name`` atomically and return where it went.
+
+        ``analytics``, when the run recorded them, go with it as ``analytics.json`` and
+        ``analytics.csv`` (read back with :meth:`analytics`).
 
         Raises:
             ConfigError: when ``strategy_name`` is not an identifier.
@@ -123,6 +130,7 @@ class ModelStore:
                 strategy_config=strategy_config,
                 metrics=metrics,
                 metadata=metadata,
+                analytics=analytics,
             ),
         )
         path = strategy_dir / f"v{version}"
@@ -190,6 +198,18 @@ class ModelStore:
             metrics=read_json(path / METRICS),
             metadata=read_json(path / METADATA),
         )
+
+    def analytics(self, name: str, version: int | None = None) -> TrainingAnalytics | None:
+        """The detailed analytics saved with ``name`` at ``version`` (the latest when
+        ``None``); ``None`` when its run recorded none.
+
+        Raises:
+            ConfigError: when ``name`` is not an identifier.
+            NotFoundError: unknown name or version.
+            DataError: ``analytics.json`` is unreadable.
+        """
+        path, _ = self._version_dir(name, version)
+        return read_analytics(path)
 
     def list_models(self) -> list[ModelInfo]:
         """Every stored version, by name then version. Unreadable metadata lists as ``None``."""
@@ -284,6 +304,9 @@ class ModelStore:
         def fill(staging: Path) -> None:
             for file_name in VERSION_FILES:
                 if file_name != METADATA:
+                    shutil.copyfile(source_dir / file_name, staging / file_name)
+            for file_name in OPTIONAL_FILES:
+                if (source_dir / file_name).is_file():
                     shutil.copyfile(source_dir / file_name, staging / file_name)
             (staging / METADATA).write_bytes(encode(metadata))
 

@@ -325,7 +325,8 @@ def build_training_context(
         total_epochs=spec.model.training.epochs,
         batch_size=spec.model.training.batch_size,
         created_at=now.isoformat().replace("+00:00", "Z"),
-        detailed_analytics=bool(request.detailed_analytics),
+        detailed_analytics=bool(request.detailed_analytics)
+        or spec.model.training.analytics.enabled,
         loggers=loggers,
         runs_dir=str(Path(runs_dir) if runs_dir else ktrdr_home() / "runs"),
         checkpoint_dir=""

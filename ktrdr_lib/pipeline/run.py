@@ -35,7 +35,12 @@ from ktrdr_lib.timestamps import utc_now
 
 if TYPE_CHECKING:
     from ktrdr_lib.models.store import SavedModel
-    from ktrdr_lib.schemas.results import ClassificationMetrics, RegressionMetrics
+    from ktrdr_lib.schemas.results import (
+        ClassificationMetrics,
+        RegressionMetrics,
+        TrainingAnalytics,
+    )
+    from ktrdr_lib.training.analytics import DetailedAnalytics
     from ktrdr_lib.training.checkpoints import CheckpointPlan
     from ktrdr_lib.training.experiment_logging import ExperimentLogging
     from ktrdr_lib.training.fit import FitOutcome
@@ -132,6 +137,7 @@ class PipelineOutput:
     test_regression: RegressionMetrics | None = None
     run_peak_rss_mb: float | None = None
     phase_seconds: dict[str, float] | None = None
+    analytics: TrainingAnalytics | None = None
 
 
 def execute_pipeline(
@@ -201,6 +207,9 @@ def _execute(
     experiment = _experiment_logging(context)
     if experiment is not None:
         all_callbacks.append(experiment)
+    analytics = _detailed_analytics(context, splits)
+    if analytics is not None:
+        all_callbacks.append(analytics)
     try:
         output = _fit_evaluate_save(
             context,
@@ -213,6 +222,7 @@ def _execute(
             save_model=save_model,
             started_at=started_at,
             token=token,
+            analytics=analytics,
         )
     except BaseException as exc:
         if experiment is not None:
@@ -231,7 +241,6 @@ def _experiment_logging(context: TrainingOperationContext) -> ExperimentLogging 
     """The run's experiment-logging callback, or ``None`` when it has no loggers."""
     if not context.loggers:
         return None
-    from ktrdr_lib.training.checkpoints import CheckpointPlan
     from ktrdr_lib.training.experiment_logging import ExperimentLogging
     from ktrdr_lib.training.loggers import experiment_loggers
 
@@ -257,6 +266,26 @@ def _experiment_logging(context: TrainingOperationContext) -> ExperimentLogging 
             "labels": msgspec.to_builtins(spec.training.labels) if spec.training else None,
             "model": msgspec.to_builtins(spec.model),
         },
+    )
+
+
+def _detailed_analytics(
+    context: TrainingOperationContext, splits: DatasetSplits
+) -> DetailedAnalytics | None:
+    """The run's analytics callback over the (scaled) validation split, or ``None`` when the
+    run did not ask for analytics."""
+    if not context.detailed_analytics:
+        return None
+    from ktrdr_lib.training.analytics import DetailedAnalytics
+
+    windows = splits.windows
+    if windows is None:
+        return DetailedAnalytics(splits.x_val, splits.y_val, class_names=splits.class_names)
+    return DetailedAnalytics(
+        windows.source,
+        splits.y_val,
+        class_names=splits.class_names,
+        windows=(windows.val_ends, windows.length),
     )
 
 
@@ -293,6 +322,7 @@ def _fit_evaluate_save(
     save_model: bool,
     started_at: str,
     token: CancelToken | None,
+    analytics: DetailedAnalytics | None = None,
 ) -> PipelineOutput:
     """Fit, evaluate and save (the part of a run experiment loggers watch)."""
     from ktrdr_lib.models.store import ModelStore
@@ -327,6 +357,11 @@ def _fit_evaluate_save(
     device = str(next(fit.module.parameters()).device)
     training_metrics = ResultAggregator.training_metrics(fit)
     data_summary = ResultAggregator.data_summary(prepared)
+    recorded = (
+        analytics.analytics(fit, fuzzy_activity=prepared.feature_report.active_share)
+        if analytics is not None and fit.global_rank == 0
+        else None
+    )
 
     saved = None
     if save_model and fit.global_rank == 0:  # one copy, however many ranks trained
@@ -357,6 +392,7 @@ def _fit_evaluate_save(
                 "python": platform.python_version(),
                 "pid": os.getpid(),
             },
+            analytics=recorded,
         )
     return PipelineOutput(
         context=context,
@@ -374,6 +410,7 @@ def _fit_evaluate_save(
         started_at=started_at,
         finished_at=utc_now(),
         cancellation_reason=token.reason if token is not None and token.graceful else None,
+        analytics=recorded,
     )
 
 
@@ -398,7 +435,7 @@ def run_training_pipeline(
         trainer_options=trainer_options,
         save_model=save_model,
     )
-    return ResultAggregator.from_local(
+    result = ResultAggregator.from_local(
         output.context,
         training_metrics=output.training_metrics,
         validation_metrics=output.validation_metrics,
@@ -415,6 +452,9 @@ def run_training_pipeline(
         run_peak_rss_mb=output.run_peak_rss_mb,
         phase_seconds=output.phase_seconds,
     )
+    if output.analytics is None:
+        return result
+    return msgspec.structs.replace(result, analytics=output.analytics)
 
 
 def _checkpoint_plan(

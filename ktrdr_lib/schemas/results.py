@@ -7,6 +7,8 @@ Pieces a run did not reach (a cancelled run has no test metrics) are ``None``, n
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from ktrdr_lib.schemas.status import TrainingMode
@@ -17,12 +19,17 @@ __all__ = [
     "BarsSummary",
     "ClassMetrics",
     "ClassificationMetrics",
+    "ConfidenceFigures",
     "DataSummary",
+    "EpochAnalytics",
     "EpochReached",
     "FeatureReport",
+    "ParameterFigures",
+    "RegressionEpochFigures",
     "RegressionMetrics",
     "ResourceUsage",
     "SessionInfo",
+    "TrainingAnalytics",
     "TrainingMetrics",
     "TrainingResult",
 ]
@@ -249,13 +256,122 @@ class DataSummary(_Out, frozen=True, kw_only=True):
     target_quantiles: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)
 
 
+class ParameterFigures(_Out, frozen=True, kw_only=True):
+    """One parameter tensor of the network at an epoch's end.
+
+    Attributes:
+        grad_norm: L2 norm of its gradient from the epoch's last training batch (``None``
+            when it had none, e.g. a frozen tensor).
+        mean: mean of its values.
+        std: standard deviation of its values (population, so one value gives 0).
+        abs_max: largest absolute value.
+    """
+
+    grad_norm: float | None
+    mean: float
+    std: float
+    abs_max: float
+
+
+class ConfidenceFigures(_Out, frozen=True, kw_only=True):
+    """How sure a classifier's validation predictions were.
+
+    Attributes:
+        mean_max_probability: mean over rows of the highest class probability.
+        mean_entropy: mean over rows of the predicted distribution's entropy (nats; three
+            classes give at most ln 3 ≈ 1.0986).
+        confident_share: share of rows whose highest probability is above the analytics'
+            ``confidence_threshold``.
+    """
+
+    mean_max_probability: float
+    mean_entropy: float
+    confident_share: float
+
+
+class RegressionEpochFigures(_Out, frozen=True, kw_only=True):
+    """A regression's validation figures at an epoch's end.
+
+    Attributes:
+        mae: mean absolute error.
+        rmse: root mean squared error.
+        directional_accuracy: share of rows where prediction and truth have the same sign.
+        prediction_mean: mean predicted value.
+        prediction_std: standard deviation of the predicted values (near 0: the model
+            predicts a constant).
+    """
+
+    mae: float
+    rmse: float
+    directional_accuracy: float
+    prediction_mean: float
+    prediction_std: float
+
+
+class EpochAnalytics(_Out, frozen=True, kw_only=True, omit_defaults=True):
+    """What detailed analytics recorded at the end of one completed epoch.
+
+    A classifier fills ``per_class``, ``macro_f1`` and ``confidence``; a regression fills
+    ``regression`` (the others are left out of the encoded record).
+
+    Attributes:
+        epoch: the 1-based epoch.
+        learning_rate: the optimiser's learning rate during the epoch.
+        gradient_norm: L2 norm of all gradients of the epoch's last training batch.
+        parameters: per named parameter tensor (``0.weight``, ``recurrent.weight_hh_l0`` …).
+        per_class: validation precision, recall, F1 and support per class.
+        macro_f1: validation F1 averaged over the classes.
+        confidence: validation prediction confidence.
+        regression: a regression's validation figures.
+    """
+
+    epoch: int
+    learning_rate: float
+    gradient_norm: float
+    parameters: dict[str, ParameterFigures]
+    per_class: dict[str, ClassMetrics] | None = None
+    macro_f1: float | None = None
+    confidence: ConfidenceFigures | None = None
+    regression: RegressionEpochFigures | None = None
+
+
+class TrainingAnalytics(_Out, frozen=True, kw_only=True):
+    """A run's detailed analytics (``detailed_analytics=True`` or the strategy's
+    ``model.training.analytics.enabled``).
+
+    Attributes:
+        task: ``classification`` or ``regression``.
+        classes: the class names, in output order (empty for a regression).
+        confidence_threshold: the probability above which a prediction counts as confident.
+        epochs: one record per completed epoch (a partial epoch is never recorded).
+        fuzzy_activity: per fuzzy membership input, the share of training rows where it fires
+            (above ``fuzzy_active_level``); the same for every epoch.
+        fuzzy_active_level: the membership degree above which an input counts as firing.
+        stop_reason: ``max_epochs``, ``early_stopping`` or ``stopped_by_callback`` (a
+            graceful stop).
+        best_epoch: the epoch whose weights the model kept.
+        epochs_completed: the epochs that ran to their end.
+    """
+
+    task: Literal["classification", "regression"]
+    classes: list[str] = msgspec.field(default_factory=list)
+    confidence_threshold: float
+    epochs: list[EpochAnalytics] = msgspec.field(default_factory=list)
+    fuzzy_activity: dict[str, float] = msgspec.field(default_factory=dict)
+    fuzzy_active_level: float
+    stop_reason: str
+    best_epoch: int | None = None
+    epochs_completed: int = 0
+
+
 class TrainingResult(_Out, frozen=True, kw_only=True, omit_defaults=True):
     """The result of one training run, the same for local and host mode.
 
     A classifier fills ``validation_metrics`` / ``test_metrics``; a regression (forward-return
     labels) leaves them ``None`` and fills ``validation_regression`` / ``test_regression``
     (left out of the encoded result when ``None``, so a classifier's result has the seven keys
-    it always had).
+    it always had). ``analytics`` holds the run's :class:`TrainingAnalytics` when it recorded
+    them (left out otherwise).
     """
 
     training_metrics: TrainingMetrics
@@ -267,3 +383,4 @@ class TrainingResult(_Out, frozen=True, kw_only=True, omit_defaults=True):
     data_summary: DataSummary
     validation_regression: RegressionMetrics | None = None
     test_regression: RegressionMetrics | None = None
+    analytics: TrainingAnalytics | None = None

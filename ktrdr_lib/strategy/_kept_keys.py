@@ -24,6 +24,10 @@ from ktrdr_lib.strategy._yaml_document import FieldPath, dotted
 __all__ = ["KEPT_KEYS", "OPEN_SECTIONS", "set_aside_keys"]
 
 _NOT_USED = "KTRDR did not use it for training either; it is kept with the model, unused"
+_BOTH_FILES = (
+    "with analytics enabled, analytics.json and analytics.csv are both always written with "
+    "the model; it is kept with the model, unused"
+)
 
 KEPT_KEYS: dict[str, dict[str, str]] = {
     "": {
@@ -53,6 +57,12 @@ KEPT_KEYS: dict[str, dict[str, str]] = {
         "loss_function": "the loss is training.loss; " + _NOT_USED,
     },
     "model.training.early_stopping": {"mode": _NOT_USED},
+    "model.training.analytics": {
+        "export_csv": _BOTH_FILES,
+        "export_json": _BOTH_FILES,
+        "export_alerts": "no alerts are raised from the analytics; it is kept with the "
+        "model, unused",
+    },
     "training": {
         "date_range": "KTRDR read nothing from training.date_range; the training window is "
         "training_data.start_date / end_date (or training_data.date_range) unless the request "
@@ -71,7 +81,14 @@ KEPT_KEYS: dict[str, dict[str, str]] = {
 """Section (dotted path; ``""`` is the top level) → key → the notice it gets."""
 
 OPEN_SECTIONS = frozenset(
-    {"model.architecture", "model.features", "model.training", "training", "decisions"}
+    {
+        "model.architecture",
+        "model.features",
+        "model.training",
+        "model.training.analytics",
+        "training",
+        "decisions",
+    }
 )
 """Sections whose other keys are kept too (KTRDR's files carry open sets of extras there)."""
 

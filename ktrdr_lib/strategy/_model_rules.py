@@ -7,6 +7,9 @@ learning rate, batch size only) in v3; every value that differs from what KTRDR'
 would have used for the file is noticed. Early stopping runs when the file asks for it
 (``enabled: false`` turns it off).
 
+``model.training.analytics`` (KTRDR's analytics switch) is read here: ``enabled: true`` records
+detailed analytics with the model; its other keys (``export_csv`` …) are kept with a notice.
+
 Model types are ``mlp``, ``lstm`` and ``gru``; ``transformer`` and ``cnn_lstm`` (which no KTRDR
 version could train) are refused. An unknown activation is ``relu`` and an unknown optimizer
 ``adam``, as KTRDR silently did, with a notice.
@@ -26,6 +29,7 @@ from ktrdr_lib.strategy._spec_types import struct_fields, yaml_keys
 from ktrdr_lib.strategy._yaml_document import FieldPath, show_value
 from ktrdr_lib.strategy.sections import (
     Activation,
+    AnalyticsSpec,
     ArchitectureSpec,
     EarlyStoppingSpec,
     FeaturesSpec,
@@ -200,6 +204,15 @@ class _ModelReader:
             return None
         return section
 
+    def analytics(self, parent: dict[Any, Any]) -> dict[str, Any]:
+        """``model.training.analytics`` as the spec reads it (``enabled`` only; the rest kept
+        and noticed)."""
+        path: FieldPath = ("model", "training", "analytics")
+        section = self.section(parent, "analytics", ("model", "training"))
+        section = set_aside_keys(self.checker, section, path, yaml_keys(AnalyticsSpec))
+        self.checker.walk(section, AnalyticsSpec, path)
+        return section
+
     def resolve(self, written: Hyperparameters) -> tuple[dict[str, Any], dict[str, str]]:
         """The resolved hyper-parameters and where each came from."""
         fields = {f.encode_name: f for f in struct_fields(ModelTrainingSpec)}
@@ -321,9 +334,12 @@ def read_model(
     model = set_aside_keys(checker, dict(raw), ("model",), yaml_keys(ModelSpec))
     kind = reader.model_type(model)
     training = reader.section(model, "training", ("model",))
+    analytics = reader.analytics(training)
+    training.pop("analytics", None)
     training = take_hyperparameters(training, ("model", "training"), written)
     set_aside_keys(checker, training, ("model", "training"), yaml_keys(ModelTrainingSpec))
     resolved, sources = reader.resolve(written)
+    resolved["analytics"] = analytics
     if kind is None:  # a model no KTRDR version could train: its architecture is not read
         return None, {}
     return {

@@ -141,6 +141,8 @@ def strategy_to_config(spec: StrategySpec) -> dict[str, Any]:
             continue
         value = resolved[key] if resolved[key] is not None else {"enabled": False}
         (training if source.startswith("training.") else model["training"])[key] = value
+    if spec.model.training.analytics.enabled:
+        model["training"]["analytics"] = {"enabled": True}
     data["model"] = model
     data["decisions"] = _drop_none(msgspec.to_builtins(spec.decisions))
     data["training"] = training

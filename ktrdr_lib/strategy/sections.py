@@ -29,6 +29,7 @@ __all__ = [
     "DATE_PATTERN",
     "TIMEFRAME_PATTERN",
     "Activation",
+    "AnalyticsSpec",
     "ArchitectureSpec",
     "ContextDataSpec",
     "CostModelSpec",
@@ -233,10 +234,24 @@ class EarlyStoppingSpec(_Spec, frozen=True, kw_only=True):
     min_delta: AtLeast0 = 0.0001
 
 
+class AnalyticsSpec(_Spec, frozen=True, kw_only=True):
+    """``model.training.analytics``: record detailed per-epoch analytics (gradient norms,
+    parameter statistics, per-class validation figures, confidence) with the model.
+
+    KTRDR's other keys here (``export_csv``, ``export_json``, ``export_alerts``) are kept
+    with a notice: both files are always written.
+    """
+
+    enabled: bool = False
+
+
 class ModelTrainingSpec(_Spec, frozen=True, kw_only=True):
     """The optimiser and loop settings, resolved: ``training.*`` first, then
     ``model.training.*``, then these defaults (where each came from is
-    :attr:`~ktrdr_lib.strategy.spec.StrategySpec.hyperparameter_sources`)."""
+    :attr:`~ktrdr_lib.strategy.spec.StrategySpec.hyperparameter_sources`).
+
+    ``analytics`` is read from ``model.training.analytics`` only (it is no hyper-parameter).
+    """
 
     HYPERPARAMETERS: ClassVar[tuple[str, ...]] = (
         "epochs",
@@ -253,6 +268,7 @@ class ModelTrainingSpec(_Spec, frozen=True, kw_only=True):
     optimizer: Optimizer = "adam"
     weight_decay: AtLeast0 = 0.0001
     early_stopping: EarlyStoppingSpec | None = None
+    analytics: AnalyticsSpec = msgspec.field(default_factory=AnalyticsSpec)
 
 
 class ModelSpec(_Spec, frozen=True, kw_only=True):

@@ -1,7 +1,9 @@
 """Per-epoch loss and accuracy curves as inline SVG (drawn here: no plotting dependency).
 
 Two panels side by side, loss and accuracy, each scaled to its own range; training solid and
-blue, validation dashed and orange. An epoch with one point is a dot. The picture scales to
+blue, validation dashed and orange. A run that recorded detailed analytics gets two more
+(:func:`analytics_svg`): the gradient norm per epoch, and the validation F1 of each class (a
+regression: its validation MAE). An epoch with one point is a dot. The picture scales to
 the width it is given (a ``viewBox``, ``width: 100%`` up to its natural width), and its titles,
 labels and frames take JupyterLab's theme colours, so it reads in a narrow output area and in
 the dark theme.
@@ -18,18 +20,25 @@ Example:
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 
 from ktrdr_lib.schemas.progress import EpochHistoryRow
+from ktrdr_lib.schemas.results import TrainingAnalytics
 
-__all__ = ["curve_svg"]
+__all__ = ["analytics_svg", "curve_svg"]
 
 _TRAIN = "#1f77b4"  # the series colours read on light and dark backgrounds alike
 _VALIDATION = "#ff7f0e"
 _LABEL = "var(--jp-ui-font-color1, #424242)"
 _MUTED = "var(--jp-ui-font-color2, #757575)"
 _FRAME = "var(--jp-border-color1, #bdbdbd)"
+
+_CLASS_COLOURS = ("#2ca02c", "#7f7f7f", "#d62728", "#9467bd", "#8c564b")
+"""One per class, in output order (BUY green, HOLD grey, SELL red, then others)."""
+
+Points = list[tuple[int, float]]
 
 _SERIES: tuple[tuple[str, str, str, str], ...] = (
     # panel, row field, colour, dash
@@ -44,16 +53,35 @@ def _panel_svg(
     rows: Sequence[EpochHistoryRow], panel: str, x0: float, width: float, height: float
 ) -> str:
     """One panel (``loss`` or ``accuracy``): frame, title, range, and a line per series."""
-    series = [(f, c, d) for p, f, c, d in _SERIES if p == panel]
-    values = [
-        float(v)
-        for f, _, _ in series
-        for row in rows
-        if isinstance(v := getattr(row, f), int | float) and math.isfinite(v)
+    series = [
+        (
+            colour,
+            dash,
+            [
+                (row.epoch, float(v))
+                for row in rows
+                if isinstance(v := getattr(row, field), int | float)
+            ],
+        )
+        for p, field, colour, dash in _SERIES
+        if p == panel
     ]
-    title = (
-        f"<text x='{x0 + 4}' y='12' font-size='11' style='fill:{_LABEL}'>{panel} per epoch</text>"
-    )
+    return _series_panel(f"{panel} per epoch", series, x0, width, height)
+
+
+def _series_panel(
+    title_text: str,
+    series: Sequence[tuple[str, str, Points]],
+    x0: float,
+    width: float,
+    height: float,
+) -> str:
+    """A panel: frame, title, range, and a line (or a dot) per ``(colour, dash, points)``;
+    points that are not finite are left out."""
+    series = [(c, d, [(e, v) for e, v in pts if math.isfinite(v)]) for c, d, pts in series]
+    values = [v for _, _, points in series for _, v in points]
+    epochs_seen = [e for _, _, points in series for e, _ in points]
+    title = f"<text x='{x0 + 4}' y='12' font-size='11' style='fill:{_LABEL}'>{title_text}</text>"
     frame = (
         f"<rect x='{x0}' y='16' width='{width}' height='{height - 20}' fill='none' "
         f"style='stroke:{_FRAME}'/>"
@@ -63,8 +91,8 @@ def _panel_svg(
         return "".join(parts)
     low, high = min(values), max(values)
     span = (high - low) or 1.0
-    last_epoch = max(row.epoch for row in rows)
-    first_epoch = min(row.epoch for row in rows)
+    last_epoch = max(epochs_seen)
+    first_epoch = min(epochs_seen)
     epochs = (last_epoch - first_epoch) or 1
 
     def xy(epoch: int, value: float) -> str:
@@ -72,12 +100,8 @@ def _panel_svg(
         y = 20 + (height - 28) * (1 - (value - low) / span)
         return f"{x:.1f},{y:.1f}"
 
-    for field, colour, dash in series:
-        points = [
-            xy(row.epoch, float(v))
-            for row in rows
-            if isinstance(v := getattr(row, field), int | float) and math.isfinite(v)
-        ]
+    for colour, dash, values_at in series:
+        points = [xy(epoch, value) for epoch, value in values_at]
         if len(points) == 1:
             cx, cy = points[0].split(",")
             parts.append(f"<circle cx='{cx}' cy='{cy}' r='2' fill='{colour}'/>")
@@ -118,4 +142,76 @@ def curve_svg(rows: Sequence[EpochHistoryRow], *, width: int = 560, height: int 
         f"role='img' aria-label='training curves'>"
         f"{_panel_svg(rows, 'loss', 0, half, height - 6)}"
         f"{_panel_svg(rows, 'accuracy', half + 10, half, height - 6)}{legend}</svg>"
+    )
+
+
+def analytics_svg(analytics: TrainingAnalytics, *, width: int = 560, height: int = 110) -> str:
+    """The analytics' curves as an inline SVG: the gradient norm per epoch, and the validation
+    F1 per class (a regression: its validation MAE).
+
+    Args:
+        analytics: what the run recorded (empty string when it has no epoch).
+        width: the picture's natural width in pixels (it shrinks with a narrower area).
+        height: the panels' height at that width (the legend adds a few).
+
+    Example:
+        >>> from ktrdr_lib.schemas.results import EpochAnalytics, TrainingAnalytics
+        >>> record = EpochAnalytics(epoch=1, learning_rate=0.01, gradient_norm=0.5,
+        ...                         parameters={})
+        >>> analytics = TrainingAnalytics(task="classification", classes=["BUY"],
+        ...     confidence_threshold=0.6, epochs=[record], fuzzy_active_level=0.01,
+        ...     stop_reason="max_epochs")
+        >>> "gradient norm" in analytics_svg(analytics)
+        True
+    """
+    records = analytics.epochs
+    if not records:
+        return ""
+    half = (width - 10) / 2
+    gradient = [(_TRAIN, "", [(r.epoch, r.gradient_norm) for r in records])]
+    right: list[tuple[str, str, Points]]
+    if analytics.task == "classification":
+        right = [
+            (
+                _CLASS_COLOURS[i % len(_CLASS_COLOURS)],
+                "",
+                [
+                    (r.epoch, r.per_class[name].f1)
+                    for r in records
+                    if r.per_class is not None and name in r.per_class
+                ],
+            )
+            for i, name in enumerate(analytics.classes)
+        ]
+        right_title = "validation F1 per class"
+        labels = [
+            (_CLASS_COLOURS[i % len(_CLASS_COLOURS)], name)
+            for i, name in enumerate(analytics.classes)
+        ]
+    else:
+        right = [
+            (
+                _VALIDATION,
+                "4 2",
+                [(r.epoch, r.regression.mae) for r in records if r.regression is not None],
+            )
+        ]
+        right_title = "validation MAE"
+        labels = [(_VALIDATION, "validation MAE")]
+    legend = "".join(
+        f"<text x='{half + 14 + 60 * i}' y='{height - 2}' font-size='10' fill='{colour}'>"
+        f"— {html.escape(name)}</text>"
+        for i, (colour, name) in enumerate(labels)
+    )
+    legend += (
+        f"<text x='4' y='{height - 2}' font-size='10' fill='{_TRAIN}'>— last batch of the "
+        "epoch</text>"
+    )
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height + 8}' "
+        f"width='100%' preserveAspectRatio='xMinYMin meet' "
+        f"style='display:block;width:100%;max-width:{width}px;height:auto' "
+        f"role='img' aria-label='training analytics'>"
+        f"{_series_panel('gradient norm per epoch', gradient, 0, half, height - 6)}"
+        f"{_series_panel(right_title, right, half + 10, half, height - 6)}{legend}</svg>"
     )

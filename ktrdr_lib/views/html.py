@@ -21,7 +21,7 @@ from typing import Any
 from typing_extensions import override
 
 from ktrdr_lib.schemas.progress import ProgressSnapshot
-from ktrdr_lib.views.curves import curve_svg
+from ktrdr_lib.views.curves import analytics_svg, curve_svg
 from ktrdr_lib.views.display import current_shell, optional_module
 from ktrdr_lib.views.formatting import (
     device_text,
@@ -63,8 +63,9 @@ def view_html(state: ViewState) -> dict[str, str]:
 
     Returns:
         ``headline`` (phase, percentage, position, status), ``times``, ``metrics``,
-        ``device`` (empty on CPU) and ``curve`` (an SVG; empty before the first epoch ends),
-        all escaped and ready to insert.
+        ``device`` (empty on CPU), ``curve`` (an SVG; empty before the first epoch ends) and
+        ``analytics`` (an SVG of the detailed analytics once a run that recorded them ended;
+        empty otherwise), all escaped and ready to insert.
     """
     snap = state.latest or ProgressSnapshot(operation_id=state.operation_id)
     if state.record is not None and state.record.is_final:
@@ -76,12 +77,15 @@ def view_html(state: ViewState) -> dict[str, str]:
             f"<span style='color:{MUTED}'>({state.status})</span>"
         )
     metrics = metrics_text(snap.metrics)
+    result = state.record.result if state.record is not None else None
+    analytics = result.analytics if result is not None else None
     return {
         "headline": headline,
         "times": html.escape(times_text(snap)),
         "metrics": html.escape(metrics) if metrics else f"<span style='color:{MUTED}'>–</span>",
         "device": html.escape(device_text(snap)),
         "curve": curve_svg(state.curve) if state.curve else "",
+        "analytics": analytics_svg(analytics) if analytics is not None else "",
     }
 
 
@@ -111,7 +115,8 @@ class HtmlRenderer(Renderer):
             "width:100%;max-width:560px;height:14px'>"
             f"<div style='background:{colour};width:{pct:.1f}%;height:100%'></div></div>"
             f"<div>{pieces['headline']}</div><div>{pieces['times']}</div>"
-            f"<div>{pieces['metrics']}</div>{device}{pieces['curve']}{note}{summary}</div>"
+            f"<div>{pieces['metrics']}</div>{device}{pieces['curve']}{pieces['analytics']}{note}"
+            f"{summary}</div>"
         )
         display = optional_module("IPython.display")
         if display is None or current_shell() is None:

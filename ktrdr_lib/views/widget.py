@@ -6,9 +6,10 @@ ipywidgets is installed. The pieces of HTML come from :func:`~ktrdr_lib.views.ht
 so the widget and the HTML view show the same picture.
 
 Layout (top to bottom): title; bar with percentage and headline; elapsed and ETA; the latest
-metrics; the device line (hidden on CPU); the epoch curves; **Cancel** and **Stop after this
-epoch**; a message line; the summary table once the run ended. The bar is ``info`` while
-running, ``success`` on completion, ``danger`` on failure, ``warning`` on cancel.
+metrics; the device line (hidden on CPU); the epoch curves; the detailed-analytics curves
+(gradient norm, validation F1 per class; shown once a run that recorded them ended); **Cancel**
+and **Stop after this epoch**; a message line; the summary table once the run ended. The bar is
+``info`` while running, ``success`` on completion, ``danger`` on failure, ``warning`` on cancel.
 
 Once the run ended, the headline says what happened (``Completed: 20 epochs, test accuracy
 0.61``, ``Cancelled after epoch 3: <reason>``) and the message line's ``Cancelling…`` or
@@ -59,8 +60,8 @@ class WidgetRenderer(Renderer):
 
     Attributes:
         root: the ``VBox`` holding everything; ``bar``, ``headline``, ``times``, ``metrics``,
-            ``device``, ``curve``, ``cancel_button``, ``stop_button``, ``message`` and
-            ``summary`` are its parts.
+            ``device``, ``curve``, ``analytics``, ``cancel_button``, ``stop_button``,
+            ``message`` and ``summary`` are its parts.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class WidgetRenderer(Renderer):
         self.metrics = w.HTML("", layout=_line())
         self.device = w.HTML("", layout=_line(display="none"))
         self.curve = w.HTML("", layout=_line())
+        self.analytics = w.HTML("", layout=_line(display="none"))
         self.cancel_button = w.Button(
             description="Cancel",
             button_style="danger",
@@ -112,6 +114,7 @@ class WidgetRenderer(Renderer):
                 self.metrics,
                 self.device,
                 self.curve,
+                self.analytics,
                 self.button_row,
                 self.message,
                 self.summary,
@@ -148,6 +151,10 @@ class WidgetRenderer(Renderer):
             self.curve.value = curve_svg(state.curve)
         if state.record is not None:
             self.summary.value = table_html(summary_rows(state.record))
+        pieces = view_html(state)
+        if pieces["analytics"]:
+            self.analytics.value = pieces["analytics"]
+            self.analytics.layout.display = None
 
     @override
     def note(self, text: str) -> None:
