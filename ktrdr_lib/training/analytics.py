@@ -14,12 +14,15 @@ zero only, it records:
 * for a regression, the validation MAE, RMSE, directional accuracy and the predictions' mean
   and spread.
 
-The validation figures come from one eval-mode pass over the validation rows (windows, for an
-LSTM/GRU) under ``torch.inference_mode()``, in large chunks, with the tensors placed on the
-training device once; eval mode draws no random numbers, so a run with analytics trains to the
-same weights as one without. A partial epoch (a stop inside it) is not recorded, as in the
-epoch history. Off, nothing of this exists: the pipeline adds the callback only when a run asks
-for analytics.
+The validation figures reuse the outputs of the validation Lightning runs anyway: a forward hook
+on the network, present only while validation runs, keeps each batch's outputs (and the
+callback keeps its labels), so the training steps are untouched and no second pass is paid.
+Under DDP, where rank zero validates only its shard, the callback runs its own eval-mode pass
+over the whole validation split (windows, for an LSTM/GRU) under ``torch.inference_mode()``
+instead, with the tensors placed on the device once. Neither draws random numbers, so a run
+with analytics trains to the same weights as one without. A partial epoch (a stop inside it)
+is not recorded, as in the epoch history. Off, nothing of this exists: the pipeline adds the
+callback only when a run asks for analytics.
 
 :meth:`DetailedAnalytics.analytics` adds what is known at the end (stop reason, best epoch)
 and the fuzzy inputs' activity on the training rows (computed once, while the data was
@@ -117,6 +120,9 @@ class DetailedAnalytics(pl.Callback):
         self._enabled = True
         self._last_batch = -1
         self._grad_norms: dict[str, torch.Tensor] = {}
+        self._hook: torch.utils.hooks.RemovableHandle | None = None
+        self._outputs: list[torch.Tensor] = []
+        self._labels: list[torch.Tensor] = []
 
     # -- Lightning hooks ---------------------------------------------------------------------
 
@@ -150,12 +156,51 @@ class DetailedAnalytics(pl.Callback):
             self._grad_norms = _gradient_norms(getattr(pl_module, "network", pl_module))
 
     @override
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._outputs, self._labels = [], []
+        network = getattr(pl_module, "network", None)
+        if (
+            self._enabled
+            and not trainer.sanity_checking
+            and trainer.world_size == 1
+            and isinstance(network, torch.nn.Module)
+        ):
+            self._hook = network.register_forward_hook(self._keep_outputs)
+
+    def _keep_outputs(self, module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        self._outputs.append(output.detach())
+
+    @override
+    def on_validation_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._hook is not None:
+            self._labels.append(batch[1])
+
+    @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._unhook()
         if not self._enabled or trainer.sanity_checking:
             return
         if getattr(pl_module, "train_batches_run", 0) < trainer.num_training_batches:
             return  # a partial epoch is no epoch
         self.records.append(self._epoch(trainer, pl_module))
+        self._outputs, self._labels = [], []
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._unhook()  # a fit that stopped inside validation
+
+    def _unhook(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
 
     @override
     def state_dict(self) -> dict[str, Any]:
@@ -170,7 +215,10 @@ class DetailedAnalytics(pl.Callback):
     def _epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> EpochAnalytics:
         network = getattr(pl_module, "network", pl_module)
         parameters, total_norm = _parameter_figures(network, self._grad_norms)
-        outputs = self._validation_outputs(pl_module)
+        if self._outputs and len(self._outputs) == len(self._labels):
+            outputs, target = torch.cat(self._outputs).float(), torch.cat(self._labels)
+        else:
+            outputs, target = self._validation_outputs(pl_module), self._y
         learning_rate = float(trainer.optimizers[0].param_groups[0]["lr"])
         epoch = trainer.current_epoch + 1
         if self.regression:
@@ -179,9 +227,9 @@ class DetailedAnalytics(pl.Callback):
                 learning_rate=learning_rate,
                 gradient_norm=total_norm,
                 parameters=parameters,
-                regression=_regression_figures(outputs.reshape(-1), self._y),
+                regression=_regression_figures(outputs.reshape(-1), target.float()),
             )
-        per_class, macro_f1 = _class_figures(outputs, self._y, self.class_names)
+        per_class, macro_f1 = _class_figures(outputs, target, self.class_names)
         return EpochAnalytics(
             epoch=epoch,
             learning_rate=learning_rate,
