@@ -35,6 +35,7 @@ from ktrdr_lib.schemas.v1 import (
     PerformanceResponse,
     PredictRequest,
     PredictResponse,
+    ResumeResponse,
     StrategiesResponse,
     StrategyValidateRequest,
     StrategyValidateResponse,
@@ -162,6 +163,19 @@ class OperationsController(Controller):
     ) -> CancelResponse:
         """Same as ``DELETE /operations/{id}``."""
         return api.cancel(operation_id, data)
+
+    @post(
+        "/{operation_id:str}/resume",
+        responses=ERROR_RESPONSES,
+        status_code=200,
+        sync_to_thread=True,  # reads the checkpoint and hashes the data files
+        summary="Resume from the last checkpoint",
+    )
+    def resume_operation(self, api: Api, operation_id: FromPath[str]) -> ResumeResponse:
+        """Continue a cancelled, failed or interrupted run from its last checkpoint, as a new
+        operation linked to it; 409 when it is active, completed or left no checkpoint, 400
+        when its strategy file or data changed since (the message names what)."""
+        return api.resume(operation_id)
 
     @get(
         "/{operation_id:str}/metrics",

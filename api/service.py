@@ -35,6 +35,7 @@ from api.v1 import (
     operation_info,
     performance_response,
     predict_response,
+    v1_status,
 )
 from ktrdr_lib.errors import ConfigError, StateConflictError
 from ktrdr_lib.inference import predict_signal
@@ -61,6 +62,7 @@ from ktrdr_lib.schemas.v1 import (
     PerformanceResponse,
     PredictRequest,
     PredictResponse,
+    ResumeResponse,
     StrategiesResponse,
     StrategyValidateRequest,
     StrategyValidateResponse,
@@ -254,6 +256,27 @@ class TrainingApi:
                 training_session_cancelled=record.host_session_id is not None,
                 graceful=request.graceful,
             ),
+        )
+
+    def resume(self, operation_id: str) -> ResumeResponse:
+        """Continue a stopped run from its last checkpoint as a new, linked operation.
+
+        Raises:
+            NotFoundError: unknown id.
+            StateConflictError: it is active or completed, or left no checkpoint.
+            ConfigError / DataError: its strategy file or data changed since the checkpoint.
+        """
+        check_name("operation id", operation_id)
+        handle = self.orchestrator.resume(operation_id)
+        record = handle.info()
+        epoch = int(record.metadata.get("resumed_after_epoch", 0))
+        return ResumeResponse(
+            success=True,
+            task_id=handle.operation_id,
+            status=v1_status(record.status),
+            resumed_from=operation_id,
+            from_epoch=epoch,
+            message=f"Resuming {operation_id} after epoch {epoch} as {handle.operation_id}",
         )
 
     def metrics(self, operation_id: str) -> OperationMetrics:

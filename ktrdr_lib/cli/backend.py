@@ -72,6 +72,15 @@ class Backend(Protocol):
         """The operation's snapshots from now on, then one :class:`FinalEvent`."""
         ...
 
+    def resume(self, operation_id: str) -> str:
+        """Continue a stopped run from its last checkpoint; the new (linked) operation's id.
+
+        Raises:
+            StateConflictError: it is active or completed, or left no checkpoint.
+            ConfigError / DataError: its strategy or data changed since (named).
+        """
+        ...
+
     def cancel(
         self, operation_id: str, *, graceful: bool = False, reason: str | None = None
     ) -> OperationSnapshot:

@@ -55,6 +55,7 @@ __all__ = [
     "operations_cancel",
     "operations_follow",
     "operations_list",
+    "operations_resume",
     "operations_show",
     "strategies_list",
     "strategies_migrate",
@@ -120,11 +121,21 @@ def _failure(final: FinalEvent) -> KtrdrError:
 
 
 def train(args: argparse.Namespace, backend: Backend) -> int:
-    """``ktrdr train``: start, show progress until the end, print the result.
+    """``ktrdr train``: start (or ``--resume`` a stopped run), show progress until the end,
+    print the result.
 
     Ctrl-C asks the run to stop and waits for it (a second Ctrl-C stops waiting for a run on
     an API; one in this process is stopped by the backend on the way out).
     """
+    if args.resume is not None:
+        if args.strategy is not None:
+            raise ConfigError(
+                f"give either a STRATEGY to train or --resume {args.resume}, not both: a "
+                "resumed run trains the strategy it started with"
+            )
+        return _run_to_end(args, backend, backend.resume(args.resume))
+    if args.strategy is None:
+        raise ConfigError("give a STRATEGY to train (or --resume OPERATION_ID)")
     request = TrainingRequest(
         symbols=args.symbols,
         timeframes=args.timeframes,
@@ -135,7 +146,17 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
         detailed_analytics=args.analytics,
         loggers=args.logger,
     )
-    op_id = backend.start_training(args.strategy, request)
+    return _run_to_end(args, backend, backend.start_training(args.strategy, request))
+
+
+def operations_resume(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr operations resume``: continue a stopped run from its last checkpoint (as a new,
+    linked operation), show its progress, print the result."""
+    return _run_to_end(args, backend, backend.resume(args.operation_id))
+
+
+def _run_to_end(args: argparse.Namespace, backend: Backend, op_id: str) -> int:
+    """Follow a started run to its end; print its summary (``--json``: its document)."""
     view = ProgressLine(sys.stderr)
     where = backend.location
     if where is not None:
@@ -347,5 +368,6 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("operations", "show"): operations_show,
     ("operations", "follow"): operations_follow,
     ("operations", "cancel"): operations_cancel,
+    ("operations", "resume"): operations_resume,
 }
 """``(command, action)`` → the command (``serve`` is :mod:`ktrdr_lib.cli.serve`)."""

@@ -118,6 +118,13 @@ class LocalBackend:
 
     # -- operations --------------------------------------------------------------------------
 
+    def resume(self, operation_id: str) -> str:
+        """Continue a stopped run of this machine's store from its checkpoint (in this
+        process); the new operation's id."""
+        op_id = self.orchestrator.resume(operation_id).operation_id
+        self._started.append(op_id)
+        return op_id
+
     def cancel(
         self, operation_id: str, *, graceful: bool = False, reason: str | None = None
     ) -> OperationSnapshot:

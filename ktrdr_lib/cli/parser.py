@@ -43,7 +43,13 @@ def _add_train(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "strategy",
+        nargs="?",
         help="strategy name (see `ktrdr strategies list`) or YAML path; a name with --api",
+    )
+    train.add_argument(
+        "--resume",
+        metavar="OPERATION_ID",
+        help="continue this cancelled, failed or interrupted run from its last checkpoint",
     )
     train.add_argument("--symbols", type=_csv, help="comma-separated, e.g. AAPL,MSFT")
     train.add_argument("--timeframes", type=_csv, help="comma-separated, e.g. 1h,4h")
@@ -155,6 +161,13 @@ def _add_operations(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
         "follow", parents=[remote], help="show an operation's progress until it ends"
     )
     ops_follow.add_argument("operation_id")
+    ops_resume = operations.add_parser(
+        "resume",
+        parents=[remote],
+        help="continue a cancelled, failed or interrupted run from its last checkpoint",
+    )
+    ops_resume.add_argument("operation_id")
+    ops_resume.add_argument("--json", action="store_true", help="print the result as JSON")
     ops_cancel = operations.add_parser("cancel", parents=[remote], help="stop an operation")
     ops_cancel.add_argument("operation_id")
     ops_cancel.add_argument(

@@ -98,8 +98,14 @@ class ApiBackend:
             end_date=request.end_date,
             overrides=request.merged_overrides() or None,
             seed=request.seed,
+            detailed_analytics=request.detailed_analytics,
+            loggers=request.loggers,
         )
         return started.task_id
+
+    def resume(self, operation_id: str) -> str:
+        """``POST /operations/{id}/resume``; the new operation's id."""
+        return self.client.resume(operation_id).task_id
 
     def _listing(self, name: str) -> StrategyListing:
         """The server's listing of strategy ``name``."""

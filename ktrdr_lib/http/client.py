@@ -54,6 +54,7 @@ from ktrdr_lib.schemas.v1 import (
     OperationInfo,
     OperationListResponse,
     PerformanceResponse,
+    ResumeResponse,
     StrategiesResponse,
     StrategyValidateResponse,
     TrainingStartResponse,
@@ -245,6 +246,8 @@ class ApiClient:
         overrides: Mapping[str, Any] | None = None,
         seed: int | None = None,
         mode: str | None = None,
+        detailed_analytics: bool = False,
+        loggers: list[str] | None = None,
     ) -> TrainingStartResponse:
         """``POST /trainings/start``; the answer's ``task_id`` is the operation id.
 
@@ -261,9 +264,16 @@ class ApiClient:
             "overrides": dict(overrides) if overrides else None,
             "seed": seed,
             "mode": mode,
+            "detailed_analytics": detailed_analytics or None,
+            "loggers": None if loggers is None else list(loggers),
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         return self._request("POST", "/trainings/start", TrainingStartResponse, json=body)
+
+    def resume(self, operation_id: str) -> ResumeResponse:
+        """``POST /operations/{id}/resume``: continue a stopped run from its checkpoint; the
+        answer's ``task_id`` is the new, linked operation's id."""
+        return self._request("POST", f"/operations/{operation_id}/resume", ResumeResponse)
 
     def performance(self, task_id: str) -> PerformanceResponse:
         """``GET /trainings/{task_id}/performance`` (StateConflictError until completed)."""

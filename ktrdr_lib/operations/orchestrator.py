@@ -360,7 +360,10 @@ class TrainingOrchestrator(OperationReads):
         live.record = self.store.create(
             op_id,
             mode=context.mode,
-            metadata=context.metadata(),
+            metadata={
+                **context.metadata(),
+                **({"resumed_after_epoch": start_epoch} if start_epoch else {}),
+            },
             progress=snapshot,
             context=context,  # lets a later process re-attach or resume
         )

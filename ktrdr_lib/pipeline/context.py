@@ -136,6 +136,7 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
                 "training_mode": self.mode,
                 "session_id": None,
             },
+            **({"resumed_from": self.resumed_from} if self.resumed_from else {}),
         }
 
 

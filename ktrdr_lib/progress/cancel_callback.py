@@ -66,8 +66,9 @@ class CancelCallback(pl.Callback):
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.world_size == 1:
-            if self.token.aborting:  # an abort that arrived during validation
-                self._abort()
+            # An abort that arrived during validation is honoured at the next batch's start
+            # (or, after the last epoch, before evaluation): the completed epoch is kept and
+            # checkpointed first.
             stop = self.token.graceful
         else:
             abort, stop = (

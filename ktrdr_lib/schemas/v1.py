@@ -38,6 +38,7 @@ __all__ = [
     "PredictResponse",
     "Prediction",
     "RegressionBlock",
+    "ResumeResponse",
     "StrategiesResponse",
     "StrategyValidateRequest",
     "StrategyValidateResponse",
@@ -223,6 +224,18 @@ class CancelResult(_Out, frozen=True, kw_only=True):
     task_cancelled: bool
     training_session_cancelled: bool
     graceful: bool = False
+
+
+class ResumeResponse(_Out, frozen=True, kw_only=True):
+    """``POST /operations/{id}/resume``: the stopped run continues as a new operation
+    (``task_id``) linked to it (``resumed_from``), from the epoch its checkpoint holds."""
+
+    success: bool
+    task_id: str
+    status: str
+    resumed_from: str
+    from_epoch: int
+    message: str
 
 
 class CancelResponse(_Out, frozen=True, kw_only=True):

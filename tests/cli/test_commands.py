@@ -11,6 +11,7 @@ import argparse
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -261,3 +262,58 @@ def test_main_prints_errors_as_one_line(capsys: pytest.CaptureFixture[str]) -> N
     )
     assert main(["models", "list"]) == EXIT_OK
     assert capsys.readouterr().out == "no saved models (train one with `ktrdr train STRATEGY`)\n"
+
+
+def _stopped_in_epoch(orchestrator: Any, strategy_path: Path, epoch: int) -> str:
+    """A run of 6 epochs aborted a few batches into ``epoch``; its id."""
+    handle = orchestrator.start_training(strategy_path, epochs=6, seed=3)
+    for snap in handle.follow(timeout=120):
+        if snap.phase == "train" and snap.epoch == epoch and snap.batch >= 3:
+            break
+    handle.cancel(reason="stopped for the test")
+    assert handle.wait(timeout=60).status == "cancelled"
+    return str(handle.operation_id)
+
+
+def test_resume_continues_a_stopped_run_over_both_backends(
+    local: LocalBackend,
+    remote: ApiBackend,
+    strategy_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    orchestrator = local.orchestrator
+    for backend, command in ((local, "operations"), (remote, "train")):
+        stopped = _stopped_in_epoch(orchestrator, strategy_path, epoch=3)
+        argv = (
+            ("operations", "resume", stopped)
+            if command == "operations"
+            else ("train", "--resume", stopped)
+        )
+        assert train_or_resume(_args(*argv), backend) == EXIT_OK
+        out = capsys.readouterr()
+        resumed = [
+            record
+            for record in orchestrator.list_operations(limit=50).items
+            if record.metadata.get("resumed_from") == stopped
+        ]
+        assert len(resumed) == 1 and resumed[0].status == "completed"
+        assert [row.epoch for row in orchestrator.metrics(resumed[0].operation_id).epochs] == [
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+        ]
+        assert "epochs          6" in out.out
+    with pytest.raises(StateConflictError, match="completed: only a cancelled"):
+        train_or_resume(_args("operations", "resume", resumed[0].operation_id), remote)
+    with pytest.raises(ConfigError, match="either a STRATEGY"):
+        train(_args("train", str(strategy_path), "--resume", "op_x"), local)
+
+
+def train_or_resume(args: argparse.Namespace, backend: Backend) -> int:
+    """``train`` or ``operations resume``, as main() would dispatch them."""
+    from ktrdr_lib.cli.commands import operations_resume
+
+    return train(args, backend) if args.command == "train" else operations_resume(args, backend)

@@ -152,3 +152,34 @@ def test_a_run_stopped_before_its_first_epoch_has_nothing_to_resume(
     op.wait(timeout=60)
     with pytest.raises(StateConflictError, match="left no checkpoint"):
         op.resume()
+
+
+def test_resume_over_http(live_api: Any, strategies_dir: Path) -> None:
+    import httpx
+
+    from tests.integration.test_api_live import START, http
+
+    server = live_api(sse_poll_s=0.02)
+    with http(server) as client:
+        task = client.post("/trainings/start", json={**START, "overrides": {"epochs": 6}})
+        op_id = task.json()["task_id"]
+        orch = server.app.state.orchestrator
+        for snap in orch.follow(op_id, timeout=120):
+            if snap.phase == "train" and snap.epoch == 3 and snap.batch >= 2:
+                break
+        assert client.delete(f"/operations/{op_id}").status_code == 200
+        orch.wait(op_id, timeout=60)
+        answer = client.post(f"/operations/{op_id}/resume")
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        completed = len(orch.metrics(op_id).epochs)
+        assert 2 <= completed < 6
+        assert body["resumed_from"] == op_id and body["from_epoch"] == completed
+        record = orch.wait(body["task_id"], timeout=120)
+        assert record.status == "completed"
+        epochs = client.get(f"/operations/{body['task_id']}/metrics").json()["epochs"]
+        assert [row["epoch"] for row in epochs] == [1, 2, 3, 4, 5, 6]
+        again = client.post(f"/operations/{body['task_id']}/resume")
+        assert again.status_code == 409 and "only a cancelled" in again.json()["detail"]
+        missing = httpx.post(f"{server.url}/api/v1/operations/op_nope/resume", timeout=10)
+        assert missing.status_code == 404
