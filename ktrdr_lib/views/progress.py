@@ -8,7 +8,9 @@ one renderer draw it:
   ``Epoch e/E · Batch b/B``, elapsed and ETA, the latest train/val loss and accuracy, a device
   line when a GPU trains, a per-epoch loss/accuracy curve, and two buttons: **Cancel** (abort)
   and **Stop after this epoch** (graceful). The buttons are disabled once the run is final,
-  and the headline then says what happened. In a kernel the buttons also work while a cell
+  and the headline then says what happened; a run that ended cancelled, failed or interrupted
+  gets a **Resume** button, which continues it from its last checkpoint and shows the new
+  run's view below. In a kernel the buttons also work while a cell
   waits (``op.wait()``, ``view.wait()``, or Run All queueing the next cells): showing the
   widget installs :func:`~ktrdr_lib.views.kernel_events.install_kernel_pump`, which lets those
   waits handle widget messages.
@@ -120,6 +122,7 @@ class TrainingProgress:
         self._thread: threading.Thread | None = None
         self._last_render = 0.0
         self._widgets: WidgetRenderer | None = None
+        self.resumed: TrainingProgress | None = None  # the view of a run Resume started
         self._renderer: Renderer
         if self.mode == "widget":
             from ktrdr_lib.views.widget import WidgetRenderer  # the one ipywidgets import
@@ -128,6 +131,7 @@ class TrainingProgress:
                 op.operation_id,
                 on_cancel=self.cancel,
                 on_stop=lambda: self.cancel(graceful=True),
+                on_resume=self.resume,
             )
             self._renderer = self._widgets
         elif self.mode == "html":
@@ -285,6 +289,24 @@ class TrainingProgress:
                     if graceful
                     else "Cancelling…"
                 )
+
+    def resume(self) -> TrainingProgress | None:
+        """What **Resume** does: continue the stopped run from its last checkpoint as a new
+        operation (see ``OperationHandle.resume``) and show that run's view below this one;
+        returns the new view (``None`` when the run cannot resume: the reason is shown)."""
+        try:
+            handle = self.op.resume()
+        except KtrdrError as exc:
+            with self._lock:
+                self._renderer.note(str(exc))
+            return None
+        view = TrainingProgress(handle, self.mode, show=False)
+        handle.view = view
+        self.resumed = view
+        with self._lock:
+            if self._widgets is not None:
+                self._widgets.show_continuation(view.widget)
+        return view
 
     def close(self) -> None:
         """Stop redrawing and close the widgets (training goes on)."""

@@ -57,15 +57,23 @@ class WidgetRenderer(Renderer):
         operation_id: the operation shown (in the title).
         on_cancel: what **Cancel** does (abort).
         on_stop: what **Stop after this epoch** does (stop gracefully and save).
+        on_resume: what **Resume** does (shown once a run ended cancelled, failed or
+            interrupted: continue it from its last checkpoint).
 
     Attributes:
         root: the ``VBox`` holding everything; ``bar``, ``headline``, ``times``, ``metrics``,
             ``device``, ``curve``, ``analytics``, ``cancel_button``, ``stop_button``,
-            ``message`` and ``summary`` are its parts.
+            ``resume_button``, ``message``, ``summary`` and ``continuation`` (where the
+            resumed run's view appears) are its parts.
     """
 
     def __init__(
-        self, operation_id: str, *, on_cancel: Callable[[], None], on_stop: Callable[[], None]
+        self,
+        operation_id: str,
+        *,
+        on_cancel: Callable[[], None],
+        on_stop: Callable[[], None],
+        on_resume: Callable[[], object] | None = None,
     ) -> None:
         self.title = w.HTML(
             f"<b>Training</b> <code>{html.escape(operation_id)}</code>", layout=_line()
@@ -98,13 +106,25 @@ class WidgetRenderer(Renderer):
             "and save what was learned",
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
+        self.resume_button = w.Button(
+            description="Resume",
+            button_style="success",
+            icon="play",
+            tooltip="Continue this run from its last checkpoint (the epochs it completed are "
+            "kept), as a new operation shown below",
+            layout=w.Layout(width="auto", min_width="fit-content", display="none"),
+        )
         self.cancel_button.on_click(lambda _button: on_cancel())
         self.stop_button.on_click(lambda _button: on_stop())
+        self._resumable = on_resume is not None
+        if on_resume is not None:
+            self.resume_button.on_click(lambda _button: on_resume())
+        self.continuation: Any = w.VBox([], layout=_line())
         self.message = w.HTML("", layout=_line())
         self.summary = w.HTML("", layout=_line())
         self.bar_row: Any = w.HBox([self.bar, self.headline], layout=_wrapping_row())
         self.button_row: Any = w.HBox(
-            [self.cancel_button, self.stop_button], layout=_wrapping_row()
+            [self.cancel_button, self.stop_button, self.resume_button], layout=_wrapping_row()
         )
         self.root: Any = w.VBox(
             [
@@ -118,6 +138,7 @@ class WidgetRenderer(Renderer):
                 self.button_row,
                 self.message,
                 self.summary,
+                self.continuation,
             ],
             layout=w.Layout(width="100%", max_width="100%", min_width="0"),
         )
@@ -146,6 +167,13 @@ class WidgetRenderer(Renderer):
         self.bar.bar_style = state.bar_style
         self.cancel_button.disabled = True
         self.stop_button.disabled = True
+        resumable = state.record is not None and state.record.status in (
+            "cancelled",
+            "failed",
+            "interrupted",
+        )
+        if self._resumable and resumable:
+            self.resume_button.layout.display = None
         self.message.value = ""  # "Cancelling…" is over: the headline says how it ended
         if state.curve:
             self.curve.value = curve_svg(state.curve)
@@ -163,3 +191,8 @@ class WidgetRenderer(Renderer):
     @override
     def close(self) -> None:
         self.root.close()
+
+    def show_continuation(self, widget: Any) -> None:
+        """Show the resumed run's view below this one, and retire the Resume button."""
+        self.resume_button.disabled = True
+        self.continuation.children = (widget,)

@@ -134,7 +134,7 @@ def test_a_resume_against_a_changed_strategy_or_changed_data_is_refused(
 
     bars = data / "SYNTH_1h.csv"
     bars.write_text(bars.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    with pytest.raises(DataError, match="data changed.*SYNTH 1h"):
+    with pytest.raises(DataError, match=r"data changed.*SYNTH 1h"):
         stopped.resume()
     bars.write_text(bars.read_text(encoding="utf-8")[:-1], encoding="utf-8")
     assert stopped.resume().wait(timeout=120).status == "completed"

@@ -65,7 +65,8 @@ def test_cancel_button_aborts_the_run(
 
     view.cancel_button.click()
     assert view.cancel_button.disabled and view.stop_button.disabled  # at once
-    assert "Cancelling…" in view.parts.message.value
+    # "Cancelling…" until the end is shown (a run that stops very fast may skip straight to it)
+    assert "Cancelling…" in view.parts.message.value or view.state.is_final
     assert op.wait(timeout=60).status == "cancelled"
     assert view.wait(timeout=30)
     assert view.bar.bar_style == "warning"
@@ -100,6 +101,46 @@ def test_stop_button_stops_gracefully_and_saves(
         f"<b>Stopped after epoch {epochs} (graceful): model saved"
     )
     assert view.parts.message.value == ""  # no stale "Stopping…"
+
+
+def test_resume_button_continues_a_cancelled_run_below_it(
+    orch: TrainingOrchestrator, small_strategy_file: Path
+) -> None:
+    op = orch.start_training(small_strategy_file, epochs=6, seed=3)
+    view = op.display("widget")
+    assert view.parts.resume_button.layout.display == "none"  # not while it runs
+    for snap in op.follow(timeout=120):
+        if snap.phase == "train" and snap.epoch == 3 and snap.batch >= 2:
+            break
+    view.cancel_button.click()
+    assert op.wait(timeout=60).status == "cancelled"
+    assert view.wait(timeout=30)
+    assert view.parts.resume_button.layout.display is None and not view.parts.resume_button.disabled
+
+    view.parts.resume_button.click()
+    resumed = view.resumed
+    assert resumed is not None and resumed.op.operation_id != op.operation_id
+    assert view.parts.resume_button.disabled
+    assert view.parts.continuation.children == (resumed.widget,)
+    assert resumed.op.wait(timeout=120).status == "completed"
+    assert resumed.wait(timeout=30)
+    assert [row.epoch for row in resumed.state.curve] == [1, 2, 3, 4, 5, 6]
+    assert resumed.parts.headline.value.startswith("<b>Completed: 6 epochs")
+    assert resumed.parts.resume_button.layout.display == "none"  # completed: nothing to resume
+
+
+def test_a_run_without_a_checkpoint_says_why_it_cannot_resume(
+    orch: TrainingOrchestrator, small_strategy_file: Path
+) -> None:
+    orch.start_training(small_strategy_file, epochs=200)  # it occupies the one worker
+    queued = orch.start_training(small_strategy_file, epochs=200)
+    view = queued.display("widget")
+    view.cancel_button.click()  # still queued: it never trains, so it has no checkpoint
+    assert queued.wait(timeout=60).status == "cancelled" and view.wait(timeout=30)
+    assert view.parts.resume_button.layout.display is None
+    view.parts.resume_button.click()
+    assert view.resumed is None
+    assert "left no checkpoint" in view.parts.message.value
 
 
 def test_failed_run_turns_the_bar_red_and_says_why(
