@@ -13,6 +13,7 @@ import pytest
 from ktrdr_lib.errors import ConfigError, DataError, NotFoundError
 from ktrdr_lib.models.archive import (
     ARCHIVE_FILES,
+    OPTIONAL_ARCHIVE_FILES,
     import_model_archive,
     pack_model_version,
     sha256_hex,
@@ -63,6 +64,21 @@ def test_pack_is_deterministic_and_holds_exactly_the_version_files(version_dir: 
         members = tar.getmembers()
     assert [m.name for m in members] == list(ARCHIVE_FILES)
     assert all(m.isreg() and m.mtime == 0 and m.uid == 0 for m in members)
+
+
+def test_a_version_with_analytics_carries_them_through_the_archive(
+    version_dir: Path, tmp_path: Path
+) -> None:
+    files = {"analytics.json": b'{"epochs": []}', "analytics.csv": b"epoch\n"}
+    for name, data in files.items():
+        (version_dir / name).write_bytes(data)
+    body, digest = pack_model_version(version_dir)
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        names = [m.name for m in tar.getmembers()]
+    assert names == [*ARCHIVE_FILES, *OPTIONAL_ARCHIVE_FILES]
+    imported = import_model_archive(body, digest, store=ModelStore(tmp_path / "l"), name="demo")
+    for name, data in files.items():
+        assert (imported.path / name).read_bytes() == data
 
 
 def test_import_round_trip_loads_and_predicts_the_same(version_dir: Path, tmp_path: Path) -> None:

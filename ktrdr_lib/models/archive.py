@@ -40,6 +40,7 @@ import msgspec
 from ktrdr_lib.errors import DataError, KtrdrError
 from ktrdr_lib.models.layout import (
     METADATA,
+    OPTIONAL_FILES,
     VERSION_FILES,
     check_name,
     directory_size,
@@ -50,12 +51,15 @@ from ktrdr_lib.models.store import ModelStore, SavedModel
 __all__ = [
     "ARCHIVE_FILES",
     "DEFAULT_MAX_ARCHIVE_BYTES",
+    "OPTIONAL_ARCHIVE_FILES",
     "import_model_archive",
     "pack_model_version",
     "sha256_hex",
 ]
 
 ARCHIVE_FILES: tuple[str, ...] = tuple(sorted(VERSION_FILES))
+# Files a version holds only sometimes (detailed analytics): packed when present.
+OPTIONAL_ARCHIVE_FILES: tuple[str, ...] = tuple(sorted(OPTIONAL_FILES))
 DEFAULT_MAX_ARCHIVE_BYTES = 1 << 30  # unpacked bytes; a guard against decompression bombs
 
 
@@ -94,7 +98,8 @@ def pack_model_version(path: Path) -> tuple[bytes, str]:
         gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as zipped,
         tarfile.open(fileobj=zipped, mode="w", format=tarfile.USTAR_FORMAT) as tar,
     ):
-        for name in ARCHIVE_FILES:
+        present = [name for name in OPTIONAL_ARCHIVE_FILES if (path / name).is_file()]
+        for name in (*ARCHIVE_FILES, *present):
             data = (path / name).read_bytes()
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -167,7 +172,7 @@ def import_model_archive(
 
 def _read_members(data: bytes, *, max_bytes: int) -> dict[str, bytes]:
     """The archive's files by name, after checking every member."""
-    allowed = frozenset(ARCHIVE_FILES)
+    allowed = frozenset((*ARCHIVE_FILES, *OPTIONAL_ARCHIVE_FILES))
     files: dict[str, bytes] = {}
     total = 0
     try:
@@ -219,5 +224,6 @@ def _check_loads(root: Path, name: str) -> None:
 def _bad(reason: str) -> DataError:
     return DataError(
         f"bad model archive: {reason}. It must hold exactly {', '.join(ARCHIVE_FILES)} at its "
-        "root; download it again from the host."
+        f"root (and may hold {', '.join(OPTIONAL_ARCHIVE_FILES)}); download it again from the "
+        "host."
     )
