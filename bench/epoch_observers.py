@@ -9,7 +9,12 @@ best, and the median of the per-pair ratios. Goal: ≥ 0.95 (the observer costs 
 
 Rows: ``detailed analytics`` (:class:`~ktrdr_lib.training.analytics.DetailedAnalytics`:
 parameter statistics, gradient norms of the epoch's last batch, an eval pass over the
-validation split). Cases: an MLP at batch 64 and a GRU over windows of 20 rows at batch 256.
+validation split); ``epoch checkpoints`` (:class:`~ktrdr_lib.training.checkpoints.EpochCheckpoint`
+writing ``latest.ckpt`` after every epoch, as every orchestrator run does by default);
+``loggers csv+tb`` and ``loggers mlflow`` (:class:`~ktrdr_lib.training.experiment_logging.
+ExperimentLogging` with those Lightning loggers, files in a temporary directory; MLflow in a
+SQLite store, its run created in the fit). Cases: an MLP at batch 64 and a GRU over windows of
+20 rows at batch 256.
 Torch runs on one thread by default (``--threads``) so other processes disturb both sides
 alike.
 
@@ -21,19 +26,25 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
+import tempfile
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import Callback
 
 from ktrdr_lib.features.dataset import DatasetSplits, SequenceWindows
 from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec, ModelTrainingSpec
 from ktrdr_lib.training.analytics import DetailedAnalytics
+from ktrdr_lib.training.checkpoints import CheckpointMeta, CheckpointPlan
+from ktrdr_lib.training.experiment_logging import ExperimentLogging
 from ktrdr_lib.training.fit import fit_model
+from ktrdr_lib.training.loggers import experiment_loggers
 
 N_TRAIN, N_VAL, N_FEATURES = 20_000, 4_000, 30
 WINDOW = 20
@@ -51,27 +62,61 @@ class Case:
 
 @dataclass(frozen=True)
 class ObserverRow:
-    """An observer: the callbacks it adds to a run of ``splits``."""
+    """An observer: the ``fit_model`` arguments it adds to a run of ``splits`` (callbacks, a
+    checkpoint plan), given a fresh scratch directory."""
 
     name: str
-    callbacks: Callable[[DatasetSplits], list[Callback]]
+    arguments: Callable[[DatasetSplits, Path], dict[str, Any]]
 
 
-def _analytics(splits: DatasetSplits) -> list[Callback]:
+def _analytics(splits: DatasetSplits, scratch: Path) -> dict[str, Any]:
     windows = splits.windows
     if windows is None:
-        return [DetailedAnalytics(splits.x_val, splits.y_val, class_names=splits.class_names)]
-    return [
-        DetailedAnalytics(
-            windows.source,
-            splits.y_val,
-            class_names=splits.class_names,
-            windows=(windows.val_ends, windows.length),
+        return {
+            "callbacks": [
+                DetailedAnalytics(splits.x_val, splits.y_val, class_names=splits.class_names)
+            ]
+        }
+    return {
+        "callbacks": [
+            DetailedAnalytics(
+                windows.source,
+                splits.y_val,
+                class_names=splits.class_names,
+                windows=(windows.val_ends, windows.length),
+            )
+        ]
+    }
+
+
+def _checkpoints(splits: DatasetSplits, scratch: Path) -> dict[str, Any]:
+    meta = CheckpointMeta(
+        operation_id=scratch.name,
+        epoch=0,
+        best_epoch=0,
+        total_epochs=0,
+        strategy_fingerprint="bench",
+        data_fingerprints={},
+    )
+    return {"checkpoint": CheckpointPlan(directory=scratch, every=1, meta=meta)}
+
+
+def _loggers(names: list[str]) -> Callable[[DatasetSplits, Path], dict[str, Any]]:
+    def arguments(splits: DatasetSplits, scratch: Path) -> dict[str, Any]:
+        loggers = experiment_loggers(
+            names, runs_dir=scratch, strategy="bench", operation_id=scratch.name
         )
-    ]
+        return {"callbacks": [ExperimentLogging(loggers, {"bench": True, "features": N_FEATURES})]}
+
+    return arguments
 
 
-ROWS: list[ObserverRow] = [ObserverRow("detailed analytics", _analytics)]
+ROWS: list[ObserverRow] = [
+    ObserverRow("detailed analytics", _analytics),
+    ObserverRow("epoch checkpoints", _checkpoints),
+    ObserverRow("loggers csv+tb", _loggers(["csv", "tensorboard"])),
+    ObserverRow("loggers mlflow", _loggers(["mlflow"])),
+]
 """One row per observer; add a row to measure another."""
 
 
@@ -135,29 +180,35 @@ def cases() -> list[Case]:
     ]
 
 
-def fit_seconds(case: Case, callbacks: list[Callback]) -> float:
+def fit_seconds(case: Case, arguments: dict[str, Any]) -> float:
     """``Trainer.fit`` wall time of one run (training, validation and every epoch-end hook)."""
-    outcome = fit_model(case.spec, case.splits, max_epochs=case.epochs, seed=0, callbacks=callbacks)
+    outcome = fit_model(case.spec, case.splits, max_epochs=case.epochs, seed=0, **arguments)
     return outcome.training_time_s
 
 
-def measure(row: ObserverRow, case: Case, repeats: int) -> str:
+def _scratch(root: Path) -> Path:
+    path = root / uuid.uuid4().hex[:12]
+    path.mkdir()
+    return path
+
+
+def measure(row: ObserverRow, case: Case, repeats: int, root: Path) -> str:
     """One printed line: samples/s off and on, and the ratios on/off."""
-    fit_seconds(case, [])  # warm-up: allocator, first Trainer
-    fit_seconds(case, row.callbacks(case.splits))
+    fit_seconds(case, {})  # warm-up: allocator, first Trainer
+    fit_seconds(case, row.arguments(case.splits, _scratch(root)))
     off: list[float] = []
     on: list[float] = []
     for repeat in range(repeats):
         for side in ("off", "on") if repeat % 2 == 0 else ("on", "off"):
             if side == "on":
-                on.append(fit_seconds(case, row.callbacks(case.splits)))
+                on.append(fit_seconds(case, row.arguments(case.splits, _scratch(root))))
             else:
-                off.append(fit_seconds(case, []))
+                off.append(fit_seconds(case, {}))
     samples = len(case.splits.y_train) * case.epochs
     off_rate, on_rate = samples / min(off), samples / min(on)
     paired = statistics.median(o / n for o, n in zip(off, on, strict=True))
     return (
-        f"{row.name:20} {case.name:14}: off {off_rate:>9,.0f} samples/s, on "
+        f"{row.name:18} {case.name:14}: off {off_rate:>9,.0f} samples/s, on "
         f"{on_rate:>9,.0f} samples/s, ratio on/off {on_rate / off_rate:.3f} "
         f"(median of pairs {paired:.3f})"
     )
@@ -174,9 +225,10 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     print(f"torch threads: {torch.get_num_threads()}, train samples: {N_TRAIN}, val: {N_VAL}")
-    for case in cases():
-        for row in ROWS:
-            print(measure(row, case, args.repeats), flush=True)
+    with tempfile.TemporaryDirectory(prefix="ktrdr-epoch-observers-") as tmp:
+        for case in cases():
+            for row in ROWS:
+                print(measure(row, case, args.repeats, Path(tmp)), flush=True)
 
 
 if __name__ == "__main__":
