@@ -181,7 +181,9 @@ def flatmap_body(context: Any, body: Any) -> Any:
         real = {"content": SMALL_STRATEGY}
     if real is None:
         return st.just(body)
-    return st.sampled_from([body, real])
+    # The real request first: derandomized generation starts from a strategy's simplest
+    # choice, so every route gets its success case whatever the shape of its schema.
+    return st.sampled_from([real, body])
 
 
 def _route(case: Any) -> tuple[str, str]:
