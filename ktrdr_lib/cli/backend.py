@@ -72,6 +72,11 @@ class Backend(Protocol):
         """The operation's snapshots from now on, then one :class:`FinalEvent`."""
         ...
 
+    def prune_checkpoints(self, *, keep_days: float | None = None) -> tuple[list[str], int]:
+        """Remove checkpoints no run can resume from; the operations whose went and the bytes
+        the rest use. Only where the store is (not over an API)."""
+        ...
+
     def resume(self, operation_id: str) -> str:
         """Continue a stopped run from its last checkpoint; the new (linked) operation's id.
 

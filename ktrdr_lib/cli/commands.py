@@ -55,6 +55,7 @@ __all__ = [
     "operations_cancel",
     "operations_follow",
     "operations_list",
+    "operations_prune",
     "operations_resume",
     "operations_show",
     "strategies_list",
@@ -147,6 +148,18 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
         loggers=args.logger,
     )
     return _run_to_end(args, backend, backend.start_training(args.strategy, request))
+
+
+def operations_prune(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr operations prune``: remove the checkpoints of completed runs past their keep
+    time and of operations no longer stored; print what went and what is left."""
+    if args.keep_days is not None and args.keep_days < 0:
+        raise ConfigError(f"--keep-days must be >= 0, got {args.keep_days}")
+    removed, left = backend.prune_checkpoints(keep_days=args.keep_days)
+    for op_id in removed:
+        _print(f"removed checkpoints of {op_id}\n")
+    _print(f"{len(removed)} removed; checkpoints now use {left:,} bytes\n")
+    return EXIT_OK
 
 
 def operations_resume(args: argparse.Namespace, backend: Backend) -> int:
@@ -369,5 +382,6 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("operations", "follow"): operations_follow,
     ("operations", "cancel"): operations_cancel,
     ("operations", "resume"): operations_resume,
+    ("operations", "prune"): operations_prune,
 }
 """``(command, action)`` → the command (``serve`` is :mod:`ktrdr_lib.cli.serve`)."""

@@ -118,6 +118,13 @@ class LocalBackend:
 
     # -- operations --------------------------------------------------------------------------
 
+    def prune_checkpoints(self, *, keep_days: float | None = None) -> tuple[list[str], int]:
+        """The orchestrator's :meth:`prune_checkpoints` (``keep_days`` for this call)."""
+        orchestrator = self.orchestrator
+        if keep_days is not None:
+            orchestrator.keep_checkpoints_days = keep_days
+        return orchestrator.prune_checkpoints(), orchestrator.checkpoints_bytes()
+
     def resume(self, operation_id: str) -> str:
         """Continue a stopped run of this machine's store from its checkpoint (in this
         process); the new operation's id."""

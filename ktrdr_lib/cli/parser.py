@@ -161,6 +161,17 @@ def _add_operations(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
         "follow", parents=[remote], help="show an operation's progress until it ends"
     )
     ops_follow.add_argument("operation_id")
+    ops_prune = operations.add_parser(
+        "prune",
+        help="remove checkpoints no run can resume from (this machine's store)",
+    )
+    ops_prune.add_argument(
+        "--keep-days",
+        type=float,
+        default=None,
+        help="keep completed runs' checkpoints this many days (default KTRDR_CHECKPOINT_KEEP_DAYS "
+        "or 0)",
+    )
     ops_resume = operations.add_parser(
         "resume",
         parents=[remote],

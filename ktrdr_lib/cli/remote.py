@@ -103,6 +103,13 @@ class ApiBackend:
         )
         return started.task_id
 
+    def prune_checkpoints(self, *, keep_days: float | None = None) -> tuple[list[str], int]:
+        """Not over an API: checkpoints are pruned where the store is."""
+        raise ConfigError(
+            "`ktrdr operations prune` works on this machine's store; run it on the server's "
+            "machine (without --api)"
+        )
+
     def resume(self, operation_id: str) -> str:
         """``POST /operations/{id}/resume``; the new operation's id."""
         return self.client.resume(operation_id).task_id

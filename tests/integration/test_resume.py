@@ -183,3 +183,35 @@ def test_resume_over_http(live_api: Any, strategies_dir: Path) -> None:
         assert again.status_code == 409 and "only a cancelled" in again.json()["detail"]
         missing = httpx.post(f"{server.url}/api/v1/operations/op_nope/resume", timeout=10)
         assert missing.status_code == 404
+
+
+def test_prune_keeps_what_can_resume_and_removes_the_rest(
+    orch_factory: Any,
+    small_strategy_file: Path,
+    synthetic_data_dir: Path,
+    isolated_home: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ktrdr_lib.cli.commands import operations_prune
+    from ktrdr_lib.cli.local import LocalBackend
+    from ktrdr_lib.cli.parser import build_parser
+
+    orch = orch_factory(synthetic_data_dir, keep_checkpoints_days=30)
+    done = orch.start_training(small_strategy_file, epochs=2, seed=SEED)
+    assert done.wait(timeout=120).status == "completed"
+    checkpoints = isolated_home / "checkpoints"
+    assert (checkpoints / done.operation_id / "latest.ckpt").is_file()  # kept 30 days
+    stopped = _cancel_in_epoch(orch, small_strategy_file, epoch=2)
+    (checkpoints / "op_training_20200101_000000_deadbeef").mkdir()  # of a forgotten run
+
+    args = build_parser().parse_args(["operations", "prune"])
+    assert operations_prune(args, LocalBackend(orch)) == 0  # within the 30 days: only the orphan
+    assert sorted(p.name for p in checkpoints.iterdir()) == sorted(
+        [done.operation_id, stopped.operation_id]
+    )
+    args = build_parser().parse_args(["operations", "prune", "--keep-days", "0"])
+    assert operations_prune(args, LocalBackend(orch)) == 0
+    assert [p.name for p in checkpoints.iterdir()] == [stopped.operation_id]  # it can resume
+    out = capsys.readouterr().out
+    assert f"removed checkpoints of {done.operation_id}" in out
+    assert "checkpoints now use" in out and orch.health().checkpoints_bytes > 0
