@@ -66,6 +66,20 @@ class SessionsController(Controller):
         """Abort within a batch, or ``graceful``: finish, evaluate and save. Returns at once."""
         return host.stop(session_id, data or HostStopRequest())
 
+    @post(
+        "/{session_id:str}/resume",
+        status_code=HTTP_201_CREATED,
+        sync_to_thread=True,
+        summary="Resume a stopped session from its checkpoint",
+    )
+    def resume(
+        self, host: NamedDependency[TrainingHost], session_id: FromPath[str]
+    ) -> HostSessionCreated:
+        """Continue a cancelled, failed or interrupted session from its last checkpoint as a
+        new session (409 when it is active, completed or left none; 400 when the host's data
+        changed since)."""
+        return host.resume(session_id)
+
     @get("/{session_id:str}/result", sync_to_thread=True, summary="Training result")
     def result(
         self, host: NamedDependency[TrainingHost], session_id: FromPath[str]

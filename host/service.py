@@ -86,6 +86,18 @@ class TrainingHost:
         handle = self.orchestrator.start_training(load_strategy(text), request)
         return HostSessionCreated(session_id=handle.operation_id, status="pending")
 
+    def resume(self, session_id: str) -> HostSessionCreated:
+        """Continue a stopped session from its checkpoint on this host, as a new session.
+
+        Raises:
+            NotFoundError: unknown or forgotten session.
+            StateConflictError: active, completed, or no checkpoint.
+            DataError / ConfigError: the host's data (or strategy) changed since.
+        """
+        self.retention.prune()
+        handle = self.orchestrator.resume(session_id)
+        return HostSessionCreated(session_id=handle.operation_id, status="pending")
+
     def status(self, session_id: str) -> HostSessionStatus:
         """The session now. NotFoundError when unknown or forgotten."""
         self.retention.prune()

@@ -151,6 +151,11 @@ class HostClient:
         response = self._send("POST", "/sessions", content=msgspec.json.encode(request))
         return self._decode("POST /sessions", response, HostSessionCreated)
 
+    def resume_session(self, session_id: str) -> HostSessionCreated:
+        """``POST /sessions/{id}/resume``: continue a stopped session as a new one."""
+        response = self._send("POST", f"/sessions/{session_id}/resume")
+        return self._decode(f"POST /sessions/{session_id}/resume", response, HostSessionCreated)
+
     def session(self, session_id: str) -> HostSessionStatus:
         """``GET /sessions/{id}``."""
         what = f"GET /sessions/{session_id}"

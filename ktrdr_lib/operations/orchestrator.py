@@ -269,28 +269,38 @@ class TrainingOrchestrator(OperationReads):
                 "start the training again"
             )
         stopped = msgspec.json.decode(raw, type=TrainingOperationContext)
-        if stopped.mode != "local":
-            raise ConfigError(
-                f"operation {operation_id} trained on a training host; resuming host runs is "
-                "not supported yet: start it again"
-            )
-        meta = check_resumable(stopped)
         new_id = new_operation_id()
-        context = msgspec.structs.replace(
-            stopped,
-            operation_id=new_id,
-            resume_from=stopped.checkpoint_dir,
-            resumed_from=operation_id,
-            checkpoint_dir=str(self.checkpoints_dir / new_id),
-            checkpoint_every=stopped.checkpoint_every,
-            created_at=utc_now(),
-        )
-        history = [row for row in self.store.epoch_history(operation_id) if row.epoch <= meta.epoch]
+        if stopped.mode == "host":  # its checkpoint is on the host, which checks it there
+            if record.host_session_id is None:
+                raise StateConflictError(
+                    f"operation {operation_id} stopped before the training host accepted it: "
+                    "it has no session (and no checkpoint) to resume; start it again"
+                )
+            history = self.store.epoch_history(operation_id)
+            start_epoch = history[-1].epoch if history else 0
+            context = msgspec.structs.replace(
+                stopped,
+                operation_id=new_id,
+                resume_from=record.host_session_id,
+                resumed_from=operation_id,
+                created_at=utc_now(),
+            )
+        else:
+            start_epoch = check_resumable(stopped).epoch
+            history = self.store.epoch_history(operation_id)
+            context = msgspec.structs.replace(
+                stopped,
+                operation_id=new_id,
+                resume_from=stopped.checkpoint_dir,
+                resumed_from=operation_id,
+                checkpoint_dir=str(self.checkpoints_dir / new_id),
+                created_at=utc_now(),
+            )
         return self.submit(
             context,
-            history=history,
-            start_epoch=meta.epoch,
-            message=f"Resuming {operation_id} after epoch {meta.epoch}",
+            history=[row for row in history if row.epoch <= start_epoch],
+            start_epoch=start_epoch,
+            message=f"Resuming {operation_id} after epoch {start_epoch}",
         )
 
     def train(

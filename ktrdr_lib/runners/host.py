@@ -163,6 +163,19 @@ class HostTrainingRunner:
         if control.session_id is not None:
             return self.follow(context, control.session_id, token=token, tracker=tracker)
         token.raise_if_aborted()
+        if context.resume_from:  # continue a stopped session from its checkpoint on the host
+            session_id = self.client.resume_session(context.resume_from).session_id
+            log.info(
+                "operation %s resumes host session %s as %s",
+                context.operation_id,
+                context.resume_from,
+                session_id,
+            )
+            control.on_session(session_id)
+            tracker.set_host_session(
+                session_id, f"Resuming session {context.resume_from} on {self.host_url}"
+            )
+            return self.follow(context, session_id, token=token, tracker=tracker)
         request = HostSessionRequest(
             strategy_yaml=yaml.safe_dump(context.strategy_config(), sort_keys=False),
             symbols=list(context.symbols),

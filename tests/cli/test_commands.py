@@ -265,8 +265,9 @@ def test_main_prints_errors_as_one_line(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def _stopped_in_epoch(orchestrator: Any, strategy_path: Path, epoch: int) -> str:
-    """A run of 6 epochs aborted a few batches into ``epoch``; its id."""
-    handle = orchestrator.start_training(strategy_path, epochs=6, seed=3)
+    """A run of 40 epochs (far from done at ``epoch``) aborted a few batches into ``epoch``;
+    its id."""
+    handle = orchestrator.start_training(strategy_path, epochs=40, seed=3)
     for snap in handle.follow(timeout=120):
         if snap.phase == "train" and snap.epoch == epoch and snap.batch >= 3:
             break
@@ -297,15 +298,9 @@ def test_resume_continues_a_stopped_run_over_both_backends(
             if record.metadata.get("resumed_from") == stopped
         ]
         assert len(resumed) == 1 and resumed[0].status == "completed"
-        assert [row.epoch for row in orchestrator.metrics(resumed[0].operation_id).epochs] == [
-            1,
-            2,
-            3,
-            4,
-            5,
-            6,
-        ]
-        assert "epochs          6" in out.out
+        epochs = orchestrator.metrics(resumed[0].operation_id).epochs
+        assert [row.epoch for row in epochs] == list(range(1, 41))
+        assert "epochs          40" in out.out
     with pytest.raises(StateConflictError, match="completed: only a cancelled"):
         train_or_resume(_args("operations", "resume", resumed[0].operation_id), remote)
     with pytest.raises(ConfigError, match="either a STRATEGY"):

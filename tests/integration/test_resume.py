@@ -8,19 +8,48 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
 import msgspec
 import pytest
 
 from ktrdr_lib import OperationStore, TrainingOrchestrator
 from ktrdr_lib.errors import ConfigError, DataError, StateConflictError
+from ktrdr_lib.progress.cancel_callback import CancelCallback
+from ktrdr_lib.runners.local import LocalTrainingRunner
 from ktrdr_lib.runners.process import ProcessTrainingRunner
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from ktrdr_lib.schemas.results import TrainingResult
+from tests.integration.conftest import LiveServer, start_server
 
 pytestmark = pytest.mark.slow  # real trainings
 
+HOST_TOKEN = "resume-s3cret"
+
 EPOCHS = 6
 SEED = 3
+
+
+class HoldOnce(pl.Callback):
+    """Holds one run at batch 4 of the epoch its flag file names until the run's cancel token
+    is set; the flag is consumed, so every other run trains straight through (a file, so it
+    works in child processes too)."""
+
+    def __init__(self, flag: Path) -> None:
+        self.flag = flag
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        batch_idx = args[-1]
+        if batch_idx != 3:
+            return
+        try:
+            epoch = int(self.flag.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if trainer.current_epoch + 1 != epoch:
+            return
+        self.flag.unlink(missing_ok=True)
+        token = next(cb.token for cb in trainer.callbacks if isinstance(cb, CancelCallback))
+        token.wait(60)
 
 
 @pytest.fixture
@@ -28,6 +57,9 @@ def orch_factory(isolated_home: Path) -> Any:
     made: list[TrainingOrchestrator] = []
 
     def make(data_dir: Path, **kwargs: Any) -> TrainingOrchestrator:
+        kwargs.setdefault(
+            "runner", LocalTrainingRunner(callbacks=[HoldOnce(isolated_home / "hold")])
+        )
         orch = TrainingOrchestrator(
             home=isolated_home,
             store=OperationStore(isolated_home / "operations.db"),
@@ -44,10 +76,11 @@ def orch_factory(isolated_home: Path) -> Any:
 
 
 def _cancel_in_epoch(orch: TrainingOrchestrator, strategy: Path, epoch: int) -> Any:
-    """Start the run and abort it a few batches into ``epoch`` (1-based)."""
+    """Start the run and abort it 4 batches into ``epoch`` (1-based), where HoldOnce holds it."""
+    (orch.home / "hold").write_text(str(epoch), encoding="utf-8")
     op = orch.start_training(strategy, epochs=EPOCHS, seed=SEED)
     for snap in op.follow(timeout=120):
-        if snap.phase == "train" and snap.epoch == epoch and snap.batch >= 3:
+        if snap.phase == "train" and snap.epoch == epoch and snap.batch >= 4:
             break
     op.cancel(reason="interrupted on purpose")
     assert op.wait(timeout=60).status == "cancelled"
@@ -107,7 +140,10 @@ def test_a_child_process_run_resumes_like_an_in_process_one(
     local = orch_factory(synthetic_data_dir)
     whole = local.start_training(small_strategy_file, epochs=EPOCHS, seed=SEED)
     assert whole.wait(timeout=120).status == "completed"
-    child = orch_factory(synthetic_data_dir, runner=ProcessTrainingRunner(torch_threads=1))
+    child = orch_factory(
+        synthetic_data_dir,
+        runner=ProcessTrainingRunner(torch_threads=1, callbacks=[HoldOnce(local.home / "hold")]),
+    )
     stopped = _cancel_in_epoch(child, small_strategy_file, epoch=3)
     resumed = child.resume(stopped.operation_id)
     assert resumed.wait(timeout=180).status == "completed"
@@ -215,3 +251,67 @@ def test_prune_keeps_what_can_resume_and_removes_the_rest(
     out = capsys.readouterr().out
     assert f"removed checkpoints of {done.operation_id}" in out
     assert "checkpoints now use" in out and orch.health().checkpoints_bytes > 0
+
+
+@pytest.fixture
+def training_host(synthetic_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A training host on loopback with its own home (its sessions checkpoint there)."""
+    from host import create_app
+
+    monkeypatch.delenv("KTRDR_HOST_TOKEN", raising=False)
+    live: LiveServer = start_server(
+        create_app(
+            token=HOST_TOKEN,
+            home=tmp_path / "host_home",
+            data_dir=synthetic_data_dir,
+            progress_interval=0.05,
+        )
+    )
+    yield live
+    live.stop()
+
+
+def test_a_host_run_resumes_on_the_host_even_after_the_orchestrator_restarted(
+    training_host: Any, small_strategy_file: Path, synthetic_data_dir: Path, tmp_path: Path
+) -> None:
+    from ktrdr_lib.runners.host import HostTrainingRunner
+
+    home = tmp_path / "local_home"
+
+    def orchestrator() -> TrainingOrchestrator:
+        runner = HostTrainingRunner(training_host.url, HOST_TOKEN, poll_interval=0.1)
+        return TrainingOrchestrator(
+            home=home, host_runner=runner, data_dir=synthetic_data_dir, progress_interval=0.05
+        )
+
+    first = orchestrator()
+    try:
+        whole = first.start_training(small_strategy_file, mode="host", epochs=EPOCHS, seed=SEED)
+        assert whole.wait(timeout=180).status == "completed"
+        stopped = first.start_training(small_strategy_file, mode="host", epochs=EPOCHS, seed=SEED)
+        for snap in stopped.follow(timeout=180):
+            if snap.phase == "train" and snap.epoch == 3 and snap.batch >= 3:
+                break
+        stopped.cancel(reason="stop the host run")
+        assert stopped.wait(timeout=60).status == "cancelled"
+    finally:
+        first.shutdown(timeout=30)
+
+    second = orchestrator()  # a new process's orchestrator on the same store
+    try:
+        resumed = second.resume(stopped.operation_id)
+        record = resumed.wait(timeout=180)
+        assert record.status == "completed", record.error_message
+        assert record.host_session_id not in (
+            None,
+            second.get_operation(stopped.operation_id).host_session_id,
+        )
+        assert [row.epoch for row in second.metrics(resumed.operation_id).epochs] == list(
+            range(1, EPOCHS + 1)
+        )
+        assert _figures(second.result(resumed.operation_id)) == _figures(
+            second.result(whole.operation_id)
+        )
+        assert second.result(resumed.operation_id).artifacts.model_id is not None
+    finally:
+        second.shutdown(cancel_running=True, timeout=30)

@@ -6,6 +6,7 @@ follows real runs of a TrainingOrchestrator on the small synthetic strategy.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from ktrdr_lib import TrainingOrchestrator
+from ktrdr_lib.errors import StateConflictError
 from ktrdr_lib.operations.handle import OperationHandle
 from ktrdr_lib.schemas.progress import DeviceResources, ProgressSnapshot
 from ktrdr_lib.views.progress import TrainingProgress
@@ -106,7 +108,7 @@ def test_stop_button_stops_gracefully_and_saves(
 def test_resume_button_continues_a_cancelled_run_below_it(
     orch: TrainingOrchestrator, small_strategy_file: Path
 ) -> None:
-    op = orch.start_training(small_strategy_file, epochs=6, seed=3)
+    op = orch.start_training(small_strategy_file, epochs=40, seed=3)  # far from done at epoch 3
     view = op.display("widget")
     assert view.parts.resume_button.layout.display == "none"  # not while it runs
     for snap in op.follow(timeout=120):
@@ -124,18 +126,20 @@ def test_resume_button_continues_a_cancelled_run_below_it(
     assert view.parts.continuation.children == (resumed.widget,)
     assert resumed.op.wait(timeout=120).status == "completed"
     assert resumed.wait(timeout=30)
-    assert [row.epoch for row in resumed.state.curve] == [1, 2, 3, 4, 5, 6]
-    assert resumed.parts.headline.value.startswith("<b>Completed: 6 epochs")
+    assert [row.epoch for row in resumed.state.curve] == list(range(1, 41))
+    assert resumed.parts.headline.value.startswith("<b>Completed: 40 epochs")
     assert resumed.parts.resume_button.layout.display == "none"  # completed: nothing to resume
 
 
 def test_a_run_without_a_checkpoint_says_why_it_cannot_resume(
     orch: TrainingOrchestrator, small_strategy_file: Path
 ) -> None:
-    orch.start_training(small_strategy_file, epochs=200)  # it occupies the one worker
+    busy = orch.start_training(small_strategy_file, epochs=200)  # it occupies the one worker
     queued = orch.start_training(small_strategy_file, epochs=200)
     view = queued.display("widget")
     view.cancel_button.click()  # still queued: it never trains, so it has no checkpoint
+    with contextlib.suppress(StateConflictError):
+        busy.cancel()  # the worker then takes the queued one and finds it cancelled
     assert queued.wait(timeout=60).status == "cancelled" and view.wait(timeout=30)
     assert view.parts.resume_button.layout.display is None
     view.parts.resume_button.click()
