@@ -408,3 +408,24 @@ def test_epoch_rows_are_optional() -> None:
     tracker.batch_done(1)
     tracker.epoch_done({"train_loss": 1.0})
     assert rec.snapshots[-1].metrics == {"train_loss": 1.0}
+
+
+def test_phase_seconds_follow_the_phases_as_they_go_by() -> None:
+    tracker, clock, _rec = _tracker()
+    assert tracker.phase_seconds() == {}
+    tracker.on_phase("load_data", "Loading")
+    clock.advance(2.0)
+    tracker.on_phase("indicators", "Indicators")
+    clock.advance(0.5)
+    tracker.on_phase("indicators", "Indicators, again")  # the same phase keeps its clock
+    clock.advance(0.5)
+    tracker.on_phase("train", "Training")
+    clock.advance(3.0)
+    assert tracker.phase_seconds() == {"load_data": 2.0, "indicators": 1.0, "train": 3.0}
+    # a host's snapshots move a forwarding tracker through phases the same way
+    forwarding, fclock, _ = _tracker()
+    forwarding.forward(ProgressSnapshot(operation_id="h", phase="load_data"))
+    fclock.advance(1.5)
+    forwarding.forward(ProgressSnapshot(operation_id="h", phase="train"))
+    fclock.advance(4.0)
+    assert forwarding.phase_seconds() == {"load_data": 1.5, "train": 4.0}

@@ -175,6 +175,7 @@ class OperationExecutor:
                 cancellation_reason=live.token.reason if status == "cancelled" else None,
                 host_session_id=live.host_session_id,
                 last_progress=tracker.snapshot(),
+                phase_seconds=tracker.phase_seconds(),
             )
         message = {
             "completed": "Completed",

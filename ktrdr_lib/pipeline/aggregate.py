@@ -205,10 +205,12 @@ class ResultAggregator:
         cancellation_reason: str | None = None,
         host_session_id: str | None = None,
         last_progress: ProgressSnapshot | None = None,
+        phase_seconds: dict[str, float] | None = None,
     ) -> TrainingResult:
         """What is known of a run that did not finish (cancelled or failed): the epochs that
         ran to their end, how far the one it stopped in got (from ``last_progress``, the run's
-        last progress), no evaluation, no artifacts."""
+        last progress), the seconds of the phases it went through (as its progress showed
+        them), no evaluation, no artifacts."""
         complete = [row for row in history if row.val_loss is not None]
         last = complete[-1] if complete else None
         best = min(complete, key=lambda r: r.val_loss or float("inf")) if complete else None
@@ -228,7 +230,9 @@ class ResultAggregator:
             ),
             validation_metrics=None,
             test_metrics=None,
-            resource_usage=ResourceUsage(device="unknown", accelerator="unknown"),
+            resource_usage=ResourceUsage(
+                device="unknown", accelerator="unknown", phase_seconds=dict(phase_seconds or {})
+            ),
             artifacts=ArtifactsInfo(),
             session_info=cls.session_info(
                 context,

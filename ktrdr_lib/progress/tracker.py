@@ -107,6 +107,8 @@ class ProgressTracker:
         self._sequence = start_sequence
         self._status: OperationStatus = "running"
         self._phase: Phase = "queued"
+        self._phase_seconds: dict[str, float] = {}
+        self._phase_since: float | None = None
         self._message = ""
         self._percentage = float(start_percentage)  # a resumed run starts where its first stopped
         self._epoch = 0
@@ -131,6 +133,7 @@ class ProgressTracker:
     def on_phase(self, phase: Phase, message: str) -> None:
         """A pipeline phase started (forces an emit)."""
         with self._lock:
+            self._enter_phase(phase)
             self._phase = phase
             self._message = message
             self._raise_to(PHASE_SPANS.get(phase, (self._percentage, 0.0))[0])
@@ -235,6 +238,7 @@ class ProgressTracker:
                 self._host_session_id = snapshot.host_session_id
             if snapshot.total_epochs >= 1:
                 self.total_epochs = snapshot.total_epochs
+            self._enter_phase(snapshot.phase)
             self._phase = snapshot.phase
             self._message = snapshot.message
             self._raise_to(snapshot.percentage)
@@ -266,6 +270,16 @@ class ProgressTracker:
 
     # -- views ---------------------------------------------------------------------------
 
+    def phase_seconds(self) -> dict[str, float]:
+        """Seconds spent in each pipeline phase so far, as this tracker saw the phases go by
+        (the current one up to now); what a partial result reports."""
+        with self._lock:
+            seconds = dict(self._phase_seconds)
+            if self._phase_since is not None and self._phase in PHASE_SPANS:
+                spent = self._clock() - self._phase_since
+                seconds[self._phase] = seconds.get(self._phase, 0.0) + spent
+            return {phase: round(value, 3) for phase, value in seconds.items()}
+
     def snapshot(self) -> ProgressSnapshot:
         """The current state, without emitting (does not advance the sequence)."""
         with self._lock:
@@ -277,6 +291,17 @@ class ProgressTracker:
         return self._sequence
 
     # -- internals -----------------------------------------------------------------------
+
+    def _enter_phase(self, phase: Phase) -> None:
+        """Close the running phase's clock when a new pipeline phase begins (lock held)."""
+        if phase == self._phase and self._phase_since is not None:
+            return
+        now = self._clock()
+        if self._phase_since is not None:
+            spent = now - self._phase_since
+            self._phase_seconds[self._phase] = self._phase_seconds.get(self._phase, 0.0) + spent
+        pipeline = phase not in ("queued", "remote")
+        self._phase_since = now if pipeline else None
 
     def _raise_to(self, value: float) -> None:
         self._percentage = max(self._percentage, min(value, 100.0))

@@ -264,6 +264,9 @@ def test_an_abort_escalates_a_graceful_stop_and_its_reason_wins(
     assert partial is not None
     assert partial.session_info.cancellation_reason == "no, stop now"
     assert partial.training_metrics.epochs_completed == 0
+    phases = partial.resource_usage.phase_seconds
+    assert list(phases) == ["load_data", "indicators", "fuzzy", "labels", "train"]
+    assert all(seconds >= 0 for seconds in phases.values())
     reached = partial.training_metrics.interrupted_epoch
     assert reached is not None
     assert (reached.epoch, reached.batches_completed) == (1, 5)
