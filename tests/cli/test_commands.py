@@ -269,7 +269,7 @@ def _stopped_in_epoch(orchestrator: Any, strategy_path: Path, epoch: int) -> str
     its id."""
     handle = orchestrator.start_training(strategy_path, epochs=40, seed=3)
     for snap in handle.follow(timeout=120):
-        if snap.phase == "train" and snap.epoch == epoch and snap.batch >= 3:
+        if snap.phase == "train" and snap.epoch >= epoch:  # throttled: epochs may go by
             break
     handle.cancel(reason="stopped for the test")
     assert handle.wait(timeout=60).status == "cancelled"

@@ -112,7 +112,7 @@ def test_resume_button_continues_a_cancelled_run_below_it(
     view = op.display("widget")
     assert view.parts.resume_button.layout.display == "none"  # not while it runs
     for snap in op.follow(timeout=120):
-        if snap.phase == "train" and snap.epoch == 3 and snap.batch >= 2:
+        if snap.phase == "train" and snap.epoch >= 3:
             break
     view.cancel_button.click()
     assert op.wait(timeout=60).status == "cancelled"
