@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
     from ktrdr_lib.schemas.requests import TrainingRequest
-    from ktrdr_lib.schemas.results import TrainingResult
+    from ktrdr_lib.schemas.results import TrainingAnalytics, TrainingResult
     from ktrdr_lib.schemas.strategies import StrategyNotice
     from ktrdr_lib.strategy.discovery import list_strategies, resolve_strategy
     from ktrdr_lib.strategy.loader import check_strategy, check_strategy_text, load_strategy
@@ -87,6 +87,7 @@ __all__ = [
     "StrategyProblem",
     "StrategySpec",
     "TrainerOptions",
+    "TrainingAnalytics",
     "TrainingError",
     "TrainingOperationContext",
     "TrainingOrchestrator",
@@ -127,6 +128,7 @@ _LAZY: dict[str, str] = {
     "StrategyNotice": "ktrdr_lib.schemas.strategies",
     "StrategySpec": "ktrdr_lib.strategy.spec",
     "TrainerOptions": "ktrdr_lib.pipeline.run",
+    "TrainingAnalytics": "ktrdr_lib.schemas.results",
     "TrainingOperationContext": "ktrdr_lib.pipeline.context",
     "TrainingOrchestrator": "ktrdr_lib.operations.orchestrator",
     "TrainingRequest": "ktrdr_lib.schemas.requests",

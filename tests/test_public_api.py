@@ -35,6 +35,7 @@ EXPECTED = [
     "StrategyProblem",
     "StrategySpec",
     "TrainerOptions",
+    "TrainingAnalytics",
     "TrainingError",
     "TrainingOperationContext",
     "TrainingOrchestrator",
