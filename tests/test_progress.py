@@ -429,3 +429,11 @@ def test_phase_seconds_follow_the_phases_as_they_go_by() -> None:
     forwarding.forward(ProgressSnapshot(operation_id="h", phase="train"))
     fclock.advance(4.0)
     assert forwarding.phase_seconds() == {"load_data": 1.5, "train": 4.0}
+
+
+def test_a_status_change_after_the_final_snapshot_publishes_nothing() -> None:
+    tracker, _clock, rec = _tracker()
+    tracker.on_phase("train", "Training")
+    final = tracker.finish("cancelled", "Cancelled: enough")
+    tracker.set_status("cancelling")  # a cancel request that raced the run's end
+    assert rec.snapshots[-1] == final and final.status == "cancelled"

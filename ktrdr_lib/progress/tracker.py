@@ -145,8 +145,14 @@ class ProgressTracker:
             self._resources = resources
 
     def set_status(self, status: OperationStatus) -> None:
-        """The operation's status as views should show it (e.g. ``cancelling``)."""
+        """The operation's status as views should show it (e.g. ``cancelling``).
+
+        Ignored once :meth:`finish` has emitted the final snapshot: a cancel that races the
+        run's end must not publish a ``cancelling`` snapshot after the final one.
+        """
         with self._lock:
+            if self._status in FINAL_STATUSES:
+                return
             self._status = status
             self._emit_locked()
 
