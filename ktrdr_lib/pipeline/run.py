@@ -475,8 +475,12 @@ def _checkpoint_plan(
             operation_id=context.resumed_from or context.operation_id,
             checkpoint_dir=context.resume_from,
         )
-        resume_epoch = check_resumable(stopped).epoch
+        checked = check_resumable(stopped)
+        resume_epoch = checked.epoch
         resume_from = Path(context.resume_from) / LATEST_FILE
+        digests = checked.data_fingerprints  # proven equal to the files now: no second read
+    else:
+        digests = data_fingerprints(context)
     return CheckpointPlan(
         directory=Path(context.checkpoint_dir),
         every=context.checkpoint_every,
@@ -486,7 +490,7 @@ def _checkpoint_plan(
             best_epoch=0,
             total_epochs=context.total_epochs,
             strategy_fingerprint=strategy_fingerprint(context),
-            data_fingerprints=data_fingerprints(context),
+            data_fingerprints=digests,
         ),
         extras={"scaler": scaler, "resumed_from": context.resumed_from},
         resume_from=resume_from,

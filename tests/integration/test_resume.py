@@ -19,6 +19,7 @@ from ktrdr_lib.runners.local import LocalTrainingRunner
 from ktrdr_lib.runners.process import ProcessTrainingRunner
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from ktrdr_lib.schemas.results import TrainingResult
+from ktrdr_lib.training.checkpoints import read_meta
 from tests.integration.conftest import LiveServer, start_server
 
 pytestmark = pytest.mark.slow  # real trainings
@@ -317,3 +318,30 @@ def test_a_host_run_resumes_on_the_host_even_after_the_orchestrator_restarted(
         assert second.result(resumed.operation_id).artifacts.model_id is not None
     finally:
         second.shutdown(cancel_running=True, timeout=30)
+
+
+def test_checkpoint_settings_come_from_the_orchestrator_or_the_environment(
+    orch_factory: Any,
+    small_strategy_file: Path,
+    synthetic_data_dir: Path,
+    isolated_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    off = orch_factory(synthetic_data_dir, checkpoint_every=0)
+    stopped = _cancel_in_epoch(off, small_strategy_file, epoch=3)
+    assert not (isolated_home / "checkpoints" / stopped.operation_id).exists()
+    with pytest.raises(StateConflictError, match="left no checkpoint"):
+        stopped.resume()
+
+    monkeypatch.setenv("KTRDR_CHECKPOINT_EVERY", "2")
+    every_two = orch_factory(synthetic_data_dir)
+    assert every_two.checkpoint_every == 2
+    stopped = _cancel_in_epoch(every_two, small_strategy_file, epoch=4)  # 3 epochs completed
+    meta = read_meta(isolated_home / "checkpoints" / stopped.operation_id)
+    assert meta is not None and meta.epoch == 3 and meta.reason == "cancelled"
+
+    monkeypatch.setenv("KTRDR_CHECKPOINT_EVERY", "often")
+    with pytest.raises(ConfigError, match="KTRDR_CHECKPOINT_EVERY='often' is not a number"):
+        orch_factory(synthetic_data_dir)
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        orch_factory(synthetic_data_dir, checkpoint_every=-1)
