@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints-cpu.txt -e '.[dev,api,host,notebook,tensorboard,mlflow]'
+	$(BIN)/python -m pip install -q -c constraints-cpu.txt -e '.[dev,api,host,notebook,tensorboard,mlflow,ray]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -96,6 +96,11 @@ class TrainingOrchestrator(OperationReads):
             ``home/checkpoints/<operation id>`` and are what :meth:`resume` continues from.
         keep_checkpoints_days: how long a completed run's checkpoints are kept (default
             ``KTRDR_CHECKPOINT_KEEP_DAYS`` or 0: removed when the run completes).
+        ray_address: a Ray cluster for ``mode="ray"`` runs and sweeps (default
+            ``KTRDR_RAY_ADDRESS``; ``local`` starts a Ray in this process). Needs the ``ray``
+            extra.
+        ray_runner: a ready :class:`~ktrdr_lib.runners.ray.RayTrainingRunner` instead
+            (other options); overrides ``ray_address``.
     """
 
     def __init__(
@@ -114,6 +119,8 @@ class TrainingOrchestrator(OperationReads):
         loggers: Sequence[str] | None = None,
         checkpoint_every: int | None = None,
         keep_checkpoints_days: float | None = None,
+        ray_address: str | None = None,
+        ray_runner: TrainingRunner | None = None,
     ) -> None:
         self.home = Path(home) if home is not None else ktrdr_home()
         self.checkpoints_dir = self.home / "checkpoints"
@@ -144,6 +151,13 @@ class TrainingOrchestrator(OperationReads):
         self.host_runner = host_runner
         if host_runner is not None:
             self.runners["host"] = host_runner
+        if ray_runner is None and (ray_address or os.environ.get("KTRDR_RAY_ADDRESS")):
+            from ktrdr_lib.runners.ray import ray_runner_from_env
+
+            ray_runner = ray_runner_from_env(ray_address)
+        self.ray_runner = ray_runner
+        if ray_runner is not None:
+            self.runners["ray"] = ray_runner
         # The runner of the default mode (kept for callers that read ``orchestrator.runner``).
         self.runner: TrainingRunner = runner or self.runners["local"]
         self.max_concurrent = max_concurrent or _default_concurrency()
@@ -167,21 +181,26 @@ class TrainingOrchestrator(OperationReads):
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._workers: list[threading.Thread] = []
+        self._followers: list[threading.Thread] = []  # one per ray-mode run
         self._closed = False
         interrupted = self.store.mark_interrupted(
             mode="local", reason="the process running this operation stopped before it finished"
         )
-        # Host sessions keep running when the process following them dies: take them over.
+        # Host sessions and Ray actors keep running when the process following them dies:
+        # take them over.
         reattached: list[str] = []
-        if host_runner is not None and host_runner.can_reattach:
-            for live in claim_orphans(self.store, self._writer):
-                self._enqueue(live)
-                reattached.append(live.context.operation_id)
-        interrupted += self.store.mark_interrupted(mode="host", reason=orphan_reason(host_runner))
+        for mode, remote in (("host", host_runner), ("ray", ray_runner)):
+            if remote is not None and remote.can_reattach:
+                for live in claim_orphans(self.store, self._writer, mode):
+                    self._enqueue(live)
+                    reattached.append(live.context.operation_id)
+            interrupted += self.store.mark_interrupted(
+                mode=mode, reason=orphan_reason(remote, mode)
+            )
         if interrupted:
             log.warning("marked %d operation(s) interrupted: %s", len(interrupted), interrupted)
         if reattached:
-            log.warning("re-attached to %d host session(s): %s", len(reattached), reattached)
+            log.warning("re-attached to %d remote run(s): %s", len(reattached), reattached)
 
     @property
     def host_url(self) -> str | None:
@@ -339,6 +358,15 @@ class TrainingOrchestrator(OperationReads):
         if self._closed:
             raise StateConflictError("this orchestrator is shut down; create a new one")
         if context.mode not in self.runners:
+            if context.mode == "ray":
+                from ktrdr_lib.runners.ray import import_ray
+
+                import_ray()  # without the extra: the error names it
+                raise ConfigError(
+                    "no Ray cluster is configured: set KTRDR_RAY_ADDRESS (a cluster address, or "
+                    "'local' for a Ray on this machine) or pass ray_address, to train in ray "
+                    "mode"
+                )
             if context.mode == "host":
                 raise HostUnavailableError(
                     "no training host is configured: set KTRDR_HOST_URL (or pass host_url) "
@@ -385,6 +413,16 @@ class TrainingOrchestrator(OperationReads):
 
     def _enqueue(self, live: LiveOperation) -> None:
         op_id = live.context.operation_id
+        if live.context.mode == "ray":  # Ray queues on the cluster's resources, not here
+            with self._lock:
+                self._live[op_id] = live
+            follower = threading.Thread(
+                target=self._run_one, args=(live,), name=f"ktrdr-ray-{op_id}", daemon=True
+            )
+            with self._lock:
+                self._followers.append(follower)
+            follower.start()
+            return
         with self._lock:
             self._live[op_id] = live
             while len(self._workers) < self.max_concurrent:
@@ -399,8 +437,14 @@ class TrainingOrchestrator(OperationReads):
         while (op_id := self._queue.get()) is not None:
             live = self._live.get(op_id)
             if live is not None:
-                message = f"Re-attached to host session {live.host_session_id} on {self.host_url}"
-                self._executor.run_safely(live, reattach_message=message)
+                self._run_one(live)
+
+    def _run_one(self, live: LiveOperation) -> None:
+        if live.context.mode == "ray":
+            message = f"Re-attached to Ray actor {live.host_session_id}"
+        else:
+            message = f"Re-attached to host session {live.host_session_id} on {self.host_url}"
+        self._executor.run_safely(live, reattach_message=message)
 
     def _transition(self, op_id: str, status: Any, **fields: Any) -> OperationSnapshot:
         return self._executor.transition(self._live.get(op_id), op_id, status, **fields)
@@ -530,7 +574,7 @@ class TrainingOrchestrator(OperationReads):
         pending = [r for r in active if r.status == "pending"]
         return HealthReport(
             status="ok" if not self._closed else "shut down",
-            mode=self.runner.mode if self.host_url is None else "local+host",
+            mode="+".join(mode for mode in ("local", "host", "ray") if mode in self.runners),
             store_path=self.store.path,
             store_size_bytes=self.store.size_bytes(),
             max_concurrent=self.max_concurrent,
@@ -560,7 +604,7 @@ class TrainingOrchestrator(OperationReads):
         for _ in self._workers:
             self._queue.put(None)
         deadline = None if timeout is None else time.monotonic() + timeout
-        for worker in self._workers:
+        for worker in [*self._workers, *self._followers]:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             worker.join(left)
         for op_id, live in list(self._live.items()):

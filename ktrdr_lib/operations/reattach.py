@@ -1,7 +1,8 @@
 """Taking over remote runs whose process died.
 
-A host run keeps training on the host when the process that followed it dies. A new
-orchestrator whose host runner can re-attach claims such operations (running or cancelling,
+A host run keeps training on the host when the process that followed it dies, and a Ray run
+in its detached actor. A new orchestrator whose host (or Ray) runner can re-attach claims such
+operations (running or cancelling,
 with a session id, owner gone), rebuilds each from the context stored at submit, and follows its
 session to the end as if nothing had happened. Operations it cannot take over are marked
 ``interrupted`` with the reason.
@@ -26,8 +27,20 @@ __all__ = ["claim_orphans", "orphan_reason"]
 log = logging.getLogger(__name__)
 
 
-def orphan_reason(runner: TrainingRunner | None) -> str:
-    """Why a host operation left by a dead process is marked ``interrupted`` here."""
+def orphan_reason(runner: TrainingRunner | None, mode: str = "host") -> str:
+    """Why a remote operation (``host`` or ``ray``) left by a dead process is marked
+    ``interrupted`` here."""
+    if mode == "ray":
+        if runner is None:
+            return (
+                "the process following this Ray run stopped before it finished, and no Ray "
+                "cluster is configured here to re-attach to it (set KTRDR_RAY_ADDRESS or pass "
+                "ray_address); its actor may still run on the cluster"
+            )
+        return (
+            "the process following this Ray run stopped before its actor was started; start "
+            "the training again"
+        )
     if runner is None:
         return (
             "the process following this host session stopped before it finished, and no "
@@ -47,10 +60,13 @@ def orphan_reason(runner: TrainingRunner | None) -> str:
     )
 
 
-def claim_orphans(store: OperationStore, writer: StoreWriter) -> list[LiveOperation]:
-    """Claim host operations whose process died and rebuild them to be followed again."""
+def claim_orphans(
+    store: OperationStore, writer: StoreWriter, mode: str = "host"
+) -> list[LiveOperation]:
+    """Claim remote operations of ``mode`` (``host`` or ``ray``) whose process died and
+    rebuild them to be followed again."""
     claimed: list[LiveOperation] = []
-    for op_id in store.claim_orphans(mode="host"):
+    for op_id in store.claim_orphans(mode=mode):
         try:
             live = _rebuild(store, writer, op_id)
         except KtrdrError as exc:  # e.g. deleted meanwhile: never leave it claimed

@@ -69,6 +69,8 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
         checkpoint_every: write a checkpoint every this many completed epochs.
         resume_from: the checkpoint directory of the stopped run this one continues.
         resumed_from: that run's operation id.
+        num_cpus / num_gpus: what a ``ray``-mode run's worker reserves (``None``: the
+            runner's defaults); always ``None`` for other modes.
     """
 
     operation_id: str
@@ -95,6 +97,8 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
     checkpoint_every: int = 1
     resume_from: str | None = None
     resumed_from: str | None = None
+    num_cpus: float | None = None
+    num_gpus: float | None = None
 
     @property
     def strategy_name(self) -> str:
@@ -231,7 +235,8 @@ def build_training_context(
             examples), a path to a YAML file, or an already loaded StrategySpec.
         request: what to train on: symbols, timeframes, dates, overrides, epochs, seed (see
             :class:`~ktrdr_lib.schemas.requests.TrainingRequest`; every field optional).
-        mode: ``local`` (this machine) or ``host`` (a remote training host).
+        mode: ``local`` (this machine), ``host`` (a remote training host) or ``ray`` (a
+            worker of a Ray cluster; the data is prepared here and shipped).
         data_dir: OHLCV directory (default ``KTRDR_DATA_DIR`` or the bundled sample data).
         models_dir: where models are saved (default ``KTRDR_HOME/models``).
         operation_id: use this id instead of a fresh one.
@@ -283,13 +288,14 @@ def build_training_context(
     end = _check_date("end_date", end_date or (window.end_date if window else None))
     if start and end and pd.Timestamp(start) >= pd.Timestamp(end):
         raise ConfigError(f"start_date {start} is not before end_date {end}; swap or widen them")
-    if mode not in ("local", "host"):
-        raise ConfigError(f"mode: {mode!r} is not a training mode; use 'local' or 'host'")
+    if mode not in ("local", "host", "ray"):
+        raise ConfigError(f"mode: {mode!r} is not a training mode; use 'local', 'host' or 'ray'")
+    num_cpus, num_gpus = _ray_resources(request, mode)
     refuse_untrainable(spec)
     plan = plan_inputs(spec, chosen_tfs)  # every input names a known set, output and timeframe
     data = Path(data_dir) if data_dir else default_data_dir()
     base_timeframe = _base_timeframe(spec, chosen_tfs)
-    if mode == "local":  # a training host reads its own data directory
+    if mode in ("local", "ray"):  # a training host reads its own data directory
         require_series(chosen_symbols, chosen_tfs, data_dir=data)
         require_context_series(spec, plan, data_dir=data)
         require_window(
@@ -337,4 +343,35 @@ def build_training_context(
             / operation_id
         ),
         checkpoint_every=max(checkpoint_every, 1),
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+    )
+
+
+def _ray_resources(request: TrainingRequest, mode: str) -> tuple[float | None, float | None]:
+    """The request's Ray worker resources, checked (``ray`` mode only)."""
+    given = {
+        name: value
+        for name, value in (("num_cpus", request.num_cpus), ("num_gpus", request.num_gpus))
+        if value is not None
+    }
+    if given and mode != "ray":
+        names = " and ".join(given)
+        raise ConfigError(
+            f"{names}: the resources a Ray worker reserves apply to mode 'ray' only (this run "
+            f"is {mode!r}); leave {names} out or train with mode 'ray'"
+        )
+    for name, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise ConfigError(f"{name}: {value!r} is not a number >= 0")
+        if value > 1024:
+            raise ConfigError(f"{name}: {value!r} is more than one run can reserve (1024)")
+    if request.num_cpus is not None and request.num_cpus < 0.01:
+        raise ConfigError(
+            f"num_cpus: {request.num_cpus!r} leaves the run no CPU; give at least 0.01 (1 is "
+            "the default)"
+        )
+    return (
+        None if request.num_cpus is None else float(request.num_cpus),
+        None if request.num_gpus is None else float(request.num_gpus),
     )

@@ -45,6 +45,7 @@ __all__ = [
     "PhaseSteps",
     "PreparedData",
     "check_features",
+    "preparation_key",
     "prepare_data",
 ]
 
@@ -210,6 +211,50 @@ def prepare_data(
         column_modes=column_modes(matrix, scale_features=spec.model.features.scale_features),
         feature_report=feature_report(splits.x_train, names, fuzzy=fuzzy),
     )
+
+
+def preparation_key(context: TrainingOperationContext) -> str:
+    """A digest of everything :func:`prepare_data` reads: runs with equal keys prepare equal
+    data (a sweep over model or training settings prepares it once).
+
+    What only the fit reads is left out: ``model.training`` (learning rate, batch size,
+    epochs, optimiser, early stopping), the MLP's layers and an LSTM/GRU's cell sizes (its
+    window length stays in: the samples are windows), the seed, and where the model goes.
+    """
+    import hashlib
+
+    import msgspec
+
+    from ktrdr_lib.strategy.sections import ArchitectureSpec, ModelTrainingSpec
+
+    spec = context.strategy
+    model = msgspec.structs.replace(
+        spec.model,
+        training=ModelTrainingSpec(),
+        architecture=ArchitectureSpec(sequence_length=spec.model.architecture.sequence_length),
+    )
+    data_spec = msgspec.structs.replace(
+        spec,
+        name="-",
+        model=model,
+        hyperparameter_sources={},
+        notices=[],
+        source=None,
+        description=None,
+        hypothesis=None,
+    )
+    payload = msgspec.json.encode(
+        {
+            "strategy": data_spec,
+            "symbols": context.symbols,
+            "timeframes": context.timeframes,
+            "base_timeframe": context.base_timeframe,
+            "start_date": context.start_date,
+            "end_date": context.end_date,
+            "data_dir": context.data_dir,
+        }
+    )
+    return hashlib.sha256(payload).hexdigest()
 
 
 def check_features(

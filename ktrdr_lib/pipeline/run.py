@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import os
 import platform
 from collections.abc import Sequence
@@ -148,6 +149,7 @@ def execute_pipeline(
     callbacks: Sequence[Any] = (),
     trainer_options: TrainerOptions | None = None,
     save_model: bool = True,
+    prepared: PreparedData | None = None,
 ) -> PipelineOutput:
     """Train the context's strategy end to end and return the raw outputs.
 
@@ -159,6 +161,8 @@ def execute_pipeline(
         callbacks: extra Lightning callbacks (progress views).
         trainer_options: accelerator, devices, strategy, precision.
         save_model: write the model to the ModelStore (on by default).
+        prepared: the context's data, already prepared elsewhere (a Ray run's, shipped
+            through the object store): the run starts at ``train`` and scales its own copy.
 
     Raises:
         DataError, TrainingError, OperationCancelled.
@@ -172,6 +176,7 @@ def execute_pipeline(
             callbacks=callbacks,
             options=trainer_options or TrainerOptions(),
             save_model=save_model,
+            prepared=prepared,
         )
         steps.close()
     return replace(output, run_peak_rss_mb=memory.peak_mb, phase_seconds=dict(steps.seconds))
@@ -185,13 +190,17 @@ def _execute(
     callbacks: Sequence[Any],
     options: TrainerOptions,
     save_model: bool,
+    prepared: PreparedData | None = None,
 ) -> PipelineOutput:
     """:func:`execute_pipeline`'s work, each phase entered through ``steps``."""
     from ktrdr_lib.training.scaling import FeatureScaler
 
     started_at = utc_now()
     spec = context.strategy
-    prepared = prepare_data(context, steps=steps)
+    if prepared is None:
+        prepared = prepare_data(context, steps=steps)
+    else:  # shared (read-only in an object store): scaling in place needs the run's own copy
+        prepared = replace(prepared, splits=copy.deepcopy(prepared.splits))
     raw = prepared.splits  # scaled in place below: the run holds one copy of its features
     modes = prepared.column_modes
     scaler = FeatureScaler.fit(raw.x_train, modes) if any(m != "none" for m in modes) else None
@@ -422,6 +431,7 @@ def run_training_pipeline(
     callbacks: Sequence[Any] = (),
     trainer_options: TrainerOptions | None = None,
     save_model: bool = True,
+    prepared: PreparedData | None = None,
 ) -> TrainingResult:
     """Train the context's strategy end to end and return its :class:`TrainingResult`.
 
@@ -434,6 +444,7 @@ def run_training_pipeline(
         callbacks=callbacks,
         trainer_options=trainer_options,
         save_model=save_model,
+        prepared=prepared,
     )
     result = ResultAggregator.from_local(
         output.context,

@@ -21,6 +21,7 @@ from ktrdr_lib.schemas.results import TrainingResult
 
 if TYPE_CHECKING:
     from ktrdr_lib.pipeline.context import TrainingOperationContext
+    from ktrdr_lib.pipeline.prepare import PreparedData
     from ktrdr_lib.pipeline.run import TrainerOptions
 
 __all__ = ["RunControl", "TrainingRunner", "run_with_progress"]
@@ -81,12 +82,13 @@ def run_with_progress(
     trainer_options: TrainerOptions | None = None,
     save_model: bool = True,
     callbacks: Sequence[Any] = (),
+    prepared: PreparedData | None = None,
 ) -> TrainingResult:
     """Run the pipeline here with the progress bridge attached: phases, batches and epochs go
     to ``tracker``, the token is checked between steps and every batch.
 
     This is the one copy of "tracker + progress bridge + pipeline" that the in-process runner,
-    a child process and every rank of a multi-device run go through.
+    a child process, a Ray worker and every rank of a multi-device run go through.
     """
     from ktrdr_lib.pipeline.run import run_training_pipeline
     from ktrdr_lib.progress.bridge import ProgressBridge
@@ -98,4 +100,5 @@ def run_with_progress(
         callbacks=[ProgressBridge(tracker), *callbacks],
         trainer_options=trainer_options,
         save_model=save_model,
+        prepared=prepared,
     )

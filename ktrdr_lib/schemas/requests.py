@@ -35,6 +35,10 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         loggers: experiment loggers for this run (``csv``, ``tensorboard``, ``mlflow``);
             ``None`` keeps the orchestrator's choice (``loggers=`` or ``KTRDR_LOGGERS``), ``[]``
             turns them off.
+        num_cpus: CPUs the run's Ray worker reserves (``mode="ray"`` only; default 1; torch
+            uses as many threads).
+        num_gpus: GPUs the run's Ray worker reserves (``mode="ray"`` only; default 1 when the
+            cluster has GPUs, else 0; fractions share a GPU).
 
     Example:
         >>> TrainingRequest(symbols=["AAPL"], epochs=5).epochs
@@ -50,6 +54,8 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     seed: int = 42
     detailed_analytics: bool = False
     loggers: list[str] | None = None
+    num_cpus: float | None = None
+    num_gpus: float | None = None
 
     def merged_overrides(self) -> dict[str, Any]:
         """``overrides`` with ``epochs`` folded in."""

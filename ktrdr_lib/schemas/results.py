@@ -25,6 +25,7 @@ __all__ = [
     "EpochReached",
     "FeatureReport",
     "ParameterFigures",
+    "RayPlacement",
     "RegressionEpochFigures",
     "RegressionMetrics",
     "ResourceUsage",
@@ -184,6 +185,27 @@ class ArtifactsInfo(_Out, frozen=True, kw_only=True):
     size_bytes: int | None = None
 
 
+class RayPlacement(_Out, frozen=True, kw_only=True):
+    """Where a ``ray``-mode run trained on the Ray cluster.
+
+    Attributes:
+        job_id: the Ray job (the orchestrator's driver) that started the run.
+        actor_name: the run's named actor (``ktrdr-<operation id>`` in namespace ``ktrdr``).
+        actor_id: that actor's id.
+        node_id: the node it ran on.
+        node_address: that node's IP address.
+        num_cpus / num_gpus: the resources the run reserved.
+    """
+
+    job_id: str
+    actor_name: str
+    actor_id: str
+    node_id: str
+    node_address: str
+    num_cpus: float
+    num_gpus: float
+
+
 class SessionInfo(_Out, frozen=True, kw_only=True):
     """Who, what and when, and how the strategy file was read.
 
@@ -193,6 +215,7 @@ class SessionInfo(_Out, frozen=True, kw_only=True):
             would have done with the file (or where KTRDR would have dropped something).
         hyperparameter_sources: where each hyper-parameter came from
             (``training.epochs``, ``model.training.learning_rate``, ``default``).
+        ray: where a ``ray``-mode run trained (job, actor, node); ``None`` for other modes.
     """
 
     operation_id: str
@@ -212,6 +235,7 @@ class SessionInfo(_Out, frozen=True, kw_only=True):
     strategy_layout: str | None = None
     strategy_notices: list[StrategyNotice] = msgspec.field(default_factory=list)
     hyperparameter_sources: dict[str, str] = msgspec.field(default_factory=dict)
+    ray: RayPlacement | None = None
 
 
 class BarsSummary(_Out, frozen=True, kw_only=True):

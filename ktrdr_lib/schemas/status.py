@@ -26,8 +26,9 @@ Phase = Literal[
     "queued", "load_data", "indicators", "fuzzy", "labels", "train", "evaluate", "save", "remote"
 ]
 """What a progress snapshot can show: the pipeline phases, plus waiting and remote runs."""
-TrainingMode = Literal["local", "host"]
-"""Where a run trains: in this process (or a child of it), or on a training host."""
+TrainingMode = Literal["local", "host", "ray"]
+"""Where a run trains: in this process (or a child of it), on a training host, or in a worker
+of a Ray cluster."""
 
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "interrupted"})
 ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "running", "cancelling"})
