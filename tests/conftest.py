@@ -21,6 +21,7 @@ def isolated_home(
         "KTRDR_HOST_URL",
         "KTRDR_HOST_TOKEN",
         "KTRDR_HOST_RETRY_BUDGET_S",
+        "KTRDR_RAY_ADDRESS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KTRDR_HOME", str(home))

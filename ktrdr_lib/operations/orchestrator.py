@@ -379,6 +379,9 @@ class TrainingOrchestrator(OperationReads):
         op_id = context.operation_id
         if self.store.exists(op_id):
             raise StateConflictError(f"operation id {op_id} is taken; use a new one")
+        check_resources = getattr(self.runners[context.mode], "resources", None)
+        if callable(check_resources):  # a Ray run the cluster can never place: refuse now
+            check_resources(context)
         live = LiveOperation(context, OperationChannel(op_id, on_publish=self._writer.submit))
         start, end = PHASE_SPANS["train"]
         live.start_percentage = (
