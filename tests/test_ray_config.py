@@ -40,7 +40,7 @@ def test_ray_mode_without_a_cluster_says_how_to_name_one(
     pytest.importorskip("ray")
     orch = TrainingOrchestrator(store=OperationStore(":memory:"), data_dir=synthetic_data_dir)
     try:
-        with pytest.raises(ConfigError, match="set KTRDR_RAY_ADDRESS .*'local'"):
+        with pytest.raises(ConfigError, match=r"set KTRDR_RAY_ADDRESS .*'local'"):
             orch.start_training(small_strategy_file, mode="ray", epochs=1)
     finally:
         orch.shutdown()
