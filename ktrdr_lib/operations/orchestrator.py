@@ -32,7 +32,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
 from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.status import ACTIVE_STATUSES, TrainingMode
+from ktrdr_lib.schemas.sweeps import SweepSnapshot
 from ktrdr_lib.strategy.spec import StrategySpec
 from ktrdr_lib.timestamps import utc_now
 from ktrdr_lib.training.loggers import check_loggers, loggers_from_env
@@ -276,6 +277,11 @@ class TrainingOrchestrator(OperationReads):
         if self._closed:
             raise StateConflictError("this orchestrator is shut down; create a new one")
         record = self.store.get(operation_id)
+        if record.operation_type == "sweep":
+            raise StateConflictError(
+                f"operation {operation_id} is a sweep: a sweep cannot be resumed; resume its "
+                "trials one by one, or start the sweep again"
+            )
         if record.status not in ("cancelled", "failed", "interrupted"):
             raise StateConflictError(
                 f"operation {operation_id} is {record.status}: only a cancelled, failed or "
@@ -322,6 +328,207 @@ class TrainingOrchestrator(OperationReads):
             message=f"Resuming {operation_id} after epoch {start_epoch}",
         )
 
+    def sweep(
+        self,
+        strategy: StrategyRef,
+        space: Mapping[str, Any],
+        request: TrainingRequest | None = None,
+        *,
+        metric: str = "val_loss",
+        mode: str | None = None,
+        search: str = "grid",
+        num_samples: int | None = None,
+        max_concurrent: int | None = None,
+        early_stop: str | None = None,
+        grace_period: int = 1,
+        reduction_factor: float = 2.0,
+        best_model_name: str | None = None,
+        sweep_id: str | None = None,
+        **fields: Any,
+    ) -> OperationHandle:
+        """Train ``strategy`` over a space of settings on Ray; returns the sweep's handle at
+        once (see :mod:`ktrdr_lib.operations.sweep`).
+
+        Args:
+            strategy: a strategy name, a path to its YAML file, or a loaded StrategySpec.
+            space: dotted override paths (as ``overrides`` takes them) → the values to try
+                (lists; with ``search="random"`` also Ray Tune domains such as
+                ``tune.loguniform(1e-4, 1e-2)``).
+            request: what every trial trains on (symbols, dates, epochs, seed, ...).
+            metric: what ranks the trials: ``val_loss``, ``val_accuracy``, ``train_loss`` or
+                ``train_accuracy`` (the best value over a trial's epochs).
+            mode: ``min`` or ``max`` (default: the metric's natural direction).
+            search: ``grid`` (every combination, ``num_samples`` times) or ``random``
+                (``num_samples`` draws, seeded by the request's ``seed``).
+            num_samples: see ``search`` (default 1 for grid, 8 for random).
+            max_concurrent: trials training at once (default: as many as the cluster's CPUs
+                hold at each trial's ``num_cpus``).
+            early_stop: ``"asha"``: Ray Tune's ASHA scheduler stops trials that fall behind
+                (gracefully, after the epoch under way), or ``None``.
+            grace_period: epochs every trial trains before ASHA may stop it.
+            reduction_factor: ASHA's halving rate.
+            best_model_name: the name the best trial's model is saved under again (default
+                ``<strategy>_sweep_best``).
+            sweep_id: use this id (must be new) instead of a fresh one.
+            fields: :class:`~ktrdr_lib.schemas.TrainingRequest` fields for every trial.
+
+        Raises:
+            ConfigError: the space, a trial's settings, the metric or another option is
+                wrong (named), Ray is not installed or no cluster is configured; nothing is
+                stored.
+            StateConflictError: ``sweep_id`` is taken.
+        """
+        from ktrdr_lib.operations.sweep import SweepRun, plan_sweep
+        from ktrdr_lib.pipeline.context import new_operation_id, training_request
+        from ktrdr_lib.strategy.discovery import resolve_strategy
+        from ktrdr_lib.strategy.loader import load_strategy
+
+        if self._closed:
+            raise StateConflictError("this orchestrator is shut down; create a new one")
+        self._require_mode("ray")
+        runner = self.runners["ray"]
+        if (
+            self.loggers
+            and "loggers" not in fields
+            and (request is None or request.loggers is None)
+        ):
+            fields["loggers"] = list(self.loggers)
+        base = training_request(request, fields)
+        if isinstance(strategy, StrategySpec):
+            spec, label = strategy, strategy.name
+        else:
+            spec = load_strategy(resolve_strategy(strategy))
+            label = str(strategy) if not str(strategy).endswith((".yaml", ".yml")) else spec.name
+        sweep_id = sweep_id or new_operation_id().replace("op_training_", "op_sweep_", 1)
+        if self.store.exists(sweep_id):
+            raise StateConflictError(f"operation id {sweep_id} is taken; use a new one")
+
+        def build(overrides: dict[str, Any], operation_id: str) -> TrainingOperationContext:
+            trial_request = msgspec.structs.replace(base, overrides=overrides, epochs=None)
+            return build_training_context(
+                spec,
+                trial_request,
+                mode="ray",
+                data_dir=self.data_dir,
+                models_dir=self.models_dir,
+                operation_id=operation_id,
+                runs_dir=self.home / "runs",
+            )
+
+        def concurrency(context: TrainingOperationContext) -> int:
+            cpus, _ = runner.resources(context)  # type: ignore[attr-defined]
+            total = runner.connect().cluster_resources().get("CPU", 1.0)  # type: ignore[attr-defined]
+            return max(int(total // max(cpus, 1e-9)), 1)
+
+        plan = plan_sweep(
+            sweep_id,
+            label,
+            space,
+            metric=metric,
+            mode=mode,
+            search=search,
+            num_samples=num_samples,
+            max_concurrent=max_concurrent,
+            early_stop=early_stop,
+            grace_period=grace_period,
+            reduction_factor=reduction_factor,
+            best_model_name=best_model_name,
+            seed=base.seed,
+            base_overrides=base.merged_overrides(),
+            build=build,
+            new_id=new_operation_id,
+            default_concurrency=concurrency,
+        )
+        runner.resources(plan.contexts[0])  # type: ignore[attr-defined]
+        record = self.store.create(
+            sweep_id,
+            operation_type="sweep",
+            mode="ray",
+            metadata=plan.metadata(),
+            progress=ProgressSnapshot(
+                operation_id=sweep_id,
+                phase="queued",
+                message=f"Queued: {len(plan.contexts)} trials",
+                items_total=len(plan.contexts),
+                updated_at=utc_now(),
+            ),
+        )
+        trials = []
+        trial_configs = plan.metadata()["trial_configs"]
+        for index, (context, config) in enumerate(zip(plan.contexts, trial_configs, strict=True)):
+            op_id = context.operation_id
+            snapshot = ProgressSnapshot(
+                operation_id=op_id,
+                total_epochs=context.total_epochs,
+                message=f"Queued: trial {index} of sweep {sweep_id}",
+                updated_at=utc_now(),
+            )
+            live = LiveOperation(context, OperationChannel(op_id, on_publish=self._writer.submit))
+            live.record = self.store.create(
+                op_id,
+                mode="ray",
+                metadata={
+                    **context.metadata(),
+                    "sweep_id": sweep_id,
+                    "sweep_trial": index,
+                    "trial_config": config,
+                },
+                progress=snapshot,
+                context=context,
+            )
+            live.channel.publish(snapshot)
+            trials.append(live)
+        template = msgspec.structs.replace(plan.contexts[0], operation_id=sweep_id)
+        sweep_live = LiveOperation(
+            template, OperationChannel(sweep_id, on_publish=self._writer.submit)
+        )
+        sweep_live.record = record
+        run = SweepRun(self, plan, sweep_live, trials)
+        with self._lock:
+            self._live[sweep_id] = sweep_live
+            self._followers.append(run.thread)
+            for live in trials:
+                self._live[live.context.operation_id] = live
+        run.start()
+        return OperationHandle(self, sweep_id)
+
+    def get_sweep(self, sweep_id: str) -> SweepSnapshot:
+        """A sweep as it stands: its record, settings, every trial and, once ended, the
+        ranked result.
+
+        Raises:
+            NotFoundError: unknown id, or an operation that is not a sweep.
+        """
+        from ktrdr_lib.operations.sweep import read_sweep
+
+        return read_sweep(self, sweep_id)
+
+    def follow_sweep(
+        self, sweep_id: str, *, interval: float = 0.5, timeout: float | None = None
+    ) -> Iterator[SweepSnapshot]:
+        """Yield the sweep each time it changes (at most every ``interval`` s) until it ends;
+        the last one has the result. ``timeout`` bounds the whole follow."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: bytes | None = None
+        while True:
+            snapshot = self.get_sweep(sweep_id)
+            encoded = msgspec.json.encode(
+                [snapshot.trials, snapshot.operation.status, snapshot.operation.progress.message]
+            )
+            if encoded != last:
+                last = encoded
+                yield snapshot
+            if snapshot.operation.is_final:
+                live = self._live.get(sweep_id)
+                if live is None or live.done.is_set():
+                    final = self.get_sweep(sweep_id)
+                    if msgspec.json.encode(final) != msgspec.json.encode(snapshot):
+                        yield final
+                    return
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            time.sleep(interval)
+
     def train(
         self,
         strategy: StrategyRef,
@@ -357,25 +564,7 @@ class TrainingOrchestrator(OperationReads):
         continues and the history rows of those)."""
         if self._closed:
             raise StateConflictError("this orchestrator is shut down; create a new one")
-        if context.mode not in self.runners:
-            if context.mode == "ray":
-                from ktrdr_lib.runners.ray import import_ray
-
-                import_ray()  # without the extra: the error names it
-                raise ConfigError(
-                    "no Ray cluster is configured: set KTRDR_RAY_ADDRESS (a cluster address, or "
-                    "'local' for a Ray on this machine) or pass ray_address, to train in ray "
-                    "mode"
-                )
-            if context.mode == "host":
-                raise HostUnavailableError(
-                    "no training host is configured: set KTRDR_HOST_URL (or pass host_url) "
-                    "to train in host mode, or use mode 'local'"
-                )
-            raise ConfigError(
-                f"mode {context.mode!r} is not available here: this orchestrator trains in "
-                f"{' and '.join(repr(m) for m in sorted(self.runners))} mode"
-            )
+        self._require_mode(context.mode)
         op_id = context.operation_id
         if self.store.exists(op_id):
             raise StateConflictError(f"operation id {op_id} is taken; use a new one")
@@ -413,6 +602,28 @@ class TrainingOrchestrator(OperationReads):
         live.channel.publish(snapshot)
         self._enqueue(live)
         return OperationHandle(self, op_id)
+
+    def _require_mode(self, mode: str) -> None:
+        """Raise unless a runner for ``mode`` is configured (the error says how to get one)."""
+        if mode in self.runners:
+            return
+        if mode == "ray":
+            from ktrdr_lib.runners.ray import import_ray
+
+            import_ray()  # without the extra: the error names it
+            raise ConfigError(
+                "no Ray cluster is configured: set KTRDR_RAY_ADDRESS (a cluster address, or "
+                "'local' for a Ray on this machine) or pass ray_address, to train in ray mode"
+            )
+        if mode == "host":
+            raise HostUnavailableError(
+                "no training host is configured: set KTRDR_HOST_URL (or pass host_url) "
+                "to train in host mode, or use mode 'local'"
+            )
+        raise ConfigError(
+            f"mode {mode!r} is not available here: this orchestrator trains in "
+            f"{' and '.join(repr(m) for m in sorted(self.runners))} mode"
+        )
 
     def _enqueue(self, live: LiveOperation) -> None:
         op_id = live.context.operation_id

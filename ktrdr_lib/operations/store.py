@@ -76,6 +76,10 @@ CREATE TABLE IF NOT EXISTS epoch_history (
     row BLOB NOT NULL,
     PRIMARY KEY (operation_id, epoch)
 );
+CREATE TABLE IF NOT EXISTS sweep_results (
+    operation_id TEXT PRIMARY KEY REFERENCES operations(operation_id) ON DELETE CASCADE,
+    body BLOB NOT NULL
+);
 """
 
 # Nullable columns added after the first release: ALTER TABLE adds them to older databases.
@@ -337,6 +341,20 @@ class OperationStore:
                 (session_id, operation_id),
             )
 
+    def set_sweep_result(self, operation_id: str, body: bytes) -> None:
+        """Keep a finished sweep's result (its encoded
+        :class:`~ktrdr_lib.schemas.sweeps.SweepResult`)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO sweep_results (operation_id, body) VALUES (?, ?)",
+                (operation_id, body),
+            )
+
+    def sweep_result(self, operation_id: str) -> bytes | None:
+        """A sweep's stored result, or ``None`` while it runs."""
+        rows = self._read("SELECT body FROM sweep_results WHERE operation_id = ?", (operation_id,))
+        return bytes(rows[0][0]) if rows else None
+
     def append_epoch(self, operation_id: str, row: EpochHistoryRow) -> None:
         """Add (or replace) one epoch's history row."""
         with self._transaction() as conn:
@@ -408,12 +426,13 @@ class OperationStore:
             return 0
         marks = ", ".join("?" for _ in operation_ids)
         with self._transaction() as conn:
-            conn.execute(
-                f"DELETE FROM epoch_history WHERE operation_id IN ({marks}) AND operation_id IN "
-                "(SELECT operation_id FROM operations WHERE status NOT IN "
-                "('pending', 'running', 'cancelling'))",
-                list(operation_ids),
-            )
+            for table in ("epoch_history", "sweep_results"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE operation_id IN ({marks}) AND operation_id IN "
+                    "(SELECT operation_id FROM operations WHERE status NOT IN "
+                    "('pending', 'running', 'cancelling'))",
+                    list(operation_ids),
+                )
             cur = conn.execute(
                 f"DELETE FROM operations WHERE operation_id IN ({marks}) AND status NOT IN "
                 "('pending', 'running', 'cancelling')",
