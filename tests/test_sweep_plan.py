@@ -12,9 +12,9 @@ from ktrdr_lib.errors import ConfigError
 
 pytest.importorskip("ray", reason="sweeps need the ray extra")
 
-from ktrdr_lib.operations.sweep import MAX_TRIALS, plan_sweep  # noqa: E402
-from ktrdr_lib.pipeline.context import build_training_context  # noqa: E402
-from ktrdr_lib.runners.ray import RayTrainingRunner  # noqa: E402
+from ktrdr_lib.operations.sweep import MAX_TRIALS, plan_sweep
+from ktrdr_lib.pipeline.context import build_training_context
+from ktrdr_lib.runners.ray import RayTrainingRunner
 
 
 @pytest.fixture
