@@ -38,8 +38,9 @@ def orphan_reason(runner: TrainingRunner | None, mode: str = "host") -> str:
                 "ray_address); its actor may still run on the cluster"
             )
         return (
-            "the process following this Ray run stopped before its actor was started; start "
-            "the training again"
+            "the process following this Ray run stopped before its actor was started (or, "
+            "for a sweep, the process driving it stopped: its running trials are re-attached "
+            "one by one, the others are not started); start it again"
         )
     if runner is None:
         return (

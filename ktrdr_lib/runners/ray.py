@@ -211,6 +211,12 @@ class RayTrainingRunner:
             log.info("connected to Ray (%s)", self.address)
             return ray
 
+    def _driver_node(self) -> str | None:
+        try:
+            return str(import_ray().get_runtime_context().get_node_id())
+        except Exception:
+            return None
+
     def warm_up(self) -> None:
         """Nothing to do ahead: Ray starts on the first ray-mode run (starting a local Ray
         takes seconds, and an orchestrator that never trains in ray mode should not pay)."""
@@ -478,7 +484,10 @@ class RayTrainingRunner:
     ) -> TrainingResult:
         """The run's result with its model imported here, or its error raised here."""
         if outcome.cancel_observed:
-            token.mark_observed()
+            # Monotonic clocks compare within one machine only: the worker's moment when it
+            # ran here, else the moment its answer arrived.
+            same_node = place.node_id == self._driver_node()
+            token.mark_observed(at=outcome.cancel_observed_at if same_node else None)
         if outcome.error is not None:
             from ktrdr_lib.runners.process import _rebuild_error
 
