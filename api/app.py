@@ -22,6 +22,7 @@ from api.routes import (
     ModelsController,
     OperationsController,
     StrategiesController,
+    SweepsController,
     TrainingsController,
     health,
 )
@@ -64,7 +65,10 @@ def create_app(
         sse_heartbeat_s: idle seconds between heartbeat comments on event streams.
         shutdown_grace_s: at shutdown, how long running trainings may take to finish before
             they are marked ``interrupted``.
-        orchestrator_options: keyword arguments for the orchestrator created at start-up.
+        orchestrator_options: keyword arguments for the orchestrator created at start-up
+            (e.g. ``ray_runner=RayTrainingRunner(...)`` or ``ray_address``; without them it
+            reads ``KTRDR_RAY_ADDRESS``, and ``mode: ray`` trainings and sweeps answer 400
+            while no Ray cluster is configured).
         local_runner: how that orchestrator trains ``local`` runs: ``thread`` (in this
             process) or ``process`` (a child process per run, so training does not share the
             GIL with the request handlers; ``ktrdr serve api`` uses it). A ``runner`` in
@@ -113,6 +117,7 @@ def create_app(
             OperationsController,
             ModelsController,
             StrategiesController,
+            SweepsController,
             health,
         ],
         service="api",
@@ -122,7 +127,8 @@ def create_app(
         token_env="KTRDR_API_TOKEN",
         title="KTRDR training API",
         description=(
-            "Start, follow, cancel and inspect training operations; save, load and "
+            "Start, follow, cancel and inspect training operations (here, on a training "
+            "host or on a Ray cluster) and sweeps over a strategy's settings; save, load and "
             "predict with models. v1 routes keep the KTRDR v1 response shapes."
         ),
         max_body_bytes=limit,

@@ -19,9 +19,11 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.events import Heartbeat, OperationEvent
 from api.service import TrainingApi
+from api.sweeps import SweepEnd, SweepEvent
 from ktrdr_lib.schemas.health import HealthReport, OperationMetrics
 from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.results import TrainingAnalytics, TrainingResult
+from ktrdr_lib.schemas.sweeps import SweepRequest, SweepSnapshot
 from ktrdr_lib.schemas.v1 import (
     CancelRequest,
     CancelResponse,
@@ -48,6 +50,7 @@ __all__ = [
     "ModelsController",
     "OperationsController",
     "StrategiesController",
+    "SweepsController",
     "TrainingsController",
     "health",
 ]
@@ -219,6 +222,56 @@ class OperationsController(Controller):
         )
 
 
+class SweepsController(Controller):
+    """``/sweeps``: start a sweep on the Ray cluster, read it, follow it; cancel it with
+    ``DELETE /operations/{sweep_id}``."""
+
+    path = "/sweeps"
+    tags = ["sweeps"]  # noqa: RUF012
+
+    @post(
+        "/",
+        responses=ERROR_RESPONSES,
+        status_code=201,
+        sync_to_thread=True,  # loads the strategy and checks the data and the cluster
+        summary="Start a sweep",
+    )
+    def start(self, api: Api, data: JSONBody[SweepRequest]) -> SweepSnapshot:
+        """Train the strategy once per point of ``space`` (grid or random search) as
+        ``mode: ray`` trials on the Ray cluster, ranked by ``metric``; answers the sweep as it
+        starts, its id in ``operation.operation_id``. The whole body is checked first: a bad
+        field, an unknown strategy, or no Ray cluster (``KTRDR_RAY_ADDRESS``) is a 400 and
+        nothing is stored."""
+        return api.sweeps.start(data)
+
+    @get(
+        "/{sweep_id:str}",
+        responses=ERROR_RESPONSES,
+        sync_to_thread=True,
+        summary="One sweep",
+    )
+    def get_sweep(self, api: Api, sweep_id: FromPath[str]) -> SweepSnapshot:
+        """The sweep's record, settings and every trial's status, epoch and metric; its
+        ranked result once it ended. 404 for an unknown id or one that is not a sweep."""
+        return api.sweeps.get(sweep_id)
+
+    @get(
+        "/{sweep_id:str}/events",
+        responses=ERROR_RESPONSES,
+        media_type="text/event-stream",
+        summary="A sweep as server-sent events",
+        description=(
+            "One `sweep` event (a SweepSnapshot) now and each time the sweep changes, then one "
+            "`final` event with the ended sweep and its result, and the stream closes; comment "
+            "heartbeats while idle. Each event is the whole sweep, so a client that reconnects "
+            "starts from the current state."
+        ),
+    )
+    async def events(self, api: Api, sweep_id: FromPath[str]) -> ServerSentEvent:
+        """Follow a sweep until it has ended."""
+        return ServerSentEvent(_sweep_messages(api.sweeps.events(sweep_id)))
+
+
 class ModelsController(Controller):
     """``/models``: save an operation's model under a name, load, predict, list, describe."""
 
@@ -331,3 +384,17 @@ async def _messages(events: AsyncIterator[OperationEvent]) -> AsyncIterator[Serv
 
 def _json(event: OperationEvent) -> str:
     return _encode(event).decode()
+
+
+async def _sweep_messages(
+    events: AsyncIterator[SweepEvent],
+) -> AsyncIterator[ServerSentEventMessage]:
+    """Each sweep snapshot as a ``sweep`` event, the ended sweep as ``final``; a heartbeat is
+    a comment."""
+    async for event in events:
+        if isinstance(event, Heartbeat):
+            yield ServerSentEventMessage(comment="heartbeat")
+        elif isinstance(event, SweepEnd):
+            yield ServerSentEventMessage(event="final", data=_encode(event.sweep).decode())
+        else:
+            yield ServerSentEventMessage(event="sweep", data=_encode(event).decode())

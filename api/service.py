@@ -27,6 +27,7 @@ import yaml
 
 from api.events import OperationEvent, operation_events
 from api.names import check_name
+from api.sweeps import SweepApi
 from api.v1 import (
     core_statuses,
     list_item,
@@ -86,6 +87,10 @@ class TrainingApi:
             the app passes the same dict).
         sse_poll_s: how often event streams look for new snapshots.
         sse_heartbeat_s: idle seconds between heartbeats on event streams.
+
+    Attributes:
+        sweeps: the sweep routes' operations (:class:`~api.sweeps.SweepApi`) on the same
+            orchestrator.
     """
 
     def __init__(
@@ -104,6 +109,7 @@ class TrainingApi:
         self.loaded_models = loaded_models if loaded_models is not None else {}
         self.sse_poll_s = sse_poll_s
         self.sse_heartbeat_s = sse_heartbeat_s
+        self.sweeps = SweepApi(orchestrator, sse_poll_s=sse_poll_s, sse_heartbeat_s=sse_heartbeat_s)
 
     # -- trainings ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
@@ -57,6 +58,27 @@ def _ktrdr_error(request: Request[Any, Any, Any], exc: KtrdrError) -> Response[E
     return _respond(status, exc.detail, type(exc).__name__, problems=problems)
 
 
+def _body_choices(request: Request[Any, Any, Any], key: str) -> tuple[Any, ...]:
+    """The values the body field at ``key`` (dotted Struct fields) allows when it is a
+    ``Literal``, so a wrong one is answered with the right ones; empty when unknown."""
+    try:
+        body = request.route_handler.parsed_fn_signature.parameters["data"].annotation
+        info: Any = msgspec.inspect.type_info(body)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return ()
+    for name in key.split("."):
+        if not isinstance(info, msgspec.inspect.StructType):
+            return ()
+        info = next((f.type for f in info.fields if f.encode_name == name), None)
+    members = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+    return tuple(
+        value
+        for member in members
+        if isinstance(member, msgspec.inspect.LiteralType)
+        for value in member.values
+    )
+
+
 def _validation_error(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[ErrorBody]:
@@ -68,6 +90,10 @@ def _validation_error(
             message = str(item.get("message", ""))
             source = item.get("source")
             where = f"{source} {key}" if source and key else (key or "")
+            if source == "body" and key and message.startswith("Invalid enum value"):
+                choices = _body_choices(request, str(key))
+                if choices:
+                    message += f"; use one of {', '.join(repr(c) for c in choices)}"
             messages.append(f"{where}: {message}" if where else message)
     detail = "; ".join(messages) if messages else str(exc.detail)
     return _respond(400, f"invalid request: {detail}", "ValidationError")
