@@ -357,8 +357,7 @@ class SweepRun:
         while waiting or active:
             if token.is_set:
                 for trial in waiting:  # never started: cancelled at once
-                    with contextlib.suppress(KtrdrError):
-                        self.orch.cancel(trial.operation_id, reason=self._cancel_reason())
+                    self._cancel_unstarted(trial)
                 waiting = []
                 for trial in active:
                     self._pass_cancel(trial)
@@ -381,6 +380,26 @@ class SweepRun:
             if ended:
                 continue
             token.wait(self.interval) if not token.is_set else self.live.done.wait(self.interval)
+
+    def _cancel_unstarted(self, trial: _Trial) -> None:
+        """A trial the sweep never started: cancelled, its final snapshot published, done."""
+        live = trial.live
+        with contextlib.suppress(KtrdrError):
+            self.orch.cancel(trial.operation_id, reason=self._cancel_reason())
+        with contextlib.suppress(KtrdrError):
+            record = self.orch.store.get(trial.operation_id)
+            live.record = record
+            previous = live.channel.latest
+            live.channel.publish(
+                msgspec.structs.replace(
+                    previous or record.progress,
+                    sequence=(previous.sequence if previous else 0) + 1,
+                    status=record.status,
+                    message=f"Cancelled before it started: {record.cancellation_reason}",
+                    updated_at=utc_now(),
+                )
+            )
+        live.done.set()
 
     def _cancel_reason(self) -> str:
         return f"sweep {self.plan.sweep_id} cancelled: {self.live.token.reason or 'by request'}"

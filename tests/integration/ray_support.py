@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -25,3 +27,9 @@ def local_ray() -> Iterator[str]:
         yield str(ray.get_runtime_context().gcs_address)
     finally:
         ray.shutdown()
+        # Ray leaves Popen objects of its node processes to the garbage collector, which
+        # warns that they "still run" (they are being reaped): collect them here, quietly,
+        # rather than in whichever test runs next.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()

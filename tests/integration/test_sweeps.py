@@ -118,4 +118,9 @@ def test_cancelling_a_sweep_cancels_its_trials_and_the_ones_not_started(
     assert "wrong space" in (running_one.cancellation_reason or "")
     never_started = [t for t in sweep.result.trials if t.trial != 0]
     assert all(t.epoch == 0 for t in never_started)
-    assert all(ray_orch.get_operation(t.operation_id).started_at is None for t in never_started)
+    for trial in never_started:
+        assert ray_orch.get_operation(trial.operation_id).started_at is None
+        # A trial that never ran is final to every reader: waits and follows end.
+        assert ray_orch.wait(trial.operation_id, timeout=5).status == "cancelled"
+        snapshots = list(ray_orch.follow(trial.operation_id, timeout=5))
+        assert snapshots and snapshots[-1].status == "cancelled"
