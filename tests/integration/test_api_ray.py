@@ -288,5 +288,8 @@ def test_cancelling_a_sweep_through_the_operation_route_cancels_its_trials(
         info = client.get(f"/operations/{trial.operation_id}").json()["data"]
         assert info["status"] == "cancelled"
         assert "wrong space" in (info["cancellation_reason"] or "")
+    # The sweep's own operation stream ends the same way.
+    progress = read_events(client, f"/operations/{sweep_id}/events")
+    assert progress[-1]["event"] == "final" and progress[-1]["data"]["status"] == "cancelled"
     again = client.delete(f"/operations/{sweep_id}")
     assert again.status_code == 409 and "cancelled" in again.json()["detail"]
