@@ -30,6 +30,7 @@ __all__ = [
     "RegressionMetrics",
     "ResourceUsage",
     "SessionInfo",
+    "SignalEconomics",
     "TrainingAnalytics",
     "TrainingMetrics",
     "TrainingResult",
@@ -183,6 +184,39 @@ class ArtifactsInfo(_Out, frozen=True, kw_only=True):
     model_path: str | None = None
     checkpoint_paths: list[str] = msgspec.field(default_factory=list)
     size_bytes: int | None = None
+
+
+class SignalEconomics(_Out, frozen=True, kw_only=True):
+    """What a position series would have earned on the test split (formulas in
+    :mod:`ktrdr_lib.training.economics`; an evaluation of the training result, not a
+    backtest).
+
+    Attributes:
+        bars: test bars with a next-bar return.
+        total_return: compounded net return over those bars (0.12 = +12 %).
+        annualised_return: ``total_return`` per year of the bars' own spacing.
+        sharpe: annualised Sharpe ratio of the net per-bar returns (no risk-free rate).
+        max_drawdown: the largest fall of equity from a peak (0.2 = −20 %).
+        hit_rate: share of bars in a position that gained before costs.
+        turnover: position units changed per bar.
+        exposure: share of bars in a position.
+        costs: the sum of per-bar costs paid.
+        round_trip_cost: the cost of opening and closing a position (a fraction), from
+            ``decisions.cost_model`` (0 when the strategy has none).
+        periods_per_year: bars per year used to annualise.
+    """
+
+    bars: int
+    total_return: float
+    annualised_return: float | None = None
+    sharpe: float | None = None
+    max_drawdown: float = 0.0
+    hit_rate: float | None = None
+    turnover: float = 0.0
+    exposure: float = 0.0
+    costs: float = 0.0
+    round_trip_cost: float = 0.0
+    periods_per_year: float | None = None
 
 
 class RayPlacement(_Out, frozen=True, kw_only=True):
