@@ -28,12 +28,16 @@ def serve(
     ``KTRDR_LOCAL_RUNNER``), so requests stay fast without slowing the training; ``thread``
     trains inside the server process instead.
 
+    With ``KTRDR_RAY_ADDRESS`` set, ``mode: ray`` trainings and sweeps train on that Ray
+    cluster (``local``: a Ray started on this machine at the first such run).
+
     Raises:
-        ConfigError: a non-loopback host without a token and without ``allow_remote``, or an
-            unknown ``local_runner``.
+        ConfigError: a non-loopback host without a token and without ``allow_remote``, an
+            unknown ``local_runner``, or ``KTRDR_RAY_ADDRESS`` set without the ray extra.
     """
     from api.app import create_app
     from ktrdr_lib.errors import ConfigError
+    from ktrdr_lib.runners.ray import RAY_ADDRESS_ENV, import_ray
 
     token = os.environ.get("KTRDR_API_TOKEN") or None
     if token is None and not is_loopback(host) and not allow_remote:
@@ -54,8 +58,16 @@ def serve(
             f"local runner {runner!r} (KTRDR_LOCAL_RUNNER or --local-runner) is not one of "
             "'thread' or 'process'"
         )
+    ray_address = os.environ.get(RAY_ADDRESS_ENV) or None
+    if ray_address is not None:
+        import_ray()  # without the extra: the error names it now, not as a start-up traceback
     app = create_app(local_runner="process" if runner == "process" else "thread")
     banner = "local trainings run " + (
         "in a child process each\n" if runner == "process" else "inside this process\n"
     )
+    if ray_address is None:
+        banner += f"mode 'ray' and sweeps are off: set {RAY_ADDRESS_ENV} to a Ray cluster\n"
+    else:
+        where = "a local Ray" if ray_address == "local" else f"the Ray cluster at {ray_address}"
+        banner += f"mode 'ray' trainings and sweeps train on {where}\n"
     run_server(app, host=host, port=port, log_level=log_level, banner=banner)

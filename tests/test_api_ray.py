@@ -18,6 +18,8 @@ import pytest
 from litestar.testing import TestClient
 
 from api import create_app
+from api.server import serve
+from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.operations.store import OperationStore
 
 from .builders import make_result
@@ -105,6 +107,15 @@ def test_ray_resources_are_checked_and_belong_to_ray_mode(
     response = client.post(f"{API}/trainings/start", json={**START, **extra})
     assert_error(response, 400, *needles)
     assert stored(client) == 0
+
+
+def test_serving_with_a_ray_address_but_without_ray_names_the_extra_before_starting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    monkeypatch.setenv("KTRDR_RAY_ADDRESS", "local")
+    with pytest.raises(ConfigError, match=r"install the ray extra"):
+        serve(port=0, local_runner="thread")
 
 
 # -- sweep bodies -----------------------------------------------------------------------------

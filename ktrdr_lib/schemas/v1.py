@@ -64,7 +64,8 @@ class _Out(msgspec.Struct, frozen=True, kw_only=True):
 class TrainingStartRequest(TrainingRequest, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``POST /trainings/start``: v1's fields (``strategy_name``, ``symbols``, ``timeframes``,
     dates, ``task_id``, ``detailed_analytics``) plus the training request's ``overrides``,
-    ``epochs`` and ``seed``, and ``mode``."""
+    ``epochs``, ``seed`` and ``loggers``, and ``mode`` (``local``, ``host`` or ``ray``); with
+    ``mode: ray``, ``num_cpus`` and ``num_gpus`` are what the run's Ray worker reserves."""
 
     symbols: Annotated[list[Identifier], Meta(min_length=1, max_length=100)]
     timeframes: Annotated[list[Identifier], Meta(min_length=1, max_length=10)]
