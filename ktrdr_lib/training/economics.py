@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -44,7 +43,7 @@ __all__ = ["periods_per_year", "positions_from_classes", "signal_economics"]
 SECONDS_PER_YEAR = 365.25 * 86400
 
 
-def periods_per_year(index: pd.DatetimeIndex | Sequence[Any]) -> float | None:
+def periods_per_year(index: pd.DatetimeIndex | list[Any]) -> float | None:
     """Bars per year of calendar time in ``index`` (bar times); ``None`` for fewer than two
     bars or no time between them."""
     times = pd.DatetimeIndex(index)
