@@ -27,12 +27,30 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from ktrdr_lib.features.labels import BUY, HOLD, SELL, _check_close, _check_threshold
 
-__all__ = ["last_confirmed_side", "swing_state", "swing_state_retrace"]
+__all__ = [
+    "BASELINE_DESCRIPTIONS",
+    "label_baselines",
+    "last_confirmed_side",
+    "swing_state",
+    "swing_state_retrace",
+]
+
+BASELINE_DESCRIPTIONS: dict[str, str] = {
+    "majority": "always the training split's most frequent class",
+    "swing_state": "the direction of the ZigZag swing confirmed so far (no model)",
+    "swing_state_retrace": (
+        "the confirmed swing's direction, turned once half the threshold is given back (no model)"
+    ),
+    "last_confirmed_side": "the side of the last move whose barrier was touched (no model)",
+}
+"""What each baseline predicts, in words."""
 
 IntArray = npt.NDArray[np.int64]
 
@@ -128,3 +146,26 @@ def last_confirmed_side(labels: npt.ArrayLike, decided_at: npt.ArrayLike) -> Int
     seen = latest >= 0
     out[seen] = values[order[latest[seen]]]
     return out
+
+
+def label_baselines(labels: Any, bars: Any, targets: Any) -> dict[str, IntArray]:
+    """The label-aware baselines of ``labels``' kind, predicted for every bar of one
+    symbol's base-timeframe ``bars`` (``targets``: those bars' computed labels).
+
+    ZigZag: ``swing_state`` and ``swing_state_retrace``; triple barrier:
+    ``last_confirmed_side`` (over the labelled bars only). Other kinds: none (the majority
+    class and, for a regression, the zero and training-mean baselines are computed where the
+    model is evaluated).
+    """
+    from ktrdr_lib.strategy.label_kinds import TripleBarrierLabelsSpec, ZigzagLabelsSpec
+
+    if isinstance(labels, ZigzagLabelsSpec):
+        close = bars["close"].to_numpy(dtype=np.float64)
+        return {
+            "swing_state": swing_state(close, labels.zigzag_threshold),
+            "swing_state_retrace": swing_state_retrace(close, labels.zigzag_threshold),
+        }
+    if isinstance(labels, TripleBarrierLabelsSpec):
+        known = np.where(targets.labelled, targets.values, HOLD)
+        return {"last_confirmed_side": last_confirmed_side(known, targets.decided_at)}
+    return {}

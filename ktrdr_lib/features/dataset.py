@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ktrdr_lib.errors import DataError
+from ktrdr_lib.features.baselines import label_baselines
 from ktrdr_lib.features.builder import FeatureMatrix
 from ktrdr_lib.features.indicators import indicator_warmup
 from ktrdr_lib.features.labels import LABEL_NAMES
@@ -85,7 +86,10 @@ class DatasetSplits:
     ``w_train``, when the labels ask for it, weights each training row for sampling (a
     triple barrier's uniqueness among the training labels). ``windows``, for an LSTM/GRU,
     says where each sample's window of rows comes from (``x_*`` then hold each window's last
-    row).
+    row). ``test_next_return`` is each test row's next-bar return (``close[t+1] / close[t] −
+    1`` of its own symbol; NaN on a symbol's last bar), what a position taken at the row
+    earns; ``test_baselines`` the label-aware baselines' predictions for the test rows
+    (:func:`~ktrdr_lib.features.baselines.label_baselines`).
     """
 
     feature_names: list[str]
@@ -101,6 +105,8 @@ class DatasetSplits:
     w_train: np.ndarray | None = None
     windows: SequenceWindows | None = None
     class_names: tuple[str, ...] = LABEL_NAMES
+    test_next_return: np.ndarray | None = None
+    test_baselines: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def regression(self) -> bool:
@@ -253,6 +259,9 @@ def build_symbol_dataset(
 
     index = features.index
     label_type = np.float32 if targets.regression else np.int64
+    close = base_bars["close"].to_numpy(dtype=np.float64)
+    next_return = np.append(close[1:] / close[:-1] - 1.0, np.nan)
+    baselines = {} if targets.regression else label_baselines(labels, base_bars, targets)
     splits = DatasetSplits(
         feature_names=list(features.names),
         x_train=_rows(x_all, train_keep),
@@ -266,6 +275,8 @@ def build_symbol_dataset(
         test_index=index[test_rows],
         w_train=weights,
         class_names=targets.class_names,
+        test_next_return=next_return[test_rows],
+        test_baselines={name: values[test_rows] for name, values in baselines.items()},
         windows=(
             None
             if length == 0
@@ -344,6 +355,18 @@ def concat_splits(parts: list[DatasetSplits]) -> DatasetSplits:
         ),
         windows=_concat_windows(parts),
         class_names=first.class_names,
+        test_next_return=(
+            None
+            if any(p.test_next_return is None for p in parts)
+            else np.concatenate(
+                [p.test_next_return for p in parts if p.test_next_return is not None]
+            )
+        ),
+        test_baselines={
+            name: np.concatenate([p.test_baselines[name] for p in parts])
+            for name in first.test_baselines
+            if all(name in p.test_baselines for p in parts)
+        },
     )
 
 

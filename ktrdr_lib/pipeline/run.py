@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ktrdr_lib.models.store import SavedModel
     from ktrdr_lib.schemas.results import (
         ClassificationMetrics,
+        HonestEvaluation,
         RegressionMetrics,
         TrainingAnalytics,
     )
@@ -139,6 +140,7 @@ class PipelineOutput:
     run_peak_rss_mb: float | None = None
     phase_seconds: dict[str, float] | None = None
     analytics: TrainingAnalytics | None = None
+    evaluation: HonestEvaluation | None = None
 
 
 def execute_pipeline(
@@ -363,6 +365,7 @@ def _fit_evaluate_save(
     metrics = {split: _split_metrics(fit.module, splits, split) for split in ("val", "test")}
     val_metrics, val_regression = metrics["val"]
     test_metrics, test_regression = metrics["test"]
+    evaluation = _honest_evaluation(spec, fit.module, splits, test_metrics, test_regression)
     device = str(next(fit.module.parameters()).device)
     training_metrics = ResultAggregator.training_metrics(fit)
     data_summary = ResultAggregator.data_summary(prepared)
@@ -420,6 +423,7 @@ def _fit_evaluate_save(
         finished_at=utc_now(),
         cancellation_reason=token.reason if token is not None and token.graceful else None,
         analytics=recorded,
+        evaluation=evaluation,
     )
 
 
@@ -463,9 +467,31 @@ def run_training_pipeline(
         run_peak_rss_mb=output.run_peak_rss_mb,
         phase_seconds=output.phase_seconds,
     )
+    if output.evaluation is not None:
+        result = msgspec.structs.replace(result, evaluation=output.evaluation)
     if output.analytics is None:
         return result
     return msgspec.structs.replace(result, analytics=output.analytics)
+
+
+def _honest_evaluation(
+    spec: Any,
+    module: FuzzyMLP,
+    splits: DatasetSplits,
+    test_metrics: ClassificationMetrics | None,
+    test_regression: RegressionMetrics | None,
+) -> HonestEvaluation | None:
+    """The model against its label kind's strongest baseline, and its signal economics, on
+    the test split (:mod:`ktrdr_lib.training.honest`)."""
+    from ktrdr_lib.training.evaluation import model_outputs
+    from ktrdr_lib.training.honest import classification_evaluation, regression_evaluation
+
+    outputs = model_outputs(module, splits.x_test, _windows(splits, "test"))
+    if test_metrics is not None:
+        return classification_evaluation(spec, splits, test_metrics, outputs)
+    if test_regression is not None:
+        return regression_evaluation(spec, splits, test_regression, outputs)
+    return None
 
 
 def _checkpoint_plan(

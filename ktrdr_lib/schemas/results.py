@@ -17,13 +17,16 @@ from ktrdr_lib.schemas.strategies import StrategyNotice
 __all__ = [
     "ArtifactsInfo",
     "BarsSummary",
+    "BaselineFigures",
     "ClassMetrics",
     "ClassificationMetrics",
     "ConfidenceFigures",
     "DataSummary",
+    "EconomicsReport",
     "EpochAnalytics",
     "EpochReached",
     "FeatureReport",
+    "HonestEvaluation",
     "ParameterFigures",
     "RayPlacement",
     "RegressionEpochFigures",
@@ -217,6 +220,69 @@ class SignalEconomics(_Out, frozen=True, kw_only=True):
     costs: float = 0.0
     round_trip_cost: float = 0.0
     periods_per_year: float | None = None
+
+
+class BaselineFigures(_Out, frozen=True, kw_only=True):
+    """A baseline's figures on the test rows the model was scored on.
+
+    Attributes:
+        name: ``majority``, ``swing_state``, ``swing_state_retrace``, ``last_confirmed_side``
+            (classification), ``zero`` or ``train_mean`` (regression).
+        description: what it predicts, in words.
+        score: its value of the headline's score (accuracy; MAE for a regression).
+        f1: its macro F1 (classification).
+    """
+
+    name: str
+    description: str
+    score: float
+    f1: float | None = None
+
+
+class EconomicsReport(_Out, frozen=True, kw_only=True):
+    """Signal economics on the test split, the model beside buy-and-hold and the strongest
+    baseline.
+
+    Attributes:
+        model: the model's positions (BUY +1, SELL −1, HOLD 0, or held with
+            ``decisions.position_awareness``; flat below ``decisions.confidence_threshold``).
+        buy_and_hold: long on every bar.
+        strongest_baseline: the strongest baseline's positions, when it gives any.
+        cost_source: where the round-trip cost came from (``decisions.cost_model`` or none).
+        rules: the decision rules applied to the model's signals, in words.
+    """
+
+    model: SignalEconomics
+    buy_and_hold: SignalEconomics
+    strongest_baseline: SignalEconomics | None = None
+    cost_source: str = ""
+    rules: list[str] = msgspec.field(default_factory=list)
+
+
+class HonestEvaluation(_Out, frozen=True, kw_only=True):
+    """The model against the strongest baseline that knows how its labels are built, and
+    what its signals would have earned, on the test split.
+
+    Attributes:
+        headline: the comparison in one line (what every front door shows first).
+        score_name: ``accuracy`` (classification) or ``mae`` (regression: lower is better).
+        model_score: the model's score on the test rows.
+        baselines: every baseline on the same rows, the strongest first.
+        strongest_baseline: the name of the strongest.
+        edge: how much better the model is than the strongest (positive: better; accuracy
+            points, or MAE saved for a regression).
+        economics: the signal economics (``None`` when the test split has no next bar).
+        placebo_runs: placebo trainings run (0: none; the summary suggests them).
+    """
+
+    headline: str
+    score_name: str
+    model_score: float
+    baselines: list[BaselineFigures]
+    strongest_baseline: str
+    edge: float
+    economics: EconomicsReport | None = None
+    placebo_runs: int = 0
 
 
 class RayPlacement(_Out, frozen=True, kw_only=True):
@@ -429,7 +495,9 @@ class TrainingResult(_Out, frozen=True, kw_only=True, omit_defaults=True):
     labels) leaves them ``None`` and fills ``validation_regression`` / ``test_regression``
     (left out of the encoded result when ``None``, so a classifier's result has the seven keys
     it always had). ``analytics`` holds the run's :class:`TrainingAnalytics` when it recorded
-    them (left out otherwise).
+    them (left out otherwise). ``evaluation`` is the honest comparison: the model against
+    the strongest label-aware baseline, and its signal economics on the test split (left out
+    of partial results).
     """
 
     training_metrics: TrainingMetrics
@@ -442,3 +510,4 @@ class TrainingResult(_Out, frozen=True, kw_only=True, omit_defaults=True):
     validation_regression: RegressionMetrics | None = None
     test_regression: RegressionMetrics | None = None
     analytics: TrainingAnalytics | None = None
+    evaluation: HonestEvaluation | None = None

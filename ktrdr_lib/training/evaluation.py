@@ -34,7 +34,7 @@ from ktrdr_lib.schemas.results import ClassificationMetrics, ClassMetrics, Regre
 from ktrdr_lib.training.batches import cut_windows
 from ktrdr_lib.training.module import N_CLASSES, FuzzyMLP
 
-__all__ = ["evaluate", "evaluate_regression", "majority_class_of"]
+__all__ = ["evaluate", "evaluate_regression", "majority_class_of", "model_outputs"]
 
 _CHUNK_ROWS = 65_536
 
@@ -112,6 +112,12 @@ def evaluate(
 
 Windows = tuple[np.ndarray, np.ndarray, int]
 """A recurrent model's inputs: (feature rows, each sample's window end, rows per window)."""
+
+
+def model_outputs(module: FuzzyMLP, x: np.ndarray, windows: Windows | None = None) -> np.ndarray:
+    """The model's raw outputs for the rows of ``x`` (class logits, or one value per row for
+    a regression), as float64."""
+    return _logits(module, x, windows).to(torch.float64).numpy()
 
 
 def _logits(module: FuzzyMLP, x: np.ndarray, windows: Windows | None = None) -> torch.Tensor:

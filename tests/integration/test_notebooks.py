@@ -34,6 +34,7 @@ RESULT_KEYS = {
     "artifacts",
     "session_info",
     "data_summary",
+    "evaluation",  # the model against its label kind's strongest baseline, and its economics
 }
 # Text mode prints a line per phase and per epoch plus one every 10 %: a handful of lines
 # mention a batch position, never one per batch (a run has epochs x 36 batches here).

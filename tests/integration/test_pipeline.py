@@ -30,6 +30,7 @@ RESULT_KEYS = {
     "artifacts",
     "session_info",
     "data_summary",
+    "evaluation",  # the model against its label kind's strongest baseline, and its economics
 }
 
 
