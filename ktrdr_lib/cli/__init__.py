@@ -1,15 +1,18 @@
 """The ``ktrdr`` command line.
 
-``ktrdr train STRATEGY`` trains with progress on stderr and the result on stdout;
-``ktrdr strategies validate|list`` and ``ktrdr models list`` inspect what is there;
-``ktrdr operations list|show|follow|cancel`` work on the operations; ``ktrdr serve api|host``
-runs a server. Errors end with a one-line message and a non-zero exit status; Ctrl-C stops a
-training cleanly.
+``ktrdr train STRATEGY`` trains with progress on stderr and the result on stdout (``--mode
+local|host|ray``: in this process, on the training host, or on a Ray cluster); ``ktrdr sweep
+STRATEGY --space PATH=V1,V2`` trains it over a space of settings on Ray with a live table of
+the trials and prints their ranking; ``ktrdr strategies validate|list`` and ``ktrdr models
+list`` inspect what is there; ``ktrdr operations list|show|follow|cancel`` work on the
+operations; ``ktrdr serve api|host`` runs a server. Errors end with a one-line message and a
+non-zero exit status; Ctrl-C stops a training (or every trial of a sweep) cleanly.
 
 With ``--api URL`` (or ``KTRDR_API_URL``; ``KTRDR_API_TOKEN`` is sent as the bearer token)
-``train``, ``operations`` and ``models list`` drive a running ``ktrdr serve api`` instead of
-this process: the same progress lines come from its event stream, the same summary from its
-result, and Ctrl-C cancels the remote operation and waits for the server to confirm. That
+``train``, ``sweep``, ``operations`` and ``models list`` drive a running ``ktrdr serve api``
+instead of this process: the same progress lines come from its event stream (a sweep's table
+from its reads), the same summary from its result, and Ctrl-C cancels the remote operation and
+waits for the server to confirm. That
 needs httpx (the ``api`` extra), imported only then.
 
 The package, one concept a module: ``parser`` (the grammar), ``backend`` (the

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.requests import TrainingRequest
     from ktrdr_lib.schemas.results import FeatureReport, TrainingAnalytics, TrainingResult
+    from ktrdr_lib.schemas.status import TrainingMode
     from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyListing
+    from ktrdr_lib.schemas.sweeps import SweepRequest, SweepSnapshot
     from ktrdr_lib.schemas.v1 import (
         ModelListItem,
         OperationInfo,
@@ -63,9 +65,29 @@ class Backend(Protocol):
         """The API's base URL, or ``None`` for this process."""
         ...
 
-    def start_training(self, strategy: str, request: TrainingRequest) -> str:
-        """Validate and start a training of ``strategy`` (a name, or locally a YAML path);
-        returns its operation id at once."""
+    def start_training(
+        self, strategy: str, request: TrainingRequest, *, mode: TrainingMode = "local"
+    ) -> str:
+        """Validate and start a training of ``strategy`` (a name, or locally a YAML path) in
+        ``mode`` (``local``, ``host`` or ``ray``); returns its operation id at once."""
+        ...
+
+    def start_sweep(self, request: SweepRequest) -> str:
+        """Validate and start a sweep (its trials train on Ray); returns the sweep's
+        operation id at once.
+
+        Raises:
+            ConfigError: the request or its space is invalid, or no Ray cluster is configured
+                (nothing is started).
+        """
+        ...
+
+    def get_sweep(self, sweep_id: str) -> SweepSnapshot:
+        """The sweep as it stands: its record, every trial and, once it ended, the ranking."""
+        ...
+
+    def sweep_snapshots(self, sweep_id: str) -> Iterator[SweepSnapshot]:
+        """The sweep each time it changes, until the final one (which has the ranking)."""
         ...
 
     def events(self, operation_id: str) -> Iterator[StreamEvent]:
@@ -186,22 +208,28 @@ def open_backend(args: argparse.Namespace) -> Backend:
     """The backend the parsed command line asks for (see :func:`api_url`).
 
     Raises:
-        ConfigError: a local-only option (``--data-dir``, ``--no-save``) with an API, no httpx
-            for an API, or an unusable API URL.
+        ConfigError: a local-only option (``--data-dir``, ``--no-save``, ``--ray-address``)
+            with an API, no httpx for an API, or an unusable API URL.
     """
     url = api_url(args)
     data_dir: str | None = getattr(args, "data_dir", None)
     no_save: bool = getattr(args, "no_save", False)
+    ray_address: str | None = getattr(args, "ray_address", None)
     if url is None:
         from ktrdr_lib.cli.local import LocalBackend
 
-        return LocalBackend(data_dir=data_dir, save_model=not no_save)
+        return LocalBackend(data_dir=data_dir, save_model=not no_save, ray_address=ray_address)
     for flag, given in (("--data-dir", data_dir), ("--no-save", no_save)):
         if given:
             raise ConfigError(
                 f"{flag} applies to local runs only; the server uses its own data and saves "
                 "every model (leave it out, or add --local)"
             )
+    if ray_address is not None:
+        raise ConfigError(
+            "--ray-address applies to runs in this process; the server trains on the Ray "
+            "cluster it was started with (its KTRDR_RAY_ADDRESS): leave it out, or add --local"
+        )
     try:
         from ktrdr_lib.cli.remote import ApiBackend
     except ImportError as exc:

@@ -4,8 +4,8 @@ A command takes the parsed arguments and a backend, prints results on stdout and
 and notices on stderr, and returns the exit status; errors are raised as
 :class:`~ktrdr_lib.errors.KtrdrError` for :func:`ktrdr_lib.cli.main` to print as one line.
 
-Exit statuses: 0 success; 1 an error, an invalid strategy file, or a followed run that did not
-complete; 130 a training stopped with Ctrl-C.
+Exit statuses: 0 success; 1 an error, an invalid strategy file, a failed sweep, or a followed
+run that did not complete; 130 a training or sweep that ended cancelled (Ctrl-C, say).
 
 Example:
     >>> from ktrdr_lib.cli.local import LocalBackend
@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +26,10 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from ktrdr_lib.cli.parser import parse_space
 from ktrdr_lib.cli.render import (
     ProgressLine,
+    SweepTable,
     analytics_text,
     feature_report_lines,
     model_row,
@@ -35,14 +38,17 @@ from ktrdr_lib.cli.render import (
     operation_text,
     strategy_row,
     summary_text,
+    sweep_ranking_text,
 )
 from ktrdr_lib.cli.watch import stop_waiting, watch
 from ktrdr_lib.errors import ConfigError, KtrdrError, StateConflictError
 from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.requests import TrainingRequest
+from ktrdr_lib.schemas.sweeps import SweepRequest
 
 if TYPE_CHECKING:
     from ktrdr_lib.cli.backend import Backend, StreamEvent
+    from ktrdr_lib.schemas.status import TrainingMode
 
 __all__ = [
     "COMMANDS",
@@ -61,6 +67,7 @@ __all__ = [
     "strategies_list",
     "strategies_migrate",
     "strategies_validate",
+    "sweep",
     "train",
 ]
 
@@ -134,9 +141,17 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
                 f"give either a STRATEGY to train or --resume {args.resume}, not both: a "
                 "resumed run trains the strategy it started with"
             )
+        given = [flag for flag, value in _where_flags(args) if value is not None]
+        if given:
+            raise ConfigError(
+                f"{' and '.join(given)}: a resumed run trains where it started, with what it "
+                f"reserved; leave {' and '.join(given)} out with --resume"
+            )
         return _run_to_end(args, backend, backend.resume(args.resume))
     if args.strategy is None:
         raise ConfigError("give a STRATEGY to train (or --resume OPERATION_ID)")
+    mode: TrainingMode = args.mode or "local"
+    _check_mode_flags(args, mode, backend)
     request = TrainingRequest(
         symbols=args.symbols,
         timeframes=args.timeframes,
@@ -146,8 +161,52 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
         seed=args.seed,
         detailed_analytics=args.analytics,
         loggers=args.logger,
+        num_cpus=args.num_cpus,
+        num_gpus=args.num_gpus,
     )
-    return _run_to_end(args, backend, backend.start_training(args.strategy, request))
+    return _run_to_end(args, backend, backend.start_training(args.strategy, request, mode=mode))
+
+
+def _where_flags(args: argparse.Namespace) -> list[tuple[str, object]]:
+    return [("--mode", args.mode), ("--num-cpus", args.num_cpus), ("--num-gpus", args.num_gpus)]
+
+
+def _check_mode_flags(args: argparse.Namespace, mode: str, backend: Backend) -> None:
+    """Refuse the flags the chosen mode would not use, and ray mode without a cluster."""
+    if mode != "ray":
+        given = [
+            flag
+            for flag, value in (
+                ("--num-cpus", args.num_cpus),
+                ("--num-gpus", args.num_gpus),
+                ("--ray-address", args.ray_address),
+            )
+            if value is not None
+        ]
+        if given:
+            names = " and ".join(given)
+            raise ConfigError(
+                f"{names}: for --mode ray only (this run trains {mode}); add --mode ray or "
+                f"leave {names} out"
+            )
+    if mode == "host" and args.no_save:
+        raise ConfigError(
+            "--no-save applies to local and ray runs; a training host saves every model "
+            "(leave it out, or use --mode local)"
+        )
+    if backend.location is None:
+        _check_ray_address(args, "--mode ray" if mode == "ray" else None)
+
+
+def _check_ray_address(args: argparse.Namespace, needed_by: str | None) -> None:
+    """In this process, ``needed_by`` (a flag or command) needs a Ray cluster to train on."""
+    if needed_by is None or args.ray_address or os.environ.get("KTRDR_RAY_ADDRESS"):
+        return
+    raise ConfigError(
+        f"{needed_by} trains on Ray and no cluster is given: add --ray-address ADDRESS "
+        "(ray://head:10001, head:6379, or 'local' for a Ray in this process) or set "
+        "KTRDR_RAY_ADDRESS"
+    )
 
 
 def operations_prune(args: argparse.Namespace, backend: Backend) -> int:
@@ -205,6 +264,97 @@ def _run_to_end(args: argparse.Namespace, backend: Backend, op_id: str) -> int:
     else:
         _print(summary_text(backend.get_operation(op_id)))
     return EXIT_OK
+
+
+# -- sweep ---------------------------------------------------------------------------------------
+
+
+def _sweep_request(args: argparse.Namespace) -> SweepRequest:
+    """The parsed ``ktrdr sweep`` arguments as the sweep's request (flags checked)."""
+    if args.early_stop is None:
+        given = [
+            flag
+            for flag, value in (
+                ("--grace-period", args.grace_period),
+                ("--reduction-factor", args.reduction_factor),
+            )
+            if value is not None
+        ]
+        if given:
+            names = " and ".join(given)
+            raise ConfigError(
+                f"{names}: these tune early stopping, which is off; add --early-stop asha or "
+                f"leave {names} out"
+            )
+    return SweepRequest(
+        strategy=args.strategy,
+        space=parse_space(args.space),
+        metric=args.metric,
+        mode=args.direction,
+        search=args.search,
+        num_samples=args.samples,
+        max_concurrent=args.max_concurrent,
+        early_stop=args.early_stop,
+        grace_period=1 if args.grace_period is None else args.grace_period,
+        reduction_factor=2.0 if args.reduction_factor is None else args.reduction_factor,
+        best_model_name=args.best_model_name,
+        symbols=args.symbols,
+        timeframes=args.timeframes,
+        start_date=args.start_date,
+        end_date=args.end_date,
+        epochs=args.epochs,
+        seed=args.seed,
+        num_cpus=args.num_cpus,
+        num_gpus=args.num_gpus,
+    )
+
+
+def sweep(args: argparse.Namespace, backend: Backend) -> int:
+    """``ktrdr sweep``: start a sweep on Ray, show its trials live until it ends, print the
+    ranking and the best model.
+
+    Ctrl-C cancels every trial and waits for the sweep to end (a second Ctrl-C stops waiting
+    for a sweep on an API; one from this process is stopped by the backend on the way out).
+    The exit status is 0 when the sweep completed, 130 when it was cancelled, 1 when it failed.
+    """
+    request = _sweep_request(args)
+    where = backend.location
+    if where is None:
+        _check_ray_address(args, "ktrdr sweep")
+    sweep_id = backend.start_sweep(request)
+    table = SweepTable(sys.stderr)
+    table.note(f"[sweep] {sweep_id} started" + (f" on {where}" if where else ""))
+
+    def interrupt(count: int) -> bool:
+        if count > 1:
+            if where is None:
+                return True  # every trial stops within a batch: keep waiting
+            table.note(f"[cancel] not waiting; the server is stopping {sweep_id}")
+            return False
+        table.note(f"[cancel] Ctrl-C: cancelling every trial of {sweep_id}…")
+        try:
+            backend.cancel(sweep_id, reason="interrupted by Ctrl-C")
+        except StateConflictError:
+            pass  # it ended meanwhile
+        except KtrdrError as exc:
+            table.note(f"[cancel] could not cancel: {one_line(exc.detail)}")
+            return False
+        return True
+
+    watch(backend.sweep_snapshots(sweep_id), table.show, on_interrupt=interrupt)
+    final = backend.get_sweep(sweep_id)
+    record = final.operation
+    if args.json:
+        _print_json(final)
+    else:
+        _print(sweep_ranking_text(final))
+    if record.status == "completed":
+        return EXIT_OK
+    if record.status == "cancelled":
+        sys.stderr.write(f"cancelled: {record.cancellation_reason or 'cancelled'}\n")
+        return EXIT_CANCELLED
+    reason = record.error_message or "no reason given"
+    raise KtrdrError(f"sweep {sweep_id} {record.status}: {reason}")
 
 
 # -- operations ----------------------------------------------------------------------------------
@@ -373,6 +523,7 @@ def strategies_list(args: argparse.Namespace, backend: Backend) -> int:
 
 COMMANDS: dict[tuple[str, str | None], Command] = {
     ("train", None): train,
+    ("sweep", None): sweep,
     ("strategies", "validate"): strategies_validate,
     ("strategies", "list"): strategies_list,
     ("strategies", "migrate"): strategies_migrate,

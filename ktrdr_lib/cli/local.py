@@ -26,10 +26,13 @@ from ktrdr_lib.schemas.v1 import OperationListItem, OperationListResponse
 if TYPE_CHECKING:
     from ktrdr_lib.cli.backend import StreamEvent
     from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+    from ktrdr_lib.runners.base import TrainingRunner
     from ktrdr_lib.schemas.models import ModelInfo
     from ktrdr_lib.schemas.requests import TrainingRequest
     from ktrdr_lib.schemas.results import FeatureReport, TrainingAnalytics, TrainingResult
+    from ktrdr_lib.schemas.status import TrainingMode
     from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyListing
+    from ktrdr_lib.schemas.sweeps import SweepRequest, SweepSnapshot
 
 __all__ = ["LocalBackend"]
 
@@ -45,8 +48,11 @@ class LocalBackend:
             default one is created on first use, on the store under ``KTRDR_HOME``.
         data_dir: OHLCV directory for the trainings it starts (default ``KTRDR_DATA_DIR`` or
             the bundled samples); ignored when ``orchestrator`` is given.
-        save_model: whether the trainings it starts save their model; ignored when
-            ``orchestrator`` is given.
+        save_model: whether the trainings it starts save their model (locally and on Ray);
+            ignored when ``orchestrator`` is given.
+        ray_address: the Ray cluster for ``ray``-mode runs and sweeps (``local`` starts a Ray
+            in this process; default ``KTRDR_RAY_ADDRESS``); ignored when ``orchestrator`` is
+            given.
     """
 
     def __init__(
@@ -55,10 +61,12 @@ class LocalBackend:
         *,
         data_dir: str | os.PathLike[str] | None = None,
         save_model: bool = True,
+        ray_address: str | None = None,
     ) -> None:
         self._orchestrator = orchestrator
         self._data_dir = data_dir
         self._save_model = save_model
+        self._ray_address = ray_address
         self._started: list[str] = []
 
     @property
@@ -74,18 +82,70 @@ class LocalBackend:
             from ktrdr_lib.runners.local import LocalTrainingRunner
 
             self._orchestrator = TrainingOrchestrator(
-                data_dir=self._data_dir, runner=LocalTrainingRunner(save_model=self._save_model)
+                data_dir=self._data_dir,
+                runner=LocalTrainingRunner(save_model=self._save_model),
+                ray_runner=self._ray_runner(),
             )
         return self._orchestrator
 
+    def _ray_runner(self) -> TrainingRunner | None:
+        """A Ray runner for ``ray_address`` (else ``KTRDR_RAY_ADDRESS``) that saves as this
+        backend does, or ``None`` when neither names a cluster."""
+        from ktrdr_lib.runners.ray import RAY_ADDRESS_ENV
+
+        address = self._ray_address or os.environ.get(RAY_ADDRESS_ENV) or None
+        if address is None:
+            return None
+        from ktrdr_lib.runners.ray import RayTrainingRunner
+
+        return RayTrainingRunner(address, save_model=self._save_model)
+
     # -- trainings ---------------------------------------------------------------------------
 
-    def start_training(self, strategy: str, request: TrainingRequest) -> str:
-        """Start a training in this process; ``strategy`` is a name or a YAML path."""
+    def start_training(
+        self, strategy: str, request: TrainingRequest, *, mode: TrainingMode = "local"
+    ) -> str:
+        """Start a training from this process (in it, on the host, or on Ray); ``strategy``
+        is a name or a YAML path."""
         orchestrator = self.orchestrator
-        op_id = orchestrator.start_training(strategy, request).operation_id
+        op_id = orchestrator.start_training(strategy, request, mode=mode).operation_id
         self._started.append(op_id)
         return op_id
+
+    # -- sweeps ------------------------------------------------------------------------------
+
+    def start_sweep(self, request: SweepRequest) -> str:
+        """Start a sweep from this process on its Ray cluster; ``request.strategy`` is a name
+        or a YAML path."""
+        from ktrdr_lib.schemas.requests import TrainingRequest
+
+        shared = TrainingRequest(
+            **{name: getattr(request, name) for name in TrainingRequest.__struct_fields__}
+        )
+        handle = self.orchestrator.sweep(
+            request.strategy,
+            request.space,
+            shared,
+            metric=request.metric,
+            mode=request.mode,
+            search=request.search,
+            num_samples=request.num_samples,
+            max_concurrent=request.max_concurrent,
+            early_stop=request.early_stop,
+            grace_period=request.grace_period,
+            reduction_factor=request.reduction_factor,
+            best_model_name=request.best_model_name,
+        )
+        self._started.append(handle.operation_id)
+        return handle.operation_id
+
+    def get_sweep(self, sweep_id: str) -> SweepSnapshot:
+        """The sweep from the store (with its trials' live progress when they run here)."""
+        return self.orchestrator.get_sweep(sweep_id)
+
+    def sweep_snapshots(self, sweep_id: str) -> Iterator[SweepSnapshot]:
+        """The orchestrator's :meth:`follow_sweep`: each change, then the final sweep."""
+        yield from self.orchestrator.follow_sweep(sweep_id)
 
     def events(self, operation_id: str) -> Iterator[StreamEvent]:
         """The operation's snapshots until the final one, then its :class:`FinalEvent`."""

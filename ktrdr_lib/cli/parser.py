@@ -1,21 +1,31 @@
 """The command line's grammar: every command, its arguments and their help, and nothing else.
 
-The commands that can drive a running API (``train``, ``operations ...``, ``models list``) take
-the remote options (``--api URL``, ``--local``); :func:`ktrdr_lib.cli.backend.api_url` reads
-them. ``strategies ...`` and ``serve ...`` always work in this process.
+The commands that can drive a running API (``train``, ``sweep``, ``operations ...``,
+``models list``) take the remote options (``--api URL``, ``--local``);
+:func:`ktrdr_lib.cli.backend.api_url` reads them. ``strategies ...`` and ``serve ...`` always
+work in this process. :func:`parse_space` reads ``sweep --space PATH=V1,V2`` values.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import datetime
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.schemas.sweeps import SWEEP_METRICS
 
 if TYPE_CHECKING:
     from typing import TypeAlias
 
     Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
-__all__ = ["build_parser"]
+__all__ = ["build_parser", "parse_space"]
+
+# What YAML 1.1 reads as text but a user means as a number: 1e-3, -2E5 (no dot).
+_EXPONENT = re.compile(r"[-+]?\d+(?:\.\d*)?[eE][-+]?\d+")
 
 
 def _csv(value: str) -> list[str]:
@@ -71,6 +81,197 @@ def _add_train(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
         choices=("csv", "tensorboard", "mlflow"),
         help="an experiment logger for this run (repeatable; default KTRDR_LOGGERS)",
     )
+    train.add_argument(
+        "--mode",
+        choices=("local", "host", "ray"),
+        default=None,
+        help="where it trains: local (this process, the default), host (the training host at "
+        "KTRDR_HOST_URL) or ray (a worker of the Ray cluster at --ray-address)",
+    )
+    _ray_options(train, "the run's worker", "with --mode ray")
+
+
+def _resource(value: str) -> float:
+    """A Ray resource amount: a number >= 0 (fractions share a device)."""
+    try:
+        amount = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not amount >= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is negative; give a number >= 0")
+    return amount
+
+
+def _ray_options(command: argparse.ArgumentParser, who: str, when: str) -> None:
+    group = command.add_argument_group(f"Ray ({when})")
+    group.add_argument(
+        "--num-cpus",
+        type=_resource,
+        metavar="N",
+        help=f"CPUs {who} reserves on the Ray cluster (default 1)",
+    )
+    group.add_argument(
+        "--num-gpus",
+        type=_resource,
+        metavar="N",
+        help=f"GPUs {who} reserves (default 1 when the cluster has GPUs, else 0; fractions "
+        "share a GPU)",
+    )
+    group.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="the Ray cluster (ray://head:10001, head:6379, auto) or 'local' for a Ray in this "
+        "process (default KTRDR_RAY_ADDRESS)",
+    )
+
+
+def _scalar(text: str, flag: str) -> Any:
+    """One ``--space`` value as a YAML scalar (a number, true/false, text)."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if isinstance(value, str) and _EXPONENT.fullmatch(text.strip()):
+        return float(text)
+    if isinstance(value, datetime.date):
+        return text.strip()  # an ISO date stays the text the strategy file would hold
+    if value is None or isinstance(value, list | dict) or not isinstance(value, int | float | str):
+        raise ConfigError(
+            f"{flag}: {text!r} is not a single value; give numbers, true/false or text "
+            "separated by commas (PATH=V1,V2)"
+        )
+    return value
+
+
+def parse_space(entries: Sequence[str]) -> dict[str, list[Any]]:
+    """``--space PATH=V1,V2`` values as the sweep's space: each path → the values to try.
+
+    Values are YAML scalars: ``0.01`` and ``1e-3`` are numbers, ``true`` is a bool, ``adam``
+    is text.
+
+    Raises:
+        ConfigError: an entry without ``=``, a path or value left empty, a value that is not
+            a scalar, or a path given twice (each named, with what to write instead).
+
+    Example:
+        >>> parse_space(["model.training.learning_rate=0.01,1e-3", "epochs=2"])
+        {'model.training.learning_rate': [0.01, 0.001], 'epochs': [2]}
+    """
+    space: dict[str, list[Any]] = {}
+    for entry in entries:
+        flag = f"--space {entry!r}"
+        path, sep, values = entry.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise ConfigError(
+                f"{flag}: write PATH=V1,V2, e.g. --space model.training.learning_rate=0.01,0.001"
+            )
+        if path in space:
+            raise ConfigError(
+                f"--space {path} is given twice; give all its values once: --space {path}=V1,V2,..."
+            )
+        texts = [part.strip() for part in values.split(",")]
+        if not values.strip() or any(not text for text in texts):
+            raise ConfigError(f"{flag}: a value is empty; write {path}=V1,V2")
+        space[path] = [_scalar(text, flag) for text in texts]
+    return space
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be >= 1")
+    return number
+
+
+def _add_sweep(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
+    sweep = sub.add_parser(
+        "sweep",
+        parents=[remote],
+        help="train a strategy over a space of settings on Ray and rank the trials",
+        description="Train one strategy once per combination of --space values (grid) or per "
+        "random draw, on a Ray cluster; show a live table of the trials, then rank them by "
+        "--metric and save the best model again under --best-model-name.",
+    )
+    sweep.add_argument("strategy", help="strategy name (see `ktrdr strategies list`) or YAML path")
+    sweep.add_argument(
+        "--space",
+        action="append",
+        required=True,
+        metavar="PATH=V1,V2",
+        help="a strategy setting and the values to try, e.g. "
+        "model.training.learning_rate=0.01,0.001 (repeatable; values are YAML scalars: "
+        "numbers, true/false, text)",
+    )
+    sweep.add_argument(
+        "--metric",
+        choices=tuple(SWEEP_METRICS),
+        default="val_loss",
+        help="what ranks the trials (default val_loss)",
+    )
+    sweep.add_argument(
+        "--direction",
+        choices=("min", "max"),
+        help="whether lower or higher --metric is better (default: min for losses, max for "
+        "accuracies)",
+    )
+    sweep.add_argument(
+        "--search",
+        choices=("grid", "random"),
+        default="grid",
+        help="grid: every combination (--samples times); random: --samples draws of one value "
+        "per setting (default grid)",
+    )
+    sweep.add_argument(
+        "--samples",
+        type=_positive_int,
+        metavar="N",
+        help="grid: repeats of the whole grid (default 1); random: draws (default 8)",
+    )
+    sweep.add_argument(
+        "--max-concurrent",
+        type=_positive_int,
+        metavar="N",
+        help="trials training at once (default: as many as the cluster's CPUs hold)",
+    )
+    sweep.add_argument(
+        "--early-stop",
+        choices=("asha",),
+        help="stop trials that fall behind after each epoch (ASHA)",
+    )
+    sweep.add_argument(
+        "--grace-period",
+        type=_positive_int,
+        metavar="N",
+        help="with --early-stop: epochs every trial trains before it may be stopped (default 1)",
+    )
+    sweep.add_argument(
+        "--reduction-factor",
+        type=float,
+        metavar="F",
+        help="with --early-stop: how sharply ASHA halves the trials at each rung (default 2)",
+    )
+    sweep.add_argument(
+        "--best-model-name",
+        metavar="NAME",
+        help="save the best trial's model again under NAME (default <strategy>_sweep_best)",
+    )
+    sweep.add_argument("--symbols", type=_csv, help="comma-separated, e.g. AAPL,MSFT")
+    sweep.add_argument("--timeframes", type=_csv, help="comma-separated, e.g. 1h,4h")
+    sweep.add_argument("--start-date", help="first bar, ISO date")
+    sweep.add_argument("--end-date", help="last bar, ISO date")
+    sweep.add_argument("--epochs", type=_positive_int, help="every trial's epochs")
+    sweep.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    sweep.add_argument("--data-dir", help="OHLCV directory (default KTRDR_DATA_DIR or samples)")
+    sweep.add_argument(
+        "--json", action="store_true", help="print the final sweep (trials ranked) as JSON"
+    )
+    _ray_options(sweep, "each trial's worker", "every sweep runs on Ray")
 
 
 def _add_strategies(sub: Subcommands) -> None:
@@ -202,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     remote = _remote_options()
     _add_train(sub, remote)
+    _add_sweep(sub, remote)
     _add_strategies(sub)
     _add_serve(sub)
     _add_models(sub, remote)

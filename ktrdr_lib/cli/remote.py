@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
     from ktrdr_lib.cli.backend import StreamEvent
     from ktrdr_lib.schemas.requests import TrainingRequest
     from ktrdr_lib.schemas.results import FeatureReport, TrainingAnalytics, TrainingResult
+    from ktrdr_lib.schemas.status import TrainingMode
     from ktrdr_lib.schemas.strategies import StrategyListing
+    from ktrdr_lib.schemas.sweeps import SweepRequest, SweepSnapshot
     from ktrdr_lib.schemas.v1 import (
         ModelListItem,
         OperationInfo,
@@ -51,10 +54,14 @@ class ApiBackend:
     Args:
         client: the client for that server (tests give it an ``httpx.MockTransport`` or a
             test app's transport).
+        poll_s: seconds between reads of a sweep that is followed.
     """
 
-    def __init__(self, client: ApiClient) -> None:
+    def __init__(self, client: ApiClient, *, poll_s: float = 0.5) -> None:
+        if poll_s <= 0:
+            raise ConfigError(f"poll_s must be > 0 seconds, got {poll_s}")
         self.client = client
+        self.poll_s = poll_s
 
     @classmethod
     def connect(cls, url: str, *, token: str | None = None) -> ApiBackend:
@@ -72,19 +79,17 @@ class ApiBackend:
 
     # -- trainings ---------------------------------------------------------------------------
 
-    def start_training(self, strategy: str, request: TrainingRequest) -> str:
-        """``POST /trainings/start`` for the strategy the server knows as ``strategy``.
+    def start_training(
+        self, strategy: str, request: TrainingRequest, *, mode: TrainingMode = "local"
+    ) -> str:
+        """``POST /trainings/start`` for the strategy the server knows as ``strategy``, in
+        ``mode`` on the server's side (its host, its Ray cluster).
 
         Raises:
             ConfigError: ``strategy`` is a file path, the server has no strategy of that name,
                 or the server's file of it is invalid.
         """
-        if "/" in strategy or "\\" in strategy or strategy.endswith((".yaml", ".yml")):
-            raise ConfigError(
-                f"with --api, STRATEGY must be a strategy name the server knows, not a file "
-                f"path ({strategy!r}); see `GET {self.location}/api/v1/strategies`, or train "
-                "locally with --local"
-            )
+        self._check_name(strategy)
         symbols, timeframes = request.symbols, request.timeframes
         if not symbols or not timeframes:
             listing = self._listing(strategy)
@@ -100,8 +105,42 @@ class ApiBackend:
             seed=request.seed,
             detailed_analytics=request.detailed_analytics,
             loggers=request.loggers,
+            mode=mode,
+            num_cpus=request.num_cpus,
+            num_gpus=request.num_gpus,
         )
         return started.task_id
+
+    # -- sweeps ------------------------------------------------------------------------------
+
+    def start_sweep(self, request: SweepRequest) -> str:
+        """``POST /sweeps`` for the strategy the server knows as ``request.strategy``, on the
+        server's Ray cluster.
+
+        Raises:
+            ConfigError: the strategy is a file path, or the server refused the request (no
+                Ray cluster there, a bad space, ...).
+        """
+        self._check_name(request.strategy)
+        return self.client.start_sweep(request).operation.operation_id
+
+    def get_sweep(self, sweep_id: str) -> SweepSnapshot:
+        """``GET /sweeps/{id}``."""
+        return self.client.sweep(sweep_id)
+
+    def sweep_snapshots(self, sweep_id: str) -> Iterator[SweepSnapshot]:
+        """``GET /sweeps/{id}`` every ``poll_s`` seconds: each change, until the ended sweep
+        with its ranking."""
+        last: bytes | None = None
+        while True:
+            snapshot = self.client.sweep(sweep_id)
+            encoded = msgspec.json.encode(snapshot)
+            if encoded != last:
+                last = encoded
+                yield snapshot
+            if snapshot.operation.is_final and snapshot.result is not None:
+                return
+            time.sleep(self.poll_s)
 
     def prune_checkpoints(self, *, keep_days: float | None = None) -> tuple[list[str], int]:
         """Not over an API: checkpoints are pruned where the store is."""
@@ -113,6 +152,15 @@ class ApiBackend:
     def resume(self, operation_id: str) -> str:
         """``POST /operations/{id}/resume``; the new operation's id."""
         return self.client.resume(operation_id).task_id
+
+    def _check_name(self, strategy: str) -> None:
+        """Refuse a file path: the server resolves strategies by name."""
+        if "/" in strategy or "\\" in strategy or strategy.endswith((".yaml", ".yml")):
+            raise ConfigError(
+                f"with --api, STRATEGY must be a strategy name the server knows, not a file "
+                f"path ({strategy!r}); see `GET {self.location}/api/v1/strategies`, or train "
+                "locally with --local"
+            )
 
     def _listing(self, name: str) -> StrategyListing:
         """The server's listing of strategy ``name``."""

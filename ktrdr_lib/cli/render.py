@@ -13,7 +13,14 @@ Progress (on stderr)::
     [train] Epoch 1/2 · train_loss 0.9123 · val_loss 0.9011 · train_accuracy 0.5120 · ...
     [train]  62.1% · Epoch 2/2 · Batch 10/36 · elapsed 0:04 · ETA 0:02 · loss 0.8812
 
-(the last one only on a terminal, redrawn in place). The summary of a run (on stdout)::
+(the last one only on a terminal, redrawn in place). A sweep (:class:`SweepTable`) shows on a
+terminal the table of its trials redrawn in place, elsewhere a line each time a trial moves::
+
+    [sweep] running · 2 trials · val_loss (min) · grid
+    [trial 0] running · epoch 1/2 · val_loss 0.9123 · learning_rate=0.01
+
+and ends with the ranking on stdout (:func:`sweep_ranking_text`). The summary of a run (on
+stdout)::
 
     strategy        small_test  (SYNTH 1h, base 1h)
     operation       op_training_...  mode local
@@ -27,12 +34,16 @@ Progress (on stderr)::
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from ktrdr_lib.views.formatting import device_line, number_text, progress_line, summary_rows
 from ktrdr_lib.views.state import ViewState
+from ktrdr_lib.views.sweep.formatting import grid_text, live_rows, ranked_rows, sweep_headline
+from ktrdr_lib.views.sweep.state import SweepViewState
+from ktrdr_lib.views.sweep.text import SweepTextRenderer
 
 if TYPE_CHECKING:
     from ktrdr_lib.schemas.models import ModelInfo
@@ -40,10 +51,12 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.progress import ProgressSnapshot
     from ktrdr_lib.schemas.results import FeatureReport, TrainingAnalytics
     from ktrdr_lib.schemas.strategies import StrategyListing
+    from ktrdr_lib.schemas.sweeps import SweepSnapshot
     from ktrdr_lib.schemas.v1 import ModelListItem, OperationListItem
 
 __all__ = [
     "ProgressLine",
+    "SweepTable",
     "analytics_text",
     "feature_report_lines",
     "figures_text",
@@ -53,6 +66,7 @@ __all__ = [
     "operation_text",
     "strategy_row",
     "summary_text",
+    "sweep_ranking_text",
 ]
 
 
@@ -142,6 +156,76 @@ class ProgressLine:
                 if loss is not None:
                     line += f" · loss {number_text(loss)}"
                 self._write(line, transient=True)
+
+
+class SweepTable:
+    """Renders a sweep's snapshots: on a terminal its headline and a row per trial, redrawn in
+    place at each change; elsewhere (a pipe, a log) a line each time a trial moves, as the
+    notebook's text view prints them.
+
+    Args:
+        stream: where it is drawn (stderr).
+        width: a terminal's columns (lines are cut to fit, so a redraw erases exactly what
+            the last one drew); default: the terminal's size.
+    """
+
+    def __init__(self, stream: TextIO, *, width: int | None = None) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.width = width or shutil.get_terminal_size().columns
+        self._state: SweepViewState | None = None
+        self._lines = SweepTextRenderer(stream, ranking=False)
+        self._drawn = 0  # lines of the live table on screen
+
+    def _erase(self) -> None:
+        if self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+    def note(self, text: str) -> None:
+        """A line of its own above the table (e.g. a cancel notice)."""
+        self._erase()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        if self._state is not None and self._state.latest is not None and self.tty:
+            self._draw(self._state.latest)
+
+    def _draw(self, snapshot: SweepSnapshot) -> None:
+        lines = [f"[sweep] {snapshot.operation.status} · {sweep_headline(snapshot)}"]
+        lines += grid_text(live_rows(snapshot)).splitlines()
+        limit = max(self.width - 1, 20)
+        text = "".join(
+            (line if len(line) <= limit else line[: limit - 1] + "…") + "\n" for line in lines
+        )
+        self._erase()
+        self.stream.write(text)
+        self.stream.flush()
+        self._drawn = len(lines)
+
+    def show(self, snapshot: SweepSnapshot) -> None:
+        """Render one snapshot of the sweep (one that changed nothing is ignored)."""
+        if self._state is None:
+            self._state = SweepViewState(snapshot.operation.operation_id)
+        changes = self._state.apply(snapshot)
+        if not changes:
+            return
+        if self.tty:
+            self._draw(snapshot)
+        else:
+            self._lines.render(self._state, changes)
+
+
+def sweep_ranking_text(snapshot: SweepSnapshot) -> str:
+    """The ended sweep: its headline, the trials ranked best first, and where the best model
+    was saved; ends with a newline."""
+    text = sweep_headline(snapshot) + "\n" + grid_text(ranked_rows(snapshot))
+    result = snapshot.result
+    if result is not None and result.best_model_name is not None:
+        text += (
+            f"best model      {result.best_model_name} v{result.best_model_version} "
+            f"(trial {result.best_trial}, {result.best_operation_id})\n"
+        )
+    return text
 
 
 def summary_text(record: OperationSnapshot) -> str:

@@ -45,6 +45,7 @@ from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from ktrdr_lib.schemas.results import TrainingAnalytics, TrainingResult
 from ktrdr_lib.schemas.strategies import StrategyListing
+from ktrdr_lib.schemas.sweeps import SweepRequest, SweepSnapshot
 from ktrdr_lib.schemas.v1 import (
     CancelResponse,
     CancelResult,
@@ -248,6 +249,8 @@ class ApiClient:
         mode: str | None = None,
         detailed_analytics: bool = False,
         loggers: list[str] | None = None,
+        num_cpus: float | None = None,
+        num_gpus: float | None = None,
     ) -> TrainingStartResponse:
         """``POST /trainings/start``; the answer's ``task_id`` is the operation id.
 
@@ -266,6 +269,8 @@ class ApiClient:
             "mode": mode,
             "detailed_analytics": detailed_analytics or None,
             "loggers": None if loggers is None else list(loggers),
+            "num_cpus": num_cpus,
+            "num_gpus": num_gpus,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         return self._request("POST", "/trainings/start", TrainingStartResponse, json=body)
@@ -295,6 +300,18 @@ class ApiClient:
     def list_models(self) -> list[ModelListItem]:
         """``GET /models``: every saved model version."""
         return self._request("GET", "/models", ModelsListResponse).models
+
+    # -- sweeps --------------------------------------------------------------------------------
+
+    def start_sweep(self, request: SweepRequest) -> SweepSnapshot:
+        """``POST /sweeps``: start a sweep on the server's Ray cluster; the answer's
+        ``operation.operation_id`` is the sweep's id."""
+        body = msgspec.to_builtins(request)
+        return self._request("POST", "/sweeps", SweepSnapshot, json=body)
+
+    def sweep(self, sweep_id: str) -> SweepSnapshot:
+        """``GET /sweeps/{id}``: the sweep as it stands (its ranking once it ended)."""
+        return self._request("GET", f"/sweeps/{sweep_id}", SweepSnapshot)
 
     # -- operations ----------------------------------------------------------------------------
 
