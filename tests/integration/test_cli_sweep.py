@@ -1,5 +1,6 @@
 """``ktrdr sweep`` end to end on a real local Ray (2 CPUs): a 2-trial sweep ranked with its best
-model saved, Ctrl-C cancelling every trial, and the same command against a live API.
+model saved, Ctrl-C cancelling every trial, the same command against a live API, and
+``ktrdr train --mode ray``.
 
 The command runs in this process (``main``): Ray is already up (the ``local_ray`` fixture), so
 the command's runner (and the API server's, in a thread here) uses that connection, as it would
@@ -23,6 +24,7 @@ from ktrdr_lib.cli import main
 from ktrdr_lib.cli.commands import EXIT_CANCELLED, EXIT_OK
 from ktrdr_lib.operations.store import OperationStore
 from ktrdr_lib.runners.ray import RayTrainingRunner
+from ktrdr_lib.schemas.results import TrainingResult
 from ktrdr_lib.schemas.sweeps import SweepSnapshot
 from tests.integration.ray_support import local_ray
 
@@ -163,3 +165,39 @@ def test_a_sweep_on_the_api_prints_what_a_local_one_does(
     assert final.operation.status == "completed" and final.result is not None
     assert [t.status for t in final.result.trials] == ["completed", "completed"]
     assert final.result.best_model_name == "small_test_sweep_best"
+
+
+def test_train_mode_ray_trains_in_a_ray_worker_with_its_resources(
+    local_ray: str,
+    small_strategy_file: Path,
+    synthetic_data_dir: Path,
+    isolated_home: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(
+        [
+            "train",
+            str(small_strategy_file),
+            "--mode",
+            "ray",
+            "--num-cpus",
+            "2",
+            "--ray-address",
+            "local",
+            "--epochs",
+            "1",
+            "--data-dir",
+            str(synthetic_data_dir),
+            "--no-save",
+            "--json",
+        ]
+    )
+    out = capsys.readouterr()
+    assert status == EXIT_OK, out.err
+    assert "[train] Epoch 1/1 · train_loss " in out.err
+    result = msgspec.json.decode(out.out, type=TrainingResult)
+    assert result.session_info.mode == "ray"
+    placement = result.session_info.ray
+    assert placement is not None and (placement.num_cpus, placement.num_gpus) == (2.0, 0.0)
+    assert result.artifacts.model_path is None  # --no-save reached the Ray runner
+    assert list((isolated_home / "models").glob("*/v*")) == []
