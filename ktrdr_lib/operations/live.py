@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import msgspec
 
@@ -89,6 +89,8 @@ class OperationExecutor:
         self.progress_interval = progress_interval
         self.latencies: deque[CancelLatency] = deque(maxlen=20)
         self.keep_completed_checkpoints_days = 0.0
+        # Makes a child operation (a placebo run) known to the orchestrator's reads and cancel.
+        self.register: Callable[[LiveOperation], None] | None = None
 
     def transition(
         self, live: LiveOperation | None, op_id: str, status: OperationStatus, **fields: object
@@ -157,6 +159,10 @@ class OperationExecutor:
         result: TrainingResult | None = None
         try:
             result = self.runners[context.mode].run(context, control)
+            if context.placebo_runs and result.evaluation is not None:
+                from ktrdr_lib.operations.placebo import run_placebos
+
+                result = run_placebos(self, live, result, tracker, self.register)
             status = "completed"
         except OperationCancelled as exc:
             status = "cancelled"

@@ -178,6 +178,7 @@ class TrainingOrchestrator(OperationReads):
             self.store, self._writer, self.runners, progress_interval=progress_interval
         )
         self._executor.keep_completed_checkpoints_days = self.keep_checkpoints_days
+        self._executor.register = self._adopt
         self._live: dict[str, LiveOperation] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -602,6 +603,11 @@ class TrainingOrchestrator(OperationReads):
         live.channel.publish(snapshot)
         self._enqueue(live)
         return OperationHandle(self, op_id)
+
+    def _adopt(self, live: LiveOperation) -> None:
+        """Know a child operation a run started (a placebo): reads and cancel find it."""
+        with self._lock:
+            self._live[live.context.operation_id] = live
 
     def _require_mode(self, mode: str) -> None:
         """Raise unless a runner for ``mode`` is configured (the error says how to get one)."""

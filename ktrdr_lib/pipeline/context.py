@@ -71,6 +71,8 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
         resumed_from: that run's operation id.
         num_cpus / num_gpus: what a ``ray``-mode run's worker reserves (``None``: the
             runner's defaults); always ``None`` for other modes.
+        placebo_runs: placebo trainings after the run (:mod:`ktrdr_lib.data.placebo`).
+        placebo_of: for a placebo run, the operation it is a placebo of.
     """
 
     operation_id: str
@@ -99,6 +101,8 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
     resumed_from: str | None = None
     num_cpus: float | None = None
     num_gpus: float | None = None
+    placebo_runs: int = 0
+    placebo_of: str | None = None
 
     @property
     def strategy_name(self) -> str:
@@ -291,6 +295,19 @@ def build_training_context(
     if mode not in ("local", "host", "ray"):
         raise ConfigError(f"mode: {mode!r} is not a training mode; use 'local', 'host' or 'ray'")
     num_cpus, num_gpus = _ray_resources(request, mode)
+    placebo_runs = request.placebo_runs
+    if isinstance(placebo_runs, bool) or not isinstance(placebo_runs, int):
+        raise ConfigError(f"placebo_runs: {placebo_runs!r} is not a whole number")
+    if not 0 <= placebo_runs <= MAX_PLACEBO_RUNS:
+        raise ConfigError(
+            f"placebo_runs: {placebo_runs} is outside 0..{MAX_PLACEBO_RUNS}; a handful (3 to "
+            "10) tells a real edge from noise"
+        )
+    if placebo_runs and mode == "host":
+        raise ConfigError(
+            "placebo_runs: placebo trainings run here (locally, in a child process or on Ray), "
+            "not on a training host; train in mode 'local' or 'ray' to compare with placebos"
+        )
     refuse_untrainable(spec)
     plan = plan_inputs(spec, chosen_tfs)  # every input names a known set, output and timeframe
     data = Path(data_dir) if data_dir else default_data_dir()
@@ -345,7 +362,12 @@ def build_training_context(
         checkpoint_every=max(checkpoint_every, 1),
         num_cpus=num_cpus,
         num_gpus=num_gpus,
+        placebo_runs=placebo_runs,
     )
+
+
+MAX_PLACEBO_RUNS = 50
+"""The most placebo trainings one run may ask for."""
 
 
 def _ray_resources(request: TrainingRequest, mode: str) -> tuple[float | None, float | None]:

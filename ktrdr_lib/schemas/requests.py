@@ -37,6 +37,9 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             turns them off.
         num_cpus: CPUs the run's Ray worker reserves (``mode="ray"`` only; default 1; torch
             uses as many threads).
+        placebo_runs: after the run, train the same strategy this many times on random walks
+            matched to its data (same bars, volatility and volumes; child operations) and
+            report the real run's edge over them (0, the default: none).
         num_gpus: GPUs the run's Ray worker reserves (``mode="ray"`` only; default 1 when the
             cluster has GPUs, else 0; fractions share a GPU).
 
@@ -56,6 +59,7 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     loggers: list[str] | None = None
     num_cpus: float | None = None
     num_gpus: float | None = None
+    placebo_runs: int = 0
 
     def merged_overrides(self) -> dict[str, Any]:
         """``overrides`` with ``epochs`` folded in."""

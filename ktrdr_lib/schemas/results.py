@@ -28,6 +28,7 @@ __all__ = [
     "FeatureReport",
     "HonestEvaluation",
     "ParameterFigures",
+    "PlaceboReport",
     "RayPlacement",
     "RegressionEpochFigures",
     "RegressionMetrics",
@@ -259,6 +260,35 @@ class EconomicsReport(_Out, frozen=True, kw_only=True):
     rules: list[str] = msgspec.field(default_factory=list)
 
 
+class PlaceboReport(_Out, frozen=True, kw_only=True):
+    """The same strategy trained on random walks matched to the real data
+    (:mod:`ktrdr_lib.data.placebo`), scored on their own test splits.
+
+    Attributes:
+        runs: placebo runs asked for.
+        operation_ids: the placebo runs' operations (children of this one).
+        scores: each completed placebo's test score (the headline's score).
+        mean / spread: their mean and sample standard deviation.
+        edge: how much better the real run scored than the placebos' mean (positive:
+            better; accuracy points, or MAE saved).
+        z_score: ``edge / spread``: within ±2 is what a model with no edge over a random walk
+            scores (``None`` with fewer than two placebos or no spread).
+        total_returns / sharpes: each placebo model's signal economics on its test split.
+        note: why fewer than ``runs`` completed, when they did.
+    """
+
+    runs: int
+    operation_ids: list[str] = msgspec.field(default_factory=list)
+    scores: list[float] = msgspec.field(default_factory=list)
+    mean: float | None = None
+    spread: float | None = None
+    edge: float | None = None
+    z_score: float | None = None
+    total_returns: list[float] = msgspec.field(default_factory=list)
+    sharpes: list[float | None] = msgspec.field(default_factory=list)
+    note: str = ""
+
+
 class HonestEvaluation(_Out, frozen=True, kw_only=True):
     """The model against the strongest baseline that knows how its labels are built, and
     what its signals would have earned, on the test split.
@@ -272,7 +302,9 @@ class HonestEvaluation(_Out, frozen=True, kw_only=True):
         edge: how much better the model is than the strongest (positive: better; accuracy
             points, or MAE saved for a regression).
         economics: the signal economics (``None`` when the test split has no next bar).
-        placebo_runs: placebo trainings run (0: none; the summary suggests them).
+        placebo_runs: placebo trainings asked for (0: none; ``placebo_note`` suggests them).
+        placebo: the placebo runs' figures, when any ran.
+        placebo_note: what the placebo comparison says, or how to ask for one.
     """
 
     headline: str
@@ -283,6 +315,11 @@ class HonestEvaluation(_Out, frozen=True, kw_only=True):
     edge: float
     economics: EconomicsReport | None = None
     placebo_runs: int = 0
+    placebo: PlaceboReport | None = None
+    placebo_note: str = (
+        "no placebo run: pass placebo_runs=N (ktrdr train --placebo N) to train the same "
+        "strategy on N random walks matched to this data and see whether this edge is real"
+    )
 
 
 class RayPlacement(_Out, frozen=True, kw_only=True):

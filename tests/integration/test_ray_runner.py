@@ -246,3 +246,16 @@ def test_a_new_orchestrator_re_attaches_to_a_ray_run_whose_process_died(
         assert [row.epoch for row in orch.store.epoch_history(op_id)] == list(range(1, 61))
     finally:
         orch.shutdown(cancel_running=True, timeout=60)
+
+
+def test_placebo_runs_train_on_ray_like_the_run(
+    ray_orch: TrainingOrchestrator, small_strategy_file: Path
+) -> None:
+    op = ray_orch.start_training(small_strategy_file, mode="ray", epochs=1, placebo_runs=1)
+    assert op.wait(180).status == "completed"
+    evaluation = op.result().evaluation
+    assert evaluation is not None and evaluation.placebo is not None
+    child = ray_orch.get_operation(evaluation.placebo.operation_ids[0])
+    assert child.status == "completed" and child.mode == "ray"
+    assert child.metadata["placebo_of"] == op.operation_id
+    assert len(evaluation.placebo.scores) == 1
