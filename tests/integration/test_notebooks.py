@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.ray_support import local_ray
+
 papermill = pytest.importorskip("papermill")
 nbformat = pytest.importorskip("nbformat")
 kernelspec = pytest.importorskip("jupyter_client.kernelspec")
@@ -39,6 +41,8 @@ RESULT_KEYS = {
 # Text mode prints a line per phase and per epoch plus one every 10 %: a handful of lines
 # mention a batch position, never one per batch (a run has epochs x 36 batches here).
 MAX_BATCH_LINES = 12
+
+__all__ = ["local_ray"]
 
 
 def _kernel_python(spec: Any) -> str:
@@ -161,6 +165,80 @@ def test_batch_notebook_writes_the_result_json(python3_kernel: str, tmp_path: Pa
     assert result["training_metrics"]["epochs_completed"] == 2
     assert result["session_info"]["mode"] == "local"
     assert result["session_info"]["symbols"] == ["AAPL"]
+
+
+def test_every_parameter_is_documented_for_help_notebook() -> None:
+    """``papermill --help-notebook`` lists every parameter with its comment (a line it cannot
+    parse, such as one with ``=`` in its comment, would silently drop out of the list)."""
+    import ast
+
+    from papermill.translators import PythonTranslator
+
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        [cell] = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assigned = [
+            target.id
+            for node in ast.parse(cell.source).body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        ]
+        listed = PythonTranslator.inspect(cell)
+        assert [p.name for p in listed] == assigned, path.name
+        commented = {line.split("=")[0].strip() for line in cell.source.splitlines() if "#" in line}
+        assert all(p.help for p in listed if p.name in commented), path.name
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_batch_notebook_sweeps_on_ray_and_writes_the_ranking(
+    python3_kernel: str, local_ray: str, tmp_path: Path
+) -> None:
+    output_json = tmp_path / "out" / "sweep.json"
+    nb = _execute(
+        "batch_train.ipynb",
+        tmp_path,
+        {
+            "strategy": "rsi_mean_reversion",
+            "symbols": "AAPL",
+            "timeframes": "1d",
+            "epochs": 2,
+            "mode": "ray",
+            "ray_address": local_ray,  # the kernel joins the test's Ray as a cluster
+            "sweep": {"model.training.learning_rate": [0.01, 0.001]},
+            "output_json": str(output_json),
+        },
+    )
+    text = _text(nb)
+    assert "status: completed" in text
+    assert "[sweep] running · 2 trials · val_loss (min) · grid" in text
+    for trial in (0, 1):
+        assert f"[trial {trial}] completed · epoch 2/2 · val_loss " in text
+    ranking = [line.split() for line in text.splitlines() if line.startswith("rank  trial")]
+    assert ranking and ranking[0][:5] == ["rank", "trial", "status", "epochs", "val_loss"]
+    assert _batch_lines(text) == 0  # a line per trial move, never per batch
+    assert f"SweepResult written to {output_json}" in text
+    result = json.loads(output_json.read_text(encoding="utf-8"))
+    assert result["metric"] == "val_loss" and result["mode"] == "min"
+    assert [t["status"] for t in result["trials"]] == ["completed", "completed"]
+    assert result["best_model_name"] == "rsi_mean_reversion_sweep_best"
+    assert result["best_trial"] == result["trials"][0]["trial"]  # best first
+
+
+@pytest.mark.slow
+def test_batch_notebook_refuses_a_sweep_outside_ray_mode(
+    python3_kernel: str, tmp_path: Path
+) -> None:
+    with pytest.raises(papermill.PapermillExecutionError, match="ConfigError"):
+        _execute(
+            "batch_train.ipynb",
+            tmp_path,
+            {"sweep": "{model.training.learning_rate: [0.01, 0.001]}", "epochs": 1},
+        )
+    executed = nbformat.read(tmp_path / "executed_batch_train.ipynb", as_version=4)
+    text = _text(executed)
+    assert "parameter sweep: a sweep trains its trials on Ray, and mode is 'local'" in text
 
 
 @pytest.mark.slow
