@@ -368,6 +368,9 @@ def health(api: Api) -> HealthReport:
 
 
 _encode = msgspec.json.Encoder().encode
+# A comment line only: Litestar's message defaults ``data`` to "", which would add an empty
+# ``data:`` line, and a client would see an empty ``message`` event at every heartbeat.
+_HEARTBEAT = ServerSentEventMessage(comment="heartbeat", data=None)
 
 
 async def _messages(events: AsyncIterator[OperationEvent]) -> AsyncIterator[ServerSentEventMessage]:
@@ -375,7 +378,7 @@ async def _messages(events: AsyncIterator[OperationEvent]) -> AsyncIterator[Serv
     ``id:``; a heartbeat is a comment."""
     async for event in events:
         if isinstance(event, Heartbeat):
-            yield ServerSentEventMessage(comment="heartbeat")
+            yield _HEARTBEAT
         elif isinstance(event, FinalEvent):
             yield ServerSentEventMessage(event="final", id=event.sequence, data=_json(event))
         else:
@@ -393,7 +396,7 @@ async def _sweep_messages(
     a comment."""
     async for event in events:
         if isinstance(event, Heartbeat):
-            yield ServerSentEventMessage(comment="heartbeat")
+            yield _HEARTBEAT
         elif isinstance(event, SweepEnd):
             yield ServerSentEventMessage(event="final", data=_encode(event.sweep).decode())
         else:
