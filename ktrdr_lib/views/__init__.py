@@ -10,9 +10,11 @@ snapshot, epoch curve, what changed, final record); ``formatting`` holds the tex
 renderer shares (durations, numbers, the progress lines, the one summary table) and imports
 no toolkit; ``curves`` draws the per-epoch loss and accuracy as inline SVG; ``renderer`` is the
 base every renderer extends; ``text``, ``html`` and ``widget`` are one renderer each
-(``widget`` is the only module that imports ipywidgets, and is imported only in widget mode);
+(``widget`` imports ipywidgets, and is imported only in widget mode);
 ``progress`` is :class:`~ktrdr_lib.views.progress.TrainingProgress`, the live view with its
-Cancel and Stop buttons that ``OperationHandle.display()`` opens.
+Cancel and Stop buttons that ``OperationHandle.display()`` opens. ``sweep`` is the same split
+for a sweep (:func:`~ktrdr_lib.views.sweep.sweep_view`: a row per trial, the ranking, Cancel for
+every trial); its ``widget`` module is the other one that imports ipywidgets.
 
 Example:
     >>> from ktrdr_lib import TrainingOrchestrator
