@@ -61,7 +61,8 @@ def create_app(
             ``KTRDR_API_TOKEN``; none means no authentication).
         max_body_bytes: request bodies above this are answered 413 (default
             ``KTRDR_API_MAX_BODY`` or 1 MB).
-        sse_poll_s: how often event streams look for new snapshots.
+        sse_poll_s: how often event streams look for new snapshots (a sweep's stream at most
+            every 0.5 s: each look reads every trial from the store).
         sse_heartbeat_s: idle seconds between heartbeat comments on event streams.
         shutdown_grace_s: at shutdown, how long running trainings may take to finish before
             they are marked ``interrupted``.

@@ -27,7 +27,7 @@ import yaml
 
 from api.events import OperationEvent, operation_events
 from api.names import check_name
-from api.sweeps import SweepApi
+from api.sweeps import SWEEP_POLL_S, SweepApi
 from api.v1 import (
     core_statuses,
     list_item,
@@ -85,7 +85,8 @@ class TrainingApi:
         orchestrator: the orchestrator that trains, tracks and cancels the runs.
         loaded_models: models loaded for predictions, by name (kept across app restarts when
             the app passes the same dict).
-        sse_poll_s: how often event streams look for new snapshots.
+        sse_poll_s: how often event streams look for new snapshots (a sweep's stream at most
+            every ``SWEEP_POLL_S``, 0.5 s: each look reads every trial from the store).
         sse_heartbeat_s: idle seconds between heartbeats on event streams.
 
     Attributes:
@@ -109,7 +110,11 @@ class TrainingApi:
         self.loaded_models = loaded_models if loaded_models is not None else {}
         self.sse_poll_s = sse_poll_s
         self.sse_heartbeat_s = sse_heartbeat_s
-        self.sweeps = SweepApi(orchestrator, sse_poll_s=sse_poll_s, sse_heartbeat_s=sse_heartbeat_s)
+        self.sweeps = SweepApi(
+            orchestrator,
+            poll_s=max(sse_poll_s, SWEEP_POLL_S),
+            sse_heartbeat_s=sse_heartbeat_s,
+        )
 
     # -- trainings ---------------------------------------------------------------------------
 

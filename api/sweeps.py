@@ -35,7 +35,11 @@ from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.sweeps import SweepRequest, SweepSnapshot
 from ktrdr_lib.strategy.discovery import resolve_strategy_name
 
-__all__ = ["SWEEP_SETTINGS", "SweepApi", "SweepEnd", "SweepEvent", "sweep_events"]
+__all__ = ["SWEEP_POLL_S", "SWEEP_SETTINGS", "SweepApi", "SweepEnd", "SweepEvent", "sweep_events"]
+
+SWEEP_POLL_S = 0.5
+"""Seconds between a sweep stream's reads by default (as ``follow_sweep``): each read asks the
+store for every trial's record and epochs, so a big sweep's read is not free."""
 
 SWEEP_SETTINGS: tuple[str, ...] = tuple(
     name
@@ -64,7 +68,7 @@ class SweepApi:
     Args:
         orchestrator: the orchestrator that runs the sweeps (it needs a Ray cluster:
             ``KTRDR_RAY_ADDRESS`` or ``ray_address``/``ray_runner``).
-        sse_poll_s: how often a sweep's event stream reads the sweep.
+        poll_s: seconds between a sweep stream's reads of the sweep.
         sse_heartbeat_s: idle seconds between heartbeats on the stream.
     """
 
@@ -72,15 +76,15 @@ class SweepApi:
         self,
         orchestrator: TrainingOrchestrator,
         *,
-        sse_poll_s: float = 0.1,
+        poll_s: float = SWEEP_POLL_S,
         sse_heartbeat_s: float = 15.0,
     ) -> None:
-        if sse_poll_s <= 0:
-            raise ConfigError(f"sse_poll_s must be > 0, got {sse_poll_s}")
+        if poll_s <= 0:
+            raise ConfigError(f"poll_s must be > 0, got {poll_s}")
         if sse_heartbeat_s <= 0:
             raise ConfigError(f"sse_heartbeat_s must be > 0, got {sse_heartbeat_s}")
         self.orchestrator = orchestrator
-        self.sse_poll_s = sse_poll_s
+        self.poll_s = poll_s
         self.sse_heartbeat_s = sse_heartbeat_s
 
     def start(self, request: SweepRequest) -> SweepSnapshot:
@@ -130,7 +134,7 @@ class SweepApi:
         return sweep_events(
             self.orchestrator,
             sweep_id,
-            poll_s=self.sse_poll_s,
+            poll_s=self.poll_s,
             heartbeat_s=self.sse_heartbeat_s,
         )
 
@@ -151,7 +155,7 @@ async def sweep_events(
     orchestrator: TrainingOrchestrator,
     sweep_id: str,
     *,
-    poll_s: float = 0.1,
+    poll_s: float = SWEEP_POLL_S,
     heartbeat_s: float = 15.0,
 ) -> AsyncIterator[SweepEvent]:
     """The sweep now, then each time it changes, then one :class:`SweepEnd` with the sweep as
@@ -166,7 +170,7 @@ async def sweep_events(
     Args:
         orchestrator: the orchestrator that knows the sweep.
         sweep_id: the sweep to follow (the caller checks that it is one).
-        poll_s: seconds between reads while nothing changes.
+        poll_s: seconds between reads.
         heartbeat_s: idle seconds between heartbeats.
     """
     sequence = 0
