@@ -55,13 +55,22 @@ class ApiBackend:
         client: the client for that server (tests give it an ``httpx.MockTransport`` or a
             test app's transport).
         poll_s: seconds between reads of a sweep that is followed.
+        result_grace_s: how long a followed sweep that ended may take to show its ranking
+            (the server stores it just after the final status) before following stops
+            without it.
     """
 
-    def __init__(self, client: ApiClient, *, poll_s: float = 0.5) -> None:
-        if poll_s <= 0:
-            raise ConfigError(f"poll_s must be > 0 seconds, got {poll_s}")
+    def __init__(
+        self, client: ApiClient, *, poll_s: float = 0.5, result_grace_s: float = 10.0
+    ) -> None:
+        if poll_s <= 0 or result_grace_s < 0:
+            raise ConfigError(
+                f"poll_s must be > 0 and result_grace_s >= 0 seconds, got {poll_s} and "
+                f"{result_grace_s}"
+            )
         self.client = client
         self.poll_s = poll_s
+        self.result_grace_s = result_grace_s
 
     @classmethod
     def connect(cls, url: str, *, token: str | None = None) -> ApiBackend:
@@ -130,16 +139,22 @@ class ApiBackend:
 
     def sweep_snapshots(self, sweep_id: str) -> Iterator[SweepSnapshot]:
         """``GET /sweeps/{id}`` every ``poll_s`` seconds: each change, until the ended sweep
-        with its ranking."""
+        with its ranking (or, for one that ended without a ranking, ``result_grace_s`` after
+        it ended)."""
         last: bytes | None = None
+        ended_at: float | None = None
         while True:
             snapshot = self.client.sweep(sweep_id)
             encoded = msgspec.json.encode(snapshot)
             if encoded != last:
                 last = encoded
                 yield snapshot
-            if snapshot.operation.is_final and snapshot.result is not None:
-                return
+            if snapshot.operation.is_final:
+                if snapshot.result is not None:
+                    return
+                ended_at = time.monotonic() if ended_at is None else ended_at
+                if time.monotonic() - ended_at >= self.result_grace_s:
+                    return
             time.sleep(self.poll_s)
 
     def prune_checkpoints(self, *, keep_days: float | None = None) -> tuple[list[str], int]:

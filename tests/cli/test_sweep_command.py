@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
+import msgspec
 import pytest
 
 from ktrdr_lib.cli import main
@@ -20,6 +22,7 @@ from ktrdr_lib.cli.parser import build_parser, parse_space
 from ktrdr_lib.cli.remote import ApiBackend
 from ktrdr_lib.cli.render import SweepTable, sweep_ranking_text
 from ktrdr_lib.errors import ConfigError, HostUnavailableError
+from ktrdr_lib.http.client import ApiClient
 from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.sweeps import SweepRequest, SweepResult
 from tests.builders import make_sweep, make_trial
@@ -300,3 +303,30 @@ def test_the_mode_reaches_the_orchestrator_on_both_doors(
             backend.start_sweep(SweepRequest(strategy="small_test", space={"epochs": [1, 2]}))
     with pytest.raises(ConfigError, match="must be a strategy name the server knows"):
         remote.start_sweep(SweepRequest(strategy="x/small_test.yaml", space={"epochs": [1]}))
+
+
+def test_following_a_sweep_on_the_api_reads_until_its_ranking() -> None:
+    """GET /sweeps/{id} until the sweep ended with its ranking: each change once; a sweep
+    that ended without one is given ``result_grace_s`` to show it, then following stops."""
+    plays = {
+        "op_ranked": [RUNNING[1], RUNNING[1], RUNNING[3], _ended(), _ended()],
+        "op_unranked": [RUNNING[1], make_sweep([make_trial(0, "failed")], "failed")],
+    }
+    reads: list[str] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sweep_id = request.url.path.rsplit("/", 1)[-1]
+        assert request.url.path == f"/api/v1/sweeps/{sweep_id}"
+        reads.append(sweep_id)
+        answers = plays[sweep_id]
+        body = answers.pop(0) if len(answers) > 1 else answers[0]
+        return httpx.Response(200, content=msgspec.json.encode(body))
+
+    client = ApiClient("http://api.test", transport=httpx.MockTransport(server))
+    backend = ApiBackend(client, poll_s=0.001, result_grace_s=0.05)
+    seen = list(backend.sweep_snapshots("op_ranked"))
+    assert [s.operation.status for s in seen] == ["running", "running", "completed"]
+    assert seen[-1].result is not None and reads.count("op_ranked") == 4
+    unranked = list(backend.sweep_snapshots("op_unranked"))
+    assert [s.operation.status for s in unranked] == ["running", "failed"]
+    assert reads.count("op_unranked") > 2  # it waited for a ranking before it stopped
