@@ -36,12 +36,19 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from ktrdr_lib.views.formatting import device_line, number_text, progress_line, summary_rows
 from ktrdr_lib.views.state import ViewState
-from ktrdr_lib.views.sweep.formatting import grid_text, live_rows, ranked_rows, sweep_headline
+from ktrdr_lib.views.sweep.formatting import (
+    grid_text,
+    live_rows,
+    ranked_rows,
+    sweep_headline,
+    trial_status_text,
+)
 from ktrdr_lib.views.sweep.state import SweepViewState
 from ktrdr_lib.views.sweep.text import SweepTextRenderer
 
@@ -167,12 +174,19 @@ class SweepTable:
         stream: where it is drawn (stderr).
         width: a terminal's columns (lines are cut to fit, so a redraw erases exactly what
             the last one drew); default: the terminal's size.
+        height: a terminal's lines: a sweep with more trials than fit shows the trials
+            training, then those waiting, then those that ended, and counts the rest on a
+            last line; default: the terminal's size.
     """
 
-    def __init__(self, stream: TextIO, *, width: int | None = None) -> None:
+    def __init__(
+        self, stream: TextIO, *, width: int | None = None, height: int | None = None
+    ) -> None:
         self.stream = stream
         self.tty = stream.isatty()
-        self.width = width or shutil.get_terminal_size().columns
+        size = shutil.get_terminal_size()
+        self.width = width or size.columns
+        self.height = height or size.lines
         self._state: SweepViewState | None = None
         self._lines = SweepTextRenderer(stream, ranking=False)
         self._drawn = 0  # lines of the live table on screen
@@ -192,7 +206,18 @@ class SweepTable:
 
     def _draw(self, snapshot: SweepSnapshot) -> None:
         lines = [f"[sweep] {snapshot.operation.status} · {sweep_headline(snapshot)}"]
-        lines += grid_text(live_rows(snapshot)).splitlines()
+        room = max(self.height - 5, 3)  # headline, header, rule, the "more" line, the prompt
+        trials = snapshot.trials
+        if len(trials) > room:
+            order = {"running": 0, "cancelling": 0, "pending": 1}
+            ranked = sorted(trials, key=lambda t: (order.get(t.status, 2), t.trial))
+            shown = sorted(ranked[:room], key=lambda t: t.trial)
+            hidden = Counter(trial_status_text(t) for t in ranked[room:])
+            lines += grid_text(live_rows(snapshot, shown)).splitlines()
+            counts = ", ".join(f"{count} {status}" for status, count in sorted(hidden.items()))
+            lines.append(f"… {len(ranked) - room} more trials ({counts})")
+        else:
+            lines += grid_text(live_rows(snapshot)).splitlines()
         limit = max(self.width - 1, 20)
         text = "".join(
             (line if len(line) <= limit else line[: limit - 1] + "…") + "\n" for line in lines

@@ -330,3 +330,18 @@ def test_following_a_sweep_on_the_api_reads_until_its_ranking() -> None:
     unranked = list(backend.sweep_snapshots("op_unranked"))
     assert [s.operation.status for s in unranked] == ["running", "failed"]
     assert reads.count("op_unranked") > 2  # it waited for a ranking before it stopped
+
+
+def test_a_terminal_too_short_for_every_trial_shows_the_training_ones_first() -> None:
+    statuses = ["completed", "pending", "running", "pending", "completed", "running", "failed"]
+    snapshot = make_sweep([make_trial(n, status) for n, status in enumerate(statuses)])
+    screen = Terminal()
+    SweepTable(screen, width=80, height=8).show(snapshot)  # room for 3 trial rows
+    lines = screen.getvalue().splitlines()
+    assert [line.split()[:2] for line in lines[3:6]] == [
+        ["1", "pending"],
+        ["2", "running"],
+        ["5", "running"],
+    ]
+    assert lines[6] == "… 4 more trials (2 completed, 1 failed, 1 pending)"
+    assert len(lines) == 7

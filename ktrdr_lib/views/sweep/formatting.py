@@ -158,11 +158,11 @@ def sweep_headline(snapshot: SweepSnapshot) -> str:
     return f"{record.status.capitalize()}: {_first_line(record.error_message or '')}".rstrip(": ")
 
 
-def live_rows(snapshot: SweepSnapshot) -> list[Row]:
+def live_rows(snapshot: SweepSnapshot, trials: Sequence[SweepTrial] | None = None) -> list[Row]:
     """The live table: a header, then one row per trial (trial, status, epoch, the metric's
-    best so far, settings)."""
+    best so far, settings); ``trials`` picks the rows (default: every trial)."""
     rows: list[Row] = [("trial", "status", "epoch", snapshot.metric, "config")]
-    for trial in snapshot.trials:
+    for trial in snapshot.trials if trials is None else trials:
         rows.append(
             (
                 str(trial.trial),
