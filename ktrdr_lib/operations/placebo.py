@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -32,8 +32,13 @@ from ktrdr_lib.schemas.results import PlaceboReport, TrainingResult
 from ktrdr_lib.timestamps import utc_now
 
 if TYPE_CHECKING:
-    from ktrdr_lib.operations.live import LiveOperation, OperationExecutor
     from ktrdr_lib.progress.tracker import ProgressTracker
+
+# The executor and its live operations are duck-typed here: ``operations.live`` calls this
+# module, so importing it back would make a cycle. ``live`` is a LiveOperation,
+# ``executor`` an OperationExecutor.
+LiveOperation = Any
+OperationExecutor = Any
 
 __all__ = ["run_placebos"]
 
@@ -66,7 +71,6 @@ def run_placebos(
         OperationCancelled: the run was aborted while a placebo trained.
     """
     from ktrdr_lib.data.placebo import write_placebo_data
-    from ktrdr_lib.operations.live import LiveOperation
     from ktrdr_lib.pipeline.context import new_operation_id
 
     context = live.context
@@ -113,7 +117,7 @@ def run_placebos(
                 message=f"Queued: placebo {index + 1} of {runs} for {context.operation_id}",
                 updated_at=utc_now(),
             )
-            child = LiveOperation(
+            child = type(live)(  # a LiveOperation, like the run's own
                 child_context, OperationChannel(child_id, on_publish=executor.writer.submit)
             )
             child.record = executor.store.create(

@@ -6,7 +6,7 @@ their own (``metadata.sweep_id`` names the sweep), each with its progress, cance
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -133,9 +133,9 @@ class SweepRequest(TrainingRequest, frozen=True, kw_only=True, forbid_unknown_fi
     metric: str = "val_loss"
     mode: Literal["min", "max"] | None = None
     search: SearchKind = "grid"
-    num_samples: int | None = None
-    max_concurrent: int | None = None
+    num_samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    max_concurrent: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
     early_stop: EarlyStop | None = None
-    grace_period: int = 1
-    reduction_factor: float = 2.0
+    grace_period: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
+    reduction_factor: Annotated[float, msgspec.Meta(gt=1.0, le=1000.0)] = 2.0
     best_model_name: str | None = None
