@@ -126,11 +126,18 @@ class OperationHandle:
         """Epoch history and diagnostics."""
         return self._orch.metrics(self.operation_id)
 
+    @property
+    def orchestrator(self) -> TrainingOrchestrator:
+        """The orchestrator this operation runs on."""
+        return self._orch
+
     def display(self, mode: str = "auto", **options: Any) -> ProgressView:
         """Show this run's live progress view and return it (does not block).
 
         ``mode`` is ``auto``, ``widget``, ``html``, ``text`` or ``off``; ``options`` go to the
-        view (:class:`ktrdr_lib.views.progress.TrainingProgress`).
+        view (:class:`ktrdr_lib.views.progress.TrainingProgress`; for a sweep,
+        :class:`ktrdr_lib.views.sweep.progress.SweepProgress`: a row per trial).
         """
-        self.view = progress_view_class()(self, mode, **options)
+        kind = "sweep" if self.info().operation_type == "sweep" else "notebook"
+        self.view = progress_view_class(kind)(self, mode, **options)
         return self.view

@@ -1,6 +1,7 @@
 """The widget view: an ipywidgets bar, text lines, curve, and the Cancel and Stop buttons.
 
-This is the one module of ``ktrdr_lib`` that imports ipywidgets; the progress view imports it
+This and the sweep view's :mod:`ktrdr_lib.views.sweep.widget` are the modules of ``ktrdr_lib``
+that import ipywidgets; the progress view imports it
 only in ``widget`` mode, after :func:`~ktrdr_lib.views.display.detect_display_mode` made sure
 ipywidgets is installed. The pieces of HTML come from :func:`~ktrdr_lib.views.html.view_html`,
 so the widget and the HTML view show the same picture.

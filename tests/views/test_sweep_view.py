@@ -214,3 +214,23 @@ def test_a_refused_cancel_is_shown_not_raised() -> None:
     view.cancel_button.click()
     assert "op_sweep_1 is completed" in view.parts.message.value
     assert not view.cancel_button.disabled
+
+
+class ScriptedSweepOrchestrator(ScriptedSweeps):
+    """The scripted source as an orchestrator an OperationHandle can point at."""
+
+    def get_operation(self, operation_id: str) -> OperationSnapshot:
+        return self.snapshots[-1].operation
+
+
+def test_a_sweep_handle_displays_the_sweep_view() -> None:
+    from ktrdr_lib.operations.handle import OperationHandle
+
+    source = ScriptedSweepOrchestrator([START, RUNNING, ENDED])
+    handle = OperationHandle(source, "op_sweep_1")  # type: ignore[arg-type]
+    stream = io.StringIO()
+    view = handle.display("text", stream=stream, interval=0.01)
+    assert isinstance(view, SweepProgress)
+    assert view.wait(5)
+    assert handle.view is view
+    assert "small_test_sweep_best" in stream.getvalue()

@@ -293,3 +293,22 @@ def sweep_view(
         ConfigError: an unknown display mode, or ``widget`` without ipywidgets.
     """
     return SweepProgress(orch, sweep_id, display, **options)
+
+
+class SweepHandleView:
+    """What the ``sweep`` progress-view entry point names: opens a :class:`SweepProgress` for
+    an :class:`~ktrdr_lib.operations.handle.OperationHandle` of a sweep
+    (``orch.sweep(...).display()``)."""
+
+    @staticmethod
+    def check_mode(mode: str) -> str:
+        """The display mode ``mode`` resolves to here (ConfigError for an unknown one)."""
+        return SweepProgress.check_mode(mode)
+
+    def __call__(self, handle: Any, mode: str, **options: Any) -> SweepProgress:
+        """Open the sweep view of ``handle``'s sweep."""
+        return SweepProgress(handle.orchestrator, handle.operation_id, mode, **options)
+
+
+sweep_handle_view = SweepHandleView()
+"""The instance the entry point loads."""
