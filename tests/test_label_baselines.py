@@ -117,6 +117,8 @@ def test_periods_per_year_follow_the_bars_own_calendar() -> None:
     hourly = pd.date_range("2024-01-01", periods=24 * 30, freq="h")
     assert periods_per_year(hourly) == pytest.approx(24 * 365.25, rel=0.01)
     assert periods_per_year(weekdays[:1]) is None
+    two_symbols = weekdays.append(weekdays)  # rows of two symbols on one calendar
+    assert periods_per_year(two_symbols) == pytest.approx(periods_per_year(weekdays))
 
 
 def test_positions_from_classes_and_a_confidence_threshold() -> None:

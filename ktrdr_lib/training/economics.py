@@ -44,9 +44,9 @@ SECONDS_PER_YEAR = 365.25 * 86400
 
 
 def periods_per_year(index: pd.DatetimeIndex | list[Any]) -> float | None:
-    """Bars per year of calendar time in ``index`` (bar times); ``None`` for fewer than two
-    bars or no time between them."""
-    times = pd.DatetimeIndex(index)
+    """Bars per year of calendar time in ``index`` (bar times, each counted once however many
+    symbols have a row at it); ``None`` for fewer than two bars or no time between them."""
+    times = pd.DatetimeIndex(index).unique()  # several symbols' rows share their bar times
     if len(times) < 2:
         return None
     span = (times.max() - times.min()).total_seconds()
