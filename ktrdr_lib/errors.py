@@ -13,6 +13,7 @@ Hierarchy::
     ├── NotFoundError            a named thing does not exist
     │   └── StrategyNotFoundError    lists the places searched
     ├── StateConflictError       the operation is in a state that forbids the request
+    │   └── QueueFullError       too many runs wait already (``retry_after_s``)
     ├── OperationCancelled       raised inside a run when its cancel token is set
     └── HostUnavailableError     the remote training host cannot be reached
 """
@@ -31,6 +32,7 @@ __all__ = [
     "KtrdrError",
     "NotFoundError",
     "OperationCancelled",
+    "QueueFullError",
     "StateConflictError",
     "StrategyError",
     "StrategyNotFoundError",
@@ -149,6 +151,19 @@ class StateConflictError(KtrdrError):
     """The operation's state forbids the request (e.g. cancelling a finished run)."""
 
 
+class QueueFullError(StateConflictError):
+    """Too many runs are waiting to start; nothing was stored. Try again later.
+
+    Args:
+        detail: how many wait and what to do.
+        retry_after_s: a sensible wait before trying again (an HTTP ``Retry-After``).
+    """
+
+    def __init__(self, detail: str, retry_after_s: float = 30.0) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class OperationCancelled(KtrdrError):
     """Raised inside a run when its cancel token is set; the run ends ``cancelled``."""
 
@@ -182,6 +197,8 @@ def rebuild_error(
     if isinstance(error, StrategyNotFoundError):
         error.name = ""
         error.searched = []
+    if isinstance(error, QueueFullError):
+        error.retry_after_s = 30.0
     return error
 
 
@@ -196,6 +213,7 @@ _BY_NAME: dict[str, type[KtrdrError]] = {
         NotFoundError,
         StrategyNotFoundError,
         StateConflictError,
+        QueueFullError,
         OperationCancelled,
         HostUnavailableError,
     )

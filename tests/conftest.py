@@ -22,6 +22,7 @@ def isolated_home(
         "KTRDR_HOST_TOKEN",
         "KTRDR_HOST_RETRY_BUDGET_S",
         "KTRDR_RAY_ADDRESS",
+        "KTRDR_MAX_PENDING",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KTRDR_HOME", str(home))

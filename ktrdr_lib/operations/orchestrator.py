@@ -43,6 +43,7 @@ from ktrdr_lib.errors import (
     ConfigError,
     HostUnavailableError,
     KtrdrError,
+    QueueFullError,
     StateConflictError,
 )
 from ktrdr_lib.operations.handle import OperationHandle, progress_view_class
@@ -102,6 +103,9 @@ class TrainingOrchestrator(OperationReads):
             extra.
         ray_runner: a ready :class:`~ktrdr_lib.runners.ray.RayTrainingRunner` instead
             (other options); overrides ``ray_address``.
+        max_pending: runs that may wait for a free slot here (default ``KTRDR_MAX_PENDING`` or
+            100); one more is refused with :class:`~ktrdr_lib.errors.QueueFullError` (HTTP 429)
+            and nothing is stored. Ray runs wait on the cluster, not here.
     """
 
     def __init__(
@@ -122,6 +126,7 @@ class TrainingOrchestrator(OperationReads):
         keep_checkpoints_days: float | None = None,
         ray_address: str | None = None,
         ray_runner: TrainingRunner | None = None,
+        max_pending: int | None = None,
     ) -> None:
         self.home = Path(home) if home is not None else ktrdr_home()
         self.checkpoints_dir = self.home / "checkpoints"
@@ -141,6 +146,11 @@ class TrainingOrchestrator(OperationReads):
                 f"{self.checkpoint_every} and {self.keep_checkpoints_days}"
             )
         self.loggers = loggers_from_env() if loggers is None else check_loggers(loggers)
+        self.max_pending = (
+            _env_number("KTRDR_MAX_PENDING", 100, int) if max_pending is None else max_pending
+        )
+        if self.max_pending < 1:
+            raise ConfigError(f"max_pending must be >= 1, got {self.max_pending}")
         self.store = store or OperationStore(self.home / "operations.db")
         self.runners: dict[str, TrainingRunner] = {"local": LocalTrainingRunner()}
         if runner is not None:
@@ -566,6 +576,7 @@ class TrainingOrchestrator(OperationReads):
         if self._closed:
             raise StateConflictError("this orchestrator is shut down; create a new one")
         self._require_mode(context.mode)
+        self._check_queue(context.mode)
         op_id = context.operation_id
         if self.store.exists(op_id):
             raise StateConflictError(f"operation id {op_id} is taken; use a new one")
@@ -603,6 +614,26 @@ class TrainingOrchestrator(OperationReads):
         live.channel.publish(snapshot)
         self._enqueue(live)
         return OperationHandle(self, op_id)
+
+    def _check_queue(self, mode: str) -> None:
+        """Refuse a run that would wait behind ``max_pending`` others here."""
+        if mode == "ray":
+            return
+        with self._lock:
+            waiting = sum(
+                1
+                for live in self._live.values()
+                if live.context.mode != "ray"
+                and live.record is not None
+                and live.record.status == "pending"
+            )
+        if waiting >= self.max_pending:
+            raise QueueFullError(
+                f"{waiting} runs already wait to start here (max_pending {self.max_pending}, "
+                "KTRDR_MAX_PENDING); nothing was stored. Try again once some have started, "
+                "or cancel queued runs.",
+                retry_after_s=30.0,
+            )
 
     def _adopt(self, live: LiveOperation) -> None:
         """Know a child operation a run started (a placebo): reads and cancel find it."""
