@@ -56,6 +56,10 @@ def listing(options: Collection[str]) -> str:
 # -- the checker --------------------------------------------------------------------------------
 
 
+SUGGEST_LIMIT = 100
+"""Problems past this many get no "did you mean" (each costs a fuzzy match)."""
+
+
 @dataclass(frozen=True)
 class Finding:
     """A problem before its line is known; ``at_key`` points the line at the key itself."""
@@ -103,13 +107,14 @@ class FieldChecker:
         self.note_at_key(path, message)
 
     def keys(self, mapping: dict[Any, Any], path: FieldPath, known: Collection[str]) -> None:
-        """Report keys of ``mapping`` that the format does not have at ``path``."""
+        """Report keys of ``mapping`` that the format does not have at ``path`` (a suggestion
+        for the first :data:`SUGGEST_LIMIT` problems only: past them nobody reads them)."""
         where = dotted(path) or "the top level"
         for key in mapping:
             if str(key) not in known:
+                hint = did_you_mean(key, known) if len(self.findings) < SUGGEST_LIMIT else ""
                 self.add_at_key(
-                    (*path, str(key)),
-                    f"unknown key; {where} takes {listing(known)}{did_you_mean(key, known)}",
+                    (*path, str(key)), f"unknown key; {where} takes {listing(known)}{hint}"
                 )
 
     def check_value(self, value: object, info: mi.Type, path: FieldPath) -> bool:

@@ -18,7 +18,7 @@ import difflib
 from collections.abc import Collection
 from typing import Any
 
-from ktrdr_lib.strategy._field_rules import FieldChecker, did_you_mean, listing
+from ktrdr_lib.strategy._field_rules import SUGGEST_LIMIT, FieldChecker, did_you_mean, listing
 from ktrdr_lib.strategy._yaml_document import FieldPath, dotted
 
 __all__ = ["KEPT_KEYS", "OPEN_SECTIONS", "set_aside_keys"]
@@ -128,14 +128,21 @@ def set_aside_keys(
         if text in own:
             remaining[key] = value
             continue
-        close = difflib.get_close_matches(text, sorted(own), n=1, cutoff=_CLOSE_ENOUGH)
-        if isinstance(key, str) and (text in kept or (is_open and not close)):
+        # An open section keeps any key that is no near miss of its own ones.
+        kept_here = isinstance(key, str) and (
+            text in kept
+            or (
+                is_open
+                and not difflib.get_close_matches(text, sorted(own), n=1, cutoff=_CLOSE_ENOUGH)
+            )
+        )
+        if kept_here:
             message = kept.get(text, _NOT_USED)
             checker.set_aside((*path, text), f"{inside}.{text}" if inside else text, value, message)
             continue
         known = listing({*own, *kept})
+        hint = did_you_mean(text, own) if len(checker.findings) < SUGGEST_LIMIT else ""
         checker.add_at_key(
-            (*path, text),
-            f"unknown key; {name or 'the top level'} takes {known}{did_you_mean(text, own)}",
+            (*path, text), f"unknown key; {name or 'the top level'} takes {known}{hint}"
         )
     return remaining

@@ -31,6 +31,68 @@ __all__ = [
 FieldPath = tuple[str | int, ...]
 """Keys and list indexes from the top of the document down to one value."""
 
+MAX_DOCUMENT_CHARS = 1 << 20
+"""The longest strategy text read (1 Mi characters; the shipped ones are under 10 Ki)."""
+MAX_NODES = 50_000
+"""The most YAML nodes (scalars, mappings, sequences) a strategy may have."""
+MAX_DEPTH = 64
+"""The deepest nesting of mappings and sequences a strategy may have."""
+
+
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when it is there
+
+
+def _refusal(text: str, file: str | None) -> StrategyProblem | None:
+    """The one problem that stops a document before it is built: too long, an alias (an
+    alias can expand a small text into a huge document), too many nodes or too deep. Syntax
+    errors are left to the parse that follows."""
+    if len(text) > MAX_DOCUMENT_CHARS:
+        return StrategyProblem(
+            path="",
+            message=f"the strategy text is {len(text)} characters, more than "
+            f"{MAX_DOCUMENT_CHARS}; a strategy file is a few kilobytes: check that this is one",
+            file=file,
+        )
+    nodes = depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_FAST_LOADER):
+            line = event.start_mark.line + 1 if event.start_mark else None
+            if isinstance(event, yaml.AliasEvent):
+                return StrategyProblem(
+                    path="",
+                    message=f"YAML aliases (*{event.anchor}) are not allowed in strategy files; "
+                    "write the value out where it is used",
+                    file=file,
+                    line=line,
+                )
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return StrategyProblem(
+                        path="",
+                        message=f"the YAML nests deeper than {MAX_DEPTH} levels; a strategy "
+                        "needs a handful",
+                        file=file,
+                        line=line,
+                    )
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
+            if isinstance(
+                event, yaml.ScalarEvent | yaml.MappingStartEvent | yaml.SequenceStartEvent
+            ):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    return StrategyProblem(
+                        path="",
+                        message=f"the YAML has more than {MAX_NODES} values; a strategy has a "
+                        "few hundred: check that this is one",
+                        file=file,
+                        line=line,
+                    )
+    except yaml.YAMLError:
+        return None  # the parse below reports it with its line and column
+    return None
+
 
 @dataclass(frozen=True)
 class ParsedDocument:
@@ -45,8 +107,13 @@ def parse_document(text: str, file: str | None) -> ParsedDocument | StrategyProb
 
     Returns:
         The document, or one problem with the line and column of a syntax error (or a tag the
-        safe loader refuses, such as ``!!python/object``).
+        safe loader refuses, such as ``!!python/object``), or the one that refuses it before
+        it is built (longer than :data:`MAX_DOCUMENT_CHARS`, an alias, more than
+        :data:`MAX_NODES` values, deeper than :data:`MAX_DEPTH`).
     """
+    refused = _refusal(text, file)
+    if refused is not None:
+        return refused
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()

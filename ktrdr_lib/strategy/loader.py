@@ -49,6 +49,9 @@ from ktrdr_lib.strategy.spec import StrategySpec
 
 __all__ = ["check_strategy", "check_strategy_text", "is_strategy_file_path", "load_strategy"]
 
+MAX_PROBLEMS = 100
+"""The most problems one check lists; the rest are counted in one more."""
+
 _YAML_SUFFIXES = (".yaml", ".yml")
 # Text fields where a YAML number is kept as written (`version: 2.10` is "2.10", not 2.1).
 _NUMBERS_AS_WRITTEN = ("version",)
@@ -101,10 +104,23 @@ def _examine(text: str, file: str | None) -> tuple[StrategyCheck, StrategySpec |
 
     checker = StrategyChecker()
     internal = checker.read(top)
-    problems = [StrategyProblem(**where(finding)) for finding in checker.findings]
-    notices = [StrategyNotice(**where(finding)) for finding in checker.notes]
+    # The first MAX_PROBLEMS only (the walk finds them in file order), plus one that counts
+    # the rest: a file of 16k unknown keys is answered at once, not after a line search each.
+    shown = checker.findings[:MAX_PROBLEMS]
+    problems = [StrategyProblem(**where(finding)) for finding in shown]
+    notices = [StrategyNotice(**where(finding)) for finding in checker.notes[:MAX_PROBLEMS]]
     problems.sort(key=lambda problem: problem.line or 0)
     notices.sort(key=lambda notice: notice.line or 0)
+    hidden = len(checker.findings) - len(shown)
+    if hidden > 0:
+        problems.append(
+            StrategyProblem(
+                path="",
+                message=f"and {hidden} more problem{'s' if hidden != 1 else ''} not listed (the "
+                f"first {MAX_PROBLEMS} are); fix these and check again",
+                file=file,
+            )
+        )
     check = StrategyCheck(problems=problems, notices=notices, layout=checker.layout)
     if internal is None and not problems:  # pragma: no cover - every refusal is reported
         problems = [StrategyProblem(path="", message="the strategy could not be read", file=file)]
