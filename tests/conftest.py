@@ -23,6 +23,15 @@ def isolated_home(
         "KTRDR_HOST_RETRY_BUDGET_S",
         "KTRDR_RAY_ADDRESS",
         "KTRDR_MAX_PENDING",
+        "KTRDR_MAX_PARAMETERS",
+        "KTRDR_MAX_EPOCHS",
+        "KTRDR_MAX_BATCH_SIZE",
+        "KTRDR_MAX_LOOKBACK",
+        "KTRDR_MAX_SEQUENCE",
+        "KTRDR_MAX_SYMBOLS",
+        "KTRDR_MAX_TIMEFRAMES",
+        "KTRDR_MAX_OVERRIDES",
+        "KTRDR_MAX_RUN_HOURS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KTRDR_HOME", str(home))

@@ -65,6 +65,26 @@ class LiveOperation:
         self.record: OperationSnapshot | None = None
 
 
+def _wall_time_guard(live: LiveOperation) -> threading.Timer | None:
+    """A timer that stops the run gracefully once it passes its wall-time cap."""
+    seconds = live.context.max_run_seconds
+    if seconds <= 0:
+        return None
+    hours = seconds / 3600
+
+    def stop() -> None:
+        live.token.cancel(
+            graceful=True,
+            reason=f"ran past this server's wall-time cap of {hours:g} h (KTRDR_MAX_RUN_HOURS); "
+            "stopped after its epoch",
+        )
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 class OperationExecutor:
     """Takes live operations through their runners to a final status.
 
@@ -157,6 +177,7 @@ class OperationExecutor:
         status: OperationStatus = "failed"
         error: str | None = None
         result: TrainingResult | None = None
+        timer = _wall_time_guard(live)
         try:
             result = self.runners[context.mode].run(context, control)
             if context.placebo_runs and result.evaluation is not None:
@@ -172,6 +193,9 @@ class OperationExecutor:
         except Exception as exc:
             log.exception("operation %s failed", op_id)
             error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if timer is not None:
+                timer.cancel()
         if status != "completed":
             result = ResultAggregator.partial(
                 context,

@@ -30,6 +30,7 @@ from ktrdr_lib.features.inputs import plan_inputs
 from ktrdr_lib.paths import data_dir as default_data_dir
 from ktrdr_lib.paths import ktrdr_home
 from ktrdr_lib.paths import models_dir as default_models_dir
+from ktrdr_lib.pipeline.limits import RunLimits, check_overrides_shape, check_run_limits
 from ktrdr_lib.pipeline.trainable import refuse_untrainable
 from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.status import TrainingMode
@@ -73,6 +74,8 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
             runner's defaults); always ``None`` for other modes.
         placebo_runs: placebo trainings after the run (:mod:`ktrdr_lib.data.placebo`).
         placebo_of: for a placebo run, the operation it is a placebo of.
+        max_run_seconds: the run's wall-time cap (0: none); past it the run stops after its
+            epoch (:mod:`ktrdr_lib.pipeline.limits`).
     """
 
     operation_id: str
@@ -103,6 +106,7 @@ class TrainingOperationContext(msgspec.Struct, frozen=True, kw_only=True):
     num_gpus: float | None = None
     placebo_runs: int = 0
     placebo_of: str | None = None
+    max_run_seconds: float = 0.0
 
     @property
     def strategy_name(self) -> str:
@@ -273,6 +277,8 @@ def build_training_context(
         resolved = resolve_strategy(strategy)
         spec, path = load_strategy(resolved), str(resolved)
     merged = request.merged_overrides()
+    limits = RunLimits.from_env()
+    check_overrides_shape(merged, limits)
     spec = apply_overrides(spec, merged)
 
     chosen_symbols = _check_symbols(symbols if symbols else spec.default_symbols())
@@ -310,6 +316,13 @@ def build_training_context(
         )
     refuse_untrainable(spec)
     plan = plan_inputs(spec, chosen_tfs)  # every input names a known set, output and timeframe
+    check_run_limits(
+        spec,
+        symbols=chosen_symbols,
+        timeframes=chosen_tfs,
+        n_inputs=len(plan.columns),
+        limits=limits,
+    )
     data = Path(data_dir) if data_dir else default_data_dir()
     base_timeframe = _base_timeframe(spec, chosen_tfs)
     if mode in ("local", "ray"):  # a training host reads its own data directory
@@ -326,6 +339,8 @@ def build_training_context(
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed: {seed!r} is not a non-negative integer")
+    if seed > MAX_SEED:
+        raise ConfigError(f"seed: {seed} is more than {MAX_SEED} (2**32 - 1); use a smaller seed")
     loggers = check_loggers(request.loggers or [])
     if isinstance(checkpoint_every, bool) or checkpoint_every < 0:
         raise ConfigError(f"checkpoint_every: {checkpoint_every!r} is not a whole number >= 0")
@@ -363,9 +378,12 @@ def build_training_context(
         num_cpus=num_cpus,
         num_gpus=num_gpus,
         placebo_runs=placebo_runs,
+        max_run_seconds=limits.max_run_seconds,
     )
 
 
+MAX_SEED = 2**32 - 1
+"""The largest seed (what the random generators accept)."""
 MAX_PLACEBO_RUNS = 50
 """The most placebo trainings one run may ask for."""
 
