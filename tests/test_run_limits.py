@@ -117,3 +117,22 @@ def test_a_run_past_its_wall_time_stops_after_its_epoch(
         assert 1 <= op.result().training_metrics.epochs_completed < 2000
     finally:
         orch.shutdown(cancel_running=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"epochs": 18446744073709551616}', "epochs"),
+        (b'{"seed": 18446744073709551615}', "seed"),
+        (b'{"placebo_runs": 51}', "placebo_runs"),
+        (b'{"num_cpus": -1}', "num_cpus"),
+        (b'{"symbols": ["' + b"A" * 65 + b'"]}', "symbols"),
+    ],
+)
+def test_request_bodies_carry_bounded_fields(body: bytes, field: str) -> None:
+    import msgspec
+
+    from ktrdr_lib.schemas.requests import TrainingRequest
+
+    with pytest.raises(msgspec.ValidationError, match=field):
+        msgspec.json.decode(body, type=TrainingRequest)

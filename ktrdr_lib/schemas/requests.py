@@ -7,18 +7,24 @@ one with what only their door needs (a strategy name, a task id, the strategy's 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 __all__ = ["TrainingRequest"]
+
+Name = Annotated[str, Meta(max_length=64)]
+"""A symbol, timeframe or logger name as a request carries it."""
 
 
 class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What to train on and how, on top of what the strategy file says (where it trains, the
     mode, is the orchestrator's choice, not part of the request).
 
-    Every field is optional: ``None`` (or the default) keeps the strategy's own choice.
+    Every field is optional: ``None`` (or the default) keeps the strategy's own choice. The
+    bounds on the fields are what an HTTP body may carry at all; the server's own caps
+    (:mod:`ktrdr_lib.pipeline.limits`) are checked when the run is resolved.
     :func:`~ktrdr_lib.pipeline.context.build_training_context` checks every field and says what
     is wrong with which.
 
@@ -48,18 +54,18 @@ class TrainingRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         5
     """
 
-    symbols: list[str] | None = None
-    timeframes: list[str] | None = None
-    start_date: str | None = None
-    end_date: str | None = None
-    overrides: dict[str, Any] | None = None
-    epochs: int | None = None
-    seed: int = 42
+    symbols: Annotated[list[Name], Meta(max_length=1000)] | None = None
+    timeframes: Annotated[list[Name], Meta(max_length=64)] | None = None
+    start_date: Annotated[str, Meta(max_length=40)] | None = None
+    end_date: Annotated[str, Meta(max_length=40)] | None = None
+    overrides: Annotated[dict[str, Any], Meta(max_length=1000)] | None = None
+    epochs: Annotated[int, Meta(ge=1, le=10_000_000)] | None = None
+    seed: Annotated[int, Meta(ge=0, le=2**32 - 1)] = 42
     detailed_analytics: bool = False
-    loggers: list[str] | None = None
-    num_cpus: float | None = None
-    num_gpus: float | None = None
-    placebo_runs: int = 0
+    loggers: Annotated[list[Name], Meta(max_length=8)] | None = None
+    num_cpus: Annotated[float, Meta(ge=0, le=1024)] | None = None
+    num_gpus: Annotated[float, Meta(ge=0, le=1024)] | None = None
+    placebo_runs: Annotated[int, Meta(ge=0, le=50)] = 0
 
     def merged_overrides(self) -> dict[str, Any]:
         """``overrides`` with ``epochs`` folded in."""
