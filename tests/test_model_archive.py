@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import msgspec
@@ -174,3 +176,94 @@ def test_bad_name_and_missing_directory(version_dir: Path, tmp_path: Path) -> No
     (version_dir / "scaler.json").unlink()
     with pytest.raises(DataError, match=r"missing scaler\.json"):
         pack_model_version(version_dir)
+
+
+def _gz_after_header(kind: bytes, name: str, announced: int, present: int) -> bytes:
+    """A gzip'd tar stream: one header of ``kind`` announcing ``announced`` bytes, followed by
+    ``present`` zero bytes (a few KB once compressed)."""
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = announced
+    header = info.tobuf(format=tarfile.USTAR_FORMAT)
+    return gzip.compress(header + bytes(present))
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "what"),
+    [
+        (tarfile.XHDTYPE, "././@PaxHeader", "a PAX extended header"),
+        (tarfile.XGLTYPE, "././@PaxHeader", "a PAX global header"),
+        (tarfile.GNUTYPE_LONGNAME, "././@LongLink", "a GNU long name"),
+        (tarfile.REGTYPE, "weights.pt", "more than 1048576 bytes"),
+    ],
+)
+def test_a_huge_header_payload_is_refused_before_it_is_read(
+    tmp_path: Path, kind: bytes, name: str, what: str
+) -> None:
+    # The header announces 1 GiB; 16 MiB of it are really there. Reading the header's payload
+    # (what tarfile does before it shows the member) would hold at least those 16 MiB.
+    data = _gz_after_header(kind, name, announced=1 << 30, present=16 << 20)
+    assert len(data) < 64 << 10
+    local = ModelStore(tmp_path / "local")
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=what):
+            import_model_archive(
+                data, sha256_hex(data), store=local, name="demo", max_bytes=1 << 20
+            )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20
+    assert local.versions("demo") == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [
+        (tarfile.LNKTYPE, "a hard link"),
+        (tarfile.SYMTYPE, "a symbolic link"),
+        (tarfile.CHRTYPE, "a character device"),
+        (tarfile.BLKTYPE, "a block device"),
+        (tarfile.FIFOTYPE, "a FIFO"),
+        (tarfile.DIRTYPE, "a directory"),
+        (tarfile.CONTTYPE, "a contiguous file"),
+        (tarfile.GNUTYPE_SPARSE, "a GNU sparse file"),
+    ],
+)
+def test_only_plain_regular_files_are_members(tmp_path: Path, kind: bytes, what: str) -> None:
+    data = _gz_after_header(kind, "weights.pt", announced=0, present=1024)
+    with pytest.raises(DataError, match=rf"'weights\.pt' is not a regular file but {what}"):
+        import_model_archive(
+            data, sha256_hex(data), store=ModelStore(tmp_path / "local"), name="demo"
+        )
+
+
+def test_a_member_cut_short_or_a_broken_header_is_refused(
+    version_dir: Path, tmp_path: Path
+) -> None:
+    local = ModelStore(tmp_path / "local")
+    cut = _gz_after_header(tarfile.REGTYPE, "weights.pt", announced=4096, present=100)
+    with pytest.raises(DataError, match=r"'weights\.pt' is cut short"):
+        import_model_archive(cut, sha256_hex(cut), store=local, name="demo")
+    body, _ = pack_model_version(version_dir)
+    raw = bytearray(gzip.decompress(body))
+    raw[148:156] = b"0000000\0"  # the first header's checksum
+    broken = gzip.compress(bytes(raw))
+    with pytest.raises(DataError, match=r"not a valid tar\.gz \(bad checksum\)"):
+        import_model_archive(broken, sha256_hex(broken), store=local, name="demo")
+    assert local.versions("demo") == []
+
+
+def test_an_archive_declaring_a_huge_network_is_refused_before_it_is_built(
+    version_dir: Path, tmp_path: Path
+) -> None:
+    files = {name: (version_dir / name).read_bytes() for name in ARCHIVE_FILES}
+    config = msgspec.json.decode(files["model_config.json"])
+    config["model_spec"]["architecture"]["hidden_layers"] = [1_000_000, 1_000_000]  # 4 TB
+    files["model_config.json"] = msgspec.json.encode(config)
+    hostile = _tar(files)
+    local = ModelStore(tmp_path / "local")
+    with pytest.raises(DataError, match=r"does not load: .*trainable parameters \(mlp\)"):
+        import_model_archive(hostile, sha256_hex(hostile), store=local, name="demo")
+    assert local.versions("demo") == []

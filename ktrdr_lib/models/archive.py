@@ -8,11 +8,15 @@ An archive holds exactly the files of a version directory (``weights.pt``,
 ``metadata.json``) at its root, as regular files, sorted by name, with zeroed times and owners,
 so packing the same directory twice gives the same bytes (and the same checksum).
 
-Importing never trusts the archive: the checksum is checked before anything is read; every
-member must be one of the known file names (no directories, links, devices or paths, so
-nothing can land outside the target), appear once, and stay within a size limit; the unpacked
-version must load as a model. It is then published as the next version of ``name`` by the
-store's temp-directory-and-rename protocol, so it is never seen half-written.
+Importing never trusts the archive: the checksum is checked before anything is read (it proves
+the bytes are those the sender announced, not who sent them); every member must be a plain
+regular file (no directories, links, devices, PAX or GNU long-name headers) with one of the
+known file names (no paths, so nothing can land outside the target), appear once, and fit the
+size limit, all checked from its header before anything after it is decompressed; the unpacked
+version must load as a model (whose declared network is checked against its features and
+:data:`~ktrdr_lib.models.store.MAX_MODEL_PARAMETERS` before it is built). It is then published
+as the next version of ``name`` by the store's temp-directory-and-rename protocol, so it is
+never seen half-written.
 
 Example:
     >>> body, digest = pack_model_version(store.root / "rsi_mlp" / "v3")  # doctest: +SKIP
@@ -171,34 +175,76 @@ def import_model_archive(
 
 
 def _read_members(data: bytes, *, max_bytes: int) -> dict[str, bytes]:
-    """The archive's files by name, after checking every member."""
+    """The archive's files by name, after checking every member.
+
+    The tar stream is read header by header from a gzip stream that never decompresses more
+    than it is asked for (``tarfile`` itself would read a PAX or GNU long-name header's payload,
+    of any announced size, before its caller sees the member). A header is refused before
+    anything after it is read unless it is a plain regular file with a known name, seen once,
+    whose size fits what is left of ``max_bytes``; the archive ends at the first zero block.
+    """
     allowed = frozenset((*ARCHIVE_FILES, *OPTIONAL_ARCHIVE_FILES))
     files: dict[str, bytes] = {}
-    total = 0
+    left = max_bytes
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            for member in tar:
-                if member.name not in allowed:
-                    raise _bad(f"unexpected member {member.name!r}")
-                if not member.isreg():
-                    raise _bad(f"member {member.name!r} is not a regular file")
-                if member.name in files:
-                    raise _bad(f"member {member.name!r} appears twice")
-                total += member.size
-                if total > max_bytes:
-                    raise _bad(f"it unpacks to more than {max_bytes} bytes")
-                extracted = tar.extractfile(member)
-                if extracted is None:
-                    raise _bad(f"member {member.name!r} cannot be read")
-                files[member.name] = extracted.read()
+        with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as stream:
+            while True:
+                block = stream.read(tarfile.BLOCKSIZE)
+                if not block.strip(b"\0"):  # end-of-archive (or a stream cut short)
+                    break
+                member = tarfile.TarInfo.frombuf(block, "utf-8", "strict")
+                _check_member(member, allowed=allowed, seen=files, left=left, limit=max_bytes)
+                content = stream.read(member.size)
+                if len(content) != member.size:
+                    raise _bad(f"member {member.name!r} is cut short")
+                left -= member.size
+                stream.read(-member.size % tarfile.BLOCKSIZE)  # padding to a whole block
+                files[member.name] = content
     except KtrdrError:
         raise
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+    except (tarfile.TarError, EOFError, zlib.error, OSError, UnicodeDecodeError) as exc:
         raise _bad(f"it is not a valid tar.gz ({exc})") from exc
     missing = [name for name in ARCHIVE_FILES if name not in files]
     if missing:
         raise _bad(f"missing {', '.join(missing)}")
     return files
+
+
+def _check_member(
+    member: tarfile.TarInfo,
+    *,
+    allowed: frozenset[str],
+    seen: dict[str, bytes],
+    left: int,
+    limit: int,
+) -> None:
+    """Refuse a header before its payload is read (see :func:`_read_members`)."""
+    if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+        kind = _MEMBER_KINDS.get(member.type, f"type {member.type!r}")
+        raise _bad(f"member {member.name!r} is not a regular file but {kind}")
+    if member.name not in allowed:
+        raise _bad(f"unexpected member {member.name!r}")
+    if member.name in seen:
+        raise _bad(f"member {member.name!r} appears twice")
+    if not 0 <= member.size <= left:
+        raise _bad(f"it unpacks to more than {limit} bytes (member {member.name!r})")
+
+
+_MEMBER_KINDS = {
+    tarfile.DIRTYPE: "a directory",
+    tarfile.SYMTYPE: "a symbolic link",
+    tarfile.LNKTYPE: "a hard link",
+    tarfile.CHRTYPE: "a character device",
+    tarfile.BLKTYPE: "a block device",
+    tarfile.FIFOTYPE: "a FIFO",
+    tarfile.CONTTYPE: "a contiguous file",
+    tarfile.XHDTYPE: "a PAX extended header",
+    tarfile.XGLTYPE: "a PAX global header",
+    tarfile.SOLARIS_XHDTYPE: "a Solaris extended header",
+    tarfile.GNUTYPE_LONGNAME: "a GNU long name",
+    tarfile.GNUTYPE_LONGLINK: "a GNU long link name",
+    tarfile.GNUTYPE_SPARSE: "a GNU sparse file",
+}
 
 
 def _merged_metadata(raw: bytes, extra: dict[str, Any]) -> bytes:
