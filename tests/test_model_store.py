@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -14,10 +15,10 @@ import torch
 
 from ktrdr_lib.errors import ConfigError, DataError, NotFoundError
 from ktrdr_lib.models.predictor import ModelPredictor
-from ktrdr_lib.models.store import ModelStore, list_models, load_model
+from ktrdr_lib.models.store import ModelStore, list_models, load_model, network_parameters
 from ktrdr_lib.paths import models_dir
 from ktrdr_lib.strategy.spec import ArchitectureSpec, ModelSpec
-from ktrdr_lib.training.module import FuzzyMLP
+from ktrdr_lib.training.module import FuzzyMLP, build_network
 from ktrdr_lib.training.scaling import FeatureScaler
 
 FEATURES = ["1h_rsi_low", "1h_rsi_high", "1h_sma_near", "1h_sma_far"]
@@ -364,3 +365,60 @@ def test_describe_lists_versions_with_the_latest_metrics_and_strategy(tmp_path: 
         store.describe("nope")
     with pytest.raises(ConfigError, match="identifier"):
         store.describe("../rsi_mlp")
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"architecture": {"hidden_layers": [8, 4]}},
+        {"type": "lstm", "architecture": {"sequence_length": 5, "hidden_size": 7, "num_layers": 3}},
+        {"type": "gru", "architecture": {"sequence_length": 5, "hidden_size": 6, "num_layers": 1}},
+    ],
+)
+@pytest.mark.parametrize(("n_features", "n_outputs"), [(4, 3), (2, 1)])
+def test_network_parameters_counts_what_build_network_builds(
+    model: dict[str, Any], n_features: int, n_outputs: int
+) -> None:
+    spec = msgspec.convert(model, ModelSpec)
+    built = build_network(spec, n_features, n_outputs)
+    assert network_parameters(spec, n_features, n_outputs) == sum(
+        parameter.numel() for parameter in built.parameters() if parameter.requires_grad
+    )
+
+
+def _declare(path: Path, **changes: Any) -> None:
+    """Rewrite a stored version's model_config.json with ``changes`` (``model_spec`` merged)."""
+    config = msgspec.json.decode((path / "model_config.json").read_bytes())
+    config["model_spec"] = {**config["model_spec"], **changes.pop("model_spec", {})}
+    (path / "model_config.json").write_bytes(msgspec.json.encode({**config, **changes}))
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        # 10^12 parameters (4 TB): building it would fail to allocate, or take the machine down
+        (
+            {"model_spec": {"architecture": {"hidden_layers": [1_000_000, 1_000_000]}}},
+            "network of 1,000,009,000,003 trainable parameters (mlp), more than the 100,000,000",
+        ),
+        (
+            {
+                "model_spec": {
+                    "type": "lstm",
+                    "architecture": {"sequence_length": 2, "hidden_size": 1, "num_layers": 10**9},
+                }
+            },
+            "1000000000 hidden layers, more than the 256",
+        ),
+        ({"n_features": 3}, "expected a list of 3 feature names"),
+        ({"n_features": 0}, "0 inputs"),
+    ],
+)
+def test_a_declared_network_is_checked_before_it_is_built(
+    tmp_path: Path, changes: dict[str, Any], reason: str
+) -> None:
+    store = ModelStore(tmp_path)
+    saved = save(store, trained_predictor())
+    _declare(saved.path, **changes)
+    with pytest.raises(DataError, match=re.escape(reason)):
+        store.load("rsi_mlp")

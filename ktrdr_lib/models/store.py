@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,20 @@ from ktrdr_lib.strategy.spec import ModelSpec, model_name
 from ktrdr_lib.training.module import CLASS_NAMES, FuzzyMLP
 from ktrdr_lib.training.scaling import FeatureScaler
 
-__all__ = ["ModelStore", "SavedModel", "list_models", "load_model"]
+__all__ = [
+    "MAX_MODEL_LAYERS",
+    "MAX_MODEL_PARAMETERS",
+    "ModelStore",
+    "SavedModel",
+    "list_models",
+    "load_model",
+    "network_parameters",
+]
+
+# What a stored model's model_config.json may declare; checked before the network is built,
+# since a version may come from a host's archive. Far above what trains on one machine.
+MAX_MODEL_PARAMETERS = 100_000_000  # 400 MB of float32 weights
+MAX_MODEL_LAYERS = 256  # hidden MLP layers, or stacked LSTM/GRU layers
 
 
 @dataclass(frozen=True)
@@ -161,7 +175,10 @@ class ModelStore:
         Raises:
             ConfigError: when ``name`` is not an identifier.
             NotFoundError: unknown name or version; the message lists what exists.
-            DataError: a file of the version is missing or corrupt; the message names it.
+            DataError: a file of the version is missing or corrupt, or its
+                ``model_config.json`` declares a network that does not match its features or
+                is bigger than :data:`MAX_MODEL_PARAMETERS` / :data:`MAX_MODEL_LAYERS` (checked
+                before the network is built); the message names the file.
         """
         path, version = self._version_dir(name, version)
         model_config = read_json(path / MODEL_CONFIG)
@@ -174,15 +191,20 @@ class ModelStore:
             classes = tuple(str(name) for name in model_config.get("classes") or CLASS_NAMES)
         except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:
             raise corrupt(path / MODEL_CONFIG, exc) from exc
+        n_outputs = 1 if task == "regression" else len(classes)
+        _check_network_size(path / MODEL_CONFIG, model_spec, n_features, n_outputs)
+        feature_names = read_json(path / FEATURES)
+        if not isinstance(feature_names, list) or len(feature_names) != n_features:
+            raise corrupt(
+                path / FEATURES,
+                f"expected a list of {n_features} feature names, as model_config.json declares",
+            )
         module = FuzzyMLP(
             model_spec, n_features, regression=task == "regression", class_names=classes
         )
         load_weights(module, path / WEIGHTS)
         module.eval()
         scaler_data = read_json(path / SCALER)
-        feature_names = read_json(path / FEATURES)
-        if not isinstance(feature_names, list) or len(feature_names) != n_features:
-            raise corrupt(path / FEATURES, f"expected a list of {n_features} feature names")
         try:
             scaler = None if scaler_data is None else FeatureScaler.from_dict(scaler_data)
         except DataError as exc:
@@ -349,6 +371,58 @@ class ModelStore:
                 f"model {name!r} has no version {version!r} in {self.root} (versions: {listed})."
             )
         return self.root / name / f"v{chosen}", chosen
+
+
+def network_parameters(model_spec: ModelSpec, n_features: int, n_outputs: int) -> int:
+    """The trainable parameters of the network ``model_spec`` describes, counted without
+    building it (:func:`~ktrdr_lib.training.module.build_network` builds the same layers).
+
+    Example:
+        >>> spec = msgspec.convert({"architecture": {"hidden_layers": [4]}}, ModelSpec)
+        >>> network_parameters(spec, 3, 3)  # (3·4 + 4) + (4·3 + 3)
+        31
+    """
+    architecture = model_spec.architecture
+    if model_spec.type in ("lstm", "gru"):
+        gates = 4 if model_spec.type == "lstm" else 3
+        hidden = architecture.hidden_size
+        recurrent = sum(
+            gates * hidden * ((n_features if layer == 0 else hidden) + hidden + 2)
+            for layer in range(architecture.num_layers)
+        )
+        return recurrent + hidden * n_outputs + n_outputs
+    widths = [n_features, *architecture.hidden_layers, n_outputs]
+    return sum(width_in * width + width for width_in, width in pairwise(widths))
+
+
+def _check_network_size(
+    config_path: Path, model_spec: ModelSpec, n_features: int, n_outputs: int
+) -> None:
+    """Refuse a declared network too big to build, before anything is allocated: a stored
+    version may have come from an archive nobody here wrote."""
+    architecture = model_spec.architecture
+    layers = (
+        architecture.num_layers
+        if model_spec.type in ("lstm", "gru")
+        else len(architecture.hidden_layers)
+    )
+    if layers > MAX_MODEL_LAYERS:
+        raise corrupt(
+            config_path,
+            f"it declares {layers} hidden layers, more than the {MAX_MODEL_LAYERS} a stored "
+            "model may have",
+        )
+    if n_outputs < 1 or n_features < 1:
+        raise corrupt(
+            config_path, f"it declares {n_features} inputs and {n_outputs} outputs (need >= 1)"
+        )
+    count = network_parameters(model_spec, n_features, n_outputs)
+    if count > MAX_MODEL_PARAMETERS:
+        raise corrupt(
+            config_path,
+            f"it declares a network of {count:,} trainable parameters ({model_spec.type}), more "
+            f"than the {MAX_MODEL_PARAMETERS:,} a stored model may have",
+        )
 
 
 def load_model(name: str, version: int | None = None, *, root: Path | None = None) -> LoadedModel:
