@@ -189,8 +189,9 @@ def performance_response(
     task_id: str, result: TrainingResult, saved: ModelInfo | None = None
 ) -> PerformanceResponse:
     """The v1 performance answer of a completed run's TrainingResult (plus the richer figures
-    beside the v1 ones); ``saved`` is the listing of the model version the run saved, which
-    gives ``model_info`` its parameter count and architecture."""
+    beside the v1 ones, its honest ``evaluation`` among them); ``saved`` is the listing of the
+    model version the run saved, which gives ``model_info`` its parameter count and
+    architecture."""
     tm = result.training_metrics
     test = result.test_metrics
     training = {
@@ -238,6 +239,7 @@ def performance_response(
         validation_metrics=validation,
         feature_report=result.data_summary.feature_report,
         resource_usage=result.resource_usage,
+        evaluation=result.evaluation,
         regression_metrics=(
             None
             if result.validation_regression is None or result.test_regression is None

@@ -29,6 +29,7 @@ from .builders import make_result
 from .conftest import REGRESSION_STRATEGY, SMALL_STRATEGY
 
 API = "/api/v1"
+LOCAL = "http://127.0.0.1:8000"  # without a token the API answers only this machine's names
 START = {"symbols": ["SYNTH"], "timeframes": ["1h"], "strategy_name": "small_test"}
 
 
@@ -74,7 +75,8 @@ def make_client(
         options.setdefault("data_dir", synthetic_data_dir)
         options.setdefault("progress_interval", 0.05)
         kwargs.setdefault("shutdown_grace_s", 30.0)
-        client: TestClient[Any] = TestClient(create_app(orchestrator_options=options, **kwargs))
+        app = create_app(orchestrator_options=options, **kwargs)
+        client: TestClient[Any] = TestClient(app, base_url=LOCAL)
         client.__enter__()
         client.event_hooks = {"request": [], "response": [_no_server_error]}
         clients.append(client)
@@ -352,7 +354,7 @@ def _result(response: httpx.Response) -> TrainingResult:
 
 
 def test_result_route_answers_the_full_result_of_a_completed_run(client: TestClient[Any]) -> None:
-    op_id = start(client, epochs=1)
+    op_id = start(client, epochs=1, placebo_runs=1)
     follow(client, op_id)
     result = _result(client.get(f"{API}/operations/{op_id}/result"))
     assert result == client.app.state.orchestrator.result(op_id)
@@ -362,6 +364,20 @@ def test_result_route_answers_the_full_result_of_a_completed_run(client: TestCli
     perf = client.get(f"{API}/trainings/{op_id}/performance").json()
     assert perf["test_metrics"]["test_accuracy"] == result.test_metrics.accuracy
     assert perf["model_info"]["model_id"] == result.artifacts.model_id
+
+    # The honest comparison, on both routes: the start body's placebo_runs trained a placebo
+    evaluation = result.evaluation
+    assert evaluation is not None and evaluation.economics is not None
+    assert perf["evaluation"] == msgspec.to_builtins(evaluation)
+    assert perf["evaluation"]["headline"].startswith(
+        f"test accuracy {result.test_metrics.accuracy:.3f} vs "
+    )
+    assert set(perf["evaluation"]["economics"]) >= {"model", "buy_and_hold", "cost_source"}
+    assert evaluation.placebo_runs == 1 and evaluation.placebo is not None
+    [placebo_id] = evaluation.placebo.operation_ids
+    placebo = client.get(f"{API}/operations/{placebo_id}").json()["data"]
+    assert placebo["status"] == "completed" and placebo["metadata"]["placebo_of"] == op_id
+    assert perf["evaluation"]["placebo"]["scores"] == evaluation.placebo.scores
 
 
 def _wait_until_running(client: TestClient[Any], op_id: str) -> None:
@@ -431,6 +447,8 @@ def test_result_route_for_failed_and_interrupted_runs(
         ({**START, "unexpected": 1}, "unexpected"),
         ({**START, "overrides": {"epochs": 0}}, "epochs"),
         ({**START, "timeframes": ["7q"]}, "timeframe"),
+        ({**START, "placebo_runs": 51}, "placebo_runs"),
+        ({**START, "placebo_runs": -1}, "placebo_runs"),
     ],
 )
 def test_bad_start_bodies_name_the_field(
@@ -491,6 +509,14 @@ def test_performance_of_a_regression_run_has_its_own_block(
         assert figures["zero_baseline_mae"] > 0 and figures["mean_baseline_mae"] > 0
     result = client.get(f"{API}/operations/{op_id}/result").json()
     assert result["test_metrics"] is None and result["test_regression"]["samples"] > 0
+    assert perf["evaluation"] == result["evaluation"]
+    assert perf["evaluation"]["score_name"] == "mae"
+    assert [b["name"] for b in perf["evaluation"]["baselines"]] in (
+        ["zero", "train_mean"],
+        ["train_mean", "zero"],
+    )
+    assert perf["evaluation"]["placebo_runs"] == 0
+    assert perf["evaluation"]["placebo_note"].startswith("no placebo run")
 
 
 def test_malformed_json_and_bad_queries(client: TestClient[Any]) -> None:
@@ -582,12 +608,12 @@ GUARDED = [
 def test_token_guards_every_route_but_health(
     make_client: Callable[..., TestClient[Any]],
 ) -> None:
-    client = make_client(api_token="s3cret-token")
+    client = make_client(api_token="s3cret-token-0123456789")
     for method, path, body in GUARDED:
         for headers in (
             {},
             {"Authorization": "Bearer wrong"},
-            {"Authorization": "Basic s3cret-token"},
+            {"Authorization": "Basic s3cret-token-0123456789"},
             {"Authorization": "Bearer"},
         ):
             response = client.request(method, API + path, json=body, headers=headers)
@@ -595,7 +621,7 @@ def test_token_guards_every_route_but_health(
             assert response.headers["www-authenticate"] == "Bearer"
     assert client.get(f"{API}/health").status_code == 200
 
-    authorised = {"Authorization": "Bearer s3cret-token"}
+    authorised = {"Authorization": "Bearer s3cret-token-0123456789"}
     assert client.get(f"{API}/operations", headers=authorised).status_code == 200
     assert client.get(f"{API}/strategies", headers=authorised).status_code == 200
     assert_error(client.get(f"{API}/operations/op_x", headers=authorised), 404)

@@ -13,7 +13,12 @@ from msgspec import Meta
 
 from ktrdr_lib.errors import StrategyProblem
 from ktrdr_lib.schemas.requests import TrainingRequest
-from ktrdr_lib.schemas.results import FeatureReport, RegressionMetrics, ResourceUsage
+from ktrdr_lib.schemas.results import (
+    FeatureReport,
+    HonestEvaluation,
+    RegressionMetrics,
+    ResourceUsage,
+)
 from ktrdr_lib.schemas.status import TrainingMode
 from ktrdr_lib.schemas.strategies import StrategyLayout, StrategyListing, StrategyNotice
 
@@ -119,8 +124,12 @@ class PerformanceModelInfo(_Out, frozen=True, kw_only=True):
 
 class PerformanceResponse(_Out, frozen=True, kw_only=True):
     """v1 ``GET /trainings/{task_id}/performance``, plus ``feature_report`` (which inputs were
-    dead or constant on the training rows) and ``resource_usage`` (device, the run's peak
-    memory and the seconds each phase took)."""
+    dead or constant on the training rows), ``resource_usage`` (device, the run's peak
+    memory and the seconds each phase took) and ``evaluation``: the honest comparison (the
+    model against the strongest baseline its label kind has, the signal economics on the test
+    split beside buy-and-hold and that baseline, the placebo runs), the TrainingResult's own
+    ``evaluation``; its ``headline`` says it in one line. ``test_metrics`` keeps v1's figures
+    (``majority_baseline_accuracy`` among them), which are not the headline."""
 
     success: bool
     task_id: str
@@ -132,6 +141,7 @@ class PerformanceResponse(_Out, frozen=True, kw_only=True):
     feature_report: FeatureReport | None = None
     regression_metrics: RegressionBlock | None = None
     resource_usage: ResourceUsage | None = None
+    evaluation: HonestEvaluation | None = None
 
 
 class RegressionBlock(_Out, frozen=True, kw_only=True):
