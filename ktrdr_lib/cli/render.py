@@ -20,15 +20,22 @@ terminal the table of its trials redrawn in place, elsewhere a line each time a 
     [trial 0] running · epoch 1/2 · val_loss 0.9123 · learning_rate=0.01
 
 and ends with the ranking on stdout (:func:`sweep_ranking_text`). The summary of a run (on
-stdout)::
+stdout) leads with the honest comparison (the model against its strongest baseline, the
+signal economics, the placebo runs)::
 
-    strategy        small_test  (SYNTH 1h, base 1h)
-    operation       op_training_...  mode local
-    samples         {'train': 1210, 'validation': 403, 'test': 404}  features 12
-    labels (train)  {'BUY': 402, 'HOLD': 398, 'SELL': 410}
-    epochs          2 (best 2, early stopped False) in 1.3s
-    final loss      train 0.9012  val 0.9120
-    test            accuracy 0.412  f1 0.388  loss 1.0521  majority-class baseline 0.351
+    evaluation      test accuracy 0.730 vs 0.798 for swing_state_retrace (the strongest ...
+    baselines       accuracy (f1): swing_state_retrace 0.798 (0.524) · swing_state 0.755 ...
+    economics       test split, 593 bars: BUY +1, SELL −1, HOLD 0; a position taken at a ...
+      model         return  +18.9 % · a year ... · Sharpe  4.92 · max drawdown -12.8 % · ...
+      buy and hold  return  +72.8 % · ...
+      baseline      return  +11.7 % · ... (swing_state_retrace)
+      costs         none: the strategy has no decisions.cost_model (cost 0)
+    placebo         no placebo run: pass placebo_runs=N (ktrdr train --placebo N) to ...
+    operation       op_training_... (completed, mode local)
+    strategy        small_test (SYNTH 1h, base 1h)
+    samples         train 1,769 · validation 571 · test 593 · features 18
+    ...
+    test            accuracy 0.730 · f1 0.476 · loss 0.6800 · majority-class baseline 0.678
     model           small_test/v1  /home/me/.ktrdr/models/small_test/v1
 """
 
@@ -260,7 +267,8 @@ def summary_text(record: OperationSnapshot) -> str:
 
 
 def operation_text(record: OperationSnapshot) -> str:
-    """``operations show``: the operation, its request, progress, outcome and result."""
+    """``operations show``: the operation, its request, progress, outcome and result (with
+    the honest comparison's headline and placebo note)."""
     params = record.metadata.get("parameters") or {}
     progress = record.progress
     request = (
@@ -287,6 +295,10 @@ def operation_text(record: OperationSnapshot) -> str:
         accuracy = number_text(test.accuracy if test is not None else None, 3)
         model = record.result.artifacts.model_id or "-"
         lines.append(f"result      test accuracy {accuracy}  model {model}")
+        evaluation = record.result.evaluation
+        if evaluation is not None:
+            lines.append(f"evaluation  {evaluation.headline}")
+            lines.append(f"placebo     {evaluation.placebo_note}")
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,9 @@ say the same thing the same way.
   epochs, test accuracy 0.61``, ``Cancelled after epoch 3: <reason>``, ``Stopped after epoch
   5 (graceful): model saved``);
 * the one summary of a run: :func:`summary_rows` gives ``(label, value)`` rows, which
-  :func:`table_text` and :func:`table_html` lay out.
+  :func:`table_text` and :func:`table_html` lay out; it leads with the honest comparison
+  (:func:`evaluation_rows`: the model against its strongest baseline, the signal economics,
+  the placebo runs).
 
 Example:
     >>> from ktrdr_lib.schemas.progress import ProgressSnapshot
@@ -41,12 +43,15 @@ from ktrdr_lib.schemas.status import FINAL_STATUSES
 if TYPE_CHECKING:
     from ktrdr_lib.schemas.operations import OperationSnapshot
     from ktrdr_lib.schemas.progress import ProgressSnapshot
+    from ktrdr_lib.schemas.results import HonestEvaluation, SignalEconomics
 
 __all__ = [
     "device_line",
     "device_text",
     "duration_text",
+    "economics_text",
     "epoch_line",
+    "evaluation_rows",
     "final_line",
     "metrics_text",
     "number_text",
@@ -54,6 +59,7 @@ __all__ = [
     "phase_line",
     "position_text",
     "progress_line",
+    "return_text",
     "summary_rows",
     "table_html",
     "table_text",
@@ -138,6 +144,107 @@ def device_text(snap: ProgressSnapshot) -> str:
     return text
 
 
+def return_text(value: float | None) -> str:
+    """A fraction as a signed percentage (``+12.3 %``); ``–`` when unknown.
+
+    Example:
+        >>> return_text(0.1234), return_text(-0.02), return_text(None)
+        ('+12.3 %', '-2.0 %', '–')
+    """
+    return f"{100 * value:+.1f} %" if isinstance(value, int | float) else "–"
+
+
+def _share_text(value: float | None) -> str:
+    return f"{100 * value:.1f} %" if isinstance(value, int | float) else "–"
+
+
+def economics_text(figures: SignalEconomics) -> str:
+    """What a position series earned on the test split, in one line whose figures line up
+    with the same line of another series (fixed widths).
+
+    Example:
+        >>> from ktrdr_lib.schemas.results import SignalEconomics
+        >>> figures = SignalEconomics(
+        ...     bars=400, total_return=0.123, annualised_return=0.081, sharpe=0.853,
+        ...     max_drawdown=0.098, hit_rate=0.542, turnover=0.12, exposure=0.96,
+        ... )
+        >>> economics_text(figures).split(" · ")  # doctest: +NORMALIZE_WHITESPACE
+        ['return  +12.3 %', 'a year   +8.1 %', 'Sharpe  0.85', 'max drawdown  -9.8 %',
+         'hit rate  54.2 %', 'exposure  96.0 %', 'turnover 0.120']
+    """
+    text = (
+        f"return {return_text(figures.total_return):>8} · "
+        f"a year {return_text(figures.annualised_return):>8} · "
+        f"Sharpe {number_text(figures.sharpe, 2):>5} · "
+        f"max drawdown {return_text(-figures.max_drawdown):>7} · "
+        f"hit rate {_share_text(figures.hit_rate):>7} · "
+        f"exposure {_share_text(figures.exposure):>7} · "
+        f"turnover {number_text(figures.turnover, 3)}"
+    )
+    if figures.costs:
+        text += f" · costs {_share_text(figures.costs)}"
+    return text
+
+
+def _score_text(value: float | None, score_name: str) -> str:
+    return number_text(value, 5 if score_name == "mae" else 3)
+
+
+def evaluation_rows(evaluation: HonestEvaluation) -> list[tuple[str, str]]:
+    """The honest comparison's rows, which lead a run's summary (:func:`summary_rows`).
+
+    Args:
+        evaluation: the result's :class:`~ktrdr_lib.schemas.results.HonestEvaluation`.
+
+    Returns:
+        ``evaluation`` (the headline: the model against the strongest baseline its label
+        kind has); ``baselines`` (every baseline's score on the test rows, the strongest
+        first, with its macro F1 for a classifier); ``economics`` (the decision rules) with a
+        row each for the ``model``, ``buy and hold`` and the strongest ``baseline`` (when it
+        takes positions) and ``costs`` (where the cost came from), when the test split had
+        next bars; then ``placebo`` (what the placebo runs say, or how to ask for them) and
+        ``placebos`` (each placebo's score and return) when any completed. Sub-rows' labels
+        start with two spaces.
+
+    Example:
+        >>> rows = evaluation_rows(op.result().evaluation)   # doctest: +SKIP
+        >>> rows[1]                                          # doctest: +SKIP
+        ('baselines', 'accuracy (f1): swing_state_retrace 0.757 (0.702) · majority 0.512 (0.226)')
+    """
+    name = evaluation.score_name
+    rows = [("evaluation", evaluation.headline)]
+    if name == "mae":
+        scores = " · ".join(f"{b.name} {_score_text(b.score, name)}" for b in evaluation.baselines)
+        rows.append(("baselines", f"mae: {scores}"))
+    else:
+        scores = " · ".join(
+            f"{b.name} {_score_text(b.score, name)}"
+            + ("" if b.f1 is None else f" ({number_text(b.f1, 3)})")
+            for b in evaluation.baselines
+        )
+        rows.append(("baselines", f"{name} (f1): {scores}"))
+    economics = evaluation.economics
+    if economics is not None:
+        rules = "; ".join(economics.rules)
+        rows.append(("economics", f"test split, {economics.model.bars:,} bars: {rules}"))
+        rows.append(("  model", economics_text(economics.model)))
+        rows.append(("  buy and hold", economics_text(economics.buy_and_hold)))
+        if economics.strongest_baseline is not None:
+            baseline = economics_text(economics.strongest_baseline)
+            rows.append(("  baseline", f"{baseline} ({evaluation.strongest_baseline})"))
+        rows.append(("  costs", economics.cost_source))
+    rows.append(("placebo", evaluation.placebo_note))
+    placebo = evaluation.placebo
+    if placebo is not None and placebo.scores:
+        figures = f"{name} " + " · ".join(_score_text(s, name) for s in placebo.scores)
+        if placebo.total_returns:
+            figures += "; return " + " · ".join(return_text(r) for r in placebo.total_returns)
+        if placebo.note:
+            figures += f"; {placebo.note}"
+        rows.append(("  placebos", figures))
+    return rows
+
+
 # -- lines -----------------------------------------------------------------------------------
 
 
@@ -191,10 +298,14 @@ def _plural(count: int, word: str) -> str:
 
 
 def _test_figure(record: OperationSnapshot) -> str:
-    """``test accuracy 0.61`` (a regression: its directional accuracy); empty when untested."""
+    """The honest headline (the model against its strongest baseline) when the result has
+    one; else ``test accuracy 0.61`` (a regression: its directional accuracy); empty when
+    untested."""
     result = record.result
     if result is None:
         return ""
+    if result.evaluation is not None:
+        return result.evaluation.headline
     if result.test_metrics is not None:
         return f"test accuracy {number_text(result.test_metrics.accuracy, 2)}"
     if result.test_regression is not None:
@@ -216,7 +327,9 @@ def outcome_text(record: OperationSnapshot) -> str:
 
     Returns:
         ``Completed: 20 epochs, test accuracy 0.61`` (``(early stop)`` when early stopping
-        ended it); ``Stopped after epoch 5 (graceful): model saved, test accuracy 0.58`` for a
+        ended it; a result with its honest comparison gives that headline instead: ``test
+        accuracy 0.673 vs 0.757 for swing_state_retrace (the strongest baseline, no model):
+        -0.084``); ``Stopped after epoch 5 (graceful): model saved, test accuracy 0.58`` for a
         run stopped gracefully (it completes, with a cancellation reason on record);
         ``Cancelled after epoch 3: <reason>`` (or ``during <phase>`` before an epoch ended);
         ``Failed during <phase>: <error>``; ``Interrupted: <why>``. For a run still going, its
@@ -269,7 +382,10 @@ def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
         record: the operation, usually once it is final.
 
     Returns:
-        ``operation`` first; then, when there is a result, ``strategy``, ``samples`` and
+        The honest comparison first when the result has one (:func:`evaluation_rows`: the
+        headline, the model against the strongest baseline its label kind has, then the
+        baselines, the signal economics and the placebo runs); ``operation``; then, when
+        there is a result, ``strategy``, ``samples`` and
         ``labels (train)`` (when data was prepared), ``epochs``, ``training time``, ``phases``
         and ``memory`` (when the run measured them),
         ``train loss / acc``, ``val loss / acc``, ``test`` (when the run was evaluated, with
@@ -282,7 +398,9 @@ def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
         >>> print(table_text(rows))                           # doctest: +SKIP
     """
     result = record.result
-    rows = [("operation", f"{record.operation_id} ({record.status}, mode {record.mode})")]
+    evaluation = result.evaluation if result is not None else None
+    rows = [] if evaluation is None else evaluation_rows(evaluation)
+    rows.append(("operation", f"{record.operation_id} ({record.status}, mode {record.mode})"))
     if result is not None:
         info, tm, test = result.session_info, result.training_metrics, result.test_metrics
         data = result.data_summary
@@ -387,10 +505,10 @@ def table_text(rows: Sequence[tuple[str, str]]) -> str:
 
 
 def table_html(rows: Sequence[tuple[str, str]]) -> str:
-    """Rows as an HTML ``<table>`` (labels as left-aligned headers, text escaped)."""
+    """Rows as an HTML ``<table>`` (labels as left-aligned headers, text escaped; a label
+    that starts with spaces, a sub-row, is indented by half an em per space and not bold)."""
     cells = "".join(
-        f"<tr><th style='text-align:left;vertical-align:top;padding:1px 1em 1px 0;"
-        f"white-space:nowrap'>{html.escape(label)}</th>"
+        f"<tr>{_label_cell(label)}"
         f"<td style='text-align:left;overflow-wrap:anywhere'>{html.escape(value)}</td></tr>"
         for label, value in rows
     )
@@ -398,3 +516,12 @@ def table_html(rows: Sequence[tuple[str, str]]) -> str:
         "<table class='ktrdr-summary' style='max-width:100%;border-collapse:collapse;"
         f"line-height:1.4;color:var(--jp-ui-font-color1, inherit)'>{cells}</table>"
     )
+
+
+def _label_cell(label: str) -> str:
+    text = label.lstrip(" ")
+    indent = len(label) - len(text)
+    style = "text-align:left;vertical-align:top;padding:1px 1em 1px 0;white-space:nowrap"
+    if indent:
+        style += f";padding-left:{indent / 2:g}em;font-weight:normal"
+    return f"<th style='{style}'>{html.escape(text)}</th>"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import msgspec
+
 from ktrdr_lib.cli.render import (
     ProgressLine,
     figures_text,
@@ -16,8 +18,10 @@ from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.progress import DeviceResources, ProgressSnapshot
 from ktrdr_lib.schemas.results import (
     ArtifactsInfo,
+    BaselineFigures,
     ClassificationMetrics,
     DataSummary,
+    HonestEvaluation,
     ResourceUsage,
     SessionInfo,
     TrainingMetrics,
@@ -204,6 +208,41 @@ def test_one_operation() -> None:
         "error       data is bad: row 3: NaN; row 9: NaN",
         "result      test accuracy 0.751  model small_test/v1",
     ]
+
+
+def test_one_operation_gives_its_honest_headline() -> None:
+    evaluation = HonestEvaluation(
+        headline="test accuracy 0.751 vs 0.798 for swing_state_retrace (the strongest "
+        "baseline, no model): -0.047",
+        score_name="accuracy",
+        model_score=0.7512,
+        baselines=[BaselineFigures(name="swing_state_retrace", description="", score=0.798)],
+        strongest_baseline="swing_state_retrace",
+        edge=-0.047,
+    )
+    result = msgspec.structs.replace(_result(), evaluation=evaluation)
+    record = OperationSnapshot(
+        operation_id="op_1",
+        operation_type="training",
+        status="completed",
+        mode="local",
+        created_at="2026-01-01T00:00:00Z",
+        started_at=None,
+        finished_at=None,
+        metadata={},
+        progress=_snap(9, phase="save", percentage=100.0, message="Done"),
+        error_message=None,
+        cancellation_reason=None,
+        host_session_id=None,
+        result=result,
+    )
+    assert operation_text(record).splitlines()[-3:] == [
+        "result      test accuracy 0.751  model small_test/v1",
+        f"evaluation  {evaluation.headline}",
+        f"placebo     {evaluation.placebo_note}",
+    ]
+    # and the run's summary leads with it
+    assert summary_text(record).splitlines()[0] == f"evaluation      {evaluation.headline}"
 
 
 def test_small_pieces() -> None:

@@ -13,9 +13,14 @@ from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.progress import DeviceResources, ProgressSnapshot
 from ktrdr_lib.schemas.results import (
     ArtifactsInfo,
+    BaselineFigures,
     ClassificationMetrics,
+    EconomicsReport,
+    HonestEvaluation,
+    PlaceboReport,
     RegressionMetrics,
     ResourceUsage,
+    SignalEconomics,
     TrainingResult,
 )
 from ktrdr_lib.views import formatting as fmt
@@ -260,3 +265,160 @@ def test_a_regression_summary_shows_its_figures_beside_the_baselines() -> None:
         "zero mae 0.0131 · train-mean mae 0.0130, directional accuracy 0.512"
     )
     assert rows["train loss / dir. acc"] == "0.0002 / 0.550"
+
+
+# -- the honest comparison -------------------------------------------------------------------
+
+ECONOMICS = EconomicsReport(
+    model=SignalEconomics(
+        bars=593,
+        total_return=0.189,
+        annualised_return=0.081,
+        sharpe=0.853,
+        max_drawdown=0.128,
+        hit_rate=0.528,
+        turnover=0.17,
+        exposure=0.96,
+    ),
+    buy_and_hold=SignalEconomics(
+        bars=593, total_return=0.728, sharpe=1.5, max_drawdown=0.073, hit_rate=0.572, exposure=1
+    ),
+    strongest_baseline=SignalEconomics(
+        bars=593, total_return=-0.05, max_drawdown=0.2, turnover=0.295, exposure=1.0, costs=0.0123
+    ),
+    cost_source="decisions.cost_model.round_trip_cost = 0.002",
+    rules=["BUY +1, SELL −1, HOLD 0", "flat below decisions.confidence_threshold = 0.6"],
+)
+HEADLINE = (
+    "test accuracy 0.730 vs 0.798 for swing_state_retrace (the strongest baseline, no model): "
+    "-0.068"
+)
+
+
+def _evaluated(result: TrainingResult, **fields: Any) -> TrainingResult:
+    evaluation = HonestEvaluation(
+        headline=HEADLINE,
+        score_name="accuracy",
+        model_score=0.73,
+        baselines=[
+            BaselineFigures(name="swing_state_retrace", description="", score=0.798, f1=0.524),
+            BaselineFigures(name="majority", description="", score=0.6784, f1=0.269),
+        ],
+        strongest_baseline="swing_state_retrace",
+        edge=-0.068,
+        economics=ECONOMICS,
+        **fields,
+    )
+    return msgspec.structs.replace(result, evaluation=evaluation)
+
+
+def test_the_summary_leads_with_the_model_against_its_strongest_baseline() -> None:
+    result = _evaluated(_saved(_tested(make_result("op_1", epochs_completed=2), 0.73)))
+    rows = fmt.summary_rows(_record("completed", result))
+    assert rows[:9] == [
+        ("evaluation", HEADLINE),
+        (
+            "baselines",
+            "accuracy (f1): swing_state_retrace 0.798 (0.524) · majority 0.678 (0.269)",
+        ),
+        (
+            "economics",
+            (
+                "test split, 593 bars: BUY +1, SELL −1, HOLD 0; flat below "
+                "decisions.confidence_threshold = 0.6"
+            ),
+        ),
+        (
+            "  model",
+            (
+                "return  +18.9 % · a year   +8.1 % · Sharpe  0.85 · max drawdown -12.8 % · "
+                "hit rate  52.8 % · exposure  96.0 % · turnover 0.170"
+            ),
+        ),
+        (
+            "  buy and hold",
+            (
+                "return  +72.8 % · a year        – · Sharpe  1.50 · max drawdown  -7.3 % · "
+                "hit rate  57.2 % · exposure 100.0 % · turnover 0.000"
+            ),
+        ),
+        (
+            "  baseline",
+            (
+                "return   -5.0 % · a year        – · Sharpe     – · max drawdown -20.0 % · "
+                "hit rate       – · exposure 100.0 % · turnover 0.295 · costs 1.2 % "
+                "(swing_state_retrace)"
+            ),
+        ),
+        ("  costs", "decisions.cost_model.round_trip_cost = 0.002"),
+        ("placebo", result.evaluation.placebo_note if result.evaluation else ""),
+        ("operation", "op_1 (completed, mode local)"),
+    ]
+    # no placebo ran: the summary says so and how to ask for them
+    assert rows[7][1].startswith("no placebo run: pass placebo_runs=N (ktrdr train --placebo N)")
+    # the majority class is one more figure of the test row, not the headline
+    assert dict(rows)["test"].endswith("majority-class baseline 0.400")
+    # figures of the three position series line up in a text table
+    lines = fmt.table_text(rows).splitlines()
+    series = [line for line in lines if "return " in line]
+    assert len(series) == 3
+    assert len({line.index("Sharpe") for line in series}) == 1
+    assert len({line.index("turnover") for line in series}) == 1
+    # the view's headline says the same
+    assert fmt.outcome_text(_record("completed", result)) == f"Completed: 2 epochs, {HEADLINE}"
+    stopped = _record("completed", result, reason="enough")
+    assert fmt.outcome_text(stopped) == (
+        f"Stopped after epoch 2 (graceful): model saved, {HEADLINE}"
+    )
+
+
+def test_the_summary_gives_the_placebos_figures_when_they_ran() -> None:
+    placebo = PlaceboReport(
+        runs=3,
+        operation_ids=["op_p0", "op_p1", "op_p2"],
+        scores=[0.62, 0.71],
+        mean=0.665,
+        total_returns=[-0.16, 0.202],
+        sharpes=[None, 1.1],
+        note="placebo 3 failed: no data",
+    )
+    note = "2 placebo runs on random walks: accuracy 0.665 ± 0.064; edge +0.065, z +1.02"
+    result = _evaluated(make_result("op_1"), placebo_runs=3, placebo=placebo, placebo_note=note)
+    rows = dict(fmt.summary_rows(_record("completed", result)))
+    assert rows["placebo"] == note
+    assert rows["  placebos"] == (
+        "accuracy 0.620 · 0.710; return -16.0 % · +20.2 %; placebo 3 failed: no data"
+    )
+    # none completed: the note says why, and there are no figures to give
+    none_done = PlaceboReport(runs=2, operation_ids=["op_p0", "op_p1"])
+    result = _evaluated(make_result("op_1"), placebo_runs=2, placebo=none_done)
+    assert "  placebos" not in dict(fmt.summary_rows(_record("completed", result)))
+
+
+def test_a_regression_summary_leads_with_its_mae_against_the_better_baseline() -> None:
+    evaluation = HonestEvaluation(
+        headline="test MAE 0.01230 vs 0.01300 for train_mean (the strongest baseline): "
+        "+0.00070 better",
+        score_name="mae",
+        model_score=0.0123,
+        baselines=[
+            BaselineFigures(name="train_mean", description="", score=0.013),
+            BaselineFigures(name="zero", description="", score=0.0131),
+        ],
+        strongest_baseline="train_mean",
+        edge=0.0007,
+    )
+    result = msgspec.structs.replace(make_result("op_r"), evaluation=evaluation)
+    rows = fmt.summary_rows(record_of(result))
+    assert rows[:3] == [
+        ("evaluation", evaluation.headline),
+        ("baselines", "mae: train_mean 0.01300 · zero 0.01310"),
+        ("placebo", evaluation.placebo_note),
+    ]  # no economics without next-bar returns
+
+
+def test_html_tables_indent_sub_rows() -> None:
+    markup = fmt.table_html([("economics", "e"), ("  model", "m")])
+    assert "<th style='text-align:left;vertical-align:top;padding:1px 1em 1px 0;" in markup
+    assert "padding-left:1em;font-weight:normal'>model</th>" in markup
+    assert ">economics</th>" in markup and "font-weight:normal'>economics" not in markup

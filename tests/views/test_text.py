@@ -10,6 +10,7 @@ import pytest
 
 from ktrdr_lib import TrainingOrchestrator
 from ktrdr_lib.schemas.progress import ProgressSnapshot
+from ktrdr_lib.views.formatting import summary_rows
 from ktrdr_lib.views.progress import TrainingProgress
 
 pytest.importorskip("ipywidgets")
@@ -28,11 +29,31 @@ def test_text_mode_writes_a_bounded_number_of_lines(
     batches = final.total_batches * final.total_epochs
     assert batches >= 600  # many batches...
     lines = stream.getvalue().splitlines()
-    assert len(lines) <= 40  # ...few lines: phases, epochs, every 10 %, summary
+    summary = summary_rows(op.info())
+    # ...few lines: phases, epochs, every 10 %, then the summary table (its rows, two rules)
+    assert len(lines) - (len(summary) + 2) <= 20
     assert len(lines) == view.lines_written
     assert len([line for line in lines if re.search(r"Epoch \d/3 · train loss", line)]) == 3
     assert len([line for line in lines if "· Batch " in line]) <= 10
-    assert any(line.startswith("[completed]") for line in lines)
+    evaluation = op.result().evaluation
+    assert evaluation is not None
+    [ended] = [line for line in lines if line.startswith("[completed]")]
+    assert f"Completed: 3 epochs, {evaluation.headline} · elapsed" in ended
+    # the summary leads with the model against its strongest baseline, then its economics
+    table = lines[lines.index(ended) + 1 :]
+    assert table[1].split(maxsplit=1) == ["evaluation", evaluation.headline]
+    labels = [re.split(r"\s{2,}", line.strip())[0] for line in table[1:-1]]
+    assert labels[:8] == [
+        "evaluation",
+        "baselines",
+        "economics",
+        "model",
+        "buy and hold",
+        "baseline",
+        "costs",
+        "placebo",
+    ]
+    assert table[8].split(maxsplit=1)[1].startswith("no placebo run")
     assert any(line.startswith("test ") for line in lines)
 
 
