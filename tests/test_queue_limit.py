@@ -64,3 +64,33 @@ def test_max_pending_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KTRDR_MAX_PENDING", "lots")
     with pytest.raises(ConfigError, match="KTRDR_MAX_PENDING='lots' is not a number"):
         TrainingOrchestrator(store=OperationStore(":memory:"))
+
+
+def test_ended_operations_leave_the_orchestrators_memory(
+    small_strategy_file: Path, synthetic_data_dir: Path
+) -> None:
+    runner = HeldRunner()
+    orch = TrainingOrchestrator(
+        store=OperationStore(":memory:"),
+        runner=runner,
+        data_dir=synthetic_data_dir,
+        max_concurrent=1,
+        max_pending=200,
+    )
+    try:
+        running = orch.start_training(small_strategy_file, epochs=1)
+        queued = [orch.start_training(small_strategy_file, epochs=1) for _ in range(40)]
+        for handle in queued:
+            orch.cancel(handle.operation_id)
+        for handle in queued:
+            assert handle.wait(30).status == "cancelled"  # read back from the store
+        runner.release.set()
+        assert running.wait(30).status == "completed"
+        assert running.result().session_info.operation_id == running.operation_id
+        assert orch._live == {}  # nothing of 41 ended runs is kept in memory
+        with pytest.raises(StateConflictError, match="already cancelled"):
+            orch.cancel(queued[0].operation_id)
+        assert orch.list_operations().total_count == 41
+    finally:
+        runner.release.set()
+        orch.shutdown()

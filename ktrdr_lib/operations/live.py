@@ -111,6 +111,8 @@ class OperationExecutor:
         self.keep_completed_checkpoints_days = 0.0
         # Makes a child operation (a placebo run) known to the orchestrator's reads and cancel.
         self.register: Callable[[LiveOperation], None] | None = None
+        # Told when an operation has ended (the orchestrator forgets its in-memory state).
+        self.on_done: Callable[[str], None] | None = None
 
     def transition(
         self, live: LiveOperation | None, op_id: str, status: OperationStatus, **fields: object
@@ -276,3 +278,5 @@ class OperationExecutor:
                 self.transition(live, op_id, "failed", error_message=f"internal error: {exc!r}")
         finally:
             live.done.set()
+            if self.on_done is not None:
+                self.on_done(op_id)

@@ -189,6 +189,7 @@ class TrainingOrchestrator(OperationReads):
         )
         self._executor.keep_completed_checkpoints_days = self.keep_checkpoints_days
         self._executor.register = self._adopt
+        self._executor.on_done = self._release
         self._live: dict[str, LiveOperation] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -634,6 +635,12 @@ class TrainingOrchestrator(OperationReads):
                 "or cancel queued runs.",
                 retry_after_s=30.0,
             )
+
+    def _release(self, operation_id: str) -> None:
+        """Forget an ended operation's in-memory state: the store answers for it from now on
+        (a long-lived server keeps no record of every run it ever ran)."""
+        with self._lock:
+            self._live.pop(operation_id, None)
 
     def _adopt(self, live: LiveOperation) -> None:
         """Know a child operation a run started (a placebo): reads and cancel find it."""

@@ -327,6 +327,7 @@ class SweepRun:
             self._publish("failed", f"Failed: {exc!r}")
         finally:
             self.live.done.set()
+            self.orch._release(self.plan.sweep_id)
 
     def _run(self) -> None:
         runner = self.orch.runners["ray"]
@@ -400,6 +401,7 @@ class SweepRun:
                 )
             )
         live.done.set()
+        self.orch._release(trial.operation_id)
 
     def _cancel_reason(self) -> str:
         return f"sweep {self.plan.sweep_id} cancelled: {self.live.token.reason or 'by request'}"
