@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/host_roundtrip.py
 	$(BIN)/python bench/widget_overhead.py
+	$(BIN)/python bench/ray_sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
