@@ -112,6 +112,8 @@ def test_answers_are_structs() -> None:
         "timeframes": ["1h"],
         "seed": 7,
     }
+    client.start_training("demo", symbols=["SYNTH"], timeframes=["1h"], placebo_runs=3)
+    assert sent[-1]["placebo_runs"] == 3
     info = client.get_operation("op_1")
     assert isinstance(info, OperationInfo) and info.status_detail == "cancelling"
     assert info.progress.context["phase"] == "load_data"

@@ -147,6 +147,11 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
                 f"{' and '.join(given)}: a resumed run trains where it started, with what it "
                 f"reserved; leave {' and '.join(given)} out with --resume"
             )
+        if args.placebo is not None:
+            raise ConfigError(
+                "--placebo: a resumed run trains the placebos its start asked for; leave "
+                "--placebo out with --resume"
+            )
         return _run_to_end(args, backend, backend.resume(args.resume))
     if args.strategy is None:
         raise ConfigError("give a STRATEGY to train (or --resume OPERATION_ID)")
@@ -163,6 +168,7 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
         loggers=args.logger,
         num_cpus=args.num_cpus,
         num_gpus=args.num_gpus,
+        placebo_runs=0 if args.placebo is None else args.placebo,
     )
     return _run_to_end(args, backend, backend.start_training(args.strategy, request, mode=mode))
 
@@ -193,6 +199,11 @@ def _check_mode_flags(args: argparse.Namespace, mode: str, backend: Backend) -> 
         raise ConfigError(
             "--no-save applies to local and ray runs; a training host saves every model "
             "(leave it out, or use --mode local)"
+        )
+    if mode == "host" and args.placebo:
+        raise ConfigError(
+            "--placebo applies to local and ray runs: placebos train where the orchestrator "
+            "runs, not on a training host (leave it out, or use --mode local)"
         )
     if backend.location is None:
         _check_ray_address(args, "--mode ray" if mode == "ray" else None)

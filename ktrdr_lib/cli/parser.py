@@ -71,6 +71,14 @@ def _add_train(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.add_argument("--no-save", action="store_true", help="do not save the model")
     train.add_argument(
+        "--placebo",
+        type=int,
+        metavar="N",
+        help="after the run, train the same strategy N times on random walks matched to its "
+        "data and report its edge over them (the request's placebo_runs; default 0; 3 to 10 "
+        "tell a real edge from noise; not with --mode host)",
+    )
+    train.add_argument(
         "--analytics",
         action="store_true",
         help="record detailed per-epoch analytics (saved with the model)",

@@ -117,6 +117,7 @@ class ApiBackend:
             mode=mode,
             num_cpus=request.num_cpus,
             num_gpus=request.num_gpus,
+            placebo_runs=request.placebo_runs,
         )
         return started.task_id
 

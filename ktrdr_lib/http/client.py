@@ -251,10 +251,12 @@ class ApiClient:
         loggers: list[str] | None = None,
         num_cpus: float | None = None,
         num_gpus: float | None = None,
+        placebo_runs: int = 0,
     ) -> TrainingStartResponse:
         """``POST /trainings/start``; the answer's ``task_id`` is the operation id.
 
-        Only the fields given are sent (the server's defaults apply to the rest).
+        Only the fields given are sent (the server's defaults apply to the rest);
+        ``placebo_runs`` trains that many placebos on random walks after the run.
         """
         body: dict[str, Any] = {
             "strategy_name": strategy_name,
@@ -271,6 +273,7 @@ class ApiClient:
             "loggers": None if loggers is None else list(loggers),
             "num_cpus": num_cpus,
             "num_gpus": num_gpus,
+            "placebo_runs": placebo_runs or None,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         return self._request("POST", "/trainings/start", TrainingStartResponse, json=body)

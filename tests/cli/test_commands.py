@@ -61,9 +61,10 @@ def test_train_prints_the_same_summary_here_and_on_the_api(
     strategies_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert train(_args("train", str(strategy_path), "--epochs", "1"), local) == EXIT_OK
+    placebo = ("--placebo", "1")
+    assert train(_args("train", str(strategy_path), "--epochs", "1", *placebo), local) == EXIT_OK
     here = capsys.readouterr()
-    assert train(_args("train", "small_test", "--epochs", "1"), remote) == EXIT_OK
+    assert train(_args("train", "small_test", "--epochs", "1", *placebo), remote) == EXIT_OK
     there = capsys.readouterr()
 
     op_id = re.search(r"\[api\] (\S+) started on http://testserver.local", there.err)
@@ -74,6 +75,19 @@ def test_train_prints_the_same_summary_here_and_on_the_api(
     # and two runs of one request print the same figures
     assert _same_run(here.out) == _same_run(there.out)
     assert "majority-class baseline" in here.out and "model           small_test/v" in here.out
+    # it leads with the model against its strongest baseline, and --placebo reached the
+    # orchestrator through either door: one placebo trained after each run
+    evaluation = local.orchestrator.result(op_id.group(1)).evaluation
+    assert evaluation is not None and evaluation.placebo is not None
+    assert evaluation.placebo_runs == 1 and len(evaluation.placebo.operation_ids) == 1
+    child = local.get_operation(evaluation.placebo.operation_ids[0])
+    assert child.metadata["placebo_of"] == op_id.group(1) and child.status == "completed"
+    lines = there.out.splitlines()
+    assert lines[0] == f"evaluation      {evaluation.headline}"
+    assert lines[1].startswith("baselines       accuracy (f1): ")
+    assert "  buy and hold  return " in there.out
+    assert f"placebo         {evaluation.placebo_note}" in lines
+    assert evaluation.placebo_note.startswith("1 placebo run on random walks: accuracy ")
     for err in (here.err, there.err):
         assert "[load_data]" in err and "[train] Epoch 1/1 · train_loss " in err
         assert "Batch " not in err  # the live line is for terminals only

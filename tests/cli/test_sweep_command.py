@@ -111,6 +111,10 @@ def test_train_refuses_what_its_mode_would_not_use(capsys: pytest.CaptureFixture
     assert "--no-save applies to local and ray runs; a training host saves every model" in err
     err = _error(["train", "--resume", "op_1", "--mode", "ray", "--num-cpus", "1"], capsys)
     assert "--mode and --num-cpus: a resumed run trains where it started" in err
+    err = _error(["train", "s", "--mode", "host", "--placebo", "3"], capsys)
+    assert "--placebo applies to local and ray runs: placebos train where the orchestrator" in err
+    err = _error(["train", "--resume", "op_1", "--placebo", "2"], capsys)
+    assert "--placebo: a resumed run trains the placebos its start asked for" in err
 
 
 def test_ray_mode_without_a_cluster_says_how_to_give_one(
