@@ -41,6 +41,8 @@ def test_train_json_result_and_progress(
     result = json.loads(out.stdout)
     assert set(result) >= {"training_metrics", "test_metrics", "session_info", "data_summary"}
     assert result["training_metrics"]["epochs_completed"] == 2
+    assert result["evaluation"]["headline"].startswith("test accuracy ")
+    assert result["evaluation"]["economics"]["buy_and_hold"]["bars"] > 0
     assert "[load_data]" in out.stderr and "[train] Epoch 2/2" in out.stderr
     # batch-level lines are only drawn on a terminal; a pipe gets one line per epoch
     assert out.stderr.count("Batch ") == 0
@@ -66,8 +68,14 @@ def test_train_human_summary(
         env_home=isolated_home,
     )
     assert out.returncode == 0, out.stderr
+    # led by the model against its strongest baseline; no placebo ran, and it says how to
+    assert out.stdout.startswith("evaluation      test accuracy ")
+    assert "(the strongest baseline, " in out.stdout.splitlines()[0]
+    assert "\nplacebo         no placebo run: pass placebo_runs=N (ktrdr train --placebo N)" in (
+        out.stdout
+    )
     assert "majority-class baseline" in out.stdout
-    assert "model " not in out.stdout
+    assert not any(line.startswith("model ") for line in out.stdout.splitlines())  # none saved
     assert "dead" not in out.stdout  # every input of the small strategy fires
 
 

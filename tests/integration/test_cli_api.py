@@ -93,6 +93,12 @@ def test_train_over_api_to_completion(
     assert performance["status"] == "completed"
     assert performance["training_metrics"]["epochs_completed"] == 2
     assert set(performance["test_metrics"]) >= {"test_accuracy", "f1_score"}
+    evaluation = performance["evaluation"]  # the honest comparison, beside v1's figures
+    accuracy = performance["test_metrics"]["test_accuracy"]
+    assert evaluation["headline"].startswith(f"test accuracy {accuracy:.3f} vs ")
+    assert evaluation["baselines"][0]["name"] == evaluation["strongest_baseline"]
+    assert set(evaluation["economics"]) >= {"model", "buy_and_hold", "cost_source"}
+    assert evaluation["placebo_runs"] == 0 and evaluation["placebo"] is None
     # the same progress lines as a local run; batch lines only on a terminal
     assert "[load_data]" in out.stderr and "[train] Epoch 1/2" in out.stderr
     assert "[train] Epoch 2/2" in out.stderr and "val_loss" in out.stderr
@@ -127,9 +133,13 @@ def test_train_over_api_to_completion(
     assert "status      completed" in local_show.stdout
     assert "model small_test/v1" in local_show.stdout
 
-    # the human summary has the local run's lines
-    human = _cli("train", "small_test", "--epochs", "1", env=env)
+    # the human summary has the local run's lines, led by the honest comparison; --placebo
+    # reaches the server, which trains the placebo after the run
+    human = _cli("train", "small_test", "--epochs", "1", "--placebo", "1", env=env)
     assert human.returncode == 0, human.stderr
+    assert human.stdout.startswith("evaluation      test accuracy ")
+    assert "\nplacebo         1 placebo run on random walks: accuracy " in human.stdout
+    assert "\n  buy and hold  return " in human.stdout
     assert "strategy        small_test" in human.stdout
     assert "majority-class baseline" in human.stdout
     assert "model           small_test/v2" in human.stdout
