@@ -135,6 +135,11 @@ def test_quickstart_trains_reloads_and_predicts(python3_kernel: str, tmp_path: P
     text = _text(nb)
     _assert_readable(text, ended="Completed: 2 epochs, test accuracy 0.")
     assert "OperationHandle(" not in text  # no stale repr of a running handle
+    # the honest reading: the headline against the strongest baseline, the placebo note and
+    # the economics table
+    assert "(the strongest baseline, " in text and "no placebo run: pass placebo_runs=N" in text
+    assert "costs: " in text  # where the round-trip cost came from
+    assert "buy and hold" in text and "max_drawdown" in text
     [plot] = [cell for cell in nb.cells if "plt.subplots" in cell.source]
     assert any("image/png" in out.get("data", {}) for out in plot.outputs), plot.outputs
     assert "epoch" in text and "val_loss" in text  # the epoch history table
