@@ -48,6 +48,7 @@ from ktrdr_lib.errors import (
 )
 from ktrdr_lib.operations.handle import OperationHandle, progress_view_class
 from ktrdr_lib.operations.live import LiveOperation, OperationExecutor, remove_checkpoints
+from ktrdr_lib.operations.owner import owner_alive
 from ktrdr_lib.operations.reads import OperationReads
 from ktrdr_lib.operations.reattach import claim_orphans, orphan_reason
 from ktrdr_lib.operations.store import OperationStore
@@ -61,13 +62,16 @@ from ktrdr_lib.schemas.health import HealthReport
 from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
 from ktrdr_lib.schemas.requests import TrainingRequest
-from ktrdr_lib.schemas.status import ACTIVE_STATUSES, TrainingMode
+from ktrdr_lib.schemas.status import ACTIVE_STATUSES, CancelKind, TrainingMode
 from ktrdr_lib.schemas.sweeps import SweepSnapshot
 from ktrdr_lib.strategy.spec import StrategySpec
 from ktrdr_lib.timestamps import utc_now
 from ktrdr_lib.training.loggers import check_loggers, loggers_from_env
 
-__all__ = ["TrainingOrchestrator"]
+__all__ = ["CANCEL_WATCH_INTERVAL", "TrainingOrchestrator"]
+
+CANCEL_WATCH_INTERVAL = 0.5
+"""Seconds between looks for cancels another process stored for this one's runs."""
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +199,14 @@ class TrainingOrchestrator(OperationReads):
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._workers: list[threading.Thread] = []
         self._followers: list[threading.Thread] = []  # one per ray-mode run
+        self._cancel_watcher = threading.Thread(
+            target=self._watch_cancels, name="ktrdr-cancel-watch", daemon=True
+        )
         self._closed = False
         interrupted = self.store.mark_interrupted(
             mode="local", reason="the process running this operation stopped before it finished"
         )
+        self._cancel_watcher.start()
         # Host sessions and Ray actors keep running when the process following them dies:
         # take them over.
         reattached: list[str] = []
@@ -720,6 +728,10 @@ class TrainingOrchestrator(OperationReads):
         reason on record). An abort after a graceful request escalates it: the run stops
         within a batch and ends ``cancelled`` with the abort's reason.
 
+        An operation another process runs (sharing this store: a terminal and a notebook on
+        one ``KTRDR_HOME``) is cancelled through the store: its process honours the request
+        within a second (see :meth:`_watch_cancels`).
+
         Raises:
             NotFoundError: unknown id.
             StateConflictError: the operation is already final (the message gives its status).
@@ -743,10 +755,7 @@ class TrainingOrchestrator(OperationReads):
                 f"operation {operation_id} cannot be cancelled: it is already {record.status}"
             )
         if live is None:
-            raise StateConflictError(
-                f"operation {operation_id} is {record.status} in another process; cancel it "
-                "through the process (or API) that runs it"
-            )
+            return self._cancel_elsewhere(record, graceful=graceful, reason=text)
         live.token.cancel(graceful=graceful, reason=text)
         kind = "graceful" if live.token.graceful else "abort"
         if record.status == "pending":
@@ -765,6 +774,70 @@ class TrainingOrchestrator(OperationReads):
         if live.tracker is not None and not live.done.is_set():
             live.tracker.set_status("cancelling")
         return self.get_operation(operation_id)
+
+    def _cancel_elsewhere(
+        self, record: OperationSnapshot, *, graceful: bool, reason: str
+    ) -> OperationSnapshot:
+        """Cancel an operation another process runs, through the shared store: a queued one
+        at once; a running one is marked ``cancelling`` with its kind and reason, and the
+        owning process's watcher stops it within a second. One whose process died is
+        ``interrupted`` (a remote run's next orchestrator carries the cancel through)."""
+        op_id = record.operation_id
+        kind: CancelKind = "graceful" if graceful else "abort"
+        if record.status == "pending":
+            with contextlib.suppress(StateConflictError):  # its owner just started it
+                return self.store.transition(
+                    op_id, "cancelled", cancellation_reason=reason, cancel_kind=kind
+                )
+        if not owner_alive(self.store.owner(op_id)) and record.mode == "local":
+            with contextlib.suppress(StateConflictError):
+                return self.store.transition(
+                    op_id,
+                    "interrupted",
+                    error_message="the process running this operation stopped before it "
+                    f"finished (found while cancelling it: {reason})",
+                )
+        with contextlib.suppress(StateConflictError):  # it may have ended meanwhile
+            return self.store.transition(
+                op_id, "cancelling", cancellation_reason=reason, cancel_kind=kind
+            )
+        return self.store.get(op_id)
+
+    def _watch_cancels(self) -> None:
+        """Thread: honour cancels other processes stored for operations this one runs (a
+        terminal's ``ktrdr operations cancel`` for a notebook's run), within ``interval``."""
+        while not self._closed:
+            time.sleep(CANCEL_WATCH_INTERVAL)
+            with self._lock:
+                watched = [  # started here (a queued one cancelled elsewhere never starts)
+                    live
+                    for live in self._live.values()
+                    if live.tracker is not None
+                    and not live.done.is_set()
+                    and (not live.token.is_set or live.token.graceful)
+                ]
+            for live in watched:
+                op_id = live.context.operation_id
+                try:
+                    record = self.store.get(op_id)
+                except KtrdrError:
+                    continue
+                if record.status != "cancelling" or record.cancel_kind is None:
+                    continue
+                graceful = record.cancel_kind == "graceful"
+                if live.token.is_set and (graceful or not live.token.graceful):
+                    continue  # already asked for as much
+                log.info(
+                    "operation %s: cancel from another process: %s",
+                    op_id,
+                    record.cancellation_reason,
+                )
+                live.record = None  # read the store: another process changed the record
+                live.token.cancel(
+                    graceful=graceful, reason=record.cancellation_reason or "cancelled by request"
+                )
+                if live.tracker is not None and not live.done.is_set():
+                    live.tracker.set_status("cancelling")
 
     def forget(self, operation_ids: Sequence[str]) -> list[str]:
         """Delete finished operations from the store and from memory; returns those deleted.

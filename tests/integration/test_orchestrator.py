@@ -339,11 +339,15 @@ def test_follow_from_another_orchestrator_polls_the_store(
     assert counter.reached.wait(60)
     reader = orch_factory()  # same KTRDR_HOME, another orchestrator (as another process would)
     assert reader.get_operation(op.operation_id).status == "running"
-    with pytest.raises(StateConflictError, match="another process"):
-        reader.cancel(op.operation_id)
+    # Cancelled through the shared store; the runner's side honours it at its next batch.
+    assert reader.cancel(op.operation_id, reason="from elsewhere").status == "cancelling"
+    token = runner_side._live[op.operation_id].token
+    assert token.wait(30)  # the runner's watcher read it from the store and set the run's token
+    assert not token.graceful and token.reason == "from elsewhere"
     counter.resume.set()
     snaps = list(reader.follow(op.operation_id))
-    assert snaps[-1].status == "completed"
+    assert snaps[-1].status == "cancelled"
+    assert reader.get_operation(op.operation_id).cancellation_reason == "from elsewhere"
     assert [s.sequence for s in snaps] == sorted({s.sequence for s in snaps})
 
 
