@@ -445,6 +445,10 @@ def test_host_unreachable_at_start_fails_at_once_without_retrying(
             httpx.Response(200, json=status_body("weird", sequence=1)),
             "not a HostSessionStatus",
         ),
+        (  # streamed: a status this big is not read to its end
+            httpx.Response(200, content=iter([b"x" * (1 << 20), b"x"])),
+            "with more than 1 MiB, the most this call accepts",
+        ),
     ],
 )
 def test_a_malformed_status_fails_with_a_clear_error(
@@ -679,6 +683,23 @@ def test_orchestrator_stores_the_session_and_fails_at_once_when_the_host_is_down
         assert "cannot reach the training host" in (record.error_message or "")
         assert orch.list_operations(active_only=True).items == []
         assert orch.health().host_url == URL and orch.health().mode == "local+host"
+    finally:
+        orch.shutdown()
+
+
+def test_orchestrator_fails_a_run_whose_host_floods_its_status_with_the_reason(
+    context: TrainingOperationContext,
+) -> None:
+    flood = httpx.Response(200, content=iter([b'{"session_id": "', b"x" * (4 << 20)]))
+    host = ScriptedHost([flood])
+    orch = TrainingOrchestrator(
+        store=OperationStore(":memory:"), host_runner=make_runner(host, FakeTime())
+    )
+    try:
+        record = orch.submit(context).wait(timeout=30)
+        assert record.status == "failed"
+        assert f"answered GET /sessions/{SID} with more than 1 MiB" in (record.error_message or "")
+        assert len(record.error_message or "") < 1000  # the reason, not the flood
     finally:
         orch.shutdown()
 
