@@ -19,6 +19,11 @@ are turned back into the project's errors::
     └── HostUnavailableError
         └── ApiUnreachableError   no connection to the API (refused, timed out, dropped)
 
+Every answer is read as a stream with a hard cap (:mod:`ktrdr_lib.http.bounded`):
+``max_response_bytes`` for an ordinary answer, :data:`MAX_ERROR_BYTES` for an error's body,
+``max_event_bytes`` for one event of the event stream. An answer over its cap fails with a
+KtrdrError that says so, without the rest being read.
+
 httpx comes with the ``api`` extra (``pip install 'ktrdr_lib[api]'``); importing this module
 without it raises an ImportError that says so. ``transport`` is the test seam
 (``httpx.MockTransport``), as in httpx itself.
@@ -40,6 +45,14 @@ from typing import Any, TypeVar
 import msgspec
 
 from ktrdr_lib.errors import ConfigError, HostUnavailableError, KtrdrError, rebuild_error
+from ktrdr_lib.http.bounded import (
+    IDENTITY,
+    bounded_lines,
+    encoding_refused,
+    raw_chunks,
+    read_bounded,
+    size_text,
+)
 from ktrdr_lib.http.status import error_class_for, read_error_body
 from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.progress import ProgressSnapshot
@@ -70,6 +83,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = [
     "API_PREFIX",
+    "MAX_ERROR_BYTES",
+    "MAX_EVENT_BYTES",
+    "MAX_RESPONSE_BYTES",
     "ApiAuthError",
     "ApiClient",
     "ApiUnreachableError",
@@ -79,6 +95,9 @@ __all__ = [
 ]
 
 API_PREFIX = "/api/v1"
+MAX_RESPONSE_BYTES = 64 << 20  # an ordinary answer (a result with analytics, a long list)
+MAX_ERROR_BYTES = 1 << 20  # an error answer's body
+MAX_EVENT_BYTES = 1 << 20  # one event (or line) of an operation's event stream
 
 
 class ApiAuthError(ConfigError):
@@ -150,6 +169,8 @@ class ApiClient:
             stream counts as dropped and is reconnected.
         reconnect_attempts: consecutive failed reconnects before :meth:`events` gives up.
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
+        max_response_bytes: the most an ordinary answer may hold.
+        max_event_bytes: the most one event of an event stream may hold.
     """
 
     def __init__(
@@ -161,14 +182,24 @@ class ApiClient:
         stream_read_timeout: float = 60.0,
         reconnect_attempts: int = 5,
         transport: httpx.BaseTransport | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         if reconnect_attempts < 0:
             raise ConfigError(f"reconnect_attempts must be >= 0, got {reconnect_attempts}")
+        for name, value in (
+            ("max_response_bytes", max_response_bytes),
+            ("max_event_bytes", max_event_bytes),
+        ):
+            if value < 1024:
+                raise ConfigError(f"ApiClient {name} must be at least 1024 bytes, got {value}")
+        self.max_response_bytes = max_response_bytes
+        self.max_event_bytes = max_event_bytes
         self.base_url = normalize_base_url(base_url)
         self.token = token or None
         self.stream_read_timeout = stream_read_timeout
         self.reconnect_attempts = reconnect_attempts
-        headers = {"Accept": "application/json", "User-Agent": "ktrdr-cli"}
+        headers = {"Accept": "application/json", "User-Agent": "ktrdr-cli", **IDENTITY}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         self._http = httpx.Client(
@@ -214,7 +245,8 @@ class ApiClient:
         """Send one request; the answer decoded as ``answer`` (errors raised as KtrdrErrors)."""
         doing = f"{method} {API_PREFIX}{path}"
         try:
-            response = self._http.request(method, path, **kwargs)
+            with self._http.stream(method, path, **kwargs) as streamed:
+                response = self._read(streamed, doing)
         except httpx.UnsupportedProtocol as exc:
             raise ConfigError(f"API URL {self.base_url!r} is not usable: {exc}") from exc
         except httpx.TransportError as exc:
@@ -233,6 +265,31 @@ class ApiClient:
                 f"{doing} on {self.base_url} answered {response.status_code} without JSON; "
                 "is that URL a KTRDR API?"
             ) from exc
+
+    def _read(self, streamed: httpx.Response, doing: str) -> httpx.Response:
+        """The streamed answer as a read one, its body within ``max_response_bytes`` (an
+        error's within :data:`MAX_ERROR_BYTES`: longer, it is left unread and the status
+        speaks alone)."""
+        self._refuse_encoding(streamed, doing)
+        limit = MAX_ERROR_BYTES if streamed.is_error else self.max_response_bytes
+        body = read_bounded(streamed, limit)
+        if body is None and not streamed.is_error:
+            raise KtrdrError(
+                f"{doing} on {self.base_url} answered with more than {size_text(limit)}, the "
+                "most this client reads from one answer; the rest was not read. Check that "
+                "--api / KTRDR_API_URL points at a KTRDR API (or pass a larger "
+                "max_response_bytes to ApiClient if such an answer is expected)."
+            )
+        return httpx.Response(streamed.status_code, content=body or b"", request=streamed.request)
+
+    def _refuse_encoding(self, response: httpx.Response, doing: str) -> None:
+        encoding = encoding_refused(response)
+        if encoding is not None:
+            raise KtrdrError(
+                f"{doing} on {self.base_url} answered with Content-Encoding {encoding!r} "
+                "although the client asked for identity; a compressed answer cannot be "
+                "size-checked before it is inflated (a proxy in between must not compress)."
+            )
 
     # -- trainings -----------------------------------------------------------------------------
 
@@ -405,9 +462,11 @@ class ApiClient:
             try:
                 with self._http.stream("GET", path, headers=headers, timeout=timeout) as response:
                     if response.is_error:
-                        response.read()
-                        raise error_from_response(response, token_sent=self.token is not None)
-                    for kind, data in _sse_messages(response.iter_lines()):
+                        read = self._read(response, f"following {operation_id}")
+                        raise error_from_response(read, token_sent=self.token is not None)
+                    self._refuse_encoding(response, f"following {operation_id}")
+                    lines = bounded_lines(raw_chunks(response), self.max_event_bytes)
+                    for kind, data in _sse_messages(lines, self.max_event_bytes, operation_id):
                         if kind == "progress":
                             snap = _decode_event(_decode_snapshot, data, kind)
                             if snap.sequence <= last:
@@ -440,15 +499,29 @@ def _decode_event(decode: Callable[[str], _T], data: str, kind: str) -> _T:
         raise KtrdrError(f"the server sent a malformed {kind} event: {exc}") from exc
 
 
-def _sse_messages(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
-    """``(event, data)`` per server-sent event; comments (heartbeats) are skipped."""
+def _sse_messages(
+    lines: Iterator[str | None], limit: int, operation_id: str
+) -> Iterator[tuple[str, str]]:
+    """``(event, data)`` per server-sent event; comments (heartbeats) are skipped.
+
+    Raises:
+        KtrdrError: a line (``None`` from :func:`bounded_lines`) or an event's data is over
+            ``limit`` bytes.
+    """
     kind = "message"
     data: list[str] = []
+    size = 0
     for line in lines:
+        if line is None or size > limit:
+            raise KtrdrError(
+                f"the event stream of {operation_id} sent an event over {size_text(limit)}, "
+                "the most this client reads for one event; the stream was closed. Check that "
+                "--api / KTRDR_API_URL points at a KTRDR API."
+            )
         if not line:
             if data:
                 yield kind, "\n".join(data)
-            kind, data = "message", []
+            kind, data, size = "message", [], 0
             continue
         if line.startswith(":"):
             continue
@@ -458,4 +531,5 @@ def _sse_messages(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
             kind = value
         elif name == "data":
             data.append(value)
+            size += len(value) + 1
     # an event cut off by the end of the stream is incomplete: dropped, as the SSE spec says
