@@ -399,7 +399,7 @@ def _declare(path: Path, **changes: Any) -> None:
         # 10^12 parameters (4 TB): building it would fail to allocate, or take the machine down
         (
             {"model_spec": {"architecture": {"hidden_layers": [1_000_000, 1_000_000]}}},
-            "network of 1,000,009,000,003 trainable parameters (mlp), more than the 100,000,000",
+            "network of 1,000,009,000,003 trainable parameters (mlp), more than the 20,000,000",
         ),
         (
             {
@@ -422,3 +422,15 @@ def test_a_declared_network_is_checked_before_it_is_built(
     _declare(saved.path, **changes)
     with pytest.raises(DataError, match=re.escape(reason)):
         store.load("rsi_mlp")
+
+
+def test_the_parameter_cap_on_loading_is_the_run_cap_and_its_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ModelStore(tmp_path)
+    save(store, trained_predictor())  # 4 → 8 → 4 → 3: 91 parameters
+    monkeypatch.setenv("KTRDR_MAX_PARAMETERS", "90")
+    with pytest.raises(DataError, match=r"91 trainable parameters .* \(KTRDR_MAX_PARAMETERS\)"):
+        store.load("rsi_mlp")
+    monkeypatch.setenv("KTRDR_MAX_PARAMETERS", "91")
+    assert store.load("rsi_mlp").module.n_features == len(FEATURES)

@@ -13,8 +13,8 @@ the bytes are those the sender announced, not who sent them); every member must 
 regular file (no directories, links, devices, PAX or GNU long-name headers) with one of the
 known file names (no paths, so nothing can land outside the target), appear once, and fit the
 size limit, all checked from its header before anything after it is decompressed; the unpacked
-version must load as a model (whose declared network is checked against its features and
-:data:`~ktrdr_lib.models.store.MAX_MODEL_PARAMETERS` before it is built). It is then published
+version must load as a model (whose declared network is checked against its features and the
+run cap on trainable parameters, ``KTRDR_MAX_PARAMETERS``, before it is built). It is then published
 as the next version of ``name`` by the store's temp-directory-and-rename protocol, so it is
 never seen half-written.
 

@@ -49,6 +49,7 @@ from ktrdr_lib.models.layout import (
 from ktrdr_lib.models.listing import model_info
 from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.paths import models_dir
+from ktrdr_lib.pipeline.limits import RunLimits
 from ktrdr_lib.schemas.models import ModelDetail, ModelInfo
 from ktrdr_lib.schemas.results import TrainingAnalytics
 from ktrdr_lib.strategy.spec import ModelSpec, model_name
@@ -57,7 +58,6 @@ from ktrdr_lib.training.scaling import FeatureScaler
 
 __all__ = [
     "MAX_MODEL_LAYERS",
-    "MAX_MODEL_PARAMETERS",
     "ModelStore",
     "SavedModel",
     "list_models",
@@ -65,10 +65,10 @@ __all__ = [
     "network_parameters",
 ]
 
-# What a stored model's model_config.json may declare; checked before the network is built,
-# since a version may come from a host's archive. Far above what trains on one machine.
-MAX_MODEL_PARAMETERS = 100_000_000  # 400 MB of float32 weights
-MAX_MODEL_LAYERS = 256  # hidden MLP layers, or stacked LSTM/GRU layers
+# The most hidden MLP layers (or stacked LSTM/GRU layers) a stored model's model_config.json
+# may declare: a long list of narrow layers stays under any parameter cap yet builds millions
+# of modules. Its parameters are capped by the run cap (KTRDR_MAX_PARAMETERS).
+MAX_MODEL_LAYERS = 256
 
 
 @dataclass(frozen=True)
@@ -177,8 +177,9 @@ class ModelStore:
             NotFoundError: unknown name or version; the message lists what exists.
             DataError: a file of the version is missing or corrupt, or its
                 ``model_config.json`` declares a network that does not match its features or
-                is bigger than :data:`MAX_MODEL_PARAMETERS` / :data:`MAX_MODEL_LAYERS` (checked
-                before the network is built); the message names the file.
+                is bigger than a run may train (``KTRDR_MAX_PARAMETERS``, see
+                :mod:`ktrdr_lib.pipeline.limits`) or deeper than :data:`MAX_MODEL_LAYERS`
+                (checked before the network is built); the message names the file.
         """
         path, version = self._version_dir(name, version)
         model_config = read_json(path / MODEL_CONFIG)
@@ -417,11 +418,14 @@ def _check_network_size(
             config_path, f"it declares {n_features} inputs and {n_outputs} outputs (need >= 1)"
         )
     count = network_parameters(model_spec, n_features, n_outputs)
-    if count > MAX_MODEL_PARAMETERS:
-        raise corrupt(
-            config_path,
-            f"it declares a network of {count:,} trainable parameters ({model_spec.type}), more "
-            f"than the {MAX_MODEL_PARAMETERS:,} a stored model may have",
+    limit = RunLimits.from_env().max_parameters
+    if count > limit:
+        raise DataError(
+            f"stored model file {config_path} declares a network of {count:,} trainable "
+            f"parameters ({model_spec.type}), more than the {limit:,} a run may train "
+            "(KTRDR_MAX_PARAMETERS); it was not built. If the model comes from a source you "
+            "trust, raise KTRDR_MAX_PARAMETERS to load it; otherwise delete its directory "
+            f"{config_path.parent}."
         )
 
 
