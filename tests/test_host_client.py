@@ -7,6 +7,7 @@ measured, not assumed; one test streams from a real server on loopback.
 from __future__ import annotations
 
 import gzip
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,7 @@ from ktrdr_lib.http.host_client import (
     HostUnreachableError,
 )
 from ktrdr_lib.models.archive import DEFAULT_MAX_ARCHIVE_BYTES
+from ktrdr_lib.schemas.host import MAX_REASON_CHARS, HostStopRequest
 from tests.test_host_runner import SID, host_result, status_body
 
 URL = "http://host.test:5002"
@@ -179,3 +181,24 @@ def test_a_status_answer_in_chunks_decodes() -> None:
     body = msgspec.json.encode(status_body("running", sequence=3))
     status = client_for(httpx.Response(200, content=iter([body[:10], body[10:]]))).session(SID)
     assert status.progress.sequence == 3
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"X-Content-SHA256": "zz" * 32}, "not a SHA-256 (64 hex digits)"),
+        ({"X-Content-SHA256": "ab" * 33}, "not a SHA-256 (64 hex digits)"),
+        ({"X-Content-SHA256": "ab" * 32, "X-Model-Id": "m" * 129}, "header of 129 characters"),
+    ],
+)
+def test_the_archive_headers_are_checked(headers: dict[str, str], expected: str) -> None:
+    with pytest.raises(HostProtocolError, match=re.escape(expected)):
+        client_for(httpx.Response(200, headers=headers, content=b"x")).model_archive(SID)
+
+
+def test_a_stop_reason_over_the_protocol_cap_is_cut_not_refused() -> None:
+    seen: list[httpx.Request] = []
+    answer = httpx.Response(202, json=status_body("cancelling", sequence=1))
+    client_for(answer, seen).stop(SID, reason="r" * (MAX_REASON_CHARS + 100))
+    sent = msgspec.json.decode(seen[0].content, type=HostStopRequest)
+    assert sent.reason is not None and len(sent.reason) == MAX_REASON_CHARS

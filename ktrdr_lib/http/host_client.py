@@ -23,6 +23,7 @@ whatever answers at its URL) cannot make its client hold more than that.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -41,6 +42,8 @@ from ktrdr_lib.http.status import error_class_for, read_error_body
 from ktrdr_lib.schemas.health import OperationMetrics
 from ktrdr_lib.schemas.host import (
     HOST_PREFIX,
+    MAX_ID_CHARS,
+    MAX_REASON_CHARS,
     MODEL_ID_HEADER,
     SHA256_HEADER,
     HostHealth,
@@ -72,6 +75,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 # The most an answer may hold, per kind of call (the host's own answers are far smaller).
 MAX_STATUS_BYTES = 1 << 20  # health, session start/resume/stop/status, any error answer
@@ -229,7 +234,13 @@ class HostClient:
     def stop(
         self, session_id: str, *, graceful: bool = False, reason: str | None = None
     ) -> HostSessionStatus:
-        """``POST /sessions/{id}/stop``; returns at once (StateConflictError when final)."""
+        """``POST /sessions/{id}/stop``; returns at once (StateConflictError when final).
+
+        A ``reason`` longer than the protocol's :data:`~ktrdr_lib.schemas.host.MAX_REASON_CHARS`
+        is cut to it (the stop matters more than the whole reason).
+        """
+        if reason is not None and len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 1] + "…"
         body = msgspec.json.encode(HostStopRequest(graceful=graceful, reason=reason))
         response = self._status("POST", f"/sessions/{session_id}/stop", content=body)
         return self._decode(f"POST /sessions/{session_id}/stop", response, HostSessionStatus)
@@ -256,11 +267,20 @@ class HostClient:
                 f"host {self.base_url} answered {what} without an {SHA256_HEADER} header; the "
                 "archive cannot be verified"
             )
-        return ModelArchive(
-            data=response.body,
-            sha256=digest.strip().lower(),
-            model_id=response.headers.get(MODEL_ID_HEADER),
-        )
+        digest = digest.strip().lower()
+        if not _SHA256_HEX.fullmatch(digest):
+            raise HostProtocolError(
+                f"host {self.base_url} answered {what} with an {SHA256_HEADER} header that is "
+                f"not a SHA-256 (64 hex digits): {digest[:80]!r}; the archive cannot be verified"
+            )
+        model_id = response.headers.get(MODEL_ID_HEADER)
+        if model_id is not None and len(model_id) > MAX_ID_CHARS:
+            raise HostProtocolError(
+                f"host {self.base_url} answered {what} with an {MODEL_ID_HEADER} header of "
+                f"{len(model_id)} characters (at most {MAX_ID_CHARS}); check that "
+                "KTRDR_HOST_URL points at a ktrdr training host"
+            )
+        return ModelArchive(data=response.body, sha256=digest, model_id=model_id)
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -23,6 +23,12 @@ route                                        body                   answer
 
 Every error answers :class:`~ktrdr_lib.schemas.errors.ErrorBody`, as the API's errors do.
 
+Every string field has a length cap (``Meta(max_length=...)``, listed in each Struct's
+docstring), so a request over it is a 400 on the host and an answer over it a protocol error on
+the client; the client also caps every answer's size (:mod:`ktrdr_lib.http.host_client`). The
+nested :class:`~ktrdr_lib.schemas.progress.ProgressSnapshot` and the result are bounded by
+those answer caps.
+
 Example:
     >>> request = HostSessionRequest(strategy_yaml="name: demo", symbols=["SYNTH"],
     ...                              timeframes=["1h"], overrides={"epochs": 2})
@@ -32,17 +38,23 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 from ktrdr_lib.schemas.progress import ProgressSnapshot
-from ktrdr_lib.schemas.requests import TrainingRequest
+from ktrdr_lib.schemas.requests import Name, TrainingRequest
 from ktrdr_lib.schemas.status import OperationStatus
 
 __all__ = [
     "HOST_PREFIX",
     "HOST_TOKEN_ENV",
+    "MAX_ERROR_CHARS",
+    "MAX_ID_CHARS",
+    "MAX_LISTED_SESSIONS",
+    "MAX_REASON_CHARS",
+    "MAX_STRATEGY_YAML_CHARS",
     "MODEL_ID_HEADER",
     "SHA256_HEADER",
     "HostHealth",
@@ -59,30 +71,50 @@ HOST_TOKEN_ENV = "KTRDR_HOST_TOKEN"
 SHA256_HEADER = "X-Content-SHA256"
 MODEL_ID_HEADER = "X-Model-Id"
 
+# Length caps of the protocol's strings (characters).
+# A strategy's text: a ceiling over the host's own configurable cap (KTRDR_MAX_STRATEGY_BYTES,
+# 256 KiB by default), which the host checks with a message naming its setting.
+MAX_STRATEGY_YAML_CHARS = 16 << 20
+MAX_ID_CHARS = 128  # a session, operation or model id
+MAX_REASON_CHARS = 4096  # a stop's reason
+MAX_ERROR_CHARS = 65_536  # an error message or cancellation reason (may list many problems)
+MAX_LISTED_SESSIONS = 100_000  # sessions in one list (the host keeps far fewer)
+
+Identifier = Annotated[str, Meta(max_length=MAX_ID_CHARS)]
+Timestamp = Annotated[str, Meta(max_length=64)]
+"""An ISO 8601 time as the host writes it."""
+ShortName = Annotated[str, Meta(max_length=64)]
+"""A status word, device or accelerator name."""
+
 
 class HostSessionRequest(TrainingRequest, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Start a training session on the host: the training request plus the strategy's text.
 
     Attributes:
-        strategy_yaml: the strategy file's content; the host validates it.
-        symbols: symbols to train on (the host reads bars from its own ``KTRDR_DATA_DIR``).
-        timeframes: timeframes to train on.
-        client_operation_id: the calling orchestrator's operation id, for tracing.
+        strategy_yaml: the strategy file's content; the host validates it (at most
+            :data:`MAX_STRATEGY_YAML_CHARS` characters).
+        symbols: symbols to train on (the host reads bars from its own ``KTRDR_DATA_DIR``);
+            each at most 64 characters, as in TrainingRequest.
+        timeframes: timeframes to train on; each at most 64 characters.
+        client_operation_id: the calling orchestrator's operation id, for tracing (at most
+            :data:`MAX_ID_CHARS`).
 
-    The other fields are :class:`~ktrdr_lib.schemas.requests.TrainingRequest`'s.
+    The other fields are :class:`~ktrdr_lib.schemas.requests.TrainingRequest`'s, with its
+    bounds.
     """
 
-    strategy_yaml: str
-    symbols: list[str]
-    timeframes: list[str]
-    client_operation_id: str | None = None
+    strategy_yaml: Annotated[str, Meta(max_length=MAX_STRATEGY_YAML_CHARS)]
+    symbols: Annotated[list[Name], Meta(max_length=1000)]
+    timeframes: Annotated[list[Name], Meta(max_length=64)]
+    client_operation_id: Identifier | None = None
 
 
 class HostSessionCreated(msgspec.Struct, frozen=True, kw_only=True):
-    """The answer to a session start."""
+    """The answer to a session start (``session_id`` at most :data:`MAX_ID_CHARS`,
+    ``status`` at most 64 characters)."""
 
-    session_id: str
-    status: str
+    session_id: Identifier
+    status: ShortName
 
 
 class HostSessionStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,30 +123,36 @@ class HostSessionStatus(msgspec.Struct, frozen=True, kw_only=True):
     ``progress`` is the host orchestrator's ProgressSnapshot with ``host_session_id`` set to
     ``session_id`` (its ``operation_id`` is the host's id for the run, which equals
     ``session_id``).
+
+    Caps: ``session_id`` :data:`MAX_ID_CHARS`; ``error_message`` and ``cancellation_reason``
+    :data:`MAX_ERROR_CHARS`; the times 64 characters.
     """
 
-    session_id: str
+    session_id: Identifier
     status: OperationStatus
     progress: ProgressSnapshot
-    error_message: str | None = None
-    cancellation_reason: str | None = None
-    created_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
+    error_message: Annotated[str, Meta(max_length=MAX_ERROR_CHARS)] | None = None
+    cancellation_reason: Annotated[str, Meta(max_length=MAX_ERROR_CHARS)] | None = None
+    created_at: Timestamp
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
     model_available: bool = False
 
 
 class HostSessionList(msgspec.Struct, frozen=True, kw_only=True):
-    """Sessions the host remembers, newest first."""
+    """Sessions the host remembers, newest first (at most :data:`MAX_LISTED_SESSIONS`)."""
 
-    sessions: list[HostSessionStatus]
+    sessions: Annotated[list[HostSessionStatus], Meta(max_length=MAX_LISTED_SESSIONS)]
 
 
 class HostStopRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Stop a session: abort within a batch, or ``graceful`` (finish, evaluate, save)."""
+    """Stop a session: abort within a batch, or ``graceful`` (finish, evaluate, save).
+
+    ``reason`` is at most :data:`MAX_REASON_CHARS` (the client cuts a longer one).
+    """
 
     graceful: bool = False
-    reason: str | None = None
+    reason: Annotated[str, Meta(max_length=MAX_REASON_CHARS)] | None = None
 
 
 class HostHealth(msgspec.Struct, frozen=True, kw_only=True):
@@ -129,20 +167,29 @@ class HostHealth(msgspec.Struct, frozen=True, kw_only=True):
         active_sessions: ids of sessions pending, running or cancelling.
         max_concurrent: sessions that train at once; more wait ``pending``.
         versions: Python, library and host versions.
+
+    Caps: ``status``, ``device``, ``accelerator`` 64 characters; at most 64 devices (their
+    entries are bounded by the client's answer cap); at most 10,000 active ids of
+    :data:`MAX_ID_CHARS`; at most 64 versions of 64-character names and 128-character values.
     """
 
-    status: str
-    device: str
-    accelerator: str
-    devices: list[dict[str, Any]]
-    active_sessions: list[str]
+    status: ShortName
+    device: ShortName
+    accelerator: ShortName
+    devices: Annotated[list[dict[ShortName, Any]], Meta(max_length=64)]
+    active_sessions: Annotated[list[Identifier], Meta(max_length=10_000)]
     max_concurrent: int
-    versions: dict[str, str]
+    versions: Annotated[dict[ShortName, Annotated[str, Meta(max_length=128)]], Meta(max_length=64)]
 
 
 class ModelArchive(msgspec.Struct, frozen=True, kw_only=True):
-    """A saved model version packed for the wire: a gzip'd tar, its SHA-256 and ``name/vN``."""
+    """A saved model version packed for the wire: a gzip'd tar, its SHA-256 and ``name/vN``.
+
+    Built by the client from the answer's headers, which it checks: ``sha256`` is 64 hex
+    digits, ``model_id`` at most :data:`MAX_ID_CHARS`. ``data`` is bounded by the client's
+    archive cap.
+    """
 
     data: bytes
-    sha256: str
-    model_id: str | None = None
+    sha256: Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
+    model_id: Identifier | None = None
