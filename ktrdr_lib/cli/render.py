@@ -103,7 +103,8 @@ def one_line(detail: str) -> str:
 
 
 class ProgressLine:
-    """Renders an operation's snapshots as lines: one per phase, one per finished epoch, the
+    """Renders an operation's snapshots as lines: one per phase (and per step outside
+    training, e.g. ``[evaluate] Placebo 2 of 3: ...``), one per finished epoch, the
     GPU once and, on a terminal, a live progress line redrawn at most every ``interval``.
 
     Args:
@@ -152,7 +153,7 @@ class ProgressLine:
             "phase" in events
             and snap.phase != "queued"
             and not (snap.phase == "train" and snap.batch)
-        ):
+        ) or "step" in events:
             self._write(f"[{snap.phase}] {snap.message}")
         device = device_line(snap)
         if device and not self._device_shown:

@@ -68,8 +68,10 @@ class ViewState:
             snap: the next snapshot of the operation.
 
         Returns:
-            The events it brings: ``phase`` (a new phase), ``epoch`` (an epoch finished: the
-            curve grew), ``final`` (the run ended); empty for a stale snapshot.
+            The events it brings: ``phase`` (a new phase), ``step`` (a new message within a
+            phase outside training, e.g. ``Placebo 2 of 3`` while placebos train after the
+            run), ``epoch`` (an epoch finished: the curve grew), ``final`` (the run ended);
+            empty for a stale snapshot.
         """
         previous = self.latest
         if previous is not None and snap.sequence <= previous.sequence:
@@ -79,6 +81,12 @@ class ViewState:
         events: set[str] = set()
         if previous is None or snap.phase != previous.phase:
             events.add("phase")
+        elif (
+            snap.message != previous.message
+            and snap.phase not in ("queued", "train")
+            and snap.status not in FINAL_STATUSES  # the end has its own line
+        ):
+            events.add("step")
         last_epoch = self.curve[-1].epoch if self.curve else 0
         if snap.metrics_epoch > last_epoch:
             m = snap.metrics

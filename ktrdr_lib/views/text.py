@@ -1,8 +1,9 @@
 """The text view: a few lines per run, for papermill, plain Python and terminals.
 
-It prints a line when a phase starts, one per epoch (thinned to about ``max_epoch_lines`` on
-long runs), the device once for a GPU run, and a progress line each time training passes
-another ``every_percent`` % or after ``every_s`` quiet seconds: never one per batch. At the end
+It prints a line when a phase starts (and when its step changes outside training, e.g. each
+placebo run after the run), one per epoch (thinned to about ``max_epoch_lines`` on long runs),
+the device once for a GPU run, and a progress line each time training passes another
+``every_percent`` % or after ``every_s`` quiet seconds: never one per batch. At the end
 it prints the final line and the summary table. The lines themselves come from
 :mod:`ktrdr_lib.views.formatting`.
 
@@ -100,7 +101,7 @@ class TextRenderer(Renderer):
         snap = state.latest
         if snap is None or "final" in events:
             return
-        if "phase" in events and snap.phase != "queued":
+        if ("phase" in events and snap.phase != "queued") or "step" in events:
             self._write(phase_line(snap))
             self._mark_passed(snap.percentage)
         device = device_line(snap)

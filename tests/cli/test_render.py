@@ -91,6 +91,20 @@ def test_a_pipe_gets_a_line_per_phase_and_per_epoch() -> None:
     assert stream.getvalue() == "\n".join([*LINES, "[cancel] a note"]) + "\n"
 
 
+def test_each_placebo_after_the_run_gets_its_line() -> None:
+    stream = io.StringIO()
+    view = ProgressLine(stream)
+    for sequence, message in enumerate(
+        ["Evaluating", "Placebo 1 of 2: on a random walk", "Placebo 2 of 2: on a random walk"]
+    ):
+        view.show(_snap(sequence + 1, phase="evaluate", message=message))
+    assert stream.getvalue().splitlines() == [
+        "[evaluate] Evaluating",
+        "[evaluate] Placebo 1 of 2: on a random walk",
+        "[evaluate] Placebo 2 of 2: on a random walk",
+    ]
+
+
 def test_a_terminal_also_gets_a_throttled_live_line() -> None:
     stream, clock = Terminal(), Clock()
     view = ProgressLine(stream, interval=0.25, clock=clock)

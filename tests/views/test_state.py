@@ -27,6 +27,20 @@ def test_snapshots_bring_phase_epoch_and_final_events() -> None:
     assert state.bar_style == "success"
 
 
+def test_a_new_message_within_a_phase_is_a_step_outside_training() -> None:
+    state = ViewState("op_1")
+    state.apply(_snap(1, status="running", phase="evaluate", message="Evaluating"))
+    placebo = "Placebo 1 of 2: the same training on a random walk"
+    assert state.apply(_snap(2, status="running", phase="evaluate", message=placebo)) == {"step"}
+    assert state.apply(_snap(3, status="running", phase="evaluate", message=placebo)) == set()
+    # training and the queue change their message all the time: no step there
+    state.apply(_snap(4, status="running", phase="train", message="Epoch 1/2"))
+    assert state.apply(_snap(5, status="running", phase="train", message="Epoch 2/2")) == set()
+    # nor at the end, which has a line of its own
+    state.apply(_snap(6, status="running", phase="save", message="Saving the model"))
+    assert state.apply(_snap(7, status="completed", phase="save", message="Done")) == {"final"}
+
+
 def test_the_stored_history_replaces_a_shorter_curve() -> None:
     state = ViewState("op_1")
     state.apply(_snap(1, metrics_epoch=2))

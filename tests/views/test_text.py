@@ -12,6 +12,8 @@ from ktrdr_lib import TrainingOrchestrator
 from ktrdr_lib.schemas.progress import ProgressSnapshot
 from ktrdr_lib.views.formatting import summary_rows
 from ktrdr_lib.views.progress import TrainingProgress
+from ktrdr_lib.views.state import ViewState
+from ktrdr_lib.views.text import TextRenderer
 
 pytest.importorskip("ipywidgets")
 
@@ -86,3 +88,24 @@ def test_text_mode_thins_epoch_lines_of_long_runs(
     assert len(lines) <= 1 + 20 + 10  # ...plus the phase line and the 10 % marks
     assert epoch_lines[-1].startswith("[train]  95.0% · Epoch 400/400")
     op.wait(timeout=60)
+
+
+def test_each_placebo_after_the_run_gets_its_line() -> None:
+    stream = io.StringIO()
+    view = TextRenderer(stream, every_percent=10, every_s=30, max_epoch_lines=20)
+    state = ViewState("op_1")
+    for sequence, message in enumerate(["Evaluating", "Placebo 1 of 2", "Placebo 2 of 2"]):
+        snap = ProgressSnapshot(
+            operation_id="op_1",
+            sequence=sequence + 1,
+            status="running",
+            phase="evaluate",
+            percentage=95.0,
+            message=message,
+        )
+        view.render(state, state.apply(snap))
+    assert stream.getvalue().splitlines() == [
+        "[evaluate]  95.0% · Evaluating",
+        "[evaluate]  95.0% · Placebo 1 of 2",
+        "[evaluate]  95.0% · Placebo 2 of 2",
+    ]
