@@ -45,6 +45,15 @@ def test_parse_timeframe_rejects_other_forms_naming_value_and_forms(text: str) -
     assert "w (weeks)" in message
 
 
+@pytest.mark.parametrize("text", ["99999999999999999999d", "53w", "365d", "524161m"])
+def test_parse_timeframe_refuses_bars_longer_than_52_weeks(text: str) -> None:
+    # 99999999999999999999d overflowed pandas' Timedelta (an HTTP 500 at the API's door)
+    with pytest.raises(ConfigError, match=r"at most 52 weeks") as caught:
+        parse_timeframe(text)
+    assert repr(text) in str(caught.value)
+    assert parse_timeframe("52w") == parse_timeframe("364d") == pd.Timedelta(weeks=52)
+
+
 def test_sort_timeframes_orders_fastest_first() -> None:
     assert sort_timeframes(["1d", "5m", "1w", "4h", "1h"]) == ["5m", "1h", "4h", "1d", "1w"]
 

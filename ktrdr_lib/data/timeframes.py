@@ -49,6 +49,7 @@ _UNIT_DURATIONS = {
     "d": pd.Timedelta(days=1),
     "w": pd.Timedelta(weeks=1),
 }
+_MAX_BAR = pd.Timedelta(weeks=52)  # a larger count would overflow, or leave no bars to train on
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 _FIRST_MONDAY = pd.Timestamp("1970-01-05", tz="UTC")
 _WEEK = pd.Timedelta(weeks=1)
@@ -65,7 +66,7 @@ def parse_timeframe(tf: str) -> pd.Timedelta:
         The duration of one bar.
 
     Raises:
-        ConfigError: ``tf`` is not of that form.
+        ConfigError: ``tf`` is not of that form, or its bar lasts more than 52 weeks.
 
     Example:
         >>> parse_timeframe("15m")
@@ -78,6 +79,11 @@ def parse_timeframe(tf: str) -> pd.Timedelta:
             "h (hours), d (days) or w (weeks), e.g. 5m, 15m, 1h, 4h, 1d, 1w"
         )
     count, unit = int(match.group(1)), match.group(2)
+    if count > _MAX_BAR // _UNIT_DURATIONS[unit]:
+        raise ConfigError(
+            f"invalid timeframe {tf!r}: a bar lasts at most 52 weeks (52w, 364d); use a "
+            "shorter one, e.g. 1h, 1d or 1w"
+        )
     return _UNIT_DURATIONS[unit] * count
 
 
