@@ -2,7 +2,8 @@
 
 Routes live under ``/api/v1``; the OpenAPI schema is served at ``/schema``. The app adds no
 training logic: the routes (:mod:`api.routes`) call :class:`~api.service.TrainingApi`, which
-calls the orchestrator (or the model store) and returns the v1 Structs.
+calls the orchestrator (or the model store) and returns the v1 Structs. Its limits (body size,
+request caps, open mode's checks) are listed in docs/api.md.
 
 Example:
     >>> from api import create_app
@@ -32,12 +33,23 @@ from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.runners.process import ProcessTrainingRunner
 from web.app import DEFAULT_MAX_BODY, create_service_app
+from web.auth import check_token
+from web.limits import RequestLimits, setting_int
 
-__all__ = ["API_PREFIX", "DEFAULT_MAX_BODY", "LOCAL_RUNNERS", "create_app"]
+__all__ = [
+    "API_PREFIX",
+    "API_TOKEN_ENV",
+    "DEFAULT_MAX_BODY",
+    "LOCAL_RUNNERS",
+    "MAX_BODY_ENV",
+    "create_app",
+]
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+API_TOKEN_ENV = "KTRDR_API_TOKEN"
+MAX_BODY_ENV = "KTRDR_API_MAX_BODY"
 LOCAL_RUNNERS = ("thread", "process")
 
 
@@ -51,6 +63,9 @@ def create_app(
     shutdown_grace_s: float = 10.0,
     orchestrator_options: dict[str, Any] | None = None,
     local_runner: Literal["thread", "process"] = "thread",
+    limits: RequestLimits | None = None,
+    allowed_hosts: list[str] | None = None,
+    allowed_origins: list[str] | None = None,
 ) -> Litestar:
     """Build the API app.
 
@@ -58,7 +73,8 @@ def create_app(
         orchestrator: use this orchestrator; by default one is created at start-up (so the
             first request does not pay Lightning's import) with ``orchestrator_options``.
         api_token: bearer token every route but ``/health`` requires (default
-            ``KTRDR_API_TOKEN``; none means no authentication).
+            ``KTRDR_API_TOKEN``; none means no authentication, and then open mode's checks
+            guard against web pages: :mod:`web.guards`).
         max_body_bytes: request bodies above this are answered 413 (default
             ``KTRDR_API_MAX_BODY`` or 1 MB).
         sse_poll_s: how often event streams look for new snapshots (a sweep's stream at most
@@ -74,16 +90,29 @@ def create_app(
             process) or ``process`` (a child process per run, so training does not share the
             GIL with the request handlers; ``ktrdr serve api`` uses it). A ``runner`` in
             ``orchestrator_options`` takes precedence.
+        limits: the caps on requests (default: from the settings,
+            :meth:`~web.limits.RequestLimits.from_env`).
+        allowed_hosts: without a token, host names answered besides this machine's (default
+            ``KTRDR_ALLOWED_HOSTS``).
+        allowed_origins: without a token, origins whose pages are answered (default
+            ``KTRDR_ALLOWED_ORIGINS``).
 
     Raises:
-        ConfigError: an unknown ``local_runner``.
+        ConfigError: an unknown ``local_runner``; an empty or short token (fewer than 16
+            characters); a limit setting that is not a whole number >= 1.
     """
     if local_runner not in LOCAL_RUNNERS:
         raise ConfigError(
             f"local_runner: {local_runner!r} is not a local runner; use 'thread' or 'process'"
         )
-    token = api_token if api_token is not None else os.environ.get("KTRDR_API_TOKEN") or None
-    limit = max_body_bytes or int(os.environ.get("KTRDR_API_MAX_BODY", DEFAULT_MAX_BODY))
+    if api_token is not None:
+        token = check_token(api_token, setting="api_token")
+    else:
+        token = check_token(os.environ.get(API_TOKEN_ENV), setting=API_TOKEN_ENV)
+    if max_body_bytes is not None and max_body_bytes < 1:
+        raise ConfigError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
+    limit = max_body_bytes or setting_int(MAX_BODY_ENV, DEFAULT_MAX_BODY)
+    caps = limits if limits is not None else RequestLimits.from_env()
     owned = orchestrator is None
     loaded_models: dict[str, LoadedModel] = {}  # kept when the lifespan restarts
 
@@ -93,6 +122,7 @@ def create_app(
             loaded_models=loaded_models,
             sse_poll_s=sse_poll_s,
             sse_heartbeat_s=sse_heartbeat_s,
+            limits=caps,
         )
 
     def start(app: Litestar) -> None:
@@ -125,7 +155,7 @@ def create_app(
         on_startup=[start],
         on_shutdown=[stop],
         token=token,
-        token_env="KTRDR_API_TOKEN",
+        token_env=API_TOKEN_ENV,
         title="KTRDR training API",
         description=(
             "Start, follow, cancel and inspect training operations (here, on a training "
@@ -133,6 +163,10 @@ def create_app(
             "predict with models. v1 routes keep the KTRDR v1 response shapes."
         ),
         max_body_bytes=limit,
+        max_body_env=MAX_BODY_ENV,
+        limits=caps,
+        allowed_hosts=allowed_hosts,
+        allowed_origins=allowed_origins,
         state={
             "orchestrator": orchestrator,
             "api": None if orchestrator is None else service(orchestrator),

@@ -20,7 +20,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from api.events import Heartbeat, OperationEvent
 from api.service import TrainingApi
 from api.sweeps import SweepEnd, SweepEvent
-from ktrdr_lib.schemas.health import HealthReport, OperationMetrics
+from ktrdr_lib.schemas.health import HealthReport, HealthStatus, OperationMetrics
 from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.results import TrainingAnalytics, TrainingResult
 from ktrdr_lib.schemas.sweeps import SweepRequest, SweepSnapshot
@@ -44,6 +44,7 @@ from ktrdr_lib.schemas.v1 import (
     TrainingStartRequest,
     TrainingStartResponse,
 )
+from web.auth import has_bearer_token
 from web.errors import ERROR_RESPONSES
 
 __all__ = [
@@ -362,9 +363,10 @@ class StrategiesController(Controller):
     tags=["health"],
     summary="Health",
 )
-def health(api: Api) -> HealthReport:
-    """The orchestrator's diagnostics; needs no token."""
-    return api.health()
+def health(request: Request[Any, Any, Any], api: Api) -> HealthReport | HealthStatus:
+    """Needs no token: its status for everyone; the orchestrator's diagnostics (store path,
+    host URL, active ids) only with the token, when the API has one."""
+    return api.health(detailed=has_bearer_token(request))
 
 
 _encode = msgspec.json.Encoder().encode

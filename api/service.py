@@ -5,7 +5,8 @@ the routes v1 did not have) and raises the project's errors, which the handlers 
 :mod:`web.errors` answer with their status. It is framework free, like the training host's
 :class:`~host.service.TrainingHost`, so the routes in :mod:`api.routes` are one line each and
 the whole API can be driven, and tested, without a server. Names that arrive in URLs and
-bodies are checked here (:func:`api.names.check_name`).
+bodies are checked here (:func:`api.names.check_name`), and so is a strategy text's length
+(:class:`~web.limits.RequestLimits`).
 
 Example:
     >>> api = TrainingApi(TrainingOrchestrator(data_dir=data))  # doctest: +SKIP
@@ -45,7 +46,12 @@ from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.models.store import ModelStore
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.pipeline.context import TrainingOperationContext
-from ktrdr_lib.schemas.health import HealthReport, OperationMetrics
+from ktrdr_lib.schemas.health import (
+    HIDDEN_DETAILS_NOTE,
+    HealthReport,
+    HealthStatus,
+    OperationMetrics,
+)
 from ktrdr_lib.schemas.models import ModelInfo
 from ktrdr_lib.schemas.results import TrainingAnalytics, TrainingResult
 from ktrdr_lib.schemas.status import FINAL_STATUSES
@@ -74,6 +80,7 @@ from ktrdr_lib.strategy.discovery import list_strategies, resolve_strategy_name
 from ktrdr_lib.strategy.loader import check_strategy
 from ktrdr_lib.timestamps import utc_now
 from ktrdr_lib.training.analytics import recorded_analytics
+from web.limits import RequestLimits
 
 __all__ = ["TrainingApi"]
 
@@ -88,6 +95,8 @@ class TrainingApi:
         sse_poll_s: how often event streams look for new snapshots (a sweep's stream at most
             every ``SWEEP_POLL_S``, 0.5 s: each look reads every trial from the store).
         sse_heartbeat_s: idle seconds between heartbeats on event streams.
+        limits: the caps on a request's form (default: :class:`~web.limits.RequestLimits`'s
+            defaults; the app passes the ones its settings give).
 
     Attributes:
         sweeps: the sweep routes' operations (:class:`~api.sweeps.SweepApi`) on the same
@@ -101,6 +110,7 @@ class TrainingApi:
         loaded_models: dict[str, LoadedModel] | None = None,
         sse_poll_s: float = 0.1,
         sse_heartbeat_s: float = 15.0,
+        limits: RequestLimits | None = None,
     ) -> None:
         if sse_poll_s <= 0:
             raise ConfigError(f"sse_poll_s must be > 0, got {sse_poll_s}")
@@ -110,6 +120,7 @@ class TrainingApi:
         self.loaded_models = loaded_models if loaded_models is not None else {}
         self.sse_poll_s = sse_poll_s
         self.sse_heartbeat_s = sse_heartbeat_s
+        self.limits = limits or RequestLimits()
         self.sweeps = SweepApi(
             orchestrator,
             poll_s=max(sse_poll_s, SWEEP_POLL_S),
@@ -127,9 +138,10 @@ class TrainingApi:
         Raises:
             StrategyNotFoundError: no strategy of that name; the detail lists the places
                 searched.
-            ConfigError / StrategyError: the request or the strategy is invalid (nothing is
-                stored).
+            ConfigError / StrategyError: the request or the strategy is invalid, or the run
+                asks for more than a cap (``KTRDR_MAX_*``; nothing is stored).
             StateConflictError: ``task_id`` is taken.
+            QueueFullError: too many runs wait already (answered 429 with Retry-After).
             HostUnavailableError: ``mode: host`` without a training host.
         """
         if request.task_id is not None:
@@ -455,7 +467,12 @@ class TrainingApi:
 
     def validate_strategy(self, request: StrategyValidateRequest) -> StrategyValidateResponse:
         """Every problem and notice in a strategy's YAML text (any layout), each with its
-        field path and line (the YAML is only ever safe-loaded)."""
+        field path and line (the YAML is only ever safe-loaded).
+
+        Raises:
+            ConfigError: the text is over ``max_strategy_bytes``.
+        """
+        self.limits.check_strategy_text(request.content, field="content")
         check = check_strategy(request.content, file=request.file_name)
         name = None
         if check.valid:
@@ -472,6 +489,8 @@ class TrainingApi:
 
     # -- health ------------------------------------------------------------------------------
 
-    def health(self) -> HealthReport:
-        """The orchestrator's diagnostics."""
-        return self.orchestrator.health()
+    def health(self, *, detailed: bool = True) -> HealthReport | HealthStatus:
+        """The orchestrator's diagnostics, or (``detailed=False``: for a caller without the
+        token) only its status."""
+        report = self.orchestrator.health()
+        return report if detailed else HealthStatus(status=report.status, note=HIDDEN_DETAILS_NOTE)

@@ -100,7 +100,9 @@ class SweepApi:
             StrategyNotFoundError: no strategy of that name; the detail lists the places
                 searched.
             ConfigError / StrategyError: the request, the space or the strategy is invalid,
-                Ray is not installed, or no Ray cluster is configured (nothing is stored).
+                asks for more than a cap (``KTRDR_MAX_*``), Ray is not installed, or no Ray
+                cluster is configured (nothing is stored).
+            QueueFullError: too many runs wait already.
         """
         if request.best_model_name is not None:
             check_name("best_model_name", request.best_model_name)

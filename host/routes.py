@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from host.service import TrainingHost
-from ktrdr_lib.schemas.health import OperationMetrics
+from ktrdr_lib.schemas.health import HealthStatus, OperationMetrics
 from ktrdr_lib.schemas.host import (
     MODEL_ID_HEADER,
     SHA256_HEADER,
@@ -22,6 +22,7 @@ from ktrdr_lib.schemas.host import (
     HostStopRequest,
 )
 from ktrdr_lib.schemas.results import TrainingResult
+from web.auth import has_bearer_token
 
 __all__ = ["SessionsController", "health"]
 
@@ -113,6 +114,9 @@ class SessionsController(Controller):
 
 
 @get("/health", sync_to_thread=True, opt={"public": True}, tags=["health"], summary="Health")
-def health(host: NamedDependency[TrainingHost]) -> HostHealth:
-    """Devices, active sessions and versions; needs no token."""
-    return host.health()
+def health(
+    request: Request[Any, Any, Any], host: NamedDependency[TrainingHost]
+) -> HostHealth | HealthStatus:
+    """Needs no token: the status for everyone; devices, active sessions, host name and
+    versions only with the token."""
+    return host.health(detailed=has_bearer_token(request))

@@ -27,7 +27,7 @@ from ktrdr_lib.errors import ConfigError, StateConflictError
 from ktrdr_lib.models.archive import pack_model_version
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.pipeline.run import TrainerOptions
-from ktrdr_lib.schemas.health import OperationMetrics
+from ktrdr_lib.schemas.health import HIDDEN_DETAILS_NOTE, HealthStatus, OperationMetrics
 from ktrdr_lib.schemas.host import (
     HostHealth,
     HostSessionCreated,
@@ -40,6 +40,7 @@ from ktrdr_lib.schemas.host import (
 from ktrdr_lib.schemas.operations import OperationSnapshot
 from ktrdr_lib.schemas.results import TrainingResult
 from ktrdr_lib.strategy.loader import is_strategy_file_path, load_strategy
+from web.limits import RequestLimits
 
 __all__ = ["TrainingHost"]
 
@@ -51,6 +52,8 @@ class TrainingHost:
         orchestrator: the orchestrator that trains the sessions (its runner decides the device).
         retention_s: seconds finished sessions are kept.
         max_finished: most finished sessions kept.
+        limits: the caps on a session request's form (``strategy_yaml``'s length); default:
+            :class:`~web.limits.RequestLimits`'s defaults.
     """
 
     def __init__(
@@ -59,8 +62,10 @@ class TrainingHost:
         *,
         retention_s: float = 3600.0,
         max_finished: int = 100,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.orchestrator = orchestrator
+        self.limits = limits or RequestLimits()
         self.retention = SessionRetention(
             orchestrator, retention_s=retention_s, max_finished=max_finished
         )
@@ -74,8 +79,12 @@ class TrainingHost:
 
         Raises:
             StrategyError: the strategy YAML has problems (each one listed).
-            ConfigError: the rest of the request is invalid.
+            ConfigError: the rest of the request is invalid, the strategy text is longer than
+                ``KTRDR_MAX_STRATEGY_BYTES``, or the run asks for more than a cap
+                (``KTRDR_MAX_*``).
+            QueueFullError: too many sessions wait already (answered 429 with Retry-After).
         """
+        self.limits.check_strategy_text(request.strategy_yaml, field="strategy_yaml")
         self.retention.prune()
         text = request.strategy_yaml
         if not text.strip() or is_strategy_file_path(text):
@@ -146,8 +155,11 @@ class TrainingHost:
 
     # -- health ------------------------------------------------------------------------------
 
-    def health(self, *, status: str = "ok") -> HostHealth:
-        """Devices, active sessions and versions."""
+    def health(self, *, status: str = "ok", detailed: bool = True) -> HostHealth | HealthStatus:
+        """Devices, active sessions and versions; only the status when not ``detailed`` (a
+        caller without the token)."""
+        if not detailed:
+            return HealthStatus(status=status, note=HIDDEN_DETAILS_NOTE)
         accelerator = self.trainer_options.accelerator
         kind = device_kind(accelerator)
         page = self.orchestrator.list_operations(active_only=True, limit=10_000)

@@ -18,7 +18,10 @@ def _schema() -> dict[str, Any]:
     from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
     from ktrdr_lib.operations.store import OperationStore
 
-    app = create_app(TrainingOrchestrator(store=OperationStore(":memory:")), api_token="x")
+    app = create_app(
+        TrainingOrchestrator(store=OperationStore(":memory:")),
+        api_token="reference-token-0123456789",
+    )
     schema: dict[str, Any] = app.openapi_schema.to_schema()
     return schema
 

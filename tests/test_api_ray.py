@@ -41,7 +41,7 @@ def _no_server_error(response: httpx.Response) -> None:
 
 def _client(data_dir: Path, **kwargs: Any) -> TestClient[Any]:
     app = create_app(orchestrator_options={"data_dir": data_dir}, **kwargs)
-    client: TestClient[Any] = TestClient(app)
+    client: TestClient[Any] = TestClient(app, base_url="http://127.0.0.1:8000")  # loopback: open
     client.__enter__()
     client.event_hooks = {"request": [], "response": [_no_server_error]}
     return client
@@ -168,7 +168,7 @@ def test_sweep_reads_answer_404_for_what_is_not_a_sweep(
 
 
 def test_sweep_routes_need_the_token(synthetic_data_dir: Path, strategies_dir: Path) -> None:
-    client = _client(synthetic_data_dir, api_token="s3cret-token")
+    client = _client(synthetic_data_dir, api_token="s3cret-token-0123456789")
     try:
         for method, path, body in (
             ("POST", "/sweeps", SWEEP),
@@ -178,7 +178,7 @@ def test_sweep_routes_need_the_token(synthetic_data_dir: Path, strategies_dir: P
             for headers in ({}, {"Authorization": "Bearer wrong"}):
                 response = client.request(method, API + path, json=body, headers=headers)
                 assert_error(response, 401, "bearer token")
-            authorised = {"Authorization": "Bearer s3cret-token"}
+            authorised = {"Authorization": "Bearer s3cret-token-0123456789"}
             response = client.request(method, API + path, json=body, headers=authorised)
             assert response.status_code in (400, 404), response.text  # past the guard
     finally:

@@ -135,7 +135,15 @@ def fuzz_target(
 
     # Passed in, so the app never shuts it down: schemathesis ends the app's lifespan after
     # every test item and starts it again on the next request.
-    SLOT.app = create_app(orchestrator, api_token=None, sse_poll_s=0.02, sse_heartbeat_s=0.2)
+    # schemathesis names its ASGI app "testserver"; without a token the API answers only
+    # this machine's names and those allowed (web.guards).
+    SLOT.app = create_app(
+        orchestrator,
+        api_token=None,
+        sse_poll_s=0.02,
+        sse_heartbeat_s=0.2,
+        allowed_hosts=["testserver"],
+    )
     TARGET["operation_id"] = handle.operation_id
     yield handle.operation_id
     SLOT.app = None

@@ -3,20 +3,23 @@
 ``api/`` serves :class:`~api.service.TrainingApi` and ``host/`` serves
 :class:`~host.service.TrainingHost` the same way: the routes under one path prefix, the service
 injected into every handler that names it (from ``app.state``, where the server's start-up hook
-puts it), the bearer guard, the shared error handlers, a body-size limit and the OpenAPI schema
+puts it), the guards (the bearer token's; open mode's browser checks and the body's nesting
+depth, :mod:`web.guards`), the shared error handlers, a body-size limit and the OpenAPI schema
 at ``/schema``. What differs (the routes, how the service is built and shut down, the token's
-setting) is passed in.
+setting, the limits) is passed in.
 
 Example:
     >>> app = create_service_app(  # doctest: +SKIP
     ...     prefix="/host/v1", route_handlers=[SessionsController, health], service="host",
     ...     on_startup=[start], on_shutdown=[stop], token="s3cret",
-    ...     token_env="KTRDR_HOST_TOKEN", title="KTRDR training host")
+    ...     token_env="KTRDR_HOST_TOKEN", title="KTRDR training host",
+    ...     limits=RequestLimits.from_env())
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from litestar import Litestar, Router
@@ -28,6 +31,14 @@ from litestar.types import ControllerRouterHandler, LifespanHook
 from ktrdr_lib import __version__
 from web.auth import bearer_guard
 from web.errors import exception_handlers
+from web.guards import (
+    ALLOWED_HOSTS_ENV,
+    ALLOWED_ORIGINS_ENV,
+    body_depth_guard,
+    open_mode_guard,
+    parse_list_setting,
+)
+from web.limits import RequestLimits
 
 __all__ = ["DEFAULT_MAX_BODY", "create_service_app"]
 
@@ -47,6 +58,10 @@ def create_service_app(
     description: str | None = None,
     server_name: str = "the server",
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    max_body_env: str = "KTRDR_API_MAX_BODY",
+    limits: RequestLimits | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    allowed_origins: Iterable[str] | None = None,
     state: Mapping[str, Any] | None = None,
 ) -> Litestar:
     """Build a server's app around its service.
@@ -64,6 +79,13 @@ def create_service_app(
         description: the OpenAPI description.
         server_name: where unexpected errors are said to be logged ("the host").
         max_body_bytes: request bodies above this are answered 413.
+        max_body_env: the setting ``max_body_bytes`` comes from, named in 413 answers.
+        limits: the caps on requests (default :meth:`RequestLimits.from_env`); the body-depth
+            guard reads ``max_json_depth``.
+        allowed_hosts: host names besides this machine's that a server without a token
+            answers (default ``KTRDR_ALLOWED_HOSTS``, comma-separated; ``*``: any).
+        allowed_origins: origins (``https://dash.example:8443``) whose pages a server without
+            a token answers (default ``KTRDR_ALLOWED_ORIGINS``).
         state: more of ``app.state`` (e.g. an orchestrator given at construction).
     """
 
@@ -73,14 +95,29 @@ def create_service_app(
     return Litestar(
         route_handlers=[Router(path=prefix, route_handlers=list(route_handlers))],
         dependencies={service: Provide(provide, sync_to_thread=False)},
-        guards=[bearer_guard],
+        guards=[bearer_guard, open_mode_guard, body_depth_guard],
         exception_handlers=exception_handlers(server_name),
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         state=State(
-            {service: None, **(state or {}), "bearer_token": token, "bearer_token_env": token_env}
+            {
+                service: None,
+                **(state or {}),
+                "bearer_token": token,
+                "bearer_token_env": token_env,
+                "max_body_env": max_body_env,
+                "request_limits": limits if limits is not None else RequestLimits.from_env(),
+                "allowed_hosts": _entries(allowed_hosts, ALLOWED_HOSTS_ENV),
+                "allowed_origins": _entries(allowed_origins, ALLOWED_ORIGINS_ENV),
+            }
         ),
         request_max_body_size=max_body_bytes,
         openapi_config=OpenAPIConfig(title=title, version=__version__, description=description),
         debug=False,
     )
+
+
+def _entries(given: Iterable[str] | None, setting: str) -> frozenset[str]:
+    if given is None:
+        return parse_list_setting(os.environ.get(setting))
+    return parse_list_setting(",".join(given))

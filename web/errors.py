@@ -4,12 +4,15 @@ Every error body has the same shape (:class:`~ktrdr_lib.schemas.errors.ErrorBody
 ``detail`` (what went wrong, where, what to do), ``error_type`` and, for strategy files, every
 ``problem`` with its field path. No body ever carries a stack trace; anything unexpected is
 logged with its traceback and answered with a generic 500 detail. The status of each of the
-project's errors comes from the one table in :mod:`ktrdr_lib.http.status`.
+project's errors comes from the one table in :mod:`ktrdr_lib.http.status`; a full queue
+(:class:`~ktrdr_lib.errors.QueueFullError`, 429) adds ``Retry-After``. Input too deeply nested
+for the parsers (``RecursionError``) is a 400, never a 500.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import msgspec
@@ -18,7 +21,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
-from ktrdr_lib.errors import KtrdrError, StrategyError
+from ktrdr_lib.errors import KtrdrError, QueueFullError, StrategyError
 from ktrdr_lib.http.status import status_for
 from ktrdr_lib.schemas.errors import ErrorBody
 
@@ -35,17 +38,29 @@ def _spec(description: str) -> ResponseSpec:
 ERROR_RESPONSES: dict[int, ResponseSpec] = {
     400: _spec("Invalid request: the detail names the field and what is allowed"),
     401: _spec("Missing or wrong bearer token (when the server has KTRDR_API_TOKEN)"),
+    403: _spec("Without a token: a request for another host name or from a page on another origin"),
     404: _spec("Unknown operation, model or route"),
     409: _spec("The operation's state forbids this (e.g. cancel a finished run)"),
     413: _spec("Request body too large"),
+    415: _spec("Without a token: a body that is not Content-Type: application/json"),
+    429: _spec("Too many runs wait already; try again after Retry-After seconds"),
     503: _spec("The training host is unavailable"),
 }
 
 
-def _respond(status: int, detail: str, error_type: str, **extra: Any) -> Response[ErrorBody]:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def _respond(
+    status: int,
+    detail: str,
+    error_type: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[ErrorBody]:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     body = ErrorBody(status_code=status, detail=detail, error_type=error_type, **extra)
-    return Response(body, status_code=status, headers=headers)
+    return Response(body, status_code=status, headers=headers or None)
 
 
 def _ktrdr_error(request: Request[Any, Any, Any], exc: KtrdrError) -> Response[ErrorBody]:
@@ -53,9 +68,22 @@ def _ktrdr_error(request: Request[Any, Any, Any], exc: KtrdrError) -> Response[E
     problems = None
     if isinstance(exc, StrategyError):
         problems = exc.problems
+    headers = None
+    if isinstance(exc, QueueFullError):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     if status >= 500 and status != 503:  # 503: a host is down, not a server fault
         log.error("%s %s failed: %s", request.method, request.url.path, exc.detail)
-    return _respond(status, exc.detail, type(exc).__name__, problems=problems)
+    return _respond(status, exc.detail, type(exc).__name__, headers=headers, problems=problems)
+
+
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[ErrorBody]:
+    log.warning("%s %s: input nested too deeply (%s)", request.method, request.url.path, exc)
+    return _respond(
+        400,
+        "the request nests too deeply to be read (JSON or YAML nesting hundreds of levels); "
+        "a request needs a few levels: flatten it",
+        "ConfigError",
+    )
 
 
 def _body_choices(request: Request[Any, Any, Any], key: str) -> tuple[Any, ...]:
@@ -103,7 +131,11 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     status = exc.status_code
     detail = str(exc.detail)
     if status == 413:
-        detail = "request body too large; the limit is set by the server (KTRDR_API_MAX_BODY)"
+        setting = request.app.state.get("max_body_env", "KTRDR_API_MAX_BODY")
+        detail = (
+            f"request body too large; the limit is set by the server ({setting}). Send less "
+            "(a strategy by name, fewer overrides), or ask its operator to raise the limit."
+        )
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, detail)
     return _respond(status, detail, type(exc).__name__)
@@ -125,5 +157,6 @@ def exception_handlers(server: str = "the server") -> ExceptionHandlersMap:
         KtrdrError: _ktrdr_error,
         ValidationException: _validation_error,
         HTTPException: _http_error,
+        RecursionError: _too_deep,
         Exception: unexpected,
     }

@@ -18,6 +18,7 @@ from ktrdr_lib.errors import (
     KtrdrError,
     NotFoundError,
     OperationCancelled,
+    QueueFullError,
     StateConflictError,
     StrategyError,
     StrategyNotFoundError,
@@ -35,6 +36,7 @@ STATUS_BY_ERROR: tuple[tuple[type[KtrdrError], int], ...] = (
     (ConfigError, 400),
     (DataError, 400),
     (NotFoundError, 404),
+    (QueueFullError, 429),  # with Retry-After (the servers add it from retry_after_s)
     (StateConflictError, 409),
     (OperationCancelled, 409),
     (HostUnavailableError, 503),
@@ -43,13 +45,15 @@ STATUS_BY_ERROR: tuple[tuple[type[KtrdrError], int], ...] = (
 
 # The other way, for answers whose error_type is not one of ours: the widest class the table
 # sends to each status, plus the statuses the servers answer on their own (body too large,
-# malformed body). 401/403 are each client's own authentication error.
+# malformed body, not JSON). 401/403 are each client's own authentication error.
 ERROR_BY_STATUS: dict[int, type[KtrdrError]] = {
     400: ConfigError,
     404: NotFoundError,
     409: StateConflictError,
     413: ConfigError,
+    415: ConfigError,
     422: ConfigError,
+    429: QueueFullError,
     500: TrainingError,
     503: HostUnavailableError,
 }

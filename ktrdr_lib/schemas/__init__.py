@@ -20,6 +20,7 @@ from ktrdr_lib.schemas.errors import ErrorBody
 from ktrdr_lib.schemas.health import (
     CancelLatency,
     HealthReport,
+    HealthStatus,
     OperationMetrics,
     TrainingDiagnostics,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "FeatureReport",
     "FinalEvent",
     "HealthReport",
+    "HealthStatus",
     "HostHealth",
     "HostSessionCreated",
     "HostSessionList",

@@ -8,7 +8,14 @@ import msgspec
 
 from ktrdr_lib.schemas.progress import EpochHistoryRow
 
-__all__ = ["CancelLatency", "HealthReport", "OperationMetrics", "TrainingDiagnostics"]
+__all__ = [
+    "HIDDEN_DETAILS_NOTE",
+    "CancelLatency",
+    "HealthReport",
+    "HealthStatus",
+    "OperationMetrics",
+    "TrainingDiagnostics",
+]
 
 
 class TrainingDiagnostics(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,6 +54,24 @@ class CancelLatency(msgspec.Struct, frozen=True, kw_only=True):
     observed_ms: float | None
     final_ms: float
     final_status: str
+
+
+HIDDEN_DETAILS_NOTE = "details (store, host, devices, active runs) are shown with the bearer token"
+
+
+class HealthStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """What a server's public health route tells a caller without its token: only whether it
+    is up. The details (store paths, host URL, host name, active ids) are for callers with the
+    token.
+
+    Attributes:
+        status: ``"ok"``, or ``"shut down"`` while stopping.
+        note: says where the details went (always there, so that this answer and the full
+            report are told apart by their fields).
+    """
+
+    status: str
+    note: str
 
 
 class HealthReport(msgspec.Struct, frozen=True, kw_only=True):

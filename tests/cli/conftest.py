@@ -65,7 +65,7 @@ def remote(orchestrator: TrainingOrchestrator) -> Iterator[ApiBackend]:
     with pytest.MonkeyPatch.context() as env:
         env.delenv("KTRDR_API_TOKEN", raising=False)  # an open app, whatever the shell says
         app = create_app(orchestrator)
-    with TestClient(app) as app_client:
+    with TestClient(app, base_url="http://127.0.0.1:8000") as app_client:  # open: loopback only
 
         class AppTransport(httpx.BaseTransport):
             """The app's in-process test transport as an httpx transport."""

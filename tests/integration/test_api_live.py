@@ -366,7 +366,7 @@ def test_status_reads_all_succeed_while_training(server: LiveServer, client: htt
 def test_token_required_over_the_wire(
     live_api: Callable[..., LiveServer], strategies_dir: Path
 ) -> None:
-    live = live_api(api_token="wire-token")
+    live = live_api(api_token="wire-token-0123456789")
     with http(live) as anonymous:
         for method, path in (
             ("GET", "/operations"),
@@ -380,7 +380,7 @@ def test_token_required_over_the_wire(
             assert response.headers["www-authenticate"] == "Bearer"
             assert response.json()["success"] is False
         assert anonymous.get("/health").status_code == 200
-    with http(live, headers={"Authorization": "Bearer wire-token"}) as authorised:
+    with http(live, headers={"Authorization": "Bearer wire-token-0123456789"}) as authorised:
         assert authorised.get("/operations").status_code == 200
 
 

@@ -226,7 +226,7 @@ def test_operations_follow_and_cancel(
 def test_wrong_or_missing_token_is_one_line(
     live_api: Callable[..., LiveServer], strategies_dir: Path, isolated_home: Path
 ) -> None:
-    live = live_api(api_token="right-token")
+    live = live_api(api_token="right-token-0123456789")
     wrong = _cli("operations", "list", env=_env(isolated_home, live.url, token="wrong"))
     _assert_one_line_error(wrong)
     assert "bearer token" in wrong.stderr and "KTRDR_API_TOKEN" in wrong.stderr
@@ -238,7 +238,9 @@ def test_wrong_or_missing_token_is_one_line(
     _assert_one_line_error(missing)
     assert "set KTRDR_API_TOKEN" in missing.stderr
 
-    right = _cli("operations", "list", env=_env(isolated_home, live.url, token="right-token"))
+    right = _cli(
+        "operations", "list", env=_env(isolated_home, live.url, token="right-token-0123456789")
+    )
     assert right.returncode == 0, right.stderr
     assert right.stdout == "no operations\n"
 

@@ -27,7 +27,7 @@ def test_train_mode_host_trains_on_the_host_and_brings_the_model_back(
 ) -> None:
     from host import create_app
 
-    token = "cli-host-token"
+    token = "cli-host-token-0123456789"
     server = start_server(
         create_app(
             token=token,

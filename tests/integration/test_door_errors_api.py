@@ -16,7 +16,7 @@ from ktrdr_lib.runners.host import HostTrainingRunner
 from tests.conftest import SMALL_STRATEGY
 from tests.integration.conftest import LiveServer, start_server
 
-TOKEN = "door-s3cret"
+TOKEN = "door-s3cret-0123456789"
 LATE = {"start_date": "2030-01-01", "end_date": "2031-01-01"}
 SPAN = "SYNTH 1h has bars from 2020-01-01 to 2020-05-04T23:00:00Z"
 NONE_THERE = f"{SPAN}; the requested range 2030-01-01..2031-01-01 has none — widen it"

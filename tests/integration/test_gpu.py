@@ -28,7 +28,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 
-TOKEN = "gpu-host-token"
+TOKEN = "gpu-host-token-0123456789"
 WAIT_S = 180.0
 
 

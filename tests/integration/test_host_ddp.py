@@ -19,7 +19,7 @@ from tests.integration.conftest import LiveServer, start_server
 
 pytestmark = pytest.mark.slow  # every test here trains a real model in a child process or server
 
-TOKEN = "ddp-host-token"
+TOKEN = "ddp-host-token-0123456789"
 
 
 @pytest.fixture

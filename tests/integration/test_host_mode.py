@@ -17,7 +17,7 @@ from ktrdr_lib.runners.host import HostTrainingRunner
 from tests.conftest import REGRESSION_STRATEGY
 from tests.integration.conftest import LiveServer, start_server
 
-TOKEN = "host-s3cret"
+TOKEN = "host-s3cret-0123456789"
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from tests.integration.conftest import LiveServer, start_server
 
 pytestmark = pytest.mark.slow  # every test here trains a real model in a child process or server
 
-TOKEN = "reattach-s3cret"
+TOKEN = "reattach-s3cret-0123456789"
 EPOCHS = 16
 
 CHILD_SCRIPT = """

@@ -22,7 +22,7 @@ from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.slow  # starts a host process and trains on it
 
-TOKEN = "budget-s3cret"
+TOKEN = "budget-s3cret-0123456789"
 BUDGET_S = 1.5
 # What may come on top of the budget: noticing the host is gone (one poll interval, 0.5 s),
 # the refused attempts themselves, and the thread bookkeeping. Generous for a loaded machine.

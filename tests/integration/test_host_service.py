@@ -20,6 +20,7 @@ from ktrdr_lib.models.archive import ARCHIVE_FILES, import_model_archive, sha256
 from ktrdr_lib.models.store import ModelStore
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.schemas.errors import ErrorBody
+from ktrdr_lib.schemas.health import HIDDEN_DETAILS_NOTE
 from ktrdr_lib.schemas.host import (
     HOST_PREFIX,
     MODEL_ID_HEADER,
@@ -32,7 +33,7 @@ from ktrdr_lib.schemas.results import TrainingResult
 from tests.conftest import SMALL_STRATEGY
 from tests.integration.conftest import LiveServer, start_server
 
-TOKEN = "host-test-token"
+TOKEN = "host-test-token-0123456789"
 WAIT_S = 60.0
 
 
@@ -235,9 +236,10 @@ def test_graceful_stop_completes_with_a_saved_model(
 
 
 def test_auth_errors_and_health(
-    host_server: Callable[..., tuple[LiveServer, httpx.Client]],
+    host_server: Callable[..., tuple[LiveServer, httpx.Client]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    live, client = host_server()
+    monkeypatch.setenv("KTRDR_MAX_STRATEGY_BYTES", "4096")
+    live, client = host_server(max_body_bytes=8192)
     routes = [
         ("POST", "/sessions"),
         ("GET", "/sessions"),
@@ -256,7 +258,9 @@ def test_auth_errors_and_health(
                 assert response.headers["www-authenticate"] == "Bearer"
         health = anonymous.get("/health")
     assert health.status_code == 200
-    report = msgspec.json.decode(health.content, type=HostHealth)
+    # without the token: nothing about the machine
+    assert health.json() == {"status": "ok", "note": HIDDEN_DETAILS_NOTE}
+    report = msgspec.json.decode(client.get("/health").content, type=HostHealth)
     assert report.status == "ok"
     assert report.device in ("cpu", "cuda")
     assert report.accelerator == "auto"
@@ -282,6 +286,10 @@ def test_auth_errors_and_health(
     _error(client.post("/sessions", json=_request(2, strategy_yaml="/etc/passwd.yaml")), 400)
     _error(client.post("/sessions", json={**_request(2), "unknown_field": 1}), 400)
     _error(client.post("/sessions", json=_request(2, symbols=["NOSUCH"], seed=-1)), 400)
+    padded = _request(2, strategy_yaml=SMALL_STRATEGY + "#" * 4096)
+    assert "KTRDR_MAX_STRATEGY_BYTES" in _error(client.post("/sessions", json=padded), 400).detail
+    huge = _request(2, strategy_yaml="#" * 9000)
+    assert "KTRDR_HOST_MAX_BODY" in _error(client.post("/sessions", json=huge), 413).detail
     assert client.get("/sessions").json() == {"sessions": []}
 
 
@@ -301,13 +309,17 @@ def test_retention_forgets_the_oldest_finished_sessions(
 
 
 def test_queueing_at_capacity(
-    host_server: Callable[..., tuple[LiveServer, httpx.Client]],
+    host_server: Callable[..., tuple[LiveServer, httpx.Client]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("KTRDR_MAX_PENDING", "1")
     _, client = host_server(max_concurrent=1)
     first = _start(client, 500)
     _wait(client, first, lambda s: s.status == "running")
     second = _start(client, 1)
     assert _status(client, second).status == "pending"
+    full = client.post("/sessions", json=_request(1))
+    assert _error(full, 429).error_type == "QueueFullError"
+    assert int(full.headers["retry-after"]) >= 1
     health = client.get("/health").json()
     assert set(health["active_sessions"]) == {first, second}
     assert health["max_concurrent"] == 1
@@ -331,9 +343,14 @@ def test_retention_by_age_forgets_finished_sessions(
     assert client.get("/sessions").json() == {"sessions": []}
 
 
-def test_host_refuses_to_start_without_a_token() -> None:
+def test_host_refuses_to_start_without_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
     from ktrdr_lib.errors import ConfigError
 
     with pytest.raises(ConfigError, match="KTRDR_HOST_TOKEN"):
         create_app()
     assert create_app(insecure_no_token=True) is not None
+    with pytest.raises(ConfigError, match="at least 16"):
+        create_app(token="short-s3cret")
+    monkeypatch.setenv("KTRDR_HOST_TOKEN", "")  # was "no token": an open host
+    with pytest.raises(ConfigError, match="KTRDR_HOST_TOKEN is set but empty"):
+        create_app(insecure_no_token=True)

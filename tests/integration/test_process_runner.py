@@ -342,7 +342,8 @@ def test_the_api_can_train_in_child_processes(synthetic_data_dir: Path) -> None:
     from api import create_app
 
     options = {"store": OperationStore(":memory:"), "data_dir": synthetic_data_dir}
-    with TestClient(create_app(local_runner="process", orchestrator_options=options)) as client:
+    app = create_app(local_runner="process", orchestrator_options=options)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:  # open: loopback only
         orchestrator = client.app.state.orchestrator
         assert isinstance(orchestrator.runners["local"], ProcessTrainingRunner)
         assert client.get("/api/v1/health").json()["mode"] == "local"

@@ -24,7 +24,7 @@ from tests.integration.conftest import LiveServer, start_server
 
 pytestmark = pytest.mark.slow  # real trainings
 
-HOST_TOKEN = "resume-s3cret"
+HOST_TOKEN = "resume-s3cret-0123456789"
 # A host run is followed by polling, so it cannot be held at a batch: long enough that the
 # cancel at epoch 3 lands well before it ends.
 HOST_EPOCHS = 60
