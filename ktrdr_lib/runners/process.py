@@ -56,6 +56,7 @@ from ktrdr_lib.runners.base import RunControl
 from ktrdr_lib.runners.command import CommandChild, exit_description, start_training_command
 from ktrdr_lib.runners.pool import WorkerPool
 from ktrdr_lib.runners.worker import (
+    MAX_MESSAGE_BYTES,
     CancelMessage,
     ChildJob,
     ChildMessage,
@@ -114,6 +115,8 @@ class ProcessTrainingRunner:
 
     mode = "local"
     can_reattach = False
+    max_message_bytes = MAX_MESSAGE_BYTES
+    """The most one message from a child may hold (a longer one fails the run unread)."""
 
     def __init__(
         self,
@@ -283,11 +286,7 @@ class ProcessTrainingRunner:
             if isinstance(process, CommandChild) and not ready and not process.is_alive():
                 ready = [process.sentinel]
             if results in ready:
-                try:
-                    raw = results.recv_bytes()
-                except EOFError:
-                    raise self._died(process) from None
-                message = self._decoder.decode(raw)
+                message = self._receive(process, results)
                 if isinstance(message, SnapshotMessage):
                     tracker.forward(message.snapshot)
                 elif isinstance(message, EpochMessage):
@@ -347,6 +346,30 @@ class ProcessTrainingRunner:
                     child.kill()
                     child.join()
                 child.close()
+
+    def _receive(self, process: BaseProcess | CommandChild, results: Connection) -> ChildMessage:
+        """One message from the child, at most ``max_message_bytes`` of it (a longer one
+        closes the pipe unread); anything unreadable ends the run with the reason."""
+        try:
+            raw = results.recv_bytes(self.max_message_bytes)
+        except (EOFError, ConnectionError):
+            raise self._died(process) from None
+        except OSError as exc:  # over the cap (multiprocessing: "bad message length")
+            process.kill()
+            raise TrainingError(
+                f"the training process (pid {process.pid}) sent a message of more than "
+                f"{self.max_message_bytes:,} bytes ({exc}); it was not read, and the run is "
+                "reported failed. The server's log has the run's output."
+            ) from exc
+        try:
+            return self._decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            process.kill()
+            raise TrainingError(
+                f"the training process (pid {process.pid}) sent a message this process cannot "
+                f"read ({exc}; {len(raw):,} bytes), so the run is reported failed. Is the "
+                "same ktrdr_lib version installed for both?"
+            ) from exc
 
     @staticmethod
     def _died(process: BaseProcess | CommandChild) -> TrainingError:

@@ -29,6 +29,11 @@ worker sends the run's last snapshot, so the parent knows how far the interrupte
 An ``error`` carries the error's class names (most specific first) and detail, so the parent
 raises the same class. A worker whose parent goes away aborts at its next batch; Ctrl-C in a
 terminal is the parent's to handle, so workers ignore SIGINT.
+
+A message that cannot be sent (it does not encode, or it is over :data:`MAX_MESSAGE_BYTES`)
+is replaced by an ``error`` saying so, and nothing more of the run is sent: the parent ends the
+run ``failed`` with that reason instead of waiting for a result that will never come. The
+parent reads at most :data:`MAX_MESSAGE_BYTES` a message too.
 """
 
 from __future__ import annotations
@@ -47,7 +52,13 @@ from typing import Any
 
 import msgspec
 
-from ktrdr_lib.errors import KtrdrError, OperationCancelled, StrategyError, StrategyProblem
+from ktrdr_lib.errors import (
+    KtrdrError,
+    OperationCancelled,
+    StrategyError,
+    StrategyProblem,
+    TrainingError,
+)
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.pipeline.run import TrainerOptions
 from ktrdr_lib.progress.cancellation import CancelToken
@@ -58,6 +69,7 @@ from ktrdr_lib.schemas.results import TrainingResult
 
 __all__ = [
     "AUTHKEY_ENV",
+    "MAX_MESSAGE_BYTES",
     "CancelMessage",
     "ChildJob",
     "ChildMessage",
@@ -75,6 +87,8 @@ __all__ = [
 ]
 
 AUTHKEY_ENV = "KTRDR_WORKER_AUTHKEY"
+MAX_MESSAGE_BYTES = 64 << 20
+"""The most one message on a worker's pipe may hold (a result with analytics is far less)."""
 
 
 class ChildJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,14 +166,54 @@ def _error_message(exc: BaseException, observed_at: float | None = None) -> Erro
 Outbox = queue.SimpleQueue[ChildMessage | None]
 
 
-def _send_all(outbox: Outbox, results: Connection) -> None:
-    """Sender thread: encode and write every queued message, in order, until None."""
+def _send_all(outbox: Outbox, results: Connection, max_bytes: int = MAX_MESSAGE_BYTES) -> None:
+    """Sender thread: encode and write every queued message, in order, until None.
+
+    A message that cannot be sent becomes an ``error`` naming why, and the messages after it
+    are dropped (the parent ended the run on that error). Never raises: a sender that died
+    would leave the parent waiting for a result.
+    """
     encoder = msgspec.msgpack.Encoder()
+    failed = False
     while (message := outbox.get()) is not None:
+        if failed:
+            continue  # keep draining so nobody blocks
         try:
-            results.send_bytes(encoder.encode(message))
+            payload = encoder.encode(message)
+            if len(payload) > max_bytes:
+                raise ValueError(
+                    f"it is {len(payload):,} bytes, more than the {max_bytes:,} a message on "
+                    "the pipe may hold"
+                )
+            results.send_bytes(payload)
         except OSError:  # the parent is gone; keep draining so nobody blocks
             continue
+        except Exception as exc:
+            failed = True
+            with contextlib.suppress(OSError):
+                results.send_bytes(encoder.encode(_unsent(message, exc)))
+
+
+def _unsent(message: ChildMessage, exc: Exception) -> ErrorMessage:
+    """The error that replaces a message that could not be sent (small enough to send)."""
+    kind = type(message).__name__.removesuffix("Message").lower()
+    reason = f"{type(exc).__name__}: {exc}"[:2000]
+    observed = getattr(message, "cancel_observed_at", None)
+    if isinstance(message, ErrorMessage):  # the run's own error: keep its class and gist
+        return ErrorMessage(
+            kinds=message.kinds,
+            detail=f"{message.detail[:4000]} (the full error could not be sent: {reason})",
+            cancel_observed_at=observed,
+        )
+    return ErrorMessage(
+        kinds=[cls.__name__ for cls in TrainingError.__mro__ if cls is not object],
+        detail=(
+            f"the training process could not send its {kind} to this process ({reason}), so "
+            "the run is reported failed. The server's log has the run's output; report it as "
+            "a bug if it happens again."
+        ),
+        cancel_observed_at=observed,
+    )
 
 
 def _run_job(job: ChildJob, token: CancelToken, outbox: Outbox, callbacks: Sequence[Any]) -> None:
