@@ -5,21 +5,30 @@ so a multi-device training must be a command (``python -m ktrdr_lib.runners.work
 than a spawned function. :func:`start_training_command` starts it with the job in a file,
 waits for rank 0 to connect back over an authenticated loopback socket, and yields the child
 (shaped like a multiprocessing process) and that connection.
+
+Any local process can connect to that port. Each connection gets its own handshake thread
+(``multiprocessing.connection``'s challenge with the run's one-time key), so one that fails the
+challenge, or connects and says nothing, is dropped while the wait for rank 0 goes on, until
+rank 0 authenticates, the command exits, or the deadline passes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import queue
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from multiprocessing.connection import Connection, Listener
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from pathlib import Path
 
 import msgspec
@@ -28,6 +37,8 @@ from ktrdr_lib.errors import TrainingError
 from ktrdr_lib.runners.worker import AUTHKEY_ENV, ChildJob
 
 __all__ = ["CommandChild", "exit_description", "start_training_command"]
+
+log = logging.getLogger(__name__)
 
 
 def exit_description(code: int | None) -> str:
@@ -85,22 +96,88 @@ class CommandChild:
                 os.close(fd)
 
 
-def _accept(listener: Listener, child: CommandChild, timeout: float = 300.0) -> Connection:
-    """Wait for rank 0 to connect back; fail if the command dies first."""
-    accepted: list[Connection] = []
-    thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
-    thread.start()
+def _accept(
+    server: socket.socket, authkey: bytes, child: CommandChild, timeout: float = 300.0
+) -> Connection:
+    """Wait for rank 0 to connect back and pass the challenge; drop any other connection and
+    keep waiting; fail if the command dies first or ``timeout`` seconds pass."""
+    server.settimeout(0.2)
+    passed: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+    failed: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+    handshakes: dict[Connection, threading.Thread] = {}
+    winner: Connection | None = None
     deadline = time.monotonic() + timeout
-    while thread.is_alive() and child.is_alive() and time.monotonic() < deadline:
-        thread.join(0.2)
-    if not accepted:
-        child.kill()
-        child.join()
-        raise TrainingError(
-            f"the training command (pid {child.pid}) {exit_description(child.exitcode)} "
-            "before it connected back; see the server's log for its output"
+    try:
+        while True:
+            with contextlib.suppress(queue.Empty):
+                winner = passed.get_nowait()
+                return winner
+            while not failed.empty():  # their threads are done with them
+                failed.get_nowait().close()
+            if not child.is_alive() or time.monotonic() >= deadline:
+                break
+            try:
+                peer, _ = server.accept()
+            except TimeoutError:
+                continue
+            peer.setblocking(True)
+            connection = Connection(peer.detach())
+            handshakes[connection] = thread = threading.Thread(
+                target=_handshake,
+                args=(connection, authkey, passed, failed),
+                name=f"ktrdr-cmd-auth-{child.pid}",
+                daemon=True,
+            )
+            thread.start()
+    finally:
+        for connection, thread in handshakes.items():
+            if connection is not winner and not connection.closed:
+                if thread.is_alive():  # wake it: it fails, and is closed below
+                    _hang_up(connection)
+                    thread.join(1.0)
+                if not thread.is_alive():
+                    connection.close()
+    child.kill()
+    child.join()
+    what = (
+        f"{exit_description(child.exitcode)} before it connected back"
+        if time.monotonic() < deadline
+        else f"did not connect back within {timeout:g} s and was killed"
+    )
+    raise TrainingError(
+        f"the training command (pid {child.pid}) {what}; see the server's log for its output"
+    )
+
+
+def _handshake(
+    connection: Connection,
+    authkey: bytes,
+    passed: queue.SimpleQueue[Connection],
+    failed: queue.SimpleQueue[Connection],
+) -> None:
+    """Thread: the challenge both ways, as ``multiprocessing.connection.Listener`` does; the
+    connection goes to ``passed`` or ``failed`` (and this thread touches it no more)."""
+    try:
+        deliver_challenge(connection, authkey)
+        answer_challenge(connection, authkey)
+    except (AuthenticationError, EOFError, OSError, ValueError) as exc:
+        log.warning(
+            "a local connection to a training command's port failed the challenge (%s: %s); "
+            "dropped, still waiting for the command",
+            type(exc).__name__,
+            exc,
         )
-    return accepted[0]
+        failed.put(connection)
+        return
+    passed.put(connection)
+
+
+def _hang_up(connection: Connection) -> None:
+    """Shut down the socket under a handshake blocked reading it (the read then ends)."""
+    with contextlib.suppress(OSError):
+        peer = socket.socket(fileno=os.dup(connection.fileno()))
+        with contextlib.closing(peer):
+            peer.shutdown(socket.SHUT_RDWR)
 
 
 @contextlib.contextmanager
@@ -111,8 +188,8 @@ def start_training_command(job: ChildJob) -> Iterator[tuple[CommandChild, Connec
     with tempfile.TemporaryDirectory(prefix="ktrdr-job-") as folder:
         job_file = Path(folder) / "job.msgpack"
         job_file.write_bytes(msgspec.msgpack.encode(job))
-        with Listener(("127.0.0.1", 0), authkey=authkey) as listener:
-            host, port = listener.address
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            host, port = server.getsockname()[:2]
             env = {**os.environ, AUTHKEY_ENV: authkey.hex()}
             env.pop("LOCAL_RANK", None)
             popen = subprocess.Popen(
@@ -121,5 +198,5 @@ def start_training_command(job: ChildJob) -> Iterator[tuple[CommandChild, Connec
                 start_new_session=True,  # Ctrl-C in a terminal is the parent's to handle
             )
             child = CommandChild(popen)
-            connection = _accept(listener, child)
+            connection = _accept(server, authkey, child)
         yield child, connection
