@@ -7,7 +7,9 @@ import os
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.http.addresses import is_loopback
 from ktrdr_lib.schemas.host import HOST_TOKEN_ENV
-from web.server import run_server
+from web.auth import check_token
+from web.guards import hosts_answered
+from web.server import ServerLimits, run_server
 
 __all__ = ["serve"]
 
@@ -30,16 +32,21 @@ def serve(
 ) -> None:
     """Serve the training host.
 
-    The token is read from ``KTRDR_HOST_TOKEN``; without one the host refuses to start unless
-    ``insecure_no_token`` is given, and then only on a loopback address.
+    The token is read from ``KTRDR_HOST_TOKEN`` (at least 16 characters; an empty one is
+    refused); without one the host refuses to start unless ``insecure_no_token`` is given, and
+    then only on a loopback address, answering only requests for this machine's names with
+    JSON bodies and no foreign ``Origin`` (:mod:`web.guards`). Connections are bounded by
+    :class:`~web.server.ServerLimits` (``KTRDR_SERVER_*``).
 
     Raises:
-        ConfigError: no token (and not allowed to run without one).
+        ConfigError: no token (and not allowed to run without one), an empty or short token,
+            or a limit setting that is not a whole number.
     """
     from host.app import create_app
     from ktrdr_lib.pipeline.run import TrainerOptions
 
-    token = os.environ.get(HOST_TOKEN_ENV) or None
+    token = check_token(os.environ.get(HOST_TOKEN_ENV), setting=HOST_TOKEN_ENV)
+    limits = ServerLimits.from_env()
     if token is None and not insecure_no_token:
         raise ConfigError(
             f"refusing to start the training host without a token: set {HOST_TOKEN_ENV} "
@@ -56,10 +63,20 @@ def serve(
         strategy=strategy,
         precision=precision,
     )
-    app = create_app(token=token, insecure_no_token=insecure_no_token, trainer_options=options)
-    auth = "authentication OFF (loopback only)" if token is None else "bearer-token authentication"
+    app = create_app(
+        token=token,
+        insecure_no_token=insecure_no_token,
+        trainer_options=options,
+        allowed_hosts=hosts_answered(host),
+    )
+    auth = (
+        "authentication OFF (loopback only; JSON bodies, this machine's host names, no other "
+        "sites' pages)"
+        if token is None
+        else "bearer-token authentication"
+    )
     banner = (
         f"training host on {host}:{port}: {auth}; accelerator={accelerator} devices={devices} "
         f"strategy={strategy} precision={precision}\n"
     )
-    run_server(app, host=host, port=port, log_level=log_level, banner=banner)
+    run_server(app, host=host, port=port, log_level=log_level, banner=banner, limits=limits)
