@@ -3,7 +3,7 @@
 Routes live under ``/api/v1``; the OpenAPI schema is served at ``/schema``. The app adds no
 training logic: the routes (:mod:`api.routes`) call :class:`~api.service.TrainingApi`, which
 calls the orchestrator (or the model store) and returns the v1 Structs. Its limits (body size,
-request caps, open mode's checks) are listed in docs/api.md.
+request caps, open mode's checks, operation retention) are listed in docs/api.md.
 
 Example:
     >>> from api import create_app
@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from typing import Any, Literal
@@ -31,6 +33,7 @@ from api.service import TrainingApi
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.operations.retention import OperationRetention, retention_settings
 from ktrdr_lib.runners.process import ProcessTrainingRunner
 from web.app import DEFAULT_MAX_BODY, create_service_app
 from web.auth import check_token
@@ -51,6 +54,7 @@ API_PREFIX = "/api/v1"
 API_TOKEN_ENV = "KTRDR_API_TOKEN"
 MAX_BODY_ENV = "KTRDR_API_MAX_BODY"
 LOCAL_RUNNERS = ("thread", "process")
+PRUNE_EVERY_S = 3600.0
 
 
 def create_app(
@@ -64,6 +68,8 @@ def create_app(
     orchestrator_options: dict[str, Any] | None = None,
     local_runner: Literal["thread", "process"] = "thread",
     limits: RequestLimits | None = None,
+    retention: bool = True,
+    prune_every_s: float = PRUNE_EVERY_S,
     allowed_hosts: list[str] | None = None,
     allowed_origins: list[str] | None = None,
 ) -> Litestar:
@@ -92,6 +98,11 @@ def create_app(
             ``orchestrator_options`` takes precedence.
         limits: the caps on requests (default: from the settings,
             :meth:`~web.limits.RequestLimits.from_env`).
+        retention: forget finished operations past ``KTRDR_KEEP_OPERATIONS_DAYS`` (90) or
+            beyond the newest ``KTRDR_KEEP_OPERATIONS`` (10,000), at start-up and every
+            ``prune_every_s`` seconds (models are kept; see
+            :class:`~ktrdr_lib.operations.retention.OperationRetention`).
+        prune_every_s: seconds between two prunes while the app runs.
         allowed_hosts: without a token, host names answered besides this machine's (default
             ``KTRDR_ALLOWED_HOSTS``).
         allowed_origins: without a token, origins whose pages are answered (default
@@ -99,7 +110,7 @@ def create_app(
 
     Raises:
         ConfigError: an unknown ``local_runner``; an empty or short token (fewer than 16
-            characters); a limit setting that is not a whole number >= 1.
+            characters); a limit or retention setting that is not a whole number >= 1.
     """
     if local_runner not in LOCAL_RUNNERS:
         raise ConfigError(
@@ -113,8 +124,12 @@ def create_app(
         raise ConfigError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
     limit = max_body_bytes or setting_int(MAX_BODY_ENV, DEFAULT_MAX_BODY)
     caps = limits if limits is not None else RequestLimits.from_env()
+    keep_s, keep_count = retention_settings()
+    if prune_every_s <= 0:
+        raise ConfigError(f"prune_every_s must be > 0, got {prune_every_s}")
     owned = orchestrator is None
     loaded_models: dict[str, LoadedModel] = {}  # kept when the lifespan restarts
+    pruning: dict[str, asyncio.Task[None]] = {}
 
     def service(orch: TrainingOrchestrator) -> TrainingApi:
         return TrainingApi(
@@ -125,6 +140,14 @@ def create_app(
             limits=caps,
         )
 
+    async def prune_periodically(keeper: OperationRetention) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(keeper.prune)
+            except Exception:  # a failed prune must not end the loop (or the app)
+                log.exception("pruning finished operations failed; trying again later")
+            await asyncio.sleep(prune_every_s)
+
     def start(app: Litestar) -> None:
         if app.state.get("orchestrator") is None:
             options = dict(orchestrator_options or {})
@@ -132,9 +155,19 @@ def create_app(
                 options.setdefault("runner", ProcessTrainingRunner())
             app.state.orchestrator = TrainingOrchestrator(**options)
         app.state.api = service(app.state.orchestrator)
+        if retention:
+            keeper = OperationRetention(
+                app.state.orchestrator, keep_s=keep_s, max_finished=keep_count
+            )
+            pruning["task"] = asyncio.get_running_loop().create_task(prune_periodically(keeper))
         log.info("orchestrator ready: store %s", app.state.orchestrator.store.path)
 
-    def stop(app: Litestar) -> None:
+    async def stop(app: Litestar) -> None:
+        task = pruning.pop("task", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         orch: TrainingOrchestrator | None = app.state.get("orchestrator")
         if orch is not None and owned:
             orch.shutdown(cancel_running=False, timeout=shutdown_grace_s)

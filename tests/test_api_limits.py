@@ -1,11 +1,14 @@
 """The API's limits through ``litestar.testing.TestClient``: a full queue is 429 with
 Retry-After, out-of-range input is a 400 (never a 500), tokens that would not protect are
-refused at start-up, and health tells only its status to callers without the token."""
+refused at start-up, health tells only its status to callers without the token, and finished
+operations are forgotten by the retention policy."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ from litestar.testing import TestClient
 
 from api import create_app
 from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
+from ktrdr_lib.operations.retention import OperationRetention
 from ktrdr_lib.operations.store import OperationStore
 from ktrdr_lib.runners.base import RunControl
 from ktrdr_lib.schemas.health import HIDDEN_DETAILS_NOTE
@@ -152,3 +157,61 @@ def test_health_shows_details_only_with_the_token(
     assert full["status"] == "ok" and "store_path" in full and "active_operation_ids" in full
     open_api = make_client()  # no token: nothing to protect, the details for everyone
     assert "store_path" in open_api.get(f"{API}/health").json()
+
+
+def _cancelled(store: OperationStore, count: int) -> list[str]:
+    ids = []
+    for index in range(count):
+        op_id = f"op_old_{index}"
+        store.create(op_id)
+        store.transition(op_id, "cancelled", cancellation_reason="test")
+        ids.append(op_id)
+    return ids
+
+
+def test_the_api_forgets_finished_operations_past_its_keep_count(
+    make_client: Callable[..., TestClient[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    isolated_home: Path,
+) -> None:
+    monkeypatch.setenv("KTRDR_KEEP_OPERATIONS", "2")
+    store = OperationStore(isolated_home / "operations.db")
+    ids = _cancelled(store, 3)
+    client = make_client(orchestrator_options={"store": store}, prune_every_s=0.05)
+    deadline = time.monotonic() + 30
+    while client.get(f"{API}/operations").json()["total_count"] > 2:  # at start-up
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    _error(client.get(f"{API}/operations/{ids[0]}"), 404)  # the oldest went
+    _cancelled_later = "op_later"
+    store.create(_cancelled_later)
+    store.transition(_cancelled_later, "cancelled")
+    while client.get(f"{API}/operations/{ids[1]}").status_code != 404:  # and periodically
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_retention_by_age_keeps_active_and_recent_operations(
+    synthetic_data_dir: Path, small_strategy_file: Path
+) -> None:
+    store = OperationStore(":memory:")
+    runner = HeldRunner()
+    orch = TrainingOrchestrator(store=store, runner=runner, data_dir=synthetic_data_dir)
+    try:
+        (old,) = _cancelled(store, 1)
+        active = orch.start_training(small_strategy_file, epochs=1).operation_id
+        keeper = OperationRetention(orch, keep_s=86400, max_finished=100)
+        assert keeper.prune() == []  # finished today: kept
+        later = datetime.now(UTC) + timedelta(days=2)
+        assert keeper.prune(now=later) == [old]  # the active run is never forgotten
+        assert orch.list_operations().total_count == 1
+        assert orch.get_operation(active).status in ("pending", "running")
+    finally:
+        runner.release.set()
+        orch.shutdown()
+
+
+def test_retention_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KTRDR_KEEP_OPERATIONS_DAYS", "forever")
+    with pytest.raises(ConfigError, match="KTRDR_KEEP_OPERATIONS_DAYS='forever'"):
+        create_app()

@@ -94,6 +94,14 @@ class Backend(Protocol):
         """The operation's snapshots from now on, then one :class:`FinalEvent`."""
         ...
 
+    def forget_finished(
+        self, *, keep_days: float | None = None, keep_count: int | None = None
+    ) -> list[str]:
+        """Forget finished operations that ended more than ``keep_days`` ago or beyond the
+        newest ``keep_count`` (defaults: the retention settings); their ids. Only where the
+        store is (not over an API)."""
+        ...
+
     def prune_checkpoints(self, *, keep_days: float | None = None) -> tuple[list[str], int]:
         """Remove checkpoints no run can resume from; the operations whose went and the bytes
         the rest use. Only where the store is (not over an API)."""

@@ -221,10 +221,21 @@ def _check_ray_address(args: argparse.Namespace, needed_by: str | None) -> None:
 
 
 def operations_prune(args: argparse.Namespace, backend: Backend) -> int:
-    """``ktrdr operations prune``: remove the checkpoints of completed runs past their keep
-    time and of operations no longer stored; print what went and what is left."""
+    """``ktrdr operations prune``: forget finished operations past the retention policy, then
+    remove the checkpoints of completed runs past their keep time and of operations no longer
+    stored; print what went and what is left."""
     if args.keep_days is not None and args.keep_days < 0:
         raise ConfigError(f"--keep-days must be >= 0, got {args.keep_days}")
+    if args.operations_days is not None and args.operations_days < 0:
+        raise ConfigError(f"--operations-days must be >= 0, got {args.operations_days}")
+    if args.keep_operations is not None and args.keep_operations < 0:
+        raise ConfigError(f"--keep-operations must be >= 0, got {args.keep_operations}")
+    forgotten = backend.forget_finished(
+        keep_days=args.operations_days, keep_count=args.keep_operations
+    )
+    for op_id in forgotten:
+        _print(f"forgot {op_id}\n")
+    _print(f"{len(forgotten)} finished operation(s) forgotten\n")
     removed, left = backend.prune_checkpoints(keep_days=args.keep_days)
     for op_id in removed:
         _print(f"removed checkpoints of {op_id}\n")

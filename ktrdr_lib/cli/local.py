@@ -178,6 +178,21 @@ class LocalBackend:
 
     # -- operations --------------------------------------------------------------------------
 
+    def forget_finished(
+        self, *, keep_days: float | None = None, keep_count: int | None = None
+    ) -> list[str]:
+        """The retention policy (:mod:`ktrdr_lib.operations.retention`) on this store; the
+        arguments replace its settings for this call."""
+        from ktrdr_lib.operations.retention import OperationRetention, retention_settings
+
+        keep_s, count = retention_settings()
+        keeper = OperationRetention(
+            self.orchestrator,
+            keep_s=keep_s if keep_days is None else keep_days * 86400.0,
+            max_finished=count if keep_count is None else keep_count,
+        )
+        return keeper.prune()
+
     def prune_checkpoints(self, *, keep_days: float | None = None) -> tuple[list[str], int]:
         """The orchestrator's :meth:`prune_checkpoints` (``keep_days`` for this call)."""
         orchestrator = self.orchestrator

@@ -372,7 +372,23 @@ def _add_operations(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     ops_follow.add_argument("operation_id")
     ops_prune = operations.add_parser(
         "prune",
-        help="remove checkpoints no run can resume from (this machine's store)",
+        help="forget old finished operations and remove checkpoints no run can resume from "
+        "(this machine's store)",
+    )
+    ops_prune.add_argument(
+        "--operations-days",
+        type=float,
+        default=None,
+        help="forget finished operations that ended more than this many days ago: record, "
+        "epoch history and checkpoints; saved models stay (default KTRDR_KEEP_OPERATIONS_DAYS "
+        "or 90)",
+    )
+    ops_prune.add_argument(
+        "--keep-operations",
+        type=int,
+        default=None,
+        help="keep at most this many finished operations, the newest (default "
+        "KTRDR_KEEP_OPERATIONS or 10000)",
     )
     ops_prune.add_argument(
         "--keep-days",

@@ -158,6 +158,15 @@ class ApiBackend:
                     return
             time.sleep(self.poll_s)
 
+    def forget_finished(
+        self, *, keep_days: float | None = None, keep_count: int | None = None
+    ) -> list[str]:
+        """Not over an API: the server applies its own retention (KTRDR_KEEP_OPERATIONS_DAYS)."""
+        raise ConfigError(
+            "`ktrdr operations prune` works on this machine's store; run it on the server's "
+            "machine (without --api), or set KTRDR_KEEP_OPERATIONS_DAYS where the server runs"
+        )
+
     def prune_checkpoints(self, *, keep_days: float | None = None) -> tuple[list[str], int]:
         """Not over an API: checkpoints are pruned where the store is."""
         raise ConfigError(
