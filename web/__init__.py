@@ -1,8 +1,10 @@
-"""Litestar pieces both servers share: the app shape, the error handlers, the bearer-token guard
-and the uvicorn runner.
+"""Litestar pieces both servers share: the app shape, the error handlers, the guards, the
+request caps and the uvicorn runner.
 
 ``api/`` (the HTTP API) and ``host/`` (the training host) are thin Litestar adapters over the
 core, each a framework-free service behind one-line routes; what they have in common lives here
-once (:mod:`web.app`, :mod:`web.errors`, :mod:`web.auth`, :mod:`web.server`). The core
-(``ktrdr_lib``) never imports this package.
+once: :mod:`web.app` (the app), :mod:`web.errors` (error answers), :mod:`web.auth` (the bearer
+token), :mod:`web.guards` (open mode against web pages, body depth), :mod:`web.limits` (the
+caps a request is checked against; framework free) and :mod:`web.server` (uvicorn with
+connection limits). The core (``ktrdr_lib``) never imports this package.
 """
