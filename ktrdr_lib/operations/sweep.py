@@ -335,6 +335,9 @@ class SweepRun:
         hold = getattr(runner, "hold", None)
         if callable(hold):
             hold(keys)
+        prestart = getattr(runner, "prestart", None)
+        if callable(prestart):  # a warm actor for every trial slot
+            prestart(min(self.plan.max_concurrent, len(self.trials)))
         try:
             with contextlib.suppress(StateConflictError):
                 self._transition("running")

@@ -41,6 +41,7 @@ import math
 import os
 import threading
 import time
+import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,13 @@ class RayTrainingRunner:
             the run fails (a hung node).
         abort_grace_s: after an abort, how long the worker may take to stop before its actor
             is killed (the operation still ends ``cancelled``).
+        warm_workers: actors of the default shape (``num_cpus``, ``num_gpus``) kept warm:
+            torch and Lightning imported and a tiny sample run done, so a run that takes one
+            starts training at once instead of after a new worker's seconds of imports. The
+            pool fills once Ray is connected (the first ray-mode run, or :meth:`prestart`) and
+            refills as runs take them; 0 turns it off.
+        lease_s: an idle warm actor ends itself when this process has not renewed it for this
+            long (the process died), so none outlives its pool.
 
     Raises:
         ConfigError: Ray is not installed (the message names the extra), or an option is out
@@ -144,6 +152,8 @@ class RayTrainingRunner:
         log_to_driver: bool = False,
         stall_timeout_s: float = 120.0,
         abort_grace_s: float = 60.0,
+        warm_workers: int = 1,
+        lease_s: float = 60.0,
     ) -> None:
         import_ray()
         if prepare_on not in ("driver", "worker"):
@@ -180,6 +190,17 @@ class RayTrainingRunner:
         self._holds: Counter[str] = Counter()
         self._key_locks: dict[str, threading.Lock] = {}
         self._shared_lock = threading.Lock()
+        if warm_workers < 0 or not lease_s > 0:
+            raise ConfigError(
+                f"warm_workers must be >= 0 and lease_s > 0, got {warm_workers} and {lease_s}"
+            )
+        self.warm_workers = warm_workers
+        self.lease_s = lease_s
+        self._warm: list[tuple[Any, str, Any]] = []  # (actor, name, its warm-up reference)
+        self._warm_lock = threading.Lock()
+        self._warm_target = warm_workers
+        self._renewer: threading.Thread | None = None
+        self._closing = threading.Event()
 
     # -- the cluster ---------------------------------------------------------------------------
 
@@ -195,7 +216,8 @@ class RayTrainingRunner:
                 "log_to_driver": self.log_to_driver,
                 "configure_logging": False,
             }
-            if self.address == "local":
+            if self.address == "local":  # a new Ray here, whatever RAY_ADDRESS says
+                options["address"] = "local"
                 options["num_cpus"] = self.local_cpus or os.cpu_count() or 1
             else:
                 options["address"] = self.address
@@ -205,7 +227,9 @@ class RayTrainingRunner:
             except ConnectionError as exc:
                 raise ConfigError(
                     f"cannot reach the Ray cluster at {self.address!r} ({RAY_ADDRESS_ENV}): "
-                    f"{exc}. Start it (ray start --head) or fix the address."
+                    f"{exc}. Start it (ray start --head) or fix the address; a cluster that "
+                    "uses token authentication also needs RAY_AUTH_MODE=token and its token "
+                    "in this process's environment."
                 ) from exc
             self._started_ray = self.address == "local"
             log.info("connected to Ray (%s)", self.address)
@@ -222,10 +246,19 @@ class RayTrainingRunner:
         takes seconds, and an orchestrator that never trains in ray mode should not pay)."""
 
     def close(self) -> None:
-        """Drop the shared data this runner still holds; a ``local`` Ray it started stops."""
+        """Drop the shared data this runner still holds and end its idle warm actors; a
+        ``local`` Ray it started stops."""
+        self._closing.set()
         with self._shared_lock:
             self._shared.clear()
             self._holds.clear()
+        with self._warm_lock:
+            idle, self._warm = self._warm, []
+        if idle:
+            ray = import_ray()
+            for actor, _, _ in idle:
+                with contextlib.suppress(Exception):
+                    ray.kill(actor)
         if self._started_ray:
             ray = import_ray()
             with contextlib.suppress(Exception):
@@ -235,6 +268,118 @@ class RayTrainingRunner:
     def describe(self) -> str:
         """The cluster, in words (for messages)."""
         return "a local Ray" if self.address == "local" else f"the Ray cluster at {self.address}"
+
+    # -- warm actors ---------------------------------------------------------------------------
+
+    def default_shape(self) -> tuple[float, float]:
+        """The CPUs and GPUs of a run whose request names none (what warm actors reserve)."""
+        total = self.connect().cluster_resources()
+        gpus = self.num_gpus if self.num_gpus is not None else min(total.get("GPU", 0.0), 1.0)
+        return self.num_cpus, gpus
+
+    def prestart(self, count: int | None = None) -> None:
+        """Keep ``count`` warm actors (default ``warm_workers``) from now on; returns at once
+        (they warm up in the background)."""
+        if count is not None:
+            self._warm_target = max(self._warm_target, count)
+        self._fill()
+
+    def _fill(self) -> None:
+        """Warm actors up to the target, on room the cluster has free only: an idle warm
+        actor never takes resources a run waits for (and :meth:`_release_idle` ends idle
+        ones when a run cannot be placed)."""
+        if self._closing.is_set() or self._warm_target <= 0:
+            return
+        ray = self.connect()
+        cpus, gpus = self.default_shape()
+        with self._warm_lock:
+            free = ray.available_resources()
+            room = int(
+                min(
+                    free.get("CPU", 0.0) // cpus if cpus > 0 else self._warm_target,
+                    free.get("GPU", 0.0) // gpus if gpus > 0 else self._warm_target,
+                )
+            )
+            wanted = min(self._warm_target - len(self._warm), room)
+            for _ in range(max(wanted, 0)):
+                name = f"ktrdr-worker-{uuid.uuid4().hex[:12]}"
+                actor = self._new_actor(ray, name, cpus, gpus, min_interval=0.2)
+                self._warm.append((actor, name, actor.warm_up.remote(self.lease_s)))
+            if self._renewer is None:
+                self._renewer = threading.Thread(
+                    target=self._renew, name="ktrdr-ray-warm", daemon=True
+                )
+                self._renewer.start()
+
+    def _renew(self) -> None:
+        """Thread: renew the idle warm actors' leases while this process lives."""
+        while not self._closing.wait(self.lease_s / 4):
+            with self._warm_lock:
+                idle = list(self._warm)
+            for actor, name, _ in idle:
+                try:
+                    actor.renew.remote()
+                except Exception:  # gone (a node died): drop it, the next fill replaces it
+                    log.info("warm Ray actor %s is gone", name)
+                    with self._warm_lock:
+                        self._warm = [w for w in self._warm if w[1] != name]
+
+    def _release_idle(self, ray: Any) -> None:
+        """End every idle warm actor (a run waits for the room they hold)."""
+        with self._warm_lock:
+            idle, self._warm = self._warm, []
+        for actor, name, _ in idle:
+            log.info("ending idle warm Ray actor %s: a run waits for its room", name)
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+
+    def _release_idle_for(self, ray: Any, cpus: float, gpus: float) -> None:
+        """End idle warm actors while the cluster lacks room for a run of another shape."""
+        while True:
+            free = ray.available_resources()
+            if free.get("CPU", 0.0) >= cpus and free.get("GPU", 0.0) >= gpus:
+                return
+            with self._warm_lock:
+                if not self._warm:
+                    return
+                actor, name, _ = self._warm.pop()
+            log.info("ending warm Ray actor %s to make room for a %g CPU run", name, cpus)
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+            time.sleep(0.2)  # the cluster frees its resources
+
+    def _take_warm(self, cpus: float, gpus: float) -> tuple[Any, str] | None:
+        """A warm actor of this shape that finished warming up, or ``None``."""
+        if self.warm_workers <= 0 or (cpus, gpus) != self.default_shape():
+            return None
+        ray = import_ray()
+        with self._warm_lock:
+            for index, (actor, name, warming) in enumerate(self._warm):
+                ready, _ = ray.wait([warming], timeout=0)
+                if ready:
+                    del self._warm[index]
+                    return actor, name
+        return None
+
+    def _new_actor(
+        self, ray: Any, name: str, cpus: float, gpus: float, *, min_interval: float
+    ) -> Any:
+        options: dict[str, Any] = {
+            "name": name,
+            "namespace": NAMESPACE,
+            "lifetime": "detached",
+            "num_cpus": cpus,
+            "num_gpus": gpus,
+            "max_restarts": 0,
+            "max_concurrency": 4,
+        }
+        if self.runtime_env is not None:
+            options["runtime_env"] = self.runtime_env
+        return (
+            ray.remote(RunActor)
+            .options(**options)
+            .remote(name, min_interval, max(1, math.ceil(cpus)))
+        )
 
     # -- shared prepared data ------------------------------------------------------------------
 
@@ -336,27 +481,31 @@ class RayTrainingRunner:
             None if self.prepare_on == "worker" else self._prepared_ref(context, token, tracker)
         )
         token.raise_if_aborted()
-        name = actor_name(context.operation_id)
-        remote_class = ray.remote(RunActor)
-        options: dict[str, Any] = {
-            "name": name,
-            "namespace": NAMESPACE,
-            "lifetime": "detached",
-            "num_cpus": cpus,
-            "num_gpus": gpus,
-            "max_restarts": 0,
-            "max_concurrency": 4,
-        }
-        if self.runtime_env is not None:
-            options["runtime_env"] = self.runtime_env
-        actor = remote_class.options(**options).remote(
-            context.operation_id, tracker.min_interval, max(1, math.ceil(cpus))
-        )
+        warm = self._take_warm(cpus, gpus)
+        default = (cpus, gpus) == self.default_shape()
+        if warm is not None:
+            actor, name = warm
+            self._fill()  # a replacement warms up while this one trains
+        else:
+            if not default:  # idle warm actors must not keep this run from being placed
+                self._release_idle_for(ray, cpus, gpus)
+            name = actor_name(context.operation_id)
+            actor = self._new_actor(ray, name, cpus, gpus, min_interval=tracker.min_interval)
+            if default:
+                self._fill()  # later runs of the default shape find one ready
         control.on_session(name)
         tracker.on_phase(
             "queued", f"Waiting for {cpus:g} CPU and {gpus:g} GPU on {self.describe()}"
         )
-        started = actor.start.remote(context, prepared, self.trainer_options, self.save_model)
+        started = actor.start.remote(
+            context,
+            prepared,
+            self.trainer_options,
+            self.save_model,
+            tracker.min_interval,
+            max(1, math.ceil(cpus)),
+            warm is not None,
+        )
         try:
             place = self._wait_started(ray, actor, started, token)
             tracker.set_host_session(
@@ -368,8 +517,13 @@ class RayTrainingRunner:
                 ray.kill(actor)
 
     def _wait_started(self, ray: Any, actor: Any, started: Any, token: CancelToken) -> WorkerPlace:
-        """Wait while the cluster finds room for the actor; a cancel ends the wait at once."""
+        """Wait while the cluster finds room for the actor (idle warm actors make room after
+        a moment); a cancel ends the wait at once."""
+        waited_since = time.monotonic()
         while True:
+            if time.monotonic() - waited_since > 2.0:
+                self._release_idle(ray)
+                waited_since = time.monotonic()
             ready, _ = ray.wait([started], timeout=min(self.poll_interval, 0.1))
             if ready:
                 try:

@@ -25,9 +25,9 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -76,7 +76,6 @@ class RunPoll:
     outcome: RunOutcome | None
     running: bool
     rows_total: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class RunActor:
@@ -86,6 +85,9 @@ class RunActor:
         self.operation_id = operation_id
         self.min_interval = min_interval
         self.torch_threads = torch_threads
+        self._claimed = threading.Event()
+        self._warmed = threading.Event()
+        self._renewed = time.monotonic()
         self._lock = threading.Lock()
         self._token = CancelToken()
         self._snapshot: ProgressSnapshot | None = None
@@ -106,14 +108,60 @@ class RunActor:
             pid=os.getpid(),
         )
 
+    def warm_up(self, lease_s: float) -> WorkerPlace:
+        """Become a warm worker: import torch, Lightning and the training pipeline (the
+        seconds a new worker spends before its first batch), then wait to be claimed by
+        ``start``. No sample run: warm actors often warm up while trials train on the same
+        cores, and imports cost little CPU. Unclaimed, the actor ends itself once nobody
+        renews it (:meth:`renew`) for ``lease_s``: the process that keeps it warm is gone,
+        and a warm actor never outlives its pool."""
+        try:
+            import lightning.pytorch  # noqa: F401
+            import torch  # noqa: F401
+
+            import ktrdr_lib.pipeline.run
+            import ktrdr_lib.runners.base
+            import ktrdr_lib.training.fit
+            import ktrdr_lib.training.module  # noqa: F401
+        finally:
+            self._warmed.set()
+        self._renewed = time.monotonic()
+        threading.Thread(
+            target=self._lease, args=(lease_s,), name="ktrdr-ray-lease", daemon=True
+        ).start()
+        return self.place()
+
+    def renew(self) -> bool:
+        """Keep an idle warm actor alive for another lease; ``False`` once it was claimed."""
+        self._renewed = time.monotonic()
+        return not self._claimed.is_set()
+
+    def _lease(self, lease_s: float) -> None:
+        while not self._claimed.wait(min(lease_s / 4, 5.0)):
+            if time.monotonic() - self._renewed > lease_s:
+                os._exit(0)  # unclaimed and forgotten: end the worker process
+
     def start(
         self,
         context: TrainingOperationContext,
         prepared: PreparedData | None,
         trainer_options: TrainerOptions,
         save_model: bool,
+        min_interval: float | None = None,
+        torch_threads: int | None = None,
+        warm: bool = False,
     ) -> WorkerPlace:
-        """Begin training in a thread of this actor; returns where it runs at once."""
+        """Begin training in a thread of this actor; returns where it runs at once (a warm
+        actor is claimed by it: its lease no longer applies, and the run waits for its warm-up
+        to finish rather than share the CPU with it)."""
+        self._claimed.set()
+        if warm:
+            self._warmed.wait(600)
+        self.operation_id = context.operation_id
+        if min_interval is not None:
+            self.min_interval = min_interval
+        if torch_threads is not None:
+            self.torch_threads = torch_threads
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
