@@ -26,6 +26,7 @@ process died are taken over (:mod:`ktrdr_lib.operations.reattach`).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
@@ -68,8 +69,11 @@ from ktrdr_lib.strategy.spec import StrategySpec
 from ktrdr_lib.timestamps import utc_now
 from ktrdr_lib.training.loggers import check_loggers, loggers_from_env
 
-__all__ = ["CANCEL_WATCH_INTERVAL", "TrainingOrchestrator"]
+__all__ = ["CANCEL_WATCH_INTERVAL", "KEEP_ENDED", "TrainingOrchestrator"]
 
+KEEP_ENDED = 16
+"""Ended operations whose in-memory state (live snapshots) is kept; older ones are read from
+the store."""
 CANCEL_WATCH_INTERVAL = 0.5
 """Seconds between looks for cancels another process stored for this one's runs."""
 
@@ -199,6 +203,7 @@ class TrainingOrchestrator(OperationReads):
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._workers: list[threading.Thread] = []
         self._followers: list[threading.Thread] = []  # one per ray-mode run
+        self._ended: collections.deque[str] = collections.deque()
         self._cancel_watcher = threading.Thread(
             target=self._watch_cancels, name="ktrdr-cancel-watch", daemon=True
         )
@@ -645,10 +650,14 @@ class TrainingOrchestrator(OperationReads):
             )
 
     def _release(self, operation_id: str) -> None:
-        """Forget an ended operation's in-memory state: the store answers for it from now on
-        (a long-lived server keeps no record of every run it ever ran)."""
+        """An operation ended: keep its in-memory state (its snapshots, for a stream that
+        resumes after a dropped connection) only for the last :data:`KEEP_ENDED` that
+        ended; the store answers for the rest (a long-lived server keeps no record of
+        every run it ever ran)."""
         with self._lock:
-            self._live.pop(operation_id, None)
+            self._ended.append(operation_id)
+            while len(self._ended) > KEEP_ENDED:
+                self._live.pop(self._ended.popleft(), None)
 
     def _adopt(self, live: LiveOperation) -> None:
         """Know a child operation a run started (a placebo): reads and cancel find it."""
