@@ -639,6 +639,7 @@ def trial_of(
         best_epoch=None if best is None else best[1],
         stopped_early=(record.cancellation_reason or "").startswith(ASHA_PREFIX),
         test_accuracy=None if test is None else test.accuracy,
+        edge=None if result is None or result.evaluation is None else result.evaluation.edge,
         model_name=None if artifacts is None else artifacts.model_name,
         model_version=None if artifacts is None else artifacts.model_version,
         error_message=record.error_message,

@@ -47,6 +47,8 @@ class SweepTrial(msgspec.Struct, frozen=True, kw_only=True):
         best_epoch: the epoch that reached it.
         stopped_early: the early-stopping scheduler stopped it (after the epoch it was in).
         test_accuracy: the completed trial's test accuracy (classification), else ``None``.
+        edge: the completed trial's edge over its strongest label-aware baseline
+            (``evaluation.edge``: positive means the model beat it).
         model_name / model_version: the trial's saved model, once it completed.
         error_message: why it failed.
     """
@@ -61,6 +63,7 @@ class SweepTrial(msgspec.Struct, frozen=True, kw_only=True):
     best_epoch: int | None = None
     stopped_early: bool = False
     test_accuracy: float | None = None
+    edge: float | None = None
     model_name: str | None = None
     model_version: int | None = None
     error_message: str | None = None
