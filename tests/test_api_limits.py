@@ -91,8 +91,12 @@ def test_a_full_queue_is_429_with_retry_after(make_client: Callable[..., TestCli
         orchestrator_options={"runner": runner, "max_concurrent": 1, "max_pending": 1}
     )
     try:
-        for _ in range(2):  # one trains (held), one waits
-            assert client.post(f"{API}/trainings/start", json=START).status_code == 200
+        first = client.post(f"{API}/trainings/start", json=START).json()["task_id"]
+        deadline = time.monotonic() + 30
+        while client.get(f"{API}/operations/{first}").json()["data"]["status"] != "running":
+            assert time.monotonic() < deadline, "the first run never started"
+            time.sleep(0.02)  # it trains (held) from now on; the next one waits
+        assert client.post(f"{API}/trainings/start", json=START).status_code == 200
         response = client.post(f"{API}/trainings/start", json=START)
         body = _error(response, 429, "max_pending 1")
         assert body["error_type"] == "QueueFullError"
