@@ -141,13 +141,10 @@ def classification_evaluation(
     if aware:
         positions = _held(positions)
         rules.append("decisions.position_awareness: HOLD keeps the position held")
-    baseline_positions = None
-    if strongest.name != "majority" or splits.class_names == ("BUY", "HOLD", "SELL"):
-        baseline_positions = positions_from_classes(predictions[strongest.name])
-    if splits.class_names != ("BUY", "HOLD", "SELL"):
-        economics = None  # regime/context classes are not trading signals
-    else:
-        economics = _economics(spec, splits, positions, baseline_positions, rules)
+    economics = None  # regime/context classes are not trading signals
+    if splits.class_names == ("BUY", "HOLD", "SELL"):
+        baseline = positions_from_classes(predictions[strongest.name])
+        economics = _economics(spec, splits, positions, baseline, rules)
     return HonestEvaluation(
         headline=headline,
         score_name="accuracy",
