@@ -63,6 +63,8 @@ class LiveOperation:
         # The stored record as of this orchestrator's last write: only this process changes a
         # live operation, so reads can skip the database.
         self.record: OperationSnapshot | None = None
+        # A cancel's latency is recorded once, before anyone can read the final status.
+        self.latency_recorded = False
 
 
 def _wall_time_guard(live: LiveOperation) -> threading.Timer | None:
@@ -157,9 +159,9 @@ class OperationExecutor:
                 self.transition(live, op_id, "running")
             except StateConflictError:  # cancelled while queued
                 live.token.mark_observed()
+                self.record_latency(live, "cancelled")
                 tracker.finish("cancelled", "Cancelled before it started")
                 self.writer.flush()
-                self._record_latency(op_id, live.token, "cancelled")
                 return
         else:  # re-attaching: carry on from where the stored progress left off
             tracker.forward(
@@ -214,8 +216,10 @@ class OperationExecutor:
             "cancelled": f"Cancelled: {live.token.reason}",
             "failed": f"Failed: {error}",
         }[status]
-        # The status first, then the final snapshot: a subscriber that sees the final snapshot
-        # must find the operation final when it reads the record.
+        # The latency, then the status, then the final snapshot: whoever sees the operation
+        # final finds its cancel latency in health, and a subscriber that sees the final
+        # snapshot finds the operation final when it reads the record.
+        self.record_latency(live, status)
         try:
             self.transition(
                 live,
@@ -234,7 +238,6 @@ class OperationExecutor:
             log.info("operation %s ended %s after it was marked final", op_id, status)
         tracker.finish(status, message)
         self.writer.flush()
-        self._record_latency(op_id, live.token, status)
         if status == "completed" and self.keep_completed_checkpoints_days <= 0:
             remove_checkpoints(context.checkpoint_dir)
 
@@ -245,9 +248,14 @@ class OperationExecutor:
         except KtrdrError:
             return []
 
-    def _record_latency(self, op_id: str, token: CancelToken, status: str) -> None:
-        if token.requested_at is None:
+    def record_latency(self, live: LiveOperation, status: str) -> None:
+        """Keep how long ``live``'s cancel took to be acted on and to end it (once per run;
+        nothing for a run nobody cancelled)."""
+        token = live.token
+        if token.requested_at is None or live.latency_recorded:
             return
+        live.latency_recorded = True
+        op_id = live.context.operation_id
         now = time.monotonic()
         observed = token.observed_at
         observed_ms = None if observed is None else (observed - token.requested_at) * 1e3

@@ -769,11 +769,15 @@ class TrainingOrchestrator(OperationReads):
         kind = "graceful" if live.token.graceful else "abort"
         if record.status == "pending":
             try:
-                return self._transition(
+                cancelled = self._transition(
                     operation_id, "cancelled", cancellation_reason=text, cancel_kind=kind
                 )
             except StateConflictError:
                 pass  # the worker just picked it up; it will see the token
+            else:  # it never ran: acted on and ended by this very call
+                live.token.mark_observed()
+                self._executor.record_latency(live, "cancelled")
+                return cancelled
         with contextlib.suppress(StateConflictError):  # it may have finished meanwhile
             # Stored with its kind: a restart that finds a graceful stop under way (a host
             # run re-attached) completes it as graceful; an abort escalates it, reason too.

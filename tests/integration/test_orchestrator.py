@@ -26,10 +26,10 @@ from ktrdr_lib import (
     StrategyNotFoundError,
     TrainingOrchestrator,
 )
-from ktrdr_lib.operations.live import OperationExecutor
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.pipeline.run import run_training_pipeline
 from ktrdr_lib.progress.bridge import ProgressBridge
+from ktrdr_lib.progress.tracker import ProgressTracker
 from ktrdr_lib.runners.base import RunControl
 from ktrdr_lib.schemas.results import TrainingResult
 
@@ -207,9 +207,18 @@ def test_cancel_before_start_is_honoured(orch_factory: Any, small_strategy_file:
     assert orch.health().queue_depth == 1
     record = queued.cancel(reason="not needed")
     assert record.status == "cancelled"
+    # its latency is in health at once, not when the queue reaches it
+    queued_latencies = [
+        item
+        for item in orch.health().last_cancel_latencies
+        if item.operation_id == queued.operation_id
+    ]
+    assert len(queued_latencies) == 1 and queued_latencies[0].final_status == "cancelled"
     counter.resume.set()
     first.cancel()
     assert first.wait(timeout=60).status == "cancelled"
+    ids = [item.operation_id for item in orch.health().last_cancel_latencies]
+    assert ids.count(queued.operation_id) == 1 and ids.count(first.operation_id) == 1
     final = queued.wait(timeout=60)
     assert final.status == "cancelled" and final.cancellation_reason == "not needed"
     assert orch.metrics(queued.operation_id).epochs == []
@@ -417,14 +426,14 @@ def test_a_second_cancel_in_the_moment_a_cancelled_run_ends_is_a_conflict(
     """Between the final status being stored and the worker letting go of the run, a repeated
     cancel must not be taken for the one that ended it."""
     ended, release = threading.Event(), threading.Event()
-    original = OperationExecutor._record_latency
+    original = ProgressTracker.finish
 
-    def held(self: OperationExecutor, op_id: str, token: Any, status: str) -> None:
+    def held(self: ProgressTracker, status: Any, message: str) -> Any:
         ended.set()  # the final status is stored; the run is still in the worker's hands
         release.wait(60)
-        original(self, op_id, token, status)
+        return original(self, status, message)
 
-    monkeypatch.setattr(OperationExecutor, "_record_latency", held)
+    monkeypatch.setattr(ProgressTracker, "finish", held)
     counter = BatchCounter(pause_at=3)
     orch = orch_factory(runner=LocalTrainingRunner(callbacks=[counter]))
     op = orch.start_training(small_strategy_file, epochs=50)
