@@ -26,6 +26,7 @@ from typing import Protocol
 import msgspec
 
 __all__ = [
+    "MAX_PROBLEMS",
     "ConfigError",
     "DataError",
     "HostUnavailableError",
@@ -42,6 +43,10 @@ __all__ = [
     "located_line",
     "rebuild_error",
 ]
+
+
+MAX_PROBLEMS = 100
+"""The most problems one error (or one check) lists; the rest are counted in one more line."""
 
 
 class KtrdrError(Exception):

@@ -306,8 +306,9 @@ def test_nan_values_name_column_count_and_first_line(tmp_path: Path) -> None:
     rows[1] = "2017-04-19T10:00:00Z,10.5,12,10,11.5,"
     rows[3] = "2017-04-19T12:00:00Z,11.2,11.4,10.8,11.0,NaN"
     message = load_error(tmp_path, rows)
-    assert "column volume has 2 missing" in message
-    assert "line 3 (2017-04-19T10:00:00Z)" in message
+    assert "TEST_1h.csv: 2 problems in the file" in message
+    assert "line 3 (2017-04-19T10:00:00Z): column volume is empty (NaN)" in message
+    assert "line 5 (2017-04-19T12:00:00Z): column volume is empty (NaN)" in message
 
 
 def test_unsorted_timestamps_name_the_first_offending_line(tmp_path: Path) -> None:
@@ -320,7 +321,7 @@ def test_unsorted_timestamps_name_the_first_offending_line(tmp_path: Path) -> No
 def test_duplicate_timestamps_name_both_lines(tmp_path: Path) -> None:
     rows = [GOOD_ROWS[0], GOOD_ROWS[1], GOOD_ROWS[1], GOOD_ROWS[2]]
     message = load_error(tmp_path, rows)
-    assert "line 4 (2017-04-19T10:00:00Z): duplicate timestamp" in message
+    assert "line 4 (2017-04-19T10:00:00Z): column date: duplicate timestamp" in message
     assert "line 3" in message
 
 
@@ -330,7 +331,7 @@ def test_high_below_low_reports_count_and_first_line(tmp_path: Path) -> None:
     rows[2] = "2017-04-19T11:00:00Z,11.5,10,11,11.2,150"
     message = load_error(tmp_path, rows)
     assert "line 3 (2017-04-19T10:00:00Z): high 9.0 is below low 10.0" in message
-    assert "2 row(s)" in message
+    assert "line 4 (2017-04-19T11:00:00Z): high 10.0 is below low 11.0" in message
 
 
 def test_negative_price_is_reported(tmp_path: Path) -> None:
@@ -345,6 +346,65 @@ def test_negative_volume_is_reported(tmp_path: Path) -> None:
     rows[0] = "2017-04-19T09:00:00Z,10,11,9,10.5,-5"
     message = load_error(tmp_path, rows)
     assert "line 2 (2017-04-19T09:00:00Z): volume must be >= 0, got -5.0" in message
+
+
+def test_every_problem_of_a_file_is_reported_in_one_error(tmp_path: Path) -> None:
+    """high < low on one line and a NaN on another: both, each with file, line, column,
+    value and what to do, in line order."""
+    rows = list(GOOD_ROWS)
+    rows[0] = "2017-04-19T09:00:00Z,10,8,9,10.5,100"  # high below low
+    rows[2] = "2017-04-19T11:00:00Z,11.5,11.8,11,NaN,150"  # a missing close
+    message = load_error(tmp_path, rows)
+    lines = message.splitlines()
+    assert lines[0].endswith("TEST_1h.csv: 2 problems in the file:")
+    assert (
+        "TEST_1h.csv line 2 (2017-04-19T09:00:00Z): high 8.0 is below low 9.0; fix or "
+        in (lines[1])
+    )
+    assert (
+        "TEST_1h.csv line 4 (2017-04-19T11:00:00Z): column close is empty (NaN); fill" in (lines[2])
+    )
+    assert len(lines) == 3
+
+
+def test_problems_of_every_kind_are_listed_together(tmp_path: Path) -> None:
+    rows = [
+        "2017-04-19T09:00:00Z,10,11,9,10.5,100",
+        "2017-04-19T10:00:00Z,-1,12,10,11.5,200",  # line 3: open <= 0
+        "19/04/2017,11.5,11.8,11,11.2,150",  # line 4: unreadable date
+        "2017-04-19T10:00:00Z,11.2,11.4,10.8,abc,120",  # line 5: duplicate date, text close
+        "2017-04-19T08:00:00Z,11.2,11.4,10.8,11.0,-3",  # line 6: backwards, negative volume
+    ]
+    message = load_error(tmp_path, rows)
+    assert "6 problems in the file" in message
+    expected = [
+        "line 3 (2017-04-19T10:00:00Z): open must be > 0, got -1.0",
+        "line 4: column date: cannot read date '19/04/2017'",
+        "line 5 (2017-04-19T10:00:00Z): column close has 'abc', which is not a number",
+        "line 5 (2017-04-19T10:00:00Z): column date: duplicate timestamp, the same as line 3",
+        "line 6 (2017-04-19T08:00:00Z): column date: timestamps are not in ascending order",
+        "line 6 (2017-04-19T08:00:00Z): volume must be >= 0, got -3.0",
+    ]
+    positions = [message.find(text) for text in expected]
+    missing = [text for text, at in zip(expected, positions, strict=True) if at < 0]
+    assert not missing, message
+    assert positions == sorted(positions)  # in line order
+
+
+def test_a_file_with_many_problems_lists_the_first_hundred_and_counts_the_rest(
+    tmp_path: Path,
+) -> None:
+    from ktrdr_lib.errors import MAX_PROBLEMS
+
+    stamps = pd.date_range("2020-01-01", periods=150, freq="1h", tz="UTC")
+    rows = [f"{stamp.strftime('%Y-%m-%dT%H:%M:%SZ')},10,9,11,10,1" for stamp in stamps]
+    message = load_error(tmp_path, rows)  # high < low on all 150 lines
+    lines = message.splitlines()
+    assert "150 problems in the file" in lines[0]
+    assert len(lines) == 1 + MAX_PROBLEMS + 1
+    assert "line 2 (2020-01-01T00:00:00Z): high 9.0 is below low 11.0" in lines[1]
+    assert f"line {MAX_PROBLEMS + 1} " in lines[MAX_PROBLEMS]
+    assert lines[-1].strip().startswith("and 50 more problems not listed (the first 100 are)")
 
 
 def test_header_only_file_is_reported(tmp_path: Path) -> None:

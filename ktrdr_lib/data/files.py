@@ -1,8 +1,9 @@
 """Reading one OHLCV file and checking every row: dates, order, numbers, price sanity; and
 what span of time a file covers, read cheaply.
 
-Every problem is a :class:`~ktrdr_lib.errors.DataError` that names the file, the column, the
-line and the value, and says what to do.
+Every problem in a file is reported at once: one :class:`~ktrdr_lib.errors.DataError` lists
+each (the file, the line, the column and the value, and what to do), the first
+:data:`~ktrdr_lib.errors.MAX_PROBLEMS` of them, then how many more there are.
 
 :func:`series_span` answers "which bars does this file hold" without reading the whole file: a
 CSV's first and last data lines (a ``.csv.gz`` is decompressed as a stream of lines, never
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ktrdr_lib.data.timeframes import OHLCV_COLUMNS, PRICE_COLUMNS
-from ktrdr_lib.errors import DataError
+from ktrdr_lib.errors import MAX_PROBLEMS, DataError
 
 __all__ = ["SeriesSpan", "read_validated", "render_stamp", "series_span"]
 
@@ -177,7 +178,17 @@ def _plain_edges(path: Path) -> tuple[str | None, str | None, str | None]:
 
 
 def read_validated(path: Path) -> pd.DataFrame:
-    """Read a data file and return it as a validated OHLCV frame."""
+    """Read a data file and return it as a validated OHLCV frame.
+
+    Every row is checked and every problem found is reported at once: one
+    :class:`~ktrdr_lib.errors.DataError` lists each (file, line, column, value and what to do),
+    the first :data:`~ktrdr_lib.errors.MAX_PROBLEMS` in line order, then how many more there
+    are. A missing column, an empty file or one that is not a table stops the read at once
+    (there are no rows to check).
+
+    Raises:
+        DataError: the file cannot be read, lacks a column, has no rows, or has bad rows.
+    """
     raw = _read_table(path)
     raw.columns = pd.Index([str(column).strip().lower() for column in raw.columns])
     missing = [name for name in ("date", *PRICE_COLUMNS) if name not in raw.columns]
@@ -190,12 +201,14 @@ def read_validated(path: Path) -> pd.DataFrame:
     if raw.empty:
         raise DataError(f"{path}: the file has a header but no rows; add bars or remove it")
     rows = _RowNames(path)
-    dates = _parse_dates(raw["date"], rows)
+    problems = _Problems()
+    dates = _parse_dates(raw["date"], problems)
     rows.dates = dates
     present = [name for name in OHLCV_COLUMNS if name in raw.columns]  # volume is optional
-    columns = {name: _parse_numbers(raw[name], name, rows) for name in present}
-    _check_order(dates, rows)
-    _check_values(columns, rows)
+    columns = {name: _parse_numbers(raw[name], name, problems) for name in present}
+    _check_order(dates, rows, problems)
+    _check_values(columns, problems)
+    problems.raise_if_any(rows)
     return pd.DataFrame(columns, index=pd.DatetimeIndex(dates, name="date"))
 
 
@@ -243,89 +256,121 @@ class _RowNames:
         self.dates: pd.Series[pd.Timestamp] | None = None
 
     def name(self, position: int) -> str:
-        """``'path line 7 (2017-04-19T09:00:00Z)'`` for the row at 0-based ``position``."""
+        """``'path line 7 (2017-04-19T09:00:00Z)'`` for the row at 0-based ``position`` (no
+        date when the row's date is unreadable)."""
         where = f"{self.path} {self.unit} {position + self.line_offset}"
-        if self.dates is not None:
+        if self.dates is not None and not pd.isna(self.dates.iloc[position]):
             where += f" ({render_stamp(self.dates.iloc[position])})"
         return where
 
 
-def _parse_dates(raw: pd.Series[str], rows: _RowNames) -> pd.Series[pd.Timestamp]:
-    """Parse the date column as UTC; DataError naming the first unreadable value."""
+class _Problems:
+    """Every problem the checks find, kept cheaply: per check, how many rows it flags and the
+    first :data:`MAX_PROBLEMS` of them (the first ``MAX_PROBLEMS`` of the file, in line order,
+    are among those)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.found: list[tuple[int, int, Callable[[int], str]]] = []
+
+    def add(self, positions: np.ndarray, describe: Callable[[int], str]) -> None:
+        """Record the rows at ``positions`` (0-based, ascending); ``describe(position)`` says
+        what is wrong there (column, value, what to do)."""
+        self.total += int(positions.size)
+        order = len(self.found)
+        self.found.extend((int(at), order, describe) for at in positions[:MAX_PROBLEMS])
+
+    def raise_if_any(self, rows: _RowNames) -> None:
+        """One DataError listing the problems found, in line order; nothing when none was."""
+        if not self.total:
+            return
+        shown = sorted(self.found, key=lambda item: item[:2])[:MAX_PROBLEMS]
+        lines = [f"{rows.name(at)}: {describe(at)}" for at, _, describe in shown]
+        if self.total == 1:
+            raise DataError(lines[0])
+        hidden = self.total - len(shown)
+        if hidden > 0:
+            lines.append(
+                f"and {hidden} more problem{'s' if hidden != 1 else ''} not listed (the first "
+                f"{MAX_PROBLEMS} are); fix these and load again"
+            )
+        listed = "\n  ".join(lines)
+        raise DataError(f"{rows.path}: {self.total} problems in the file:\n  {listed}")
+
+
+def _parse_dates(raw: pd.Series[str], problems: _Problems) -> pd.Series[pd.Timestamp]:
+    """Parse the date column as UTC; each unreadable value is a problem (and ``NaT``)."""
     dates = pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce")
-    unreadable = np.flatnonzero(dates.isna().to_numpy())
-    if unreadable.size:
-        first = int(unreadable[0])
-        raise DataError(
-            f"{rows.name(first)}: cannot read date {raw.iloc[first]!r} "
-            f"({unreadable.size} unreadable date(s) in all); dates must be ISO-8601 UTC such as "
-            "2017-04-19T09:00:00Z or 2017-04-19"
-        )
+    problems.add(
+        np.flatnonzero(dates.isna().to_numpy()),
+        lambda at: (
+            f"column date: cannot read date {raw.iloc[at]!r}; dates must be ISO-8601 "
+            "UTC such as 2017-04-19T09:00:00Z or 2017-04-19"
+        ),
+    )
     return dates.dt.as_unit("ns")
 
 
-def _parse_numbers(raw: pd.Series[float], column: str, rows: _RowNames) -> np.ndarray:
-    """One numeric column as float64; DataError for text, missing or infinite values."""
+def _parse_numbers(raw: pd.Series[float], column: str, problems: _Problems) -> np.ndarray:
+    """One numeric column as float64; text, missing or infinite values are problems."""
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    not_numbers = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy())
-    if not_numbers.size:
-        first = int(not_numbers[0])
-        raise DataError(
-            f"{rows.name(first)}: column {column} has {raw.iloc[first]!r}, which is not a "
-            f"number ({not_numbers.size} such value(s) in the column); fix or remove those rows"
-        )
-    missing = np.flatnonzero(~np.isfinite(values))
-    if missing.size:
-        first = int(missing[0])
-        raise DataError(
-            f"{rows.name(first)}: column {column} has {missing.size} missing, NaN or infinite "
-            f"value(s), the first here ({values[first]}); fill or remove those rows"
-        )
+    given = raw.notna().to_numpy()
+    problems.add(
+        np.flatnonzero(np.isnan(values) & given),
+        lambda at: (
+            f"column {column} has {raw.iloc[at]!r}, which is not a number; fix or remove the row"
+        ),
+    )
+    problems.add(
+        np.flatnonzero((np.isnan(values) & ~given) | np.isinf(values)),
+        lambda at: (
+            f"column {column} is "
+            + ("empty (NaN)" if np.isnan(values[at]) else f"{values[at]} (not finite)")
+            + "; fill or remove the row"
+        ),
+    )
     return values
 
 
-def _check_order(dates: pd.Series[pd.Timestamp], rows: _RowNames) -> None:
-    """DataError at the first row whose timestamp does not come after the previous row's."""
-    steps = np.diff(dates.to_numpy(dtype="datetime64[ns]").astype("int64"))
-    offending = np.flatnonzero(steps <= 0)
-    if not offending.size:
-        return
-    position = int(offending[0]) + 1
-    if steps[offending[0]] == 0:
-        raise DataError(
-            f"{rows.name(position)}: duplicate timestamp, the same as "
-            f"{rows.unit} {position - 1 + rows.line_offset}; each bar must appear once — "
-            "remove the duplicate rows"
-        )
-    raise DataError(
-        f"{rows.name(position)}: timestamps are not in ascending order (this row comes before "
-        f"{render_stamp(dates.iloc[position - 1])} on the previous {rows.unit}; "
-        f"{int((steps < 0).sum())} such step(s) in all); sort the file by date"
+def _check_order(dates: pd.Series[pd.Timestamp], rows: _RowNames, problems: _Problems) -> None:
+    """Each row whose timestamp does not come after the previous readable row's is a
+    problem (a duplicate, or out of order)."""
+    readable = np.flatnonzero(~dates.isna().to_numpy())
+    stamps = dates.to_numpy(dtype="datetime64[ns]")[readable].astype("int64")
+    steps = np.diff(stamps)
+    duplicates = readable[1:][steps == 0]
+    backwards = readable[1:][steps < 0]
+    before = dict(zip(readable[1:].tolist(), readable[:-1].tolist(), strict=True))
+    problems.add(
+        duplicates,
+        lambda at: (
+            f"column date: duplicate timestamp, the same as {rows.unit} "
+            f"{before[at] + rows.line_offset}; each bar must appear once — remove the duplicate row"
+        ),
+    )
+    problems.add(
+        backwards,
+        lambda at: (
+            "column date: timestamps are not in ascending order (this row comes before "
+            f"{render_stamp(dates.iloc[before[at]])} on {rows.unit} "
+            f"{before[at] + rows.line_offset}); sort the file by date"
+        ),
     )
 
 
-def _check_values(columns: Mapping[str, np.ndarray], rows: _RowNames) -> None:
-    """DataError for non-positive prices, negative volume, or high below low."""
+def _check_values(columns: Mapping[str, np.ndarray], problems: _Problems) -> None:
+    """Non-positive prices, negative volume and high below low are problems."""
     for name in _PRICE_COLUMNS:
-        _reject_rows(columns[name] <= 0, rows, f"{name} must be > 0", columns[name])
+        _flag_rows(columns[name] <= 0, problems, f"{name} must be > 0", columns[name])
     if "volume" in columns:
-        _reject_rows(columns["volume"] < 0, rows, "volume must be >= 0", columns["volume"])
+        _flag_rows(columns["volume"] < 0, problems, "volume must be >= 0", columns["volume"])
     high, low = columns["high"], columns["low"]
-    inverted = np.flatnonzero(high < low)
-    if inverted.size:
-        first = int(inverted[0])
-        raise DataError(
-            f"{rows.name(first)}: high {high[first]} is below low {low[first]} "
-            f"({inverted.size} row(s) with high < low); fix or remove those rows"
-        )
+    problems.add(
+        np.flatnonzero(high < low),
+        lambda at: f"high {high[at]} is below low {low[at]}; fix or remove the row",
+    )
 
 
-def _reject_rows(bad: np.ndarray, rows: _RowNames, rule: str, values: np.ndarray) -> None:
-    """DataError naming the first row flagged in ``bad`` and how many there are."""
-    flagged = np.flatnonzero(bad)
-    if flagged.size:
-        first = int(flagged[0])
-        raise DataError(
-            f"{rows.name(first)}: {rule}, got {values[first]} ({flagged.size} such row(s)); "
-            "fix or remove those rows"
-        )
+def _flag_rows(bad: np.ndarray, problems: _Problems, rule: str, values: np.ndarray) -> None:
+    """Each row flagged in ``bad`` is a problem: ``rule`` and the value found."""
+    problems.add(np.flatnonzero(bad), lambda at: f"{rule}, got {values[at]}; fix or remove the row")

@@ -34,6 +34,7 @@ from typing import Any
 
 import msgspec
 
+from ktrdr_lib.errors import MAX_PROBLEMS as ERRORS_MAX_PROBLEMS
 from ktrdr_lib.errors import ConfigError, StrategyError, StrategyNotFoundError, StrategyProblem
 from ktrdr_lib.schemas.strategies import StrategyCheck, StrategyNotice
 from ktrdr_lib.strategy._field_rules import Finding
@@ -49,8 +50,9 @@ from ktrdr_lib.strategy.spec import StrategySpec
 
 __all__ = ["check_strategy", "check_strategy_text", "is_strategy_file_path", "load_strategy"]
 
-MAX_PROBLEMS = 100
-"""The most problems one check lists; the rest are counted in one more."""
+MAX_PROBLEMS = ERRORS_MAX_PROBLEMS
+"""The most problems one check lists; the rest are counted in one more (the one cap a data
+file's check uses too: :data:`ktrdr_lib.errors.MAX_PROBLEMS`)."""
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 # Text fields where a YAML number is kept as written (`version: 2.10` is "2.10", not 2.1).
