@@ -291,7 +291,8 @@ class ModelsController(Controller):
         summary="One model: versions, metrics, strategy",
     )
     def describe(self, api: Api, model_name: FromPath[str]) -> ModelDetailResponse:
-        """All versions of a model, with the latest version's metrics and strategy."""
+        """All versions of a model, with the newest version's metrics and strategy, and
+        which version is the newest and which the best."""
         return api.describe_model(model_name)
 
     @post(
@@ -313,9 +314,12 @@ class ModelsController(Controller):
         sync_to_thread=True,
         summary="Load (v1)",
     )
-    def load(self, api: Api, model_name: FromPath[str]) -> ModelLoadResponse:
-        """Load the latest version into memory for predictions."""
-        return api.load_model(model_name)
+    def load(
+        self, api: Api, model_name: FromPath[str], version: FromQuery[str | None] = None
+    ) -> ModelLoadResponse:
+        """Load a version into memory for predictions: ``?version=`` ``newest`` (the
+        default), ``best`` (highest validation figure) or a number."""
+        return api.load_model(model_name, version)
 
     @post(
         "/predict",

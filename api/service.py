@@ -43,7 +43,7 @@ from ktrdr_lib.errors import ConfigError, StateConflictError
 from ktrdr_lib.inference import predict_signal
 from ktrdr_lib.models.listing import model_info as saved_model_info
 from ktrdr_lib.models.predictor import LoadedModel
-from ktrdr_lib.models.store import ModelStore
+from ktrdr_lib.models.store import ModelStore, parse_version
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.schemas.health import (
@@ -373,7 +373,8 @@ class TrainingApi:
         return ModelsListResponse(success=True, models=items)
 
     def describe_model(self, model_name: str) -> ModelDetailResponse:
-        """Every version of a model, with the latest version's metrics and strategy.
+        """Every version of a model, with the newest version's metrics and strategy, and
+        which version is the newest and which the best.
 
         Raises:
             NotFoundError: no model of that name.
@@ -385,6 +386,8 @@ class TrainingApi:
             versions=[msgspec.to_builtins(version) for version in detail.versions],
             metrics=detail.metrics,
             strategy=detail.strategy_config,
+            latest_version=detail.latest_version,
+            best_version=detail.best_version,
         )
 
     def save_model(self, request: ModelSaveRequest) -> ModelSaveResponse:
@@ -419,13 +422,17 @@ class TrainingApi:
             model_size_mb=round(saved.size_bytes / 2**20, 4),
         )
 
-    def load_model(self, model_name: str) -> ModelLoadResponse:
-        """Load the latest version into memory for predictions.
+    def load_model(self, model_name: str, version: str | None = None) -> ModelLoadResponse:
+        """Load a version into memory for predictions: the newest by default, ``best`` (the
+        highest validation figure, :meth:`~ktrdr_lib.models.store.ModelStore.best_version`)
+        or a number (``3`` or ``v3``).
 
         Raises:
-            NotFoundError: no model of that name.
+            ConfigError: ``version`` is none of those.
+            NotFoundError: no model of that name, or no such version (the message lists them).
         """
-        model = self.models.load(check_name("model name", model_name))
+        choice = parse_version(version)
+        model = self.models.load(check_name("model name", model_name), choice)
         self.loaded_models[model_name] = model
         return ModelLoadResponse(
             success=True,

@@ -262,6 +262,7 @@ def model_list_item(model: ModelInfo) -> ModelListItem:
         test_accuracy=model.test_accuracy,
         description=model.description,
         version=model.version,
+        selection_value=model.selection_value,
     )
 
 

@@ -123,6 +123,30 @@ def assert_error(response: httpx.Response, status: int, *needles: str) -> dict[s
     return body
 
 
+# -- which version loads ------------------------------------------------------------------------
+
+
+def test_model_load_takes_newest_by_default_and_best_or_a_number_when_asked(
+    client: TestClient[Any], isolated_home: Path
+) -> None:
+    from .test_model_store import save_scored, scored, trained_predictor
+
+    store = ModelStore(isolated_home / "models")
+    for accuracy in (0.55, 0.64, 0.50):
+        save_scored(store, trained_predictor(), scored(accuracy))
+    described = client.get(f"{API}/models/rsi_mlp").json()
+    assert (described["latest_version"], described["best_version"]) == (3, 2)
+    for asked, version in ((None, 3), ("newest", 3), ("best", 2), ("1", 1), ("v1", 1)):
+        params = {} if asked is None else {"version": asked}
+        loaded = client.post(f"{API}/models/rsi_mlp/load", params=params)
+        assert loaded.status_code == 200, loaded.text
+        assert loaded.json()["model_info"]["version"] == version
+    assert_error(client.post(f"{API}/models/rsi_mlp/load?version=soon"), 400, "use newest, best")
+    assert_error(
+        client.post(f"{API}/models/rsi_mlp/load?version=7"), 404, "'rsi_mlp' has no version 7"
+    )
+
+
 # -- the whole journey -------------------------------------------------------------------------
 
 

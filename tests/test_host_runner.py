@@ -279,6 +279,12 @@ def test_completed_run_sends_the_request_forwards_snapshots_and_returns_the_loca
     assert info.operation_id == context.operation_id and info.mode == "host"
     assert info.host_session_id == SID and info.strategy_path == context.strategy_path
     assert result.resource_usage.gpu_name == "Fake GPU"  # the host's resources
+    # The host offered no model: none is imported, and the result says so.
+    assert result.artifacts.model_id is None and result.artifacts.model_path is None
+    assert result.artifacts.no_model_reason == (
+        f"no model was saved: host session {SID} offered none"
+    )
+    assert not (context.models_dir and Path(context.models_dir).exists())
 
 
 def test_unchanged_host_snapshots_are_not_forwarded_twice(

@@ -163,6 +163,74 @@ def test_names_must_be_identifiers(tmp_path: Path, name: str) -> None:
     assert not any(tmp_path.iterdir())
 
 
+def save_scored(store: ModelStore, predictor: ModelPredictor, metrics: dict[str, Any]) -> Any:
+    return store.save(
+        strategy_name="rsi_mlp",
+        module=predictor.module,
+        feature_names=predictor.feature_names,
+        scaler=predictor.scaler,
+        model_spec_config=msgspec.to_builtins(SPEC),
+        strategy_config={"name": "rsi_mlp"},
+        metrics=metrics,
+        metadata={},
+    )
+
+
+def scored(accuracy: float, epochs: int = 3) -> dict[str, Any]:
+    return {"training": {"epochs_completed": epochs}, "validation": {"accuracy": accuracy}}
+
+
+def test_newest_is_the_default_and_best_is_asked_for_by_validation_figure(
+    tmp_path: Path,
+) -> None:
+    store = ModelStore(tmp_path)
+    models = [trained_predictor(seed=seed) for seed in range(4)]
+    save_scored(store, models[0], scored(0.52))
+    save_scored(store, models[1], scored(0.61))  # the best
+    save_scored(store, models[2], scored(0.90, epochs=0))  # no completed epoch: never best
+    save_scored(store, models[3], {"training": {}, "test": {"accuracy": 0.7}})  # no figure
+    x = raw_features()
+    assert store.load("rsi_mlp").version == 4
+    assert load_model("rsi_mlp", root=tmp_path).version == 4
+    assert load_model("rsi_mlp", "newest", root=tmp_path).version == 4
+    best = load_model("rsi_mlp", version="best", root=tmp_path)
+    assert best.version == 2 == store.best_version("rsi_mlp")
+    assert np.array_equal(best.predict_proba(x), models[1].predict_proba(x))
+    assert store.load("rsi_mlp", "v1").version == 1
+    detail = store.describe("rsi_mlp")
+    assert (detail.latest_version, detail.best_version) == (4, 2)
+    listed = {info.version: info for info in store.list_models()}
+    assert listed[2].selection_metric == "validation_accuracy"
+    assert listed[2].selection_value == 0.61 and listed[2].epochs_completed == 3
+    assert listed[3].selection_value is None and listed[4].selection_value is None
+    save_scored(store, trained_predictor(seed=9), scored(0.61))  # a tie: the newer wins
+    assert store.best_version("rsi_mlp") == 5
+
+
+def test_best_of_a_regression_ranks_by_directional_accuracy(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    for accuracy in (0.58, 0.51):
+        metrics = {"validation": {"loss": 0.1, "directional_accuracy": accuracy}}
+        save_scored(store, trained_predictor(), metrics)
+    assert store.best_version("rsi_mlp") == 1
+    assert store.list_models()[0].selection_metric == "validation_directional_accuracy"
+
+
+def test_best_without_any_ranked_version_names_the_model_and_its_versions(
+    tmp_path: Path,
+) -> None:
+    store = ModelStore(tmp_path)
+    save(store, trained_predictor())
+    save(store, trained_predictor())
+    with pytest.raises(NotFoundError, match=r"'rsi_mlp' has no version with a validation.*v1, v2"):
+        load_model("rsi_mlp", "best", root=tmp_path)
+    assert store.describe("rsi_mlp").best_version is None
+    with pytest.raises(ConfigError, match=r"'latest-ish' is not a model version; use newest, best"):
+        store.load("rsi_mlp", "latest-ish")  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError, match=r"'rsi_mlp' has no version 9 .*v1, v2"):
+        store.load("rsi_mlp", "v9")  # type: ignore[arg-type]
+
+
 def test_unknown_name_or_version_lists_what_exists(tmp_path: Path) -> None:
     store = ModelStore(tmp_path)
     save(store, trained_predictor(), name="alpha")

@@ -344,7 +344,12 @@ def _add_models(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     models = sub.add_parser("models", help="saved models").add_subparsers(
         dest="action", required=True
     )
-    models_list = models.add_parser("list", parents=[remote], help="saved models and versions")
+    models_list = models.add_parser(
+        "list",
+        parents=[remote],
+        help="saved models and versions, oldest first (load_model(name) loads the newest; "
+        "version='best' the highest 'val' figure)",
+    )
     models_list.add_argument("--json", action="store_true")
 
 

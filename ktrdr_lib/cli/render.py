@@ -313,9 +313,14 @@ def operation_row(row: OperationListItem) -> str:
 
 
 def model_row(model: ModelInfo | ModelListItem) -> str:
-    """One line of ``models list``."""
-    accuracy = "" if model.test_accuracy is None else f"test acc {model.test_accuracy:.3f}"
-    return f"{model.model_id:40} {model.created_at or '':28} {accuracy}\n"
+    """One line of ``models list``: the id, when it was saved, the validation figure
+    ``load_model(name, version="best")`` ranks by and test accuracy."""
+    figures = []
+    if model.selection_value is not None:
+        figures.append(f"val {model.selection_value:.3f}")
+    if model.test_accuracy is not None:
+        figures.append(f"test acc {model.test_accuracy:.3f}")
+    return f"{model.model_id:40} {model.created_at or '':28} {'  '.join(figures)}".rstrip() + "\n"
 
 
 def strategy_row(item: StrategyListing) -> str:

@@ -20,7 +20,33 @@ from ktrdr_lib.schemas.models import ModelInfo
 from ktrdr_lib.strategy.spec import ArchitectureSpec
 from ktrdr_lib.training.module import N_CLASSES
 
-__all__ = ["model_info"]
+__all__ = ["SELECTION_METRICS", "model_info", "selection_figure"]
+
+SELECTION_METRICS = ("validation_accuracy", "validation_directional_accuracy")
+"""What ``version="best"`` ranks a model's versions by (higher is better), read from each
+version's ``metrics.json``: a classifier's validation accuracy, a regression's validation
+directional accuracy. The validation split, never the test split: choosing by the test split
+would make its figures optimistic."""
+
+
+def selection_figure(metrics: Any) -> tuple[str, float] | None:
+    """``(metric, value)`` a version is ranked by for ``version="best"``
+    (:data:`SELECTION_METRICS`), from its ``metrics.json``; ``None`` when it has no validation
+    figure, or records that it completed no epoch (an untrained network is never "best").
+
+    Example:
+        >>> selection_figure({"validation": {"accuracy": 0.61, "loss": 0.9}})
+        ('validation_accuracy', 0.61)
+    """
+    if _number(metrics, ("training", "epochs_completed")) == 0:
+        return None
+    accuracy = _number(metrics, ("validation", "accuracy"))
+    if accuracy is not None:
+        return SELECTION_METRICS[0], accuracy
+    directional = _number(metrics, ("validation", "directional_accuracy"))
+    if directional is not None:
+        return SELECTION_METRICS[1], directional
+    return None
 
 
 def model_info(name: str, version: int, path: Path) -> ModelInfo:
@@ -38,6 +64,11 @@ def model_info(name: str, version: int, path: Path) -> ModelInfo:
         metrics = read_json(path / METRICS)
         fields["training_accuracy"] = _number(metrics, ("training", "final_train_accuracy"))
         fields["test_accuracy"] = _number(metrics, ("test", "accuracy"))
+        epochs = _number(metrics, ("training", "epochs_completed"))
+        fields["epochs_completed"] = None if epochs is None else int(epochs)
+        figure = selection_figure(metrics)
+        if figure is not None:
+            fields["selection_metric"], fields["selection_value"] = figure
     with contextlib.suppress(DataError, AttributeError):
         fields.update(_network_summary(read_json(path / MODEL_CONFIG)))
     if fields.get("description") is None:

@@ -12,17 +12,18 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 import msgspec
 
-from ktrdr_lib.errors import DataError, NotFoundError
+from ktrdr_lib.errors import ConfigError, DataError, NotFoundError
 from ktrdr_lib.models.layout import (
     FEATURES,
     METADATA,
@@ -46,7 +47,7 @@ from ktrdr_lib.models.layout import (
     versions_in,
     write_version,
 )
-from ktrdr_lib.models.listing import model_info
+from ktrdr_lib.models.listing import SELECTION_METRICS, model_info, selection_figure
 from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.paths import models_dir
 from ktrdr_lib.pipeline.limits import RunLimits
@@ -60,10 +61,47 @@ __all__ = [
     "MAX_MODEL_LAYERS",
     "ModelStore",
     "SavedModel",
+    "VersionChoice",
     "list_models",
     "load_model",
     "network_parameters",
+    "parse_version",
 ]
+
+VersionChoice: TypeAlias = int | Literal["newest", "best"] | None
+"""Which version to load: a number, ``"newest"`` (the highest number; ``None`` says the same)
+or ``"best"`` (the highest validation figure, :data:`~ktrdr_lib.models.listing.SELECTION_METRICS`;
+the newest of equals)."""
+
+
+def parse_version(text: str | int | None) -> VersionChoice:
+    """A version choice as a request or command line writes it: ``newest``, ``best``, ``3``
+    or ``v3`` (``None`` or empty: newest).
+
+    Raises:
+        ConfigError: anything else; the message says what is accepted.
+
+    Example:
+        >>> parse_version("v3"), parse_version("best"), parse_version(None)
+        (3, 'best', 'newest')
+    """
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return "newest"
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    word = str(text).strip().lower()
+    if word in ("newest", "latest"):
+        return "newest"
+    if word == "best":
+        return "best"
+    if VERSION_PATTERN.fullmatch(word):
+        return int(word[1:])
+    if word.isdigit() and int(word) > 0:
+        return int(word)
+    raise ConfigError(
+        f"version {text!r} is not a model version; use newest, best, or a number such as 3 (or v3)"
+    )
+
 
 # The most hidden MLP layers (or stacked LSTM/GRU layers) a stored model's model_config.json
 # may declare: a long list of narrow layers stays under any parameter cap yet builds millions
@@ -169,12 +207,15 @@ class ModelStore:
             if NAME_PATTERN.fullmatch(entry.name) and versions_in(entry)
         )
 
-    def load(self, name: str, version: int | None = None) -> LoadedModel:
-        """Load ``name`` at ``version`` (the latest when ``None``).
+    def load(self, name: str, version: VersionChoice = None) -> LoadedModel:
+        """Load ``name`` at ``version``: the newest (highest number) when ``None`` or
+        ``"newest"``, the best by validation figure when ``"best"`` (:meth:`best_version`), or
+        that number.
 
         Raises:
-            ConfigError: when ``name`` is not an identifier.
-            NotFoundError: unknown name or version; the message lists what exists.
+            ConfigError: when ``name`` is not an identifier or ``version`` not a choice.
+            NotFoundError: unknown name or version, or ``"best"`` with no version that has a
+                validation figure; the message names the model and lists its versions.
             DataError: a file of the version is missing or corrupt, or its
                 ``model_config.json`` declares a network that does not match its features or
                 is bigger than a run may train (``KTRDR_MAX_PARAMETERS``, see
@@ -222,7 +263,38 @@ class ModelStore:
             metadata=read_json(path / METADATA),
         )
 
-    def analytics(self, name: str, version: int | None = None) -> TrainingAnalytics | None:
+    def best_version(self, name: str) -> int:
+        """The version of ``name`` with the highest validation figure it was saved with
+        (:data:`~ktrdr_lib.models.listing.SELECTION_METRICS`: a classifier's validation
+        accuracy, a regression's validation directional accuracy), the newest of equals.
+        Versions without one (unreadable metrics, or no completed epoch) are never chosen.
+
+        Raises:
+            ConfigError: when ``name`` is not an identifier.
+            NotFoundError: no model of that name, or none of its versions has a figure.
+        """
+        best = self._best_of(name)
+        if best is None:
+            listed = ", ".join(f"v{number}" for number in self.versions(name))
+            raise NotFoundError(
+                f"model {name!r} has no version with a validation figure to rank by "
+                f"({' or '.join(SELECTION_METRICS)}) in {self.root} (versions: {listed}); "
+                "load one by number or the newest"
+            )
+        return best
+
+    def _best_of(self, name: str) -> int | None:
+        """:meth:`best_version`, or ``None`` when no version has a figure (``name`` must
+        exist)."""
+        ranked: list[tuple[float, int]] = []
+        for number in self._existing(name):
+            with contextlib.suppress(DataError):
+                figure = selection_figure(read_json(self.root / name / f"v{number}" / METRICS))
+                if figure is not None:
+                    ranked.append((figure[1], number))
+        return max(ranked)[1] if ranked else None
+
+    def analytics(self, name: str, version: VersionChoice = None) -> TrainingAnalytics | None:
         """The detailed analytics saved with ``name`` at ``version`` (the latest when
         ``None``); ``None`` when its run recorded none.
 
@@ -243,7 +315,8 @@ class ModelStore:
         ]
 
     def describe(self, name: str) -> ModelDetail:
-        """Every version of ``name`` plus the latest version's metrics and strategy.
+        """Every version of ``name`` plus the newest version's metrics and strategy, and
+        which version is the best (:meth:`best_version`; ``None`` when none has a figure).
 
         Raises:
             ConfigError: when ``name`` is not an identifier.
@@ -270,6 +343,7 @@ class ModelStore:
             metrics=metrics,
             strategy_config=strategy_config,
             feature_names=[str(feature) for feature in feature_names],
+            best_version=self._best_of(name),
         )
 
     def copy_as(
@@ -356,7 +430,9 @@ class ModelStore:
             return path, f"{path.parent.name}/{path.name}"
         return path, str(path)
 
-    def _version_dir(self, name: str, version: int | None) -> tuple[Path, int]:
+    def _existing(self, name: str) -> list[int]:
+        """The versions of ``name``, ascending; NotFoundError naming the models there when
+        it has none."""
         check_name(name)
         versions = versions_in(self.root / name)
         if not versions:
@@ -365,7 +441,18 @@ class ModelStore:
                 f"no stored model named {name!r} in {self.root} (models there: {known}). "
                 "Train the strategy first or check the name."
             )
-        chosen = versions[-1] if version is None else version
+        return versions
+
+    def _version_dir(self, name: str, version: VersionChoice) -> tuple[Path, int]:
+        versions = self._existing(name)
+        if isinstance(version, str):
+            version = parse_version(version)
+        if version is None or version == "newest":
+            chosen = versions[-1]
+        elif version == "best":
+            chosen = self.best_version(name)
+        else:
+            chosen = version
         if chosen not in versions:
             listed = ", ".join(f"v{number}" for number in versions)
             raise NotFoundError(
@@ -429,12 +516,27 @@ def _check_network_size(
         )
 
 
-def load_model(name: str, version: int | None = None, *, root: Path | None = None) -> LoadedModel:
-    """Load a stored model (see :meth:`ModelStore.load`).
+def load_model(
+    name: str, version: VersionChoice = "newest", *, root: Path | None = None
+) -> LoadedModel:
+    """Load a stored model: by default the **newest** version (the highest number, the last
+    saved), whatever its figures; ``version="best"`` loads the version with the highest
+    validation figure it was saved with (a classifier's validation accuracy, a regression's
+    validation directional accuracy: :data:`~ktrdr_lib.models.listing.SELECTION_METRICS`;
+    the newest of equals), and a number loads that version (see :meth:`ModelStore.load`).
 
     ``name`` may be the strategy's own name: a name a directory cannot carry
     (``v15_rsi_zigzag_1.5``) is looked up as the name its models are stored under
     (``v15_rsi_zigzag_1_5``).
+
+    Raises:
+        NotFoundError: no such model or version; the message names the model and lists the
+            versions there are.
+
+    Example:
+        >>> newest = load_model("rsi_mean_reversion")  # doctest: +SKIP
+        >>> best = load_model("rsi_mean_reversion", version="best")  # doctest: +SKIP
+        >>> best.version, best.metrics["validation"]["accuracy"]  # doctest: +SKIP
     """
     return ModelStore(root).load(model_name(name), version)
 

@@ -30,7 +30,30 @@ if TYPE_CHECKING:
     from ktrdr_lib.schemas.results import ClassificationMetrics, RegressionMetrics
     from ktrdr_lib.training.fit import FitOutcome
 
-__all__ = ["ResultAggregator"]
+__all__ = ["NOT_SAVING", "ResultAggregator", "no_model_reason"]
+
+NOT_SAVING = "no model was saved: saving was turned off for this run (save_model=False, --no-save)"
+"""``artifacts.no_model_reason`` of a completed run told not to save its model."""
+
+
+def no_model_reason(ended: str, epochs_completed: int) -> str:
+    """``artifacts.no_model_reason`` of a run that ended ``ended`` (cancelled or failed).
+
+    Example:
+        >>> no_model_reason("cancelled", 0)
+        'no model was saved: the run was cancelled before completing its first epoch (a model \
+is saved when a run completes, a graceful stop after a completed epoch included)'
+    """
+    when = (
+        "before completing its first epoch"
+        if epochs_completed == 0
+        else f"after {epochs_completed} completed epoch{'s' if epochs_completed != 1 else ''}"
+    )
+    return (
+        f"no model was saved: the run was {ended} {when} (a model is saved when a run "
+        "completes, a graceful stop after a completed epoch included)"
+    )
+
 
 _decode_result = msgspec.json.Decoder(TrainingResult).decode
 
@@ -163,9 +186,10 @@ class ResultAggregator:
         run_peak_rss_mb: float | None = None,
         phase_seconds: dict[str, float] | None = None,
     ) -> TrainingResult:
-        """The result of a pipeline run in this process."""
+        """The result of a pipeline run in this process (``saved`` is ``None`` when the run
+        was told not to save its model)."""
         artifacts = (
-            ArtifactsInfo()
+            ArtifactsInfo(no_model_reason=NOT_SAVING)
             if saved is None
             else ArtifactsInfo(
                 model_id=saved.model_id,
@@ -233,7 +257,11 @@ class ResultAggregator:
             resource_usage=ResourceUsage(
                 device="unknown", accelerator="unknown", phase_seconds=dict(phase_seconds or {})
             ),
-            artifacts=ArtifactsInfo(),
+            artifacts=ArtifactsInfo(
+                no_model_reason=no_model_reason(
+                    "cancelled" if cancellation_reason else "failed", len(complete)
+                )
+            ),
             session_info=cls.session_info(
                 context,
                 started_at=started_at,

@@ -160,6 +160,8 @@ def execute_pipeline(
         observer: told about each phase.
         token: checked between steps and every batch; abort raises
             :class:`~ktrdr_lib.errors.OperationCancelled`, graceful stops evaluate and save.
+            A run that completed no epoch saves no model: stopped, it raises
+            OperationCancelled; otherwise TrainingError.
         callbacks: extra Lightning callbacks (progress views).
         trainer_options: accelerator, devices, strategy, precision.
         save_model: write the model to the ModelStore (on by default).
@@ -354,11 +356,17 @@ def _fit_evaluate_save(
         loss=spec.training,
         checkpoint=_checkpoint_plan(context, scaler),
     )
-    if not fit.history:
+    if not fit.history:  # an untrained network is never evaluated or saved as a model
+        if token is not None and token.is_set:
+            token.mark_observed()
+            raise OperationCancelled(
+                f"{token.reason or 'stopped'} (before its first epoch completed, so no model "
+                "was saved)"
+            )
         raise TrainingError(
             "training stopped before its first epoch completed, so there is nothing to "
-            "evaluate or save; a callback set trainer.should_stop mid-epoch (the graceful "
-            "stop waits for the epoch's end)"
+            "evaluate and no model was saved; a callback set trainer.should_stop mid-epoch "
+            "(the graceful stop waits for the epoch's end)"
         )
 
     steps.enter("evaluate", "Evaluating on the validation and test splits")

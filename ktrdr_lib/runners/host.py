@@ -394,7 +394,13 @@ class HostTrainingRunner:
                 size_bytes=saved.size_bytes,
             )
         result = ResultAggregator.from_host(
-            remote, host_session_id=session_id, artifacts=artifacts or ArtifactsInfo()
+            remote,
+            host_session_id=session_id,
+            artifacts=artifacts
+            or ArtifactsInfo(  # the host saved none: its reason (none: say so) and no paths
+                no_model_reason=remote.artifacts.no_model_reason
+                or f"no model was saved: host session {session_id} offered none"
+            ),
         )
         # The host ran its own operation from inline YAML: who and what are the local run's.
         info = ResultAggregator.session_info(

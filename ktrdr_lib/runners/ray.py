@@ -652,7 +652,10 @@ class RayTrainingRunner:
         result = outcome.result
         if result is None:  # pragma: no cover - the actor always sets one or the other
             raise TrainingError(f"the {name} actor ended without a result")
-        artifacts = ArtifactsInfo()
+        artifacts = ArtifactsInfo(  # the worker saved none: its reason (none: say so)
+            no_model_reason=result.artifacts.no_model_reason
+            or f"no model was saved: the Ray worker {name} sent none back"
+        )
         if outcome.archive is not None and outcome.archive_sha256 is not None:
             artifacts = self._import_model(
                 context, outcome.archive, outcome.archive_sha256, name, place

@@ -29,6 +29,11 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
         base_timeframe: the timeframe its rows (and predictions) are on.
         parameters_count: trainable parameters of the network.
         architecture: ``"mlp_32_16"``: model type and hidden-layer widths.
+        epochs_completed: the epochs its run completed, when the metrics hold it.
+        selection_metric: what ``version="best"`` ranks it by (``validation_accuracy``, or
+            ``validation_directional_accuracy`` for a regression); ``None`` when it has no
+            such figure (it is then never "best").
+        selection_value: its value of ``selection_metric`` (higher is better).
     """
 
     name: str
@@ -45,6 +50,9 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     base_timeframe: str | None = None
     parameters_count: int | None = None
     architecture: str | None = None
+    epochs_completed: int | None = None
+    selection_metric: str | None = None
+    selection_value: float | None = None
 
 
 class ModelDetail(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,7 +60,10 @@ class ModelDetail(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         name: strategy (model) name.
-        latest_version: the highest version number.
+        latest_version: the highest version number (the newest: what ``load_model(name)``
+            loads).
+        best_version: the version ``load_model(name, version="best")`` loads (highest
+            ``selection_value``, the newest on a tie); ``None`` when no version has one.
         versions: every version's :class:`ModelInfo`, ascending.
         metrics: the latest version's ``metrics.json`` (training, validation, test, history).
         strategy_config: the strategy configuration the latest version was trained with.
@@ -65,3 +76,4 @@ class ModelDetail(msgspec.Struct, frozen=True, kw_only=True):
     metrics: dict[str, Any]
     strategy_config: dict[str, Any]
     feature_names: list[str]
+    best_version: int | None = None

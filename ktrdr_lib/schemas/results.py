@@ -180,7 +180,13 @@ class ResourceUsage(_Out, frozen=True, kw_only=True):
 
 
 class ArtifactsInfo(_Out, frozen=True, kw_only=True):
-    """What the run saved."""
+    """What the run saved.
+
+    A model is saved only by a run that completed at least one epoch and ended
+    ``completed`` (a graceful stop included). When none was saved, the ``model_*`` fields are
+    ``None`` and ``no_model_reason`` says why (cancelled or failed, and after how many
+    completed epochs; or saving was turned off).
+    """
 
     model_id: str | None = None
     model_name: str | None = None
@@ -188,6 +194,7 @@ class ArtifactsInfo(_Out, frozen=True, kw_only=True):
     model_path: str | None = None
     checkpoint_paths: list[str] = msgspec.field(default_factory=list)
     size_bytes: int | None = None
+    no_model_reason: str | None = None
 
 
 class SignalEconomics(_Out, frozen=True, kw_only=True):

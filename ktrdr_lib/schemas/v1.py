@@ -324,7 +324,8 @@ class PredictResponse(_Out, frozen=True, kw_only=True):
 
 
 class ModelListItem(_Out, frozen=True, kw_only=True):
-    """One row of ``GET /models``."""
+    """One row of ``GET /models`` (``selection_value``: the validation figure
+    ``version=best`` ranks by, added to v1's fields)."""
 
     model_id: str
     model_name: str
@@ -335,6 +336,7 @@ class ModelListItem(_Out, frozen=True, kw_only=True):
     test_accuracy: float | None
     description: str | None
     version: int | None = None
+    selection_value: float | None = None
 
 
 class ModelsListResponse(_Out, frozen=True, kw_only=True):
@@ -345,13 +347,17 @@ class ModelsListResponse(_Out, frozen=True, kw_only=True):
 
 
 class ModelDetailResponse(_Out, frozen=True, kw_only=True):
-    """``GET /models/{name}``: versions, latest metrics and strategy."""
+    """``GET /models/{name}``: versions, the newest version's metrics and strategy, and which
+    versions ``load`` picks: ``latest_version`` (the newest, the default) and
+    ``best_version`` (the highest validation figure; ``None`` when no version has one)."""
 
     success: bool
     model_name: str
     versions: list[dict[str, Any]]
     metrics: dict[str, Any]
     strategy: dict[str, Any]
+    latest_version: int | None = None
+    best_version: int | None = None
 
 
 # -- strategies --------------------------------------------------------------------------------

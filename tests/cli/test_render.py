@@ -264,3 +264,28 @@ def test_small_pieces() -> None:
         "train_loss 0.5000"
     )
     assert one_line("a:\n  b\n  c") == "a: b; c"
+
+
+def test_a_model_row_shows_the_figure_best_ranks_by_and_test_accuracy() -> None:
+    from ktrdr_lib.cli.render import model_row
+    from ktrdr_lib.schemas.models import ModelInfo
+
+    info = ModelInfo(
+        name="m",
+        version=2,
+        model_id="m/v2",
+        path="/x",
+        created_at="2026-01-01T00:00:00Z",
+        size_bytes=1,
+        test_accuracy=0.5,
+        selection_metric="validation_accuracy",
+        selection_value=0.61,
+    )
+    assert model_row(info).split() == [
+        *("m/v2", "2026-01-01T00:00:00Z"),
+        *("val", "0.610", "test", "acc", "0.500"),
+    ]
+    unranked = ModelInfo(
+        name="m", version=1, model_id="m/v1", path="/x", created_at=None, size_bytes=1
+    )
+    assert model_row(unranked).strip() == "m/v1"

@@ -26,6 +26,7 @@ from ktrdr_lib import (
     StrategyNotFoundError,
     TrainingOrchestrator,
 )
+from ktrdr_lib.models.store import ModelStore, load_model
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.pipeline.run import run_training_pipeline
 from ktrdr_lib.progress.bridge import ProgressBridge
@@ -281,6 +282,59 @@ def test_an_abort_escalates_a_graceful_stop_and_its_reason_wins(
     assert (reached.epoch, reached.batches_completed) == (1, 5)
     assert reached.batches_total > 5
     assert orch.metrics(op.operation_id).epochs == []
+    assert partial.artifacts.model_id is None
+    assert partial.artifacts.no_model_reason == (
+        "no model was saved: the run was cancelled before completing its first epoch (a model "
+        "is saved when a run completes, a graceful stop after a completed epoch included)"
+    )
+    assert ModelStore(orch.models_dir).names() == []
+
+
+class StopMidEpoch(BatchCounter):
+    """At batch ``pause_at`` it waits for the test, then stops the fit there, mid-epoch."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        super().on_train_batch_end(trainer, *args)
+        if self.count == self.pause_at:
+            trainer.should_stop = True
+
+
+def test_a_run_stopped_before_its_first_epoch_completed_saves_no_model(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    """A stop that ends training inside the first epoch leaves an untrained network: it is
+    not evaluated or saved (load_model never returns it), and the result says why."""
+    stopper = StopMidEpoch(pause_at=3)
+    orch = orch_factory(runner=LocalTrainingRunner(callbacks=[stopper]))
+    op = orch.start_training(small_strategy_file, epochs=5)
+    assert stopper.reached.wait(60)
+    op.cancel(graceful=True, reason="enough")
+    stopper.resume.set()
+    final = op.wait(timeout=120)
+    assert final.status == "cancelled"
+    assert final.cancellation_reason == "enough"
+    partial = orch.partial_result(op.operation_id)
+    assert partial is not None
+    assert partial.training_metrics.epochs_completed == 0
+    assert partial.test_metrics is None
+    assert partial.artifacts.model_id is None and partial.artifacts.model_path is None
+    assert "before completing its first epoch" in (partial.artifacts.no_model_reason or "")
+    assert ModelStore(orch.models_dir).names() == []
+    with pytest.raises(NotFoundError, match="no stored model named 'small_test'"):
+        load_model("small_test", root=orch.models_dir)
+
+
+def test_a_run_told_not_to_save_says_so_in_its_result(
+    orch_factory: Any, small_strategy_file: Path
+) -> None:
+    orch = orch_factory(runner=LocalTrainingRunner(save_model=False))
+    op = orch.start_training(small_strategy_file, epochs=1)
+    assert op.wait(timeout=120).status == "completed"
+    artifacts = op.result().artifacts
+    assert artifacts.model_id is None
+    assert artifacts.no_model_reason is not None and "saving was turned off" in (
+        artifacts.no_model_reason
+    )
 
 
 def test_failures_end_failed_with_a_message(orch_factory: Any, small_strategy_file: Path) -> None:

@@ -117,6 +117,7 @@ def test_an_abort_stops_the_worker_within_the_epoch(
     # Stopped inside an epoch, or right after one when the abort landed during validation.
     assert interrupted is None or interrupted.batches_completed < interrupted.batches_total
     assert result.artifacts.model_path is None  # an abort saves nothing
+    assert f"cancelled after {done} completed epoch" in (result.artifacts.no_model_reason or "")
     latency = ray_orch.health().last_cancel_latencies[-1]
     assert latency.operation_id == op.operation_id and latency.observed_ms is not None
 
