@@ -74,6 +74,8 @@ RAY_ADDRESS_ENV = "KTRDR_RAY_ADDRESS"
 """The environment variable the orchestrator reads the Ray cluster's address from."""
 NAMESPACE = "ktrdr"
 """The Ray namespace the runs' actors are named in."""
+IDLE_RELEASE_S = 30.0
+"""Seconds a run's actor may wait to start before idle warm actors give up their room."""
 
 _MISSING_RAY = (
     "mode 'ray' needs Ray, which is not installed here: install the ray extra "
@@ -284,20 +286,23 @@ class RayTrainingRunner:
             self._warm_target = max(self._warm_target, count)
         self._fill()
 
-    def _fill(self) -> None:
+    def _fill(self, reserved: tuple[float, float] = (0.0, 0.0)) -> None:
         """Warm actors up to the target, on room the cluster has free only: an idle warm
-        actor never takes resources a run waits for (and :meth:`_release_idle` ends idle
-        ones when a run cannot be placed)."""
+        actor never takes resources a run waits for (a run that finds no room ends idle ones,
+        :meth:`_release_idle_for`). ``reserved``: the CPUs and GPUs of an actor this runner
+        has just created, which the cluster's free room does not show yet."""
         if self._closing.is_set() or self._warm_target <= 0:
             return
         ray = self.connect()
         cpus, gpus = self.default_shape()
         with self._warm_lock:
             free = ray.available_resources()
+            free_cpus = free.get("CPU", 0.0) - reserved[0]
+            free_gpus = free.get("GPU", 0.0) - reserved[1]
             room = int(
                 min(
-                    free.get("CPU", 0.0) // cpus if cpus > 0 else self._warm_target,
-                    free.get("GPU", 0.0) // gpus if gpus > 0 else self._warm_target,
+                    free_cpus // cpus if cpus > 0 else self._warm_target,
+                    free_gpus // gpus if gpus > 0 else self._warm_target,
                 )
             )
             wanted = min(self._warm_target - len(self._warm), room)
@@ -348,8 +353,29 @@ class RayTrainingRunner:
                 ray.kill(actor)
             time.sleep(0.2)  # the cluster frees its resources
 
+    def _refill_later(self) -> None:
+        """Top the warm pool up once the room of a run's ended actor is free again (the
+        cluster frees it a moment after the kill), in the background."""
+        if self._closing.is_set() or len(self._warm) >= self._warm_target:
+            return
+
+        def refill() -> None:
+            with contextlib.suppress(Exception):  # the cluster went away: nothing to keep warm
+                ray = self.connect()
+                cpus, gpus = self.default_shape()
+                deadline = time.monotonic() + 10.0
+                while not self._closing.wait(0.1) and time.monotonic() < deadline:
+                    free = ray.available_resources()
+                    if free.get("CPU", 0.0) >= cpus and free.get("GPU", 0.0) >= gpus:
+                        break
+                self._fill()
+
+        threading.Thread(target=refill, name="ktrdr-ray-refill", daemon=True).start()
+
     def _take_warm(self, cpus: float, gpus: float) -> tuple[Any, str] | None:
-        """A warm actor of this shape that finished warming up, or ``None``."""
+        """A warm actor of this shape, or ``None``: one that finished warming up if there is
+        one, else the oldest still warming (its process is further along than a new one's;
+        the run starts once its imports are done)."""
         if self.warm_workers <= 0 or (cpus, gpus) != self.default_shape():
             return None
         ray = import_ray()
@@ -359,6 +385,9 @@ class RayTrainingRunner:
                 if ready:
                     del self._warm[index]
                     return actor, name
+            if self._warm:
+                actor, name, _ = self._warm.pop(0)
+                return actor, name
         return None
 
     def _new_actor(
@@ -482,17 +511,17 @@ class RayTrainingRunner:
         )
         token.raise_if_aborted()
         warm = self._take_warm(cpus, gpus)
-        default = (cpus, gpus) == self.default_shape()
         if warm is not None:
             actor, name = warm
             self._fill()  # a replacement warms up while this one trains
         else:
-            if not default:  # idle warm actors must not keep this run from being placed
-                self._release_idle_for(ray, cpus, gpus)
+            # Idle warm actors must not keep this run from being placed: the cluster's free
+            # room is exact now, before this run's actor asks for its share.
+            self._release_idle_for(ray, cpus, gpus)
             name = actor_name(context.operation_id)
             actor = self._new_actor(ray, name, cpus, gpus, min_interval=tracker.min_interval)
-            if default:
-                self._fill()  # later runs of the default shape find one ready
+            if (cpus, gpus) == self.default_shape():
+                self._fill(reserved=(cpus, gpus))  # later runs of this shape find one ready
         control.on_session(name)
         tracker.on_phase(
             "queued", f"Waiting for {cpus:g} CPU and {gpus:g} GPU on {self.describe()}"
@@ -515,13 +544,17 @@ class RayTrainingRunner:
         finally:
             with contextlib.suppress(Exception):
                 ray.kill(actor)
+            self._refill_later()
 
     def _wait_started(self, ray: Any, actor: Any, started: Any, token: CancelToken) -> WorkerPlace:
-        """Wait while the cluster finds room for the actor (idle warm actors make room after
-        a moment); a cancel ends the wait at once."""
+        """Wait while the cluster finds room for the actor and its process starts; a cancel
+        ends the wait at once. Room was made before the actor was created; a wait past
+        :data:`IDLE_RELEASE_S` (other work took the room meanwhile) ends idle warm actors.
+        Not sooner: a new worker process takes seconds to start, and that wait is not one a
+        warm actor's room would shorten."""
         waited_since = time.monotonic()
         while True:
-            if time.monotonic() - waited_since > 2.0:
+            if time.monotonic() - waited_since > IDLE_RELEASE_S:
                 self._release_idle(ray)
                 waited_since = time.monotonic()
             ready, _ = ray.wait([started], timeout=min(self.poll_interval, 0.1))

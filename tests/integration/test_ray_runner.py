@@ -263,3 +263,32 @@ def test_placebo_runs_train_on_ray_like_the_run(
     assert child.status == "completed" and child.mode == "ray"
     assert child.metadata["placebo_of"] == op.operation_id
     assert len(evaluation.placebo.scores) == 1
+
+
+def test_the_next_run_trains_in_a_warm_actor_and_the_pool_refills(
+    local_ray: str, small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+) -> None:
+    """The first run's worker starts cold and a warm actor starts beside it; the next run of
+    the same shape claims that one (no new process, no imports to wait for), and once a run
+    ends the pool holds a warm actor again."""
+    runner = RayTrainingRunner(poll_interval=0.05, warm_workers=1)
+    orch = TrainingOrchestrator(home=isolated_home, data_dir=synthetic_data_dir, ray_runner=runner)
+    try:
+        first = orch.start_training(small_strategy_file, mode="ray", epochs=1)
+        assert first.wait(180).status == "completed"
+        assert (first.info().host_session_id or "").startswith("ktrdr-op_training_")
+        deadline = time.monotonic() + 120
+        while not runner._warm:  # warming beside the first run, or refilled after it
+            assert time.monotonic() < deadline, "no warm actor after the first run"
+            time.sleep(0.1)
+        warm_name = runner._warm[0][1]
+        second = orch.start_training(small_strategy_file, mode="ray", epochs=1)
+        assert second.wait(180).status == "completed"
+        assert second.info().host_session_id == warm_name
+        deadline = time.monotonic() + 120
+        while not runner._warm or runner._warm[0][1] == warm_name:
+            assert time.monotonic() < deadline, "the pool was not refilled"
+            time.sleep(0.1)
+    finally:
+        orch.shutdown(cancel_running=True, timeout=60)
+        runner.close()
