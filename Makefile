@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck unit bench clean
+.PHONY: venv demo lab test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/ktrdr train rsi_mean_reversion --symbols AAPL --timeframes 1d
+
+# JupyterLab (the notebook extra) on the quickstart: its live widget and its plots.
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/quickstart.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from typing import Any, Literal
 
 from litestar import Litestar
@@ -35,9 +34,10 @@ from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.operations.retention import OperationRetention, retention_settings
 from ktrdr_lib.runners.process import ProcessTrainingRunner
+from ktrdr_lib.settings import read_int, read_raw
 from web.app import DEFAULT_MAX_BODY, create_service_app
 from web.auth import check_token
-from web.limits import RequestLimits, setting_int
+from web.limits import RequestLimits
 
 __all__ = [
     "API_PREFIX",
@@ -119,10 +119,10 @@ def create_app(
     if api_token is not None:
         token = check_token(api_token, setting="api_token")
     else:
-        token = check_token(os.environ.get(API_TOKEN_ENV), setting=API_TOKEN_ENV)
+        token = check_token(read_raw(API_TOKEN_ENV), setting=API_TOKEN_ENV)
     if max_body_bytes is not None and max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
-    limit = max_body_bytes or setting_int(MAX_BODY_ENV, DEFAULT_MAX_BODY)
+    limit = max_body_bytes or read_int(MAX_BODY_ENV)
     caps = limits if limits is not None else RequestLimits.from_env()
     keep_s, keep_count = retention_settings()
     if prune_every_s <= 0:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from ktrdr_lib.http.addresses import is_loopback
+from ktrdr_lib.settings import read_choice, read_raw, read_str
 from web.auth import check_token
 from web.guards import hosts_answered
 from web.server import ServerLimits, run_server
@@ -46,7 +46,7 @@ def serve(
     from ktrdr_lib.errors import ConfigError
     from ktrdr_lib.runners.ray import RAY_ADDRESS_ENV, import_ray
 
-    token = check_token(os.environ.get("KTRDR_API_TOKEN"), setting="KTRDR_API_TOKEN")
+    token = check_token(read_raw("KTRDR_API_TOKEN"), setting="KTRDR_API_TOKEN")
     limits = ServerLimits.from_env()
     if token is None and not is_loopback(host) and not allow_remote:
         raise ConfigError(
@@ -63,13 +63,10 @@ def serve(
         )
     else:
         sys.stderr.write(f"bearer-token authentication on; serving on {host}:{port}\n")
-    runner = local_runner or os.environ.get("KTRDR_LOCAL_RUNNER") or "process"
+    runner = local_runner or read_choice("KTRDR_LOCAL_RUNNER")
     if runner not in ("thread", "process"):
-        raise ConfigError(
-            f"local runner {runner!r} (KTRDR_LOCAL_RUNNER or --local-runner) is not one of "
-            "'thread' or 'process'"
-        )
-    ray_address = os.environ.get(RAY_ADDRESS_ENV) or None
+        raise ConfigError(f"local runner {runner!r} is not one of 'thread' or 'process'")
+    ray_address = read_str(RAY_ADDRESS_ENV)
     if ray_address is not None:
         import_ray()  # without the extra: the error names it now, not as a start-up traceback
     app = create_app(

@@ -26,9 +26,10 @@ from ktrdr_lib.pipeline.run import TrainerOptions
 from ktrdr_lib.runners.local import LocalTrainingRunner
 from ktrdr_lib.runners.process import ProcessTrainingRunner
 from ktrdr_lib.schemas.host import HOST_PREFIX, HOST_TOKEN_ENV
+from ktrdr_lib.settings import read_int, read_raw
 from web.app import DEFAULT_MAX_BODY, create_service_app
 from web.auth import check_token
-from web.limits import RequestLimits, setting_int
+from web.limits import RequestLimits
 
 __all__ = ["DEFAULT_MAX_BODY", "HOST_PREFIX", "MAX_BODY_ENV", "create_app"]
 
@@ -88,7 +89,7 @@ def create_app(
     if token is not None:
         secret = check_token(token, setting="token")
     else:
-        secret = check_token(os.environ.get(HOST_TOKEN_ENV), setting=HOST_TOKEN_ENV)
+        secret = check_token(read_raw(HOST_TOKEN_ENV), setting=HOST_TOKEN_ENV)
     if secret is None and not insecure_no_token:
         raise ConfigError(
             f"the training host needs a bearer token: set {HOST_TOKEN_ENV} (or pass token=); "
@@ -100,7 +101,7 @@ def create_app(
     root = Path(home) if home is not None else None
     if max_body_bytes is not None and max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
-    body_limit = max_body_bytes or setting_int(MAX_BODY_ENV, DEFAULT_MAX_BODY)
+    body_limit = max_body_bytes or read_int(MAX_BODY_ENV)
     caps = limits if limits is not None else RequestLimits.from_env()
 
     def start(app: Litestar) -> None:

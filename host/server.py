@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.http.addresses import is_loopback
 from ktrdr_lib.schemas.host import HOST_TOKEN_ENV
+from ktrdr_lib.settings import read_raw
 from web.auth import check_token
 from web.guards import hosts_answered
 from web.server import ServerLimits, run_server
@@ -45,7 +44,7 @@ def serve(
     from host.app import create_app
     from ktrdr_lib.pipeline.run import TrainerOptions
 
-    token = check_token(os.environ.get(HOST_TOKEN_ENV), setting=HOST_TOKEN_ENV)
+    token = check_token(read_raw(HOST_TOKEN_ENV), setting=HOST_TOKEN_ENV)
     limits = ServerLimits.from_env()
     if token is None and not insecure_no_token:
         raise ConfigError(

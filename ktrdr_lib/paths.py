@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ktrdr_lib.settings import read_path, read_paths
 
 __all__ = [
     "PACKAGE_DIR",
@@ -22,8 +23,8 @@ SHIPPED_STRATEGIES_DIR = PACKAGE_DIR / "strategy" / "examples"
 
 def ktrdr_home() -> Path:
     """``KTRDR_HOME``, else ``~/.ktrdr``. Not created here."""
-    value = os.environ.get("KTRDR_HOME")
-    return Path(value).expanduser() if value else Path.home() / ".ktrdr"
+    home = read_path("KTRDR_HOME")
+    return home if home is not None else Path.home() / ".ktrdr"
 
 
 def models_dir() -> Path:
@@ -33,8 +34,8 @@ def models_dir() -> Path:
 
 def data_dir() -> Path:
     """``KTRDR_DATA_DIR``, else the bundled sample data."""
-    value = os.environ.get("KTRDR_DATA_DIR")
-    return Path(value).expanduser() if value else SAMPLE_DATA_DIR
+    value = read_path("KTRDR_DATA_DIR")
+    return value if value is not None else SAMPLE_DATA_DIR
 
 
 def strategies_dirs() -> list[Path]:
@@ -43,9 +44,4 @@ def strategies_dirs() -> list[Path]:
     ``KTRDR_STRATEGIES_DIR`` (``os.pathsep``-separated, so several are allowed) first, then the
     example strategies shipped with the package.
     """
-    dirs: list[Path] = []
-    value = os.environ.get("KTRDR_STRATEGIES_DIR")
-    if value:
-        dirs.extend(Path(part).expanduser() for part in value.split(os.pathsep) if part)
-    dirs.append(SHIPPED_STRATEGIES_DIR)
-    return dirs
+    return [*read_paths("KTRDR_STRATEGIES_DIR"), SHIPPED_STRATEGIES_DIR]

@@ -8,7 +8,7 @@ import pytest
 
 from ktrdr_lib.errors import ConfigError
 from web.auth import MIN_TOKEN_LENGTH, check_token
-from web.limits import RequestLimits, nests_deeper_than, setting_int
+from web.limits import RequestLimits, nests_deeper_than
 
 
 def _nested(levels: int) -> bytes:
@@ -51,7 +51,7 @@ def test_limits_come_from_the_settings_and_bad_ones_are_named() -> None:
             RequestLimits.from_env({"KTRDR_MAX_STRATEGY_BYTES": raw})
     with pytest.raises(ConfigError, match=r"max_json_depth \(KTRDR_MAX_JSON_DEPTH\) must be"):
         RequestLimits(max_json_depth=0)
-    assert setting_int("X", 7, {"X": "1_000"}) == 1000
+    assert RequestLimits.from_env({"KTRDR_MAX_JSON_DEPTH": "1_000"}).max_json_depth == 1000
 
 
 @pytest.mark.parametrize("token", ["", "   ", "short-token", " padded-token-0123456789 "])

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +28,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler, LifespanHook
 
 from ktrdr_lib import __version__
+from ktrdr_lib.settings import read_raw
 from web.auth import bearer_guard
 from web.errors import exception_handlers
 from web.guards import (
@@ -119,5 +119,5 @@ def create_service_app(
 
 def _entries(given: Iterable[str] | None, setting: str) -> frozenset[str]:
     if given is None:
-        return parse_list_setting(os.environ.get(setting))
+        return parse_list_setting(read_raw(setting))
     return parse_list_setting(",".join(given))

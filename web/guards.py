@@ -27,7 +27,6 @@ before it is decoded (decoding a very deep one exhausts the stack).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +38,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.http.addresses import is_loopback
+from ktrdr_lib.settings import read_raw
 from web.limits import LIMIT_SETTINGS, RequestLimits, nests_deeper_than
 
 __all__ = [
@@ -79,7 +79,7 @@ def hosts_answered(bind: str, env: Mapping[str, str] | None = None) -> list[str]
     """The host names a server without a token answers besides this machine's: those in
     ``KTRDR_ALLOWED_HOSTS`` (``env``, default ``os.environ``) and the address it binds to,
     unless that is a wildcard (``0.0.0.0``, ``::``), which names no host."""
-    named = sorted(parse_list_setting((os.environ if env is None else env).get(ALLOWED_HOSTS_ENV)))
+    named = sorted(parse_list_setting(read_raw(ALLOWED_HOSTS_ENV, env)))
     address = bind.strip().strip("[]").lower()
     if address not in ("", "0.0.0.0", "::") and address not in named:
         named.append(address)

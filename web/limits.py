@@ -23,14 +23,14 @@ Example:
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.settings import read_int
 
-__all__ = ["LIMIT_SETTINGS", "RequestLimits", "nests_deeper_than", "setting_int"]
+__all__ = ["LIMIT_SETTINGS", "RequestLimits", "nests_deeper_than"]
 
 # The setting each cap is read from by RequestLimits.from_env().
 LIMIT_SETTINGS: dict[str, str] = {
@@ -70,25 +70,6 @@ def nests_deeper_than(body: bytes, limit: int) -> bool:
     return False
 
 
-def setting_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
-    """The whole number ``name`` is set to in ``env`` (default ``os.environ``), or ``default``
-    when it is unset or empty.
-
-    Raises:
-        ConfigError: the setting is not a whole number >= 1.
-    """
-    raw = (os.environ if env is None else env).get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw.replace("_", ""))
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r} is not a whole number >= 1; set it to one, or unset it")
-    return value
-
-
 @dataclass(frozen=True, kw_only=True)
 class RequestLimits:
     """The caps on one request (see the module for each one's setting).
@@ -112,18 +93,12 @@ class RequestLimits:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RequestLimits:
         """The caps from the settings (``env``, default ``os.environ``); unset ones keep
-        their defaults.
+        their defaults (:mod:`ktrdr_lib.settings` declares them).
 
         Raises:
             ConfigError: a setting that is not a whole number >= 1 (named).
         """
-        defaults = cls()
-        return cls(
-            **{
-                name: setting_int(setting, getattr(defaults, name), env)
-                for name, setting in LIMIT_SETTINGS.items()
-            }
-        )
+        return cls(**{name: read_int(setting, env) for name, setting in LIMIT_SETTINGS.items()})
 
     def check_strategy_text(self, text: str, *, field: str) -> None:
         """Check the length of a strategy's text sent in ``field``.

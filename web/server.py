@@ -37,7 +37,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ktrdr_lib.errors import ConfigError
-from web.limits import setting_int
+from ktrdr_lib.settings import read_int
 
 if TYPE_CHECKING:
     import uvicorn
@@ -79,15 +79,13 @@ class ServerLimits:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerLimits:
         """The limits from the settings (``env``, default ``os.environ``); unset ones keep
-        their defaults.
+        their defaults (:mod:`ktrdr_lib.settings` declares them).
 
         Raises:
             ConfigError: a setting that is not a whole number >= 1 (named).
         """
-        defaults = cls()
         values: dict[str, Any] = {
-            name: setting_int(setting, int(getattr(defaults, name)), env)
-            for name, setting in SERVER_LIMIT_SETTINGS.items()
+            name: read_int(setting, env) for name, setting in SERVER_LIMIT_SETTINGS.items()
         }
         return cls(**values)
 

@@ -24,13 +24,13 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.progress import ProgressSnapshot
+from ktrdr_lib.settings import read_str
 
 if TYPE_CHECKING:
     from ktrdr_lib.schemas.models import ModelInfo
@@ -209,7 +209,7 @@ def api_url(args: argparse.Namespace) -> str | None:
         return str(args.api)
     if args.local:
         return None
-    return os.environ.get("KTRDR_API_URL") or None
+    return read_str("KTRDR_API_URL")
 
 
 def open_backend(args: argparse.Namespace) -> Backend:
@@ -245,4 +245,4 @@ def open_backend(args: argparse.Namespace) -> Backend:
             f"--api / KTRDR_API_URL needs httpx ({exc}); install the api extra: "
             "pip install 'ktrdr_lib[api]'"
         ) from exc
-    return ApiBackend.connect(url, token=os.environ.get("KTRDR_API_TOKEN") or None)
+    return ApiBackend.connect(url, token=read_str("KTRDR_API_TOKEN"))

@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +44,7 @@ from ktrdr_lib.errors import ConfigError, KtrdrError, StateConflictError
 from ktrdr_lib.schemas.operations import FinalEvent
 from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.sweeps import SweepRequest
+from ktrdr_lib.settings import read_str
 
 if TYPE_CHECKING:
     from ktrdr_lib.cli.backend import Backend, StreamEvent
@@ -211,7 +211,7 @@ def _check_mode_flags(args: argparse.Namespace, mode: str, backend: Backend) -> 
 
 def _check_ray_address(args: argparse.Namespace, needed_by: str | None) -> None:
     """In this process, ``needed_by`` (a flag or command) needs a Ray cluster to train on."""
-    if needed_by is None or args.ray_address or os.environ.get("KTRDR_RAY_ADDRESS"):
+    if needed_by is None or args.ray_address or read_str("KTRDR_RAY_ADDRESS"):
         return
     raise ConfigError(
         f"{needed_by} trains on Ray and no cluster is given: add --ray-address ADDRESS "

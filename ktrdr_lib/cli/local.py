@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from ktrdr_lib.schemas.operations import FinalEvent, OperationSnapshot
 from ktrdr_lib.schemas.v1 import OperationListItem, OperationListResponse
+from ktrdr_lib.settings import read_str
 
 if TYPE_CHECKING:
     from ktrdr_lib.cli.backend import StreamEvent
@@ -93,7 +94,7 @@ class LocalBackend:
         backend does, or ``None`` when neither names a cluster."""
         from ktrdr_lib.runners.ray import RAY_ADDRESS_ENV
 
-        address = self._ray_address or os.environ.get(RAY_ADDRESS_ENV) or None
+        address = self._ray_address or read_str(RAY_ADDRESS_ENV)
         if address is None:
             return None
         from ktrdr_lib.runners.ray import RayTrainingRunner

@@ -37,7 +37,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -73,6 +72,7 @@ from ktrdr_lib.schemas.v1 import (
     StrategyValidateResponse,
     TrainingStartResponse,
 )
+from ktrdr_lib.settings import read_str
 
 try:
     import httpx
@@ -212,10 +212,10 @@ class ApiClient:
     @classmethod
     def from_env(cls, url: str | None = None, **kwargs: Any) -> ApiClient:
         """A client for ``url`` or ``KTRDR_API_URL``, with ``KTRDR_API_TOKEN`` as the token."""
-        base = url or os.environ.get("KTRDR_API_URL")
+        base = url or read_str("KTRDR_API_URL")
         if not base:
             raise ConfigError("no API URL: pass --api http://HOST:PORT or set KTRDR_API_URL")
-        return cls(base, token=os.environ.get("KTRDR_API_TOKEN") or None, **kwargs)
+        return cls(base, token=read_str("KTRDR_API_TOKEN"), **kwargs)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -65,6 +65,7 @@ from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
 from ktrdr_lib.schemas.requests import TrainingRequest
 from ktrdr_lib.schemas.status import ACTIVE_STATUSES, CancelKind, TrainingMode
 from ktrdr_lib.schemas.sweeps import SweepSnapshot
+from ktrdr_lib.settings import read_float, read_int, read_str
 from ktrdr_lib.strategy.spec import StrategySpec
 from ktrdr_lib.timestamps import utc_now
 from ktrdr_lib.training.loggers import check_loggers, loggers_from_env
@@ -139,12 +140,10 @@ class TrainingOrchestrator(OperationReads):
         self.home = Path(home) if home is not None else ktrdr_home()
         self.checkpoints_dir = self.home / "checkpoints"
         self.checkpoint_every = (
-            _env_number("KTRDR_CHECKPOINT_EVERY", 1, int)
-            if checkpoint_every is None
-            else checkpoint_every
+            read_int("KTRDR_CHECKPOINT_EVERY") if checkpoint_every is None else checkpoint_every
         )
         self.keep_checkpoints_days = (
-            _env_number("KTRDR_CHECKPOINT_KEEP_DAYS", 0.0, float)
+            read_float("KTRDR_CHECKPOINT_KEEP_DAYS")
             if keep_checkpoints_days is None
             else keep_checkpoints_days
         )
@@ -154,23 +153,21 @@ class TrainingOrchestrator(OperationReads):
                 f"{self.checkpoint_every} and {self.keep_checkpoints_days}"
             )
         self.loggers = loggers_from_env() if loggers is None else check_loggers(loggers)
-        self.max_pending = (
-            _env_number("KTRDR_MAX_PENDING", 100, int) if max_pending is None else max_pending
-        )
+        self.max_pending = read_int("KTRDR_MAX_PENDING") if max_pending is None else max_pending
         if self.max_pending < 1:
             raise ConfigError(f"max_pending must be >= 1, got {self.max_pending}")
         self.store = store or OperationStore(self.home / "operations.db")
         self.runners: dict[str, TrainingRunner] = {"local": LocalTrainingRunner()}
         if runner is not None:
             self.runners[runner.mode] = runner
-        if host_runner is None and (host_url or os.environ.get("KTRDR_HOST_URL")):
+        if host_runner is None and (host_url or read_str("KTRDR_HOST_URL")):
             from ktrdr_lib.runners.host import host_runner_from_env
 
             host_runner = host_runner_from_env(host_url, host_token)
         self.host_runner = host_runner
         if host_runner is not None:
             self.runners["host"] = host_runner
-        if ray_runner is None and (ray_address or os.environ.get("KTRDR_RAY_ADDRESS")):
+        if ray_runner is None and (ray_address or read_str("KTRDR_RAY_ADDRESS")):
             from ktrdr_lib.runners.ray import ray_runner_from_env
 
             ray_runner = ray_runner_from_env(ray_address)
@@ -971,16 +968,6 @@ class TrainingOrchestrator(OperationReads):
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown(cancel_running=True)
-
-
-def _env_number(name: str, default: Any, kind: Any) -> Any:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; unset it or give a number") from None
 
 
 def _default_concurrency() -> int:

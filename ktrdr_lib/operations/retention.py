@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from pathlib import Path
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.schemas.status import FINAL_STATUSES
+from ktrdr_lib.settings import read_int
 
 __all__ = [
     "KEEP_OPERATIONS_DAYS_ENV",
@@ -44,32 +44,16 @@ _ALL = 1_000_000_000
 log = logging.getLogger(__name__)
 
 
-def _setting(name: str, default: int, env: Mapping[str, str]) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw.replace("_", ""))
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r} is not a whole number >= 1; set it to one, or unset it")
-    return value
-
-
-def retention_settings(
-    env: Mapping[str, str] | None = None, *, default_days: int = 90, default_count: int = 10_000
-) -> tuple[float, int]:
+def retention_settings(env: Mapping[str, str] | None = None) -> tuple[float, int]:
     """The policy's settings (``env``, default ``os.environ``): seconds to keep
-    finished operations (``KTRDR_KEEP_OPERATIONS_DAYS``, ``default_days``) and how many to
-    keep at most (``KTRDR_KEEP_OPERATIONS``, ``default_count``).
+    finished operations (``KTRDR_KEEP_OPERATIONS_DAYS``, default 90 days) and how many to
+    keep at most (``KTRDR_KEEP_OPERATIONS``, default 10,000).
 
     Raises:
         ConfigError: a setting that is not a whole number >= 1 (named).
     """
-    values = os.environ if env is None else env
-    days = _setting(KEEP_OPERATIONS_DAYS_ENV, default_days, values)
-    return days * 86400.0, _setting(KEEP_OPERATIONS_ENV, default_count, values)
+    days = read_int(KEEP_OPERATIONS_DAYS_ENV, env)
+    return days * 86400.0, read_int(KEEP_OPERATIONS_ENV, env)
 
 
 class OperationRetention:

@@ -30,13 +30,12 @@ Example:
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.settings import read_float, read_int
 from ktrdr_lib.strategy.spec import StrategySpec
 
 __all__ = ["MAX_OVERRIDE_DEPTH", "RunLimits", "check_run_limits", "count_parameters"]
@@ -74,8 +73,9 @@ class RunLimits:
     max_run_hours: float = 72.0
 
     @classmethod
-    def from_env(cls) -> RunLimits:
-        """The caps, each from its environment variable when set.
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RunLimits:
+        """The caps, each from its setting (``env``, default ``os.environ``); unset ones keep
+        their defaults (:mod:`ktrdr_lib.settings` declares them).
 
         Raises:
             ConfigError: a setting is not a positive number.
@@ -83,21 +83,8 @@ class RunLimits:
         values: dict[str, Any] = {}
         for item in fields(cls):
             name = _SETTINGS[item.name]
-            raw = os.environ.get(name, "").strip()
-            if not raw:
-                continue
-            kind = float if item.name == "max_run_hours" else int
-            try:
-                value = kind(raw)
-            except ValueError:
-                value = -1
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                what = "number" if kind is float else "whole number"
-                raise ConfigError(
-                    f"{name}={raw!r} is not a positive {what}; unset it for the default "
-                    f"({getattr(cls, item.name)})"
-                )
-            values[item.name] = value
+            read = read_float if item.name == "max_run_hours" else read_int
+            values[item.name] = read(name, env)
         return cls(**values)
 
     @property

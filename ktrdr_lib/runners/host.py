@@ -29,8 +29,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +54,7 @@ from ktrdr_lib.runners.base import RunControl
 from ktrdr_lib.schemas.host import HostSessionRequest, HostSessionStatus
 from ktrdr_lib.schemas.results import ArtifactsInfo, TrainingResult
 from ktrdr_lib.schemas.status import FINAL_STATUSES
+from ktrdr_lib.settings import read_float, read_str
 
 if TYPE_CHECKING:
     import httpx
@@ -426,24 +425,10 @@ def host_runner_from_env(
         ConfigError: ``KTRDR_HOST_RETRY_BUDGET_S`` is not a number of seconds ≥ 0, or the URL
             is not an http(s) URL.
     """
-    url = host_url or os.environ.get("KTRDR_HOST_URL") or None
+    url = host_url or read_str("KTRDR_HOST_URL")
     if url is None:
         return None
-    token = host_token if host_token is not None else os.environ.get("KTRDR_HOST_TOKEN") or None
-    budget = os.environ.get(RETRY_BUDGET_ENV, "").strip()
-    if budget and "retry_budget_s" not in options:
-        options["retry_budget_s"] = _seconds_from_env(RETRY_BUDGET_ENV, budget)
+    token = host_token if host_token is not None else read_str("KTRDR_HOST_TOKEN")
+    if "retry_budget_s" not in options:
+        options["retry_budget_s"] = read_float(RETRY_BUDGET_ENV)
     return HostTrainingRunner(url, token, **options)
-
-
-def _seconds_from_env(name: str, text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ConfigError(
-            f"{name}={text!r} is not a number of seconds; set it to how long a training host "
-            "may go unanswered before its runs fail, e.g. 30 (or unset it for the default 30)"
-        )
-    return seconds

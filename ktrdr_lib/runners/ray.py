@@ -55,6 +55,7 @@ from ktrdr_lib.progress.tracker import ProgressTracker
 from ktrdr_lib.runners.base import RunControl
 from ktrdr_lib.runners.ray_actor import RunActor, RunOutcome, RunPoll, WorkerPlace
 from ktrdr_lib.schemas.results import ArtifactsInfo, RayPlacement, TrainingResult
+from ktrdr_lib.settings import read_str
 
 if TYPE_CHECKING:
     from ktrdr_lib.pipeline.prepare import PreparedData
@@ -752,7 +753,7 @@ def ray_runner_from_env(address: str | None, **options: Any) -> RayTrainingRunne
     Raises:
         ConfigError: Ray is not installed (the message names the extra).
     """
-    chosen = address if address is not None else os.environ.get(RAY_ADDRESS_ENV) or None
+    chosen = address if address is not None else read_str(RAY_ADDRESS_ENV)
     if chosen is None:
         return None
     return RayTrainingRunner(chosen, **options)

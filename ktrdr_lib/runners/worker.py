@@ -66,6 +66,7 @@ from ktrdr_lib.progress.tracker import ProgressTracker
 from ktrdr_lib.runners.base import run_with_progress
 from ktrdr_lib.schemas.progress import EpochHistoryRow, ProgressSnapshot
 from ktrdr_lib.schemas.results import TrainingResult
+from ktrdr_lib.settings import read_str
 
 __all__ = [
     "AUTHKEY_ENV",
@@ -427,7 +428,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _other_rank(payload)
         return 0
     host, _, port = args[1].rpartition(":")
-    authkey = bytes.fromhex(os.environ[AUTHKEY_ENV])
+    key = read_str(AUTHKEY_ENV)
+    if key is None:
+        sys.stderr.write(f"{AUTHKEY_ENV} is not set: this command is started by ktrdr itself\n")
+        return 2
+    authkey = bytes.fromhex(key)
     connection = Client((host, int(port)), authkey=authkey)
     child_main(payload, connection, connection, [])
     return 0

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.settings import read_list, read_raw
 
 if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger
@@ -78,11 +79,11 @@ def check_loggers(names: Iterable[str]) -> list[str]:
 
 def loggers_from_env() -> list[str]:
     """``KTRDR_LOGGERS`` as a checked list (empty when unset)."""
-    raw = os.environ.get(LOGGERS_ENV, "")
+    names = read_list(LOGGERS_ENV)
     try:
-        return check_loggers(raw.split(","))
-    except ConfigError as exc:
-        raise ConfigError(f"{LOGGERS_ENV}={raw!r}: {exc.detail}") from None
+        return check_loggers(names)
+    except ConfigError as exc:  # a logger whose package is not installed here
+        raise ConfigError(f"{LOGGERS_ENV}={read_raw(LOGGERS_ENV)!r}: {exc.detail}") from None
 
 
 def experiment_loggers(

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, TextIO
 
 from ktrdr_lib.errors import ConfigError
+from ktrdr_lib.settings import read_choice
 
 __all__ = [
     "MODES",
@@ -129,12 +130,7 @@ def detect_display_mode(
     env = os.environ if environ is None else environ
     choice = requested.strip().lower()
     if choice == "auto":
-        choice = env.get(PROGRESS_ENV_VAR, "").strip().lower() or "auto"
-        if choice not in MODES:
-            raise ConfigError(
-                f"{PROGRESS_ENV_VAR}={env[PROGRESS_ENV_VAR]!r} is not a display mode; use one "
-                f"of {', '.join(MODES)}"
-            )
+        choice = read_choice(PROGRESS_ENV_VAR, env)
     elif choice not in MODES:
         raise ConfigError(f"display mode {requested!r} is unknown; use one of {', '.join(MODES)}")
     if choice == "widget" and optional_module("ipywidgets") is None:
