@@ -202,7 +202,9 @@ def test_a_malformed_file_is_reported_at_the_door_with_its_line(tmp_path: Path) 
         "date,open,high,low,close\n2021-01-04T00:00:00Z,1,2,0.5,1.5\nlast week,1,2,0.5,1.5\n",
         encoding="utf-8",
     )
-    with pytest.raises(DataError, match=r"SYN_1h.csv line 3: cannot read date 'last week'"):
+    with pytest.raises(
+        DataError, match=r"SYN_1h.csv line 3: column date: cannot read date 'last week'"
+    ):
         require_window(["SYN"], ["1h"], start="2021-01-01", data_dir=tmp_path)
 
 
