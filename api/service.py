@@ -257,14 +257,24 @@ class TrainingApi:
         return OperationEnvelope(success=True, data=operation_info(record))
 
     def cancel(self, operation_id: str, request: CancelRequest | None = None) -> CancelResponse:
-        """Ask the operation to stop (at once, or ``graceful``: evaluate and save first).
+        """Ask the operation to stop (at once, or ``graceful``: evaluate and save first;
+        ``force``: at once, escalating a graceful stop under way). The answer's ``status`` is
+        v1's: ``cancelled`` once it stopped, ``cancelling`` while it stops; ``status_detail``
+        is the precise one.
 
         Raises:
+            ConfigError: ``force`` together with ``graceful``.
             NotFoundError: unknown id.
             StateConflictError: the operation is already final.
         """
         check_name("operation id", operation_id)
         request = request or CancelRequest()
+        if request.force and request.graceful:
+            raise ConfigError(
+                "force and graceful ask for opposite stops: force stops the run within a batch "
+                "(an abort), graceful after its running epoch (then it evaluates and saves); "
+                "send one of them"
+            )
         record = self.orchestrator.cancel(
             operation_id, graceful=request.graceful, reason=request.reason
         )
@@ -272,7 +282,8 @@ class TrainingApi:
             success=True,
             data=CancelResult(
                 operation_id=operation_id,
-                status=record.status if record.status in FINAL_STATUSES else "cancelling",
+                status="cancelled" if record.status in FINAL_STATUSES else "cancelling",
+                status_detail=record.status,
                 cancelled_at=utc_now(),
                 cancellation_reason=record.cancellation_reason or request.reason or "cancelled",
                 task_cancelled=True,

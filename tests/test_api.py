@@ -345,13 +345,17 @@ def test_conflicts(client: TestClient[Any]) -> None:
     duplicate = client.post(f"{API}/trainings/start", json={**START, "task_id": "op_long_run"})
     assert_error(duplicate, 409, "op_long_run")
 
+    both = {"reason": "x", "force": True, "graceful": True}
+    contradiction = client.request("DELETE", f"{API}/operations/{long_run}", json=both)
+    assert_error(contradiction, 400, "force and graceful ask for opposite stops")
     cancel = client.request(
-        "DELETE", f"{API}/operations/{long_run}", json={"reason": "test is done"}
+        "DELETE", f"{API}/operations/{long_run}", json={"reason": "test is done", "force": True}
     )
     assert cancel.status_code == 200, cancel.text
     data = cancel.json()["data"]
     assert data["operation_id"] == long_run
-    assert data["status"] in ("cancelling", "cancelled")
+    assert data["status"] in ("cancelling", "cancelled")  # v1's words for DELETE
+    assert data["status_detail"] in ("pending", "running", "cancelling", "cancelled")
     assert data["task_cancelled"] is True
     assert data["cancellation_reason"] == "test is done"
     final = next(e for e in follow(client, long_run) if e["event"] == "final")["data"]

@@ -192,6 +192,38 @@ def test_results_of_runs_that_ended_elsewhere(stored: TrainingApi) -> None:
     assert (record.status, record.cancel_kind) == ("cancelling", "abort")
 
 
+def test_cancel_answers_v1_statuses_with_the_precise_one_beside(
+    synthetic_data_dir: Path, strategies_dir: Path
+) -> None:
+    """DELETE's ``status`` is v1's ``cancelled`` or ``cancelling``, never a status v1 clients
+    do not know; ``status_detail`` says precisely what happened."""
+    import socket
+
+    store = OperationStore(":memory:")
+    gone = f"{socket.gethostname()}:999999999:1"  # a process of this machine that is gone
+    store.create("op_elsewhere", metadata={"symbol": "SYNTH"}, owner=ELSEWHERE)
+    store.transition("op_elsewhere", "running")
+    service = make_api(store, synthetic_data_dir)
+    try:
+        # its process died after this one started (so start-up did not mark it interrupted)
+        store.create("op_orphan", metadata={"symbol": "SYNTH"}, owner=gone)
+        store.transition("op_orphan", "running")
+        orphan = service.cancel("op_orphan").data
+        assert (orphan.status, orphan.status_detail) == ("cancelled", "interrupted")
+        stopping = service.cancel("op_elsewhere", CancelRequest(graceful=True)).data
+        assert (stopping.status, stopping.status_detail) == ("cancelling", "cancelling")
+        assert service.orchestrator.get_operation("op_elsewhere").cancel_kind == "graceful"
+        # force: stop now, escalating the graceful stop under way
+        forced = service.cancel("op_elsewhere", CancelRequest(force=True, reason="now")).data
+        assert (forced.status, forced.graceful) == ("cancelling", False)
+        record = service.orchestrator.get_operation("op_elsewhere")
+        assert (record.cancel_kind, record.cancellation_reason) == ("abort", "now")
+        with pytest.raises(ConfigError, match="force and graceful ask for opposite stops"):
+            service.cancel("op_elsewhere", CancelRequest(force=True, graceful=True))
+    finally:
+        service.orchestrator.shutdown(cancel_running=True, timeout=30)
+
+
 def test_unknown_ids_and_bad_names(api: TrainingApi) -> None:
     for call in (
         api.operation,

@@ -6,7 +6,7 @@ New routes return the core Structs (ProgressSnapshot, TrainingResult, …) direc
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -218,7 +218,16 @@ class OperationListResponse(_Out, frozen=True, kw_only=True):
 
 
 class CancelRequest(_In, frozen=True, kw_only=True):
-    """Optional body of ``DELETE /operations/{id}`` and ``POST /operations/{id}/cancel``."""
+    """Optional body of ``DELETE /operations/{id}`` and ``POST /operations/{id}/cancel``.
+
+    Attributes:
+        reason: recorded as the cancellation reason.
+        graceful: stop after the running epoch, then evaluate and save (ends ``completed``).
+        force: v1's field: stop now, within a batch (an abort), even when a graceful stop is
+            under way, which it escalates. It cannot be sent with ``graceful: true`` (the two
+            ask for opposite stops: 400). Without ``graceful`` every cancel is an abort, so
+            ``force`` only says so explicitly.
+    """
 
     reason: ShortText | None = None
     force: bool = False
@@ -226,15 +235,19 @@ class CancelRequest(_In, frozen=True, kw_only=True):
 
 
 class CancelResult(_Out, frozen=True, kw_only=True):
-    """v1 cancel ``data``."""
+    """v1 cancel ``data``: ``status`` is v1's ``cancelled`` once the operation has stopped
+    (however it ended) or ``cancelling`` while it is stopping; ``status_detail`` (added to
+    v1's fields) is the precise status (``completed`` for a graceful stop that finished,
+    ``interrupted`` when its process was found gone)."""
 
     operation_id: str
-    status: str
+    status: Literal["cancelled", "cancelling"]
     cancelled_at: str
     cancellation_reason: str
     task_cancelled: bool
     training_session_cancelled: bool
     graceful: bool = False
+    status_detail: str | None = None
 
 
 class ResumeResponse(_Out, frozen=True, kw_only=True):
