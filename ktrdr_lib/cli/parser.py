@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_parser", "parse_space"]
 
+_OPERATION_ID = "the operation's id (see `ktrdr operations list`)"
 # What YAML 1.1 reads as text but a user means as a number: 1e-3, -2E5 (no dot).
 _EXPONENT = re.compile(r"[-+]?\d+(?:\.\d*)?[eE][-+]?\d+")
 
@@ -67,16 +68,25 @@ def _add_train(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     train.add_argument("--end-date", help="last bar, ISO date")
     train.add_argument("--epochs", type=int, help="override the strategy's epochs")
     train.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    train.add_argument("--data-dir", help="OHLCV directory (default KTRDR_DATA_DIR or samples)")
+    train.add_argument(
+        "--data-dir",
+        help="OHLCV directory for a run in this process (default KTRDR_DATA_DIR, else the "
+        "bundled samples; not with --api: the server reads its own)",
+    )
     train.add_argument("--json", action="store_true", help="print the result as JSON")
-    train.add_argument("--no-save", action="store_true", help="do not save the model")
+    train.add_argument(
+        "--no-save",
+        action="store_true",
+        help="do not save the model (local and ray runs in this process; not with --api or "
+        "--mode host, which save every model)",
+    )
     train.add_argument(
         "--placebo",
         type=int,
         metavar="N",
         help="after the run, train the same strategy N times on random walks matched to its "
         "data and report its edge over them (the request's placebo_runs; default 0; 3 to 10 "
-        "tell a real edge from noise; not with --mode host)",
+        "tell a real edge from noise; not with --mode host or --resume)",
     )
     train.add_argument(
         "--analytics",
@@ -93,8 +103,10 @@ def _add_train(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
         "--mode",
         choices=("local", "host", "ray"),
         default=None,
-        help="where it trains: local (this process, the default), host (the training host at "
-        "KTRDR_HOST_URL) or ray (a worker of the Ray cluster at --ray-address)",
+        help="where it trains: local (where the command runs: this process, or the API server "
+        "with --api; the default), host (the training host at KTRDR_HOST_URL) or ray (a worker "
+        "of the Ray cluster at --ray-address or KTRDR_RAY_ADDRESS); with --api, the server's "
+        "host and cluster",
     )
     _ray_options(train, "the run's worker", "with --mode ray")
 
@@ -275,7 +287,11 @@ def _add_sweep(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     sweep.add_argument("--end-date", help="last bar, ISO date")
     sweep.add_argument("--epochs", type=_positive_int, help="every trial's epochs")
     sweep.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    sweep.add_argument("--data-dir", help="OHLCV directory (default KTRDR_DATA_DIR or samples)")
+    sweep.add_argument(
+        "--data-dir",
+        help="OHLCV directory for a sweep from this process (default KTRDR_DATA_DIR, else the "
+        "bundled samples; not with --api: the server reads its own)",
+    )
     sweep.add_argument(
         "--json", action="store_true", help="print the final sweep (trials ranked) as JSON"
     )
@@ -289,7 +305,7 @@ def _add_strategies(sub: Subcommands) -> None:
     validate = strategies.add_parser(
         "validate", help="check strategy files (any layout): report problems and notices"
     )
-    validate.add_argument("files", nargs="+")
+    validate.add_argument("files", nargs="+", help="strategy YAML files to check")
     validate.add_argument(
         "--data",
         action="store_true",
@@ -304,7 +320,7 @@ def _add_strategies(sub: Subcommands) -> None:
     migrate = strategies.add_parser(
         "migrate", help="print a strategy file (legacy, v2 or v3) in the v3 layout"
     )
-    migrate.add_argument("file")
+    migrate.add_argument("file", help="the strategy YAML file to print in the v3 layout")
     strategies.add_parser("list", help="strategies found by name")
 
 
@@ -313,13 +329,16 @@ def _add_serve(sub: Subcommands) -> None:
         dest="action", required=True
     )
     serve_api = serve.add_parser("api", help="the HTTP API (Litestar under uvicorn)")
-    serve_api.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
-    serve_api.add_argument("--port", type=int, default=8000)
+    serve_api.add_argument(
+        "--host", default="127.0.0.1", help="bind address (default 127.0.0.1: loopback only)"
+    )
+    serve_api.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     serve_api.add_argument(
         "--local-runner",
         choices=("process", "thread"),
         default=None,
-        help="train local runs in a child process (default) or inside the server process",
+        help="train local runs in a child process each (process) or inside the server process "
+        "(thread) (default KTRDR_LOCAL_RUNNER, else process)",
     )
     serve_api.add_argument(
         "--allow-remote",
@@ -327,12 +346,20 @@ def _add_serve(sub: Subcommands) -> None:
         help="allow a non-loopback address without KTRDR_API_TOKEN (an open API)",
     )
     serve_host = serve.add_parser("host", help="the training host (token in KTRDR_HOST_TOKEN)")
-    serve_host.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
-    serve_host.add_argument("--port", type=int, default=5002)
-    serve_host.add_argument("--accelerator", default="auto", help="Lightning accelerator")
+    serve_host.add_argument(
+        "--host", default="127.0.0.1", help="bind address (default 127.0.0.1: loopback only)"
+    )
+    serve_host.add_argument("--port", type=int, default=5002, help="TCP port (default 5002)")
+    serve_host.add_argument(
+        "--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ..."
+    )
     serve_host.add_argument("--devices", default="1", help="device count, 'auto' or '0,1'")
     serve_host.add_argument("--strategy", default="auto", help="Lightning strategy (e.g. ddp)")
-    serve_host.add_argument("--precision", default=None, help="Lightning precision (bf16-mixed)")
+    serve_host.add_argument(
+        "--precision",
+        default=None,
+        help="Lightning precision, e.g. bf16-mixed (default: Lightning's)",
+    )
     serve_host.add_argument(
         "--insecure-no-token",
         action="store_true",
@@ -350,7 +377,7 @@ def _add_models(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
         help="saved models and versions, oldest first (load_model(name) loads the newest; "
         "version='best' the highest 'val' figure)",
     )
-    models_list.add_argument("--json", action="store_true")
+    models_list.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
 def _add_operations(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
@@ -362,10 +389,10 @@ def _add_operations(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
         "--status", help="pending, running, completed, failed, cancelled (or cancelling, ...)"
     )
     ops_list.add_argument("--limit", type=int, default=20, help="at most N rows (default 20)")
-    ops_list.add_argument("--json", action="store_true")
+    ops_list.add_argument("--json", action="store_true", help="print the list as JSON")
     ops_show = operations.add_parser("show", parents=[remote], help="one operation")
-    ops_show.add_argument("operation_id")
-    ops_show.add_argument("--json", action="store_true")
+    ops_show.add_argument("operation_id", help=_OPERATION_ID)
+    ops_show.add_argument("--json", action="store_true", help="print the record as JSON")
     ops_show.add_argument(
         "--analytics",
         action="store_true",
@@ -374,7 +401,7 @@ def _add_operations(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     ops_follow = operations.add_parser(
         "follow", parents=[remote], help="show an operation's progress until it ends"
     )
-    ops_follow.add_argument("operation_id")
+    ops_follow.add_argument("operation_id", help=_OPERATION_ID)
     ops_prune = operations.add_parser(
         "prune",
         help="forget old finished operations and remove checkpoints no run can resume from "
@@ -407,10 +434,10 @@ def _add_operations(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
         parents=[remote],
         help="continue a cancelled, failed or interrupted run from its last checkpoint",
     )
-    ops_resume.add_argument("operation_id")
+    ops_resume.add_argument("operation_id", help=_OPERATION_ID)
     ops_resume.add_argument("--json", action="store_true", help="print the result as JSON")
     ops_cancel = operations.add_parser("cancel", parents=[remote], help="stop an operation")
-    ops_cancel.add_argument("operation_id")
+    ops_cancel.add_argument("operation_id", help=_OPERATION_ID)
     ops_cancel.add_argument(
         "--graceful", action="store_true", help="finish the epoch, evaluate and save first"
     )
