@@ -37,16 +37,14 @@ Example:
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ktrdr_lib.errors import ConfigError, KtrdrError
-from ktrdr_lib.operations.waiting import wait_for
 from ktrdr_lib.schemas.progress import ProgressSnapshot
-from ktrdr_lib.views.display import current_shell, detect_display_mode, optional_module
 from ktrdr_lib.views.html import HtmlRenderer
-from ktrdr_lib.views.kernel_events import install_kernel_pump
+from ktrdr_lib.views.live import LiveView
 from ktrdr_lib.views.renderer import Renderer
 from ktrdr_lib.views.state import ViewState
 from ktrdr_lib.views.text import TextRenderer
@@ -60,7 +58,7 @@ __all__ = ["TrainingProgress"]
 log = logging.getLogger(__name__)
 
 
-class TrainingProgress:
+class TrainingProgress(LiveView):
     """A live view of one training operation (widget, HTML, text, or nothing).
 
     Args:
@@ -86,11 +84,6 @@ class TrainingProgress:
         >>> view.cancel_button.click()                      # doctest: +SKIP
     """
 
-    @classmethod
-    def check_mode(cls, mode: str) -> str:
-        """The display mode ``mode`` resolves to here (ConfigError for an unknown one)."""
-        return detect_display_mode(mode)
-
     def __init__(
         self,
         op: OperationHandle,
@@ -111,15 +104,9 @@ class TrainingProgress:
         if text_every_s <= 0 or max_epoch_lines < 1:
             raise ConfigError("text_every_s must be > 0 and max_epoch_lines >= 1")
         self.op = op
-        self.mode = detect_display_mode(mode, hint_stream=stream)
+        self._begin(mode, stream, f"ktrdr-view-{op.operation_id}")
         self.interval = interval
         self.state = ViewState(op.operation_id)
-        self.renders = 0
-        self._lock = threading.RLock()
-        self._done = threading.Event()
-        self._closed = False
-        self._shown = False
-        self._thread: threading.Thread | None = None
         self._last_render = 0.0
         self._widgets: WidgetRenderer | None = None
         self.resumed: TrainingProgress | None = None  # the view of a run Resume started
@@ -145,25 +132,9 @@ class TrainingProgress:
             )
         else:
             self._renderer = Renderer()
-        shell = current_shell()
-        if self.mode == "widget" and getattr(shell, "kernel", None) is not None:
-            install_kernel_pump()  # the buttons work while a cell waits
-        if show and self.mode == "widget" and shell is not None:
-            self._ipython_display_()
-        if start:
-            self.start()
+        self._present(show=show, start=start)
 
     # -- widget parts (widget mode only) ---------------------------------------------------
-
-    def _widget_parts(self) -> WidgetRenderer:
-        if self._widgets is None:
-            raise ConfigError(f"this view is in {self.mode!r} mode; widgets exist in 'widget' mode")
-        return self._widgets
-
-    @property
-    def widget(self) -> Any:
-        """The root ``ipywidgets.VBox``."""
-        return self._widget_parts().root
 
     @property
     def bar(self) -> Any:
@@ -171,66 +142,15 @@ class TrainingProgress:
         return self._widget_parts().bar
 
     @property
-    def cancel_button(self) -> Any:
-        """The Cancel (abort) button."""
-        return self._widget_parts().cancel_button
-
-    @property
-    def stop_button(self) -> Any:
-        """The "Stop after this epoch" (graceful) button."""
-        return self._widget_parts().stop_button
-
-    @property
     def parts(self) -> Any:
         """All widgets by name (``headline``, ``times``, ``metrics``, ``device``, ``curve``,
         ``message``, ``summary``, ...)."""
         return self._widget_parts()
 
-    @property
-    def markup(self) -> str:
-        """The latest HTML (html mode)."""
-        return self._renderer.markup if isinstance(self._renderer, HtmlRenderer) else ""
-
-    @property
-    def lines_written(self) -> int:
-        """Lines written so far (text mode)."""
-        return self._renderer.lines_written if isinstance(self._renderer, TextRenderer) else 0
-
-    def _ipython_display_(self) -> None:
-        if self._shown:
-            return  # already on screen (e.g. ``op.display()`` as a cell's last line)
-        self._shown = True
-        display = optional_module("IPython.display")
-        if display is None:
-            return
-        if self._widgets is not None:
-            display.display(self._widgets.root)
-        elif isinstance(self._renderer, HtmlRenderer) and self._renderer.markup:
-            display.display(display.HTML(self._renderer.markup))
-
     # -- following -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Follow the operation in a background thread (once)."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._follow, name=f"ktrdr-view-{self.op.operation_id}", daemon=True
-        )
-        self._thread.start()
-
-    def _follow(self) -> None:
-        try:
-            if self.mode != "off":
-                for snap in self.op.follow():
-                    if self._closed:
-                        return
-                    self.update(snap)
-            self._finish()
-        except Exception:  # a view must never take the kernel down
-            log.exception("progress view of %s stopped", self.op.operation_id)
-        finally:
-            self._done.set()
+    def _stream(self) -> Iterator[ProgressSnapshot]:
+        return self.op.follow()
 
     def update(self, snap: ProgressSnapshot) -> None:
         """Take one snapshot; redraws when due (throttled) or when something changed."""
@@ -257,38 +177,22 @@ class TrainingProgress:
             if not self._closed:
                 self._renderer.finish(self.state)
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the view has shown the run's end; ``False`` if ``timeout`` passed.
-
-        In a kernel the buttons keep working meanwhile (see
-        :mod:`ktrdr_lib.operations.waiting`).
-        """
-        if self._thread is None:
-            self.start()
-        return wait_for(self._done, timeout)
-
     # -- controls --------------------------------------------------------------------------
 
     def cancel(self, *, graceful: bool = False) -> None:
         """What the buttons do: abort, or (``graceful``) stop after the current work and save."""
         reason = "stopped from the notebook" if graceful else "cancelled from the notebook"
+        error = None
         try:
             self.op.cancel(graceful=graceful, reason=reason)
         except KtrdrError as exc:
-            with self._lock:
-                self._renderer.note(str(exc))
-            return
-        with self._lock:
-            if self._widgets is not None and not self.state.is_final:
-                # (once final, the headline already says how it ended: no stale note)
-                self._widgets.stop_button.disabled = True
-                if not graceful:
-                    self._widgets.cancel_button.disabled = True
-                self._widgets.note(
-                    "Stopping after this epoch, then evaluating and saving…"
-                    if graceful
-                    else "Cancelling…"
-                )
+            error = str(exc)
+        self._cancel_sent(
+            error,
+            graceful=graceful,
+            stopping="Stopping after this epoch, then evaluating and saving…",
+            aborting="Cancelling…",
+        )
 
     def resume(self) -> TrainingProgress | None:
         """What **Resume** does: continue the stopped run from its last checkpoint as a new
@@ -307,12 +211,6 @@ class TrainingProgress:
             if self._widgets is not None:
                 self._widgets.show_continuation(view.widget)
         return view
-
-    def close(self) -> None:
-        """Stop redrawing and close the widgets (training goes on)."""
-        with self._lock:
-            self._closed = True
-            self._renderer.close()
 
     def __repr__(self) -> str:
         return (

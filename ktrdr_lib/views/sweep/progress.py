@@ -28,14 +28,11 @@ Example:
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from ktrdr_lib.errors import ConfigError, KtrdrError
-from ktrdr_lib.operations.waiting import wait_for
-from ktrdr_lib.views.display import current_shell, detect_display_mode, optional_module
-from ktrdr_lib.views.kernel_events import install_kernel_pump
+from ktrdr_lib.views.live import LiveView
 from ktrdr_lib.views.sweep.html import SweepHtmlRenderer
 from ktrdr_lib.views.sweep.renderer import SweepRenderer
 from ktrdr_lib.views.sweep.state import SweepViewState
@@ -69,7 +66,7 @@ class SweepSource(Protocol):
         ...
 
 
-class SweepProgress:
+class SweepProgress(LiveView):
     """A live view of one sweep (widget, HTML, text, or nothing).
 
     Args:
@@ -91,11 +88,6 @@ class SweepProgress:
         >>> view.cancel_button.click()                       # doctest: +SKIP
     """
 
-    @classmethod
-    def check_mode(cls, mode: str) -> str:
-        """The display mode ``mode`` resolves to here (ConfigError for an unknown one)."""
-        return detect_display_mode(mode)
-
     def __init__(
         self,
         orch: SweepSource,
@@ -111,15 +103,9 @@ class SweepProgress:
             raise ConfigError(f"interval must be > 0 seconds, got {interval}")
         self.orch = orch
         self.sweep_id = sweep_id
-        self.mode = detect_display_mode(mode, hint_stream=stream)
+        self._begin(mode, stream, f"ktrdr-sweep-view-{sweep_id}")
         self.interval = interval
         self.state = SweepViewState(sweep_id)
-        self.renders = 0
-        self._lock = threading.RLock()
-        self._done = threading.Event()
-        self._closed = False
-        self._shown = False
-        self._thread: threading.Thread | None = None
         self._widgets: SweepWidgetRenderer | None = None
         self._renderer: SweepRenderer
         if self.mode == "widget":
@@ -135,87 +121,19 @@ class SweepProgress:
             self._renderer = SweepTextRenderer(stream)
         else:
             self._renderer = SweepRenderer()
-        shell = current_shell()
-        if self.mode == "widget" and getattr(shell, "kernel", None) is not None:
-            install_kernel_pump()  # the buttons work while a cell waits
-        if show and self.mode == "widget" and shell is not None:
-            self._ipython_display_()
-        if start:
-            self.start()
+        self._present(show=show, start=start)
 
     # -- widget parts (widget mode only) ---------------------------------------------------
-
-    def _widget_parts(self) -> SweepWidgetRenderer:
-        if self._widgets is None:
-            raise ConfigError(f"this view is in {self.mode!r} mode; widgets exist in 'widget' mode")
-        return self._widgets
-
-    @property
-    def widget(self) -> Any:
-        """The root ``ipywidgets.VBox``."""
-        return self._widget_parts().root
-
-    @property
-    def cancel_button(self) -> Any:
-        """The Cancel (abort every trial) button."""
-        return self._widget_parts().cancel_button
-
-    @property
-    def stop_button(self) -> Any:
-        """The "Stop after this epoch" (graceful, every trial) button."""
-        return self._widget_parts().stop_button
 
     @property
     def parts(self) -> SweepWidgetRenderer:
         """All widgets by name (``bar``, ``headline``, ``rows``, ``message``, ``summary``, ...)."""
-        return self._widget_parts()
-
-    @property
-    def markup(self) -> str:
-        """The latest HTML (html mode)."""
-        return self._renderer.markup if isinstance(self._renderer, SweepHtmlRenderer) else ""
-
-    @property
-    def lines_written(self) -> int:
-        """Lines written so far (text mode)."""
-        renderer = self._renderer
-        return renderer.lines_written if isinstance(renderer, SweepTextRenderer) else 0
-
-    def _ipython_display_(self) -> None:
-        if self._shown:
-            return
-        self._shown = True
-        display = optional_module("IPython.display")
-        if display is None:
-            return
-        if self._widgets is not None:
-            display.display(self._widgets.root)
-        elif isinstance(self._renderer, SweepHtmlRenderer) and self._renderer.markup:
-            display.display(display.HTML(self._renderer.markup))
+        return self._widget_parts()  # type: ignore[no-any-return]
 
     # -- following -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Follow the sweep in a background thread (once)."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._follow, name=f"ktrdr-sweep-view-{self.sweep_id}", daemon=True
-        )
-        self._thread.start()
-
-    def _follow(self) -> None:
-        try:
-            if self.mode != "off":
-                for snapshot in self.orch.follow_sweep(self.sweep_id, interval=self.interval):
-                    if self._closed:
-                        return
-                    self.update(snapshot)
-            self._finish()
-        except Exception:  # a view must never take the kernel down
-            log.exception("sweep view of %s stopped", self.sweep_id)
-        finally:
-            self._done.set()
+    def _stream(self) -> Iterator[SweepSnapshot]:
+        return self.orch.follow_sweep(self.sweep_id, interval=self.interval)
 
     def update(self, snapshot: SweepSnapshot) -> None:
         """Take one snapshot; redraws when it changed something."""
@@ -235,44 +153,23 @@ class SweepProgress:
             if not self._closed:
                 self._renderer.finish(self.state)
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the view has shown the sweep's end; ``False`` if ``timeout`` passed.
-
-        In a kernel the buttons keep working meanwhile (see
-        :mod:`ktrdr_lib.operations.waiting`).
-        """
-        if self._thread is None:
-            self.start()
-        return wait_for(self._done, timeout)
-
     # -- controls --------------------------------------------------------------------------
 
     def cancel(self, *, graceful: bool = False) -> None:
         """What the buttons do: abort every trial, or (``graceful``) let each finish its epoch,
         evaluate and save; either way the sweep then ranks what they reached."""
         reason = "stopped from the notebook" if graceful else "cancelled from the notebook"
+        error = None
         try:
             self.orch.cancel(self.sweep_id, graceful=graceful, reason=reason)
         except KtrdrError as exc:
-            with self._lock:
-                self._renderer.note(str(exc))
-            return
-        with self._lock:
-            if self._widgets is not None and not self.state.is_final:
-                self._widgets.stop_button.disabled = True
-                if not graceful:
-                    self._widgets.cancel_button.disabled = True
-                self._widgets.note(
-                    "Stopping every trial after its epoch, then ranking…"
-                    if graceful
-                    else "Cancelling every trial…"
-                )
-
-    def close(self) -> None:
-        """Stop redrawing and close the widgets (the sweep goes on)."""
-        with self._lock:
-            self._closed = True
-            self._renderer.close()
+            error = str(exc)
+        self._cancel_sent(
+            error,
+            graceful=graceful,
+            stopping="Stopping every trial after its epoch, then ranking…",
+            aborting="Cancelling every trial…",
+        )
 
     def __repr__(self) -> str:
         return f"SweepProgress({self.sweep_id!r}, mode={self.mode!r}, status={self.state.status!r})"
