@@ -1,12 +1,16 @@
-"""A local Ray for the tests that need one (2 CPUs, no dashboard), one per test module."""
+"""A local Ray for the tests that need one (2 CPUs, no dashboard), one per test module, and an
+orchestrator whose ray-mode runs train there."""
 
 from __future__ import annotations
 
 import gc
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from ktrdr_lib import TrainingOrchestrator
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +37,20 @@ def local_ray() -> Iterator[str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
             gc.collect()
+
+
+@pytest.fixture
+def ray_orch(
+    local_ray: str, synthetic_data_dir: Path, isolated_home: Path
+) -> Iterator[TrainingOrchestrator]:
+    """An orchestrator on the module's local Ray, progress and polls every 50 ms."""
+    from ktrdr_lib.runners.ray import RayTrainingRunner
+
+    orch = TrainingOrchestrator(
+        home=isolated_home,
+        data_dir=synthetic_data_dir,
+        progress_interval=0.05,
+        ray_runner=RayTrainingRunner(poll_interval=0.05),
+    )
+    yield orch
+    orch.shutdown(cancel_running=True, timeout=60)

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +19,14 @@ import pytest
 from ktrdr_lib import TrainingOrchestrator, load_model
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.runners.ray import RayTrainingRunner
-from tests.integration.ray_support import local_ray
+from tests.integration.ray_support import local_ray, ray_orch
 
-__all__ = ["local_ray"]
+__all__ = ["local_ray", "ray_orch"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 # ~220 batches of 8 rows per epoch on SYNTH: long enough to cancel mid-epoch, short per epoch.
 LONG = {"epochs": 400, "overrides": {"model.training.batch_size": 8}}
-
-
-@pytest.fixture
-def ray_orch(
-    local_ray: str, small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
-) -> Iterator[TrainingOrchestrator]:
-    orch = TrainingOrchestrator(
-        home=isolated_home,
-        data_dir=synthetic_data_dir,
-        progress_interval=0.05,
-        ray_runner=RayTrainingRunner(poll_interval=0.05),
-    )
-    yield orch
-    orch.shutdown(cancel_running=True, timeout=60)
 
 
 def _wait_for_epochs(

@@ -4,32 +4,17 @@ preparation, the ranked result with the best model saved, and cancelling a sweep
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ktrdr_lib import TrainingOrchestrator, load_model
 from ktrdr_lib.runners.ray import RayTrainingRunner
-from tests.integration.ray_support import local_ray
+from tests.integration.ray_support import local_ray, ray_orch
 
-__all__ = ["local_ray"]
+__all__ = ["local_ray", "ray_orch"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
-
-
-@pytest.fixture
-def ray_orch(
-    local_ray: str, synthetic_data_dir: Path, isolated_home: Path
-) -> Iterator[TrainingOrchestrator]:
-    orch = TrainingOrchestrator(
-        home=isolated_home,
-        data_dir=synthetic_data_dir,
-        progress_interval=0.05,
-        ray_runner=RayTrainingRunner(poll_interval=0.05),
-    )
-    yield orch
-    orch.shutdown(cancel_running=True, timeout=60)
 
 
 def test_an_asha_sweep_stops_bad_trials_early_and_ranks_every_trial(

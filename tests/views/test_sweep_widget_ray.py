@@ -4,35 +4,19 @@ Cancel stops every one of them."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ktrdr_lib import TrainingOrchestrator
-from ktrdr_lib.runners.ray import RayTrainingRunner
 from ktrdr_lib.views.sweep import sweep_view
-from tests.integration.ray_support import local_ray
+from tests.integration.ray_support import local_ray, ray_orch
 
-__all__ = ["local_ray"]
+__all__ = ["local_ray", "ray_orch"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 pytest.importorskip("ipywidgets")
-
-
-@pytest.fixture
-def ray_orch(
-    local_ray: str, synthetic_data_dir: Path, isolated_home: Path
-) -> Iterator[TrainingOrchestrator]:
-    orch = TrainingOrchestrator(
-        home=isolated_home,
-        data_dir=synthetic_data_dir,
-        progress_interval=0.05,
-        ray_runner=RayTrainingRunner(poll_interval=0.05),
-    )
-    yield orch
-    orch.shutdown(cancel_running=True, timeout=60)
 
 
 def test_cancel_button_cancels_every_trial_of_a_running_sweep(
