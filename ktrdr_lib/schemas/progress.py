@@ -30,7 +30,7 @@ class DeviceResources(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
 
 
 class ProgressSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """What every view shows about a run at one moment (DESIGN.md's progress contract).
+    """What every view shows about a run at one moment (the progress contract, docs/contracts.md).
 
     ``sequence`` increases strictly with every snapshot of an operation; ``percentage`` never
     decreases within a run. ``metrics`` holds the latest epoch figures (``train_loss``,

@@ -8,8 +8,8 @@ whatever a block writes (``my_strategy.yaml``, ``out/``) lands in the scratch di
 
 Two rewrites keep the set short, and they are the only differences from what the page says:
 
-* epochs: ``--epochs N``, ``epochs=N`` and ``"epochs": N`` become 2, and the shipped example
-  strategies are found (through ``KTRDR_STRATEGIES_DIR``) as copies that train 2 epochs;
+* epochs: ``--epochs N``, ``epochs=N`` and ``"epochs": N`` become 3, and the shipped example
+  strategies are found (through ``KTRDR_STRATEGIES_DIR``) as copies that train 3 epochs;
 * the port: ``8000`` in an address or ``--port 8000`` becomes a free port, and a
   ``ktrdr serve ...`` line starts that server in the background until the document ends.
 """
@@ -31,7 +31,7 @@ import yaml
 __all__ = ["DOC_EPOCHS", "REPO", "DocSandbox"]
 
 REPO = Path(__file__).resolve().parents[2]
-DOC_EPOCHS = 2
+DOC_EPOCHS = 3
 EXAMPLES = REPO / "ktrdr_lib" / "strategy" / "examples"
 
 _EPOCH_PATTERNS = (

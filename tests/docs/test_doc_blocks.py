@@ -3,7 +3,7 @@ per block (Sybil parses the pages).
 
 ``python`` blocks run in this process, in one namespace per page, so a later block uses what
 an earlier one made; ``bash`` blocks run with ``bash -euo pipefail`` in the page's sandbox
-(``tests/docs/sandbox.py`` says what it changes: 2 epochs, a free port). A block the tests
+(``tests/docs/sandbox.py`` says what it changes: 3 epochs, a free port). A block the tests
 cannot run is marked on the page itself with ``<!-- skip: next "why" -->``, and shows as
 skipped with that reason. Blocks in other languages (output, YAML fragments, diagrams) are
 text, not code to run.
