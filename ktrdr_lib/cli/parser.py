@@ -439,7 +439,9 @@ def _add_operations(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     ops_cancel = operations.add_parser("cancel", parents=[remote], help="stop an operation")
     ops_cancel.add_argument("operation_id", help=_OPERATION_ID)
     ops_cancel.add_argument(
-        "--graceful", action="store_true", help="finish the epoch, evaluate and save first"
+        "--graceful",
+        action="store_true",
+        help="finish the current epoch, then evaluate and save (default: abort within one batch)",
     )
     ops_cancel.add_argument("--reason", help="why (stored with the operation)")
     ops_cancel.add_argument(

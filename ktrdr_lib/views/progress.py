@@ -180,7 +180,8 @@ class TrainingProgress(LiveView):
     # -- controls --------------------------------------------------------------------------
 
     def cancel(self, *, graceful: bool = False) -> None:
-        """What the buttons do: abort, or (``graceful``) stop after the current work and save."""
+        """What the buttons do: abort, or (``graceful``) finish the current epoch, then evaluate
+        and save."""
         reason = "stopped from the notebook" if graceful else "cancelled from the notebook"
         error = None
         try:

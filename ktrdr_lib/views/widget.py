@@ -103,8 +103,8 @@ class WidgetRenderer(Renderer):
         self.stop_button = w.Button(
             description="Stop after this epoch",
             button_style="warning",
-            tooltip="Stop training gracefully: finish this epoch, skip the rest, then evaluate "
-            "and save what was learned",
+            tooltip="Stop gracefully: finish the current epoch, then evaluate and save "
+            "(the remaining epochs are skipped)",
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.resume_button = w.Button(

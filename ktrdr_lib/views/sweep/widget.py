@@ -8,8 +8,9 @@ same picture.
 Layout (top to bottom): title (sweep id, strategy, metric, search); the sweep's bar (share of
 the trials' epoch budget done) with the headline; a grid with one row per trial (trial,
 status, a small epoch bar with ``e/E``, the metric's best so far, settings); **Cancel** (abort
-every trial) and **Stop after this epoch** (every trial finishes its epoch, evaluates and saves,
-and the sweep ranks what they reached); a message line; the ranked table once the sweep ended.
+every trial) and **Stop after this epoch** (every trial finishes the current epoch, then
+evaluates and saves, and the sweep ranks what they reached); a message line; the ranked table
+once the sweep ended.
 Bars are ``info`` while running, ``success`` on completion, ``danger`` on failure, ``warning``
 on cancel (a trial stopped early by the scheduler is ``warning`` too).
 """
@@ -128,8 +129,8 @@ class SweepWidgetRenderer(SweepRenderer):
         self.stop_button = w.Button(
             description="Stop after this epoch",
             button_style="warning",
-            tooltip="Every trial finishes its epoch, evaluates and saves; trials not started "
-            "yet are skipped; then the sweep ranks them",
+            tooltip="Every running trial: finish the current epoch, then evaluate and save; "
+            "trials not started yet are skipped; then the sweep ranks them",
             layout=w.Layout(width="auto", min_width="fit-content"),
         )
         self.cancel_button.on_click(lambda _button: on_cancel())
