@@ -34,7 +34,7 @@ from ktrdr_lib.models.predictor import LoadedModel
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.operations.retention import OperationRetention, retention_settings
 from ktrdr_lib.runners.process import ProcessTrainingRunner
-from ktrdr_lib.settings import read_int, read_raw
+from ktrdr_lib.settings import read_choice, read_int, read_raw
 from web.app import DEFAULT_MAX_BODY, create_service_app
 from web.auth import check_token
 from web.limits import RequestLimits
@@ -46,6 +46,7 @@ __all__ = [
     "LOCAL_RUNNERS",
     "MAX_BODY_ENV",
     "create_app",
+    "default_local_runner",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,17 @@ LOCAL_RUNNERS = ("thread", "process")
 PRUNE_EVERY_S = 3600.0
 
 
+def default_local_runner() -> Literal["thread", "process"]:
+    """How ``local`` runs train when neither :func:`create_app` nor ``ktrdr serve api`` is
+    told: ``KTRDR_LOCAL_RUNNER``, else ``process`` (a child process per run). The one default
+    both share.
+
+    Raises:
+        ConfigError: ``KTRDR_LOCAL_RUNNER`` is neither ``thread`` nor ``process``.
+    """
+    return "thread" if read_choice("KTRDR_LOCAL_RUNNER") == "thread" else "process"
+
+
 def create_app(
     orchestrator: TrainingOrchestrator | None = None,
     *,
@@ -66,7 +78,7 @@ def create_app(
     sse_heartbeat_s: float = 15.0,
     shutdown_grace_s: float = 10.0,
     orchestrator_options: dict[str, Any] | None = None,
-    local_runner: Literal["thread", "process"] = "thread",
+    local_runner: Literal["thread", "process"] | None = None,
     limits: RequestLimits | None = None,
     retention: bool = True,
     prune_every_s: float = PRUNE_EVERY_S,
@@ -92,10 +104,12 @@ def create_app(
             (e.g. ``ray_runner=RayTrainingRunner(...)`` or ``ray_address``; without them it
             reads ``KTRDR_RAY_ADDRESS``, and ``mode: ray`` trainings and sweeps answer 400
             while no Ray cluster is configured).
-        local_runner: how that orchestrator trains ``local`` runs: ``thread`` (in this
-            process) or ``process`` (a child process per run, so training does not share the
-            GIL with the request handlers; ``ktrdr serve api`` uses it). A ``runner`` in
-            ``orchestrator_options`` takes precedence.
+        local_runner: how that orchestrator trains ``local`` runs: ``process`` (a child
+            process per run, so training does not share the GIL with the request handlers)
+            or ``thread`` (in this process). By default :func:`default_local_runner`
+            (``KTRDR_LOCAL_RUNNER``, else ``process``): the same as ``ktrdr serve api``. A
+            ``runner`` in ``orchestrator_options`` takes precedence; an ``orchestrator``
+            given keeps its own.
         limits: the caps on requests (default: from the settings,
             :meth:`~web.limits.RequestLimits.from_env`).
         retention: forget finished operations past ``KTRDR_KEEP_OPERATIONS_DAYS`` (90) or
@@ -112,6 +126,8 @@ def create_app(
         ConfigError: an unknown ``local_runner``; an empty or short token (fewer than 16
             characters); a limit or retention setting that is not a whole number >= 1.
     """
+    if local_runner is None:
+        local_runner = default_local_runner()
     if local_runner not in LOCAL_RUNNERS:
         raise ConfigError(
             f"local_runner: {local_runner!r} is not a local runner; use 'thread' or 'process'"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ktrdr_lib.http.addresses import is_loopback
-from ktrdr_lib.settings import read_choice, read_raw, read_str
+from ktrdr_lib.settings import read_raw, read_str
 from web.auth import check_token
 from web.guards import hosts_answered
 from web.server import ServerLimits, run_server
@@ -30,9 +30,10 @@ def serve(
     or an empty one, is refused. Connections are bounded by :class:`~web.server.ServerLimits`
     (``KTRDR_SERVER_*``).
 
-    Local trainings run in a child process each (``local_runner="process"``, the default, or
-    ``KTRDR_LOCAL_RUNNER``), so requests stay fast without slowing the training; ``thread``
-    trains inside the server process instead.
+    Local trainings run in a child process each (``local_runner="process"``), so requests
+    stay fast without slowing the training; ``thread`` trains inside the server process
+    instead. Unset, it is :func:`~api.app.default_local_runner` (``KTRDR_LOCAL_RUNNER``, else
+    ``process``), the default :func:`~api.app.create_app` uses too.
 
     With ``KTRDR_RAY_ADDRESS`` set, ``mode: ray`` trainings and sweeps train on that Ray
     cluster (``local``: a Ray started on this machine at the first such run).
@@ -42,7 +43,7 @@ def serve(
             empty or short token, an unknown ``local_runner``, a limit setting that is not a
             whole number, or ``KTRDR_RAY_ADDRESS`` set without the ray extra.
     """
-    from api.app import create_app
+    from api.app import create_app, default_local_runner
     from ktrdr_lib.errors import ConfigError
     from ktrdr_lib.runners.ray import RAY_ADDRESS_ENV, import_ray
 
@@ -63,7 +64,7 @@ def serve(
         )
     else:
         sys.stderr.write(f"bearer-token authentication on; serving on {host}:{port}\n")
-    runner = local_runner or read_choice("KTRDR_LOCAL_RUNNER")
+    runner = local_runner or default_local_runner()
     if runner not in ("thread", "process"):
         raise ConfigError(f"local runner {runner!r} is not one of 'thread' or 'process'")
     ray_address = read_str(RAY_ADDRESS_ENV)

@@ -387,8 +387,8 @@ SETTINGS: Mapping[str, Setting] = _declare(
         kind="choice",
         default="process",
         choices=("process", "thread"),
-        description="where ktrdr serve api trains local runs: a child process each, or "
-        "inside the server process (like --local-runner)",
+        description="where the API (ktrdr serve api, and create_app() when not told) trains "
+        "local runs: a child process each, or inside the server process (like --local-runner)",
         read_by=("api",),
     ),
     Setting(

@@ -35,6 +35,9 @@ def isolated_home(
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KTRDR_HOME", str(home))
+    # Apps the tests build train in-process unless a test asks for child processes (the
+    # default, tested in tests/test_api_runner_default.py, which unsets this).
+    monkeypatch.setenv("KTRDR_LOCAL_RUNNER", "thread")
     return home
 
 
