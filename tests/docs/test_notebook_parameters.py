@@ -4,6 +4,7 @@ guide documents (its table for batch_train.ipynb, and every ``-p``/``-y`` its co
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ GUIDE = REPO / "docs" / "notebooks.md"
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
+@functools.cache
 def _help_notebook(notebook: Path) -> str:
     papermill = shutil.which("papermill", path=str(Path(sys.executable).parent))
     assert papermill, "papermill is not installed next to this Python"
