@@ -60,6 +60,7 @@ MAX_OFFSET = 2**62  # SQLite integers are 64-bit; a larger offset was a 500
 
 Api: TypeAlias = NamedDependency[TrainingApi]
 CancelBody: TypeAlias = Annotated[CancelRequest | None, Body()]
+ResumeBody: TypeAlias = Annotated[dict[str, Any] | None, Body()]
 
 
 class TrainingsController(Controller):
@@ -175,11 +176,14 @@ class OperationsController(Controller):
         sync_to_thread=True,  # reads the checkpoint and hashes the data files
         summary="Resume from the last checkpoint",
     )
-    def resume_operation(self, api: Api, operation_id: FromPath[str]) -> ResumeResponse:
+    def resume_operation(
+        self, api: Api, operation_id: FromPath[str], data: ResumeBody = None
+    ) -> ResumeResponse:
         """Continue a cancelled, failed or interrupted run from its last checkpoint, as a new
         operation linked to it; 409 when it is active, completed or left no checkpoint, 400
-        when its strategy file or data changed since (the message names what)."""
-        return api.resume(operation_id)
+        when its strategy file or data changed since (the message names what), or when the
+        body has fields (a resumed run continues with what it started with)."""
+        return api.resume(operation_id, data)
 
     @get(
         "/{operation_id:str}/metrics",

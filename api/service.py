@@ -20,8 +20,9 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import yaml
@@ -292,15 +293,28 @@ class TrainingApi:
             ),
         )
 
-    def resume(self, operation_id: str) -> ResumeResponse:
+    def resume(self, operation_id: str, fields: Mapping[str, Any] | None = None) -> ResumeResponse:
         """Continue a stopped run from its last checkpoint as a new, linked operation.
+
+        ``fields`` is the request body: a resume takes none (``epochs``, ``symbols``, ``seed``
+        and the rest are the run's own, checked against its checkpoint), so any is refused
+        rather than ignored.
 
         Raises:
             NotFoundError: unknown id.
             StateConflictError: it is active or completed, or left no checkpoint.
-            ConfigError / DataError: its strategy file or data changed since the checkpoint.
+            ConfigError: the body has fields; or (DataError too) its strategy file or data
+                changed since the checkpoint.
         """
         check_name("operation id", operation_id)
+        if fields:
+            names = ", ".join(sorted(str(name) for name in fields)[:20])
+            raise ConfigError(
+                f"body field(s) {names}: a resumed run continues with the strategy, symbols, "
+                "dates, epochs, seed and options it started with (its checkpoint is checked "
+                "against them); send POST /operations/{id}/resume without a body, or start a "
+                "new run with them"
+            )
         handle = self.orchestrator.resume(operation_id)
         record = handle.info()
         epoch = int(record.metadata.get("resumed_after_epoch", 0))

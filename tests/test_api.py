@@ -560,6 +560,11 @@ def test_malformed_json_and_bad_queries(client: TestClient[Any]) -> None:
     assert_error(client.get(f"{API}/operations/a..b"), 400, "operation id")
     assert_error(client.post(f"{API}/models/a..b/load"), 400, "model name")
     assert_error(
+        client.post(f"{API}/operations/op_x/resume", json={"epochs": 50, "seed": 7}),
+        400,
+        "body field(s) epochs, seed: a resumed run continues with",
+    )
+    assert_error(
         client.post(f"{API}/models/save", json={"task_id": "op_x", "model_name": "../up"}),
         400,
         "model name",

@@ -147,6 +147,7 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
                 f"{' and '.join(given)}: a resumed run trains where it started, with what it "
                 f"reserved; leave {' and '.join(given)} out with --resume"
             )
+        _refuse_run_flags_on_resume(args)
         if args.placebo is not None:
             raise ConfigError(
                 "--placebo: a resumed run trains the placebos its start asked for; leave "
@@ -163,7 +164,7 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
         start_date=args.start_date,
         end_date=args.end_date,
         epochs=args.epochs,
-        seed=args.seed,
+        **({} if args.seed is None else {"seed": args.seed}),
         detailed_analytics=args.analytics,
         loggers=args.logger,
         num_cpus=args.num_cpus,
@@ -171,6 +172,35 @@ def train(args: argparse.Namespace, backend: Backend) -> int:
         placebo_runs=0 if args.placebo is None else args.placebo,
     )
     return _run_to_end(args, backend, backend.start_training(args.strategy, request, mode=mode))
+
+
+def _refuse_run_flags_on_resume(args: argparse.Namespace) -> None:
+    """A resumed run continues exactly as it started (its checkpoint is checked against the
+    strategy, data and request it started with), so flags that would shape a run are refused
+    rather than silently ignored."""
+    given = [
+        flag
+        for flag, value in (
+            ("--symbols", args.symbols),
+            ("--timeframes", args.timeframes),
+            ("--start-date", args.start_date),
+            ("--end-date", args.end_date),
+            ("--epochs", args.epochs),
+            ("--seed", args.seed),
+            ("--data-dir", args.data_dir),
+            ("--analytics", args.analytics or None),
+            ("--logger", args.logger),
+        )
+        if value is not None
+    ]
+    if given:
+        names = " and ".join(given)
+        raise ConfigError(
+            f"{names}: a resumed run continues with the symbols, dates, epochs, seed, data and "
+            "loggers it started with (its checkpoint is checked against them, so it ends where "
+            f"the uninterrupted run would); leave {names} out with --resume, or start a new "
+            "run with them"
+        )
 
 
 def _where_flags(args: argparse.Namespace) -> list[tuple[str, object]]:

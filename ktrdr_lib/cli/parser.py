@@ -67,7 +67,7 @@ def _add_train(sub: Subcommands, remote: argparse.ArgumentParser) -> None:
     train.add_argument("--start-date", help="first bar, ISO date")
     train.add_argument("--end-date", help="last bar, ISO date")
     train.add_argument("--epochs", type=int, help="override the strategy's epochs")
-    train.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    train.add_argument("--seed", type=int, help="random seed (default 42)")
     train.add_argument(
         "--data-dir",
         help="OHLCV directory for a run in this process (default KTRDR_DATA_DIR, else the "

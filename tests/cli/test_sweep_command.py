@@ -117,6 +117,26 @@ def test_train_refuses_what_its_mode_would_not_use(capsys: pytest.CaptureFixture
     assert "--placebo: a resumed run trains the placebos its start asked for" in err
 
 
+def test_train_resume_refuses_the_flags_that_would_shape_a_new_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    err = _error(["train", "--resume", "op_1", "--epochs", "50", "--seed", "7"], capsys)
+    assert "--epochs and --seed: a resumed run continues with the symbols, dates, epochs" in err
+    assert "leave --epochs and --seed out with --resume, or start a new run with them" in err
+    for flags in (
+        ["--symbols", "AAPL"],
+        ["--timeframes", "1d"],
+        ["--start-date", "2020-01-01"],
+        ["--end-date", "2020-02-01"],
+        ["--seed", "42"],  # even the default, when it is given
+        ["--data-dir", "elsewhere"],
+        ["--analytics"],
+        ["--logger", "csv"],
+    ):
+        err = _error(["train", "--resume", "op_1", *flags], capsys)
+        assert f"{flags[0]}: a resumed run continues with" in err, flags
+
+
 def test_ray_mode_without_a_cluster_says_how_to_give_one(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
