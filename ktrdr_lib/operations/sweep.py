@@ -25,6 +25,7 @@ import contextlib
 import logging
 import math
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -380,7 +381,7 @@ class SweepRun:
                 self._report_epochs(trial)
                 active.remove(trial)
                 self._complete(trial)
-            self._publish("cancelling" if token.is_set else "running", self._message())
+            self._publish("cancelling" if token.is_set else "running")
             if ended:
                 continue
             token.wait(self.interval) if not token.is_set else self.live.done.wait(self.interval)
@@ -537,27 +538,28 @@ class SweepRun:
     def _transition(self, status: OperationStatus, **fields: Any) -> OperationSnapshot:
         return self.orch._executor.transition(self.live, self.plan.sweep_id, status, **fields)
 
-    def _message(self) -> str:
-        counts: dict[str, int] = {}
-        for trial in self.trials:
-            record = self.orch.get_operation(trial.operation_id)
-            counts[record.status] = counts.get(record.status, 0) + 1
+    def _message(self, records: Sequence[OperationSnapshot], best: tuple[float, int] | None) -> str:
+        counts = Counter(record.status for record in records)
         done = sum(n for s, n in counts.items() if s in FINAL_STATUSES)
-        running = counts.get("running", 0) + counts.get("cancelling", 0)
+        running = counts["running"] + counts["cancelling"]
         stopped = sum(t.stopped_early for t in self.trials)
         parts = [f"{done}/{len(self.trials)} trials done", f"{running} running"]
         if stopped:
             parts.append(f"{stopped} stopped early")
-        best = _leader(self.trials, self.plan.metric, self.plan.mode)
         if best is not None:
             parts.append(f"best {self.plan.metric} {best[0]:.4g} (trial {best[1]})")
         return ", ".join(parts)
 
-    def _publish(self, status: OperationStatus, message: str, *, final: bool = False) -> None:
-        shares = []
-        for trial in self.trials:
-            record = self.orch.get_operation(trial.operation_id)
-            shares.append(100.0 if record.is_final else record.progress.percentage)
+    def _publish(
+        self, status: OperationStatus, message: str | None = None, *, final: bool = False
+    ) -> None:
+        """The sweep's snapshot from its trials' records (each read once); ``message``
+        defaults to the trials' count by status and the leader."""
+        records = [self.orch.get_operation(trial.operation_id) for trial in self.trials]
+        best = _leader(self.trials, self.plan.metric, self.plan.mode)
+        if message is None:
+            message = self._message(records, best)
+        shares = [100.0 if r.is_final else r.progress.percentage for r in records]
         percentage = round(sum(shares) / len(shares), 2) if shares else 0.0
         self._sequence += 1
         previous = self.live.channel.latest
@@ -565,7 +567,6 @@ class SweepRun:
             self._sequence = max(self._sequence, previous.sequence + 1)
             if not final:
                 percentage = max(percentage, previous.percentage)
-        best = _leader(self.trials, self.plan.metric, self.plan.mode)
         snapshot = ProgressSnapshot(
             operation_id=self.plan.sweep_id,
             sequence=self._sequence,
@@ -573,9 +574,7 @@ class SweepRun:
             phase="remote",
             percentage=100.0 if final and status == "completed" else percentage,
             message=message,
-            items_processed=sum(
-                self.orch.get_operation(t.operation_id).is_final for t in self.trials
-            ),
+            items_processed=sum(record.is_final for record in records),
             items_total=len(self.trials),
             metrics={self.plan.metric: best[0]} if best is not None else {},
             updated_at=utc_now(),

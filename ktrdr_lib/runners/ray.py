@@ -204,6 +204,7 @@ class RayTrainingRunner:
         self._warm_target = warm_workers
         self._renewer: threading.Thread | None = None
         self._closing = threading.Event()
+        self._totals: tuple[float, dict[str, float]] | None = None  # (when read, resources)
 
     # -- the cluster ---------------------------------------------------------------------------
 
@@ -274,9 +275,19 @@ class RayTrainingRunner:
 
     # -- warm actors ---------------------------------------------------------------------------
 
+    def _cluster_resources(self) -> dict[str, float]:
+        """The cluster's resources in all, read at most once every few seconds (a run asks
+        several times while it starts; nodes join and leave far less often)."""
+        now = time.monotonic()
+        cached = self._totals
+        if cached is None or now - cached[0] > 5.0:
+            cached = (now, dict(self.connect().cluster_resources()))
+            self._totals = cached
+        return cached[1]
+
     def default_shape(self) -> tuple[float, float]:
         """The CPUs and GPUs of a run whose request names none (what warm actors reserve)."""
-        total = self.connect().cluster_resources()
+        total = self._cluster_resources()
         gpus = self.num_gpus if self.num_gpus is not None else min(total.get("GPU", 0.0), 1.0)
         return self.num_cpus, gpus
 
@@ -468,8 +479,7 @@ class RayTrainingRunner:
         Raises:
             ConfigError: the cluster has fewer in all than the run asks for.
         """
-        ray = self.connect()
-        total = ray.cluster_resources()
+        total = self._cluster_resources()
         cpus = context.num_cpus if context.num_cpus is not None else self.num_cpus
         gpus = context.num_gpus
         if gpus is None:
