@@ -427,8 +427,9 @@ class TrainingApi:
         check_name("model name", request.model_name)
         artifacts = self.orchestrator.result(request.task_id).artifacts
         if artifacts.model_name is None or artifacts.model_version is None:
+            why = f" ({artifacts.no_model_reason})" if artifacts.no_model_reason else ""
             raise StateConflictError(
-                f"training {request.task_id} did not save a model; nothing to save as "
+                f"training {request.task_id} did not save a model{why}; nothing to save as "
                 f"{request.model_name}"
             )
         saved = self.models.copy_as(

@@ -485,6 +485,8 @@ def summary_rows(record: OperationSnapshot) -> list[tuple[str, str]]:
             rows.append(
                 ("model", f"{result.artifacts.model_id}  {result.artifacts.model_path or ''}")
             )
+        elif result.artifacts.no_model_reason:
+            rows.append(("model", result.artifacts.no_model_reason))
     if record.cancellation_reason:
         rows.append(("stop reason", record.cancellation_reason))
     if record.error_message:

@@ -422,3 +422,18 @@ def test_html_tables_indent_sub_rows() -> None:
     assert "<th style='text-align:left;vertical-align:top;padding:1px 1em 1px 0;" in markup
     assert "padding-left:1em;font-weight:normal'>model</th>" in markup
     assert ">economics</th>" in markup and "font-weight:normal'>economics" not in markup
+
+
+def test_summary_rows_say_why_a_run_saved_no_model() -> None:
+    from ktrdr_lib.pipeline.aggregate import no_model_reason
+    from ktrdr_lib.schemas.results import ArtifactsInfo
+
+    reason = no_model_reason("cancelled", 0)
+    result = msgspec.structs.replace(make_result(), artifacts=ArtifactsInfo(no_model_reason=reason))
+    rows = dict(fmt.summary_rows(record_of(result, status="cancelled")))
+    assert rows["model"] == reason
+    assert reason.startswith("no model was saved: the run was cancelled before completing")
+    saved = msgspec.structs.replace(
+        make_result(), artifacts=ArtifactsInfo(model_id="m/v1", model_path="/m/v1")
+    )
+    assert dict(fmt.summary_rows(record_of(saved)))["model"] == "m/v1  /m/v1"
