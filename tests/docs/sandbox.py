@@ -11,7 +11,9 @@ Two rewrites keep the set short, and they are the only differences from what the
 * epochs: ``--epochs N``, ``epochs=N`` and ``"epochs": N`` become 3, and the shipped example
   strategies are found (through ``KTRDR_STRATEGIES_DIR``) as copies that train 3 epochs;
 * the port: ``8000`` in an address or ``--port 8000`` becomes a free port, and a
-  ``ktrdr serve ...`` line starts that server in the background until the document ends.
+  ``ktrdr serve ...`` line starts that server in the background until the document ends;
+* ``KTRDR_LOCAL_RUNNER=thread``: a server trains in its own process rather than a child
+  process per run, which saves the child's imports (tests/integration covers the child).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class DocSandbox:
         env.update(
             KTRDR_HOME=str(self.home),
             KTRDR_STRATEGIES_DIR=str(self.strategies),
+            KTRDR_LOCAL_RUNNER="thread",
             PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}",
         )
         return env
