@@ -340,20 +340,23 @@ def _check_order(dates: pd.Series[pd.Timestamp], rows: _RowNames, problems: _Pro
     steps = np.diff(stamps)
     duplicates = readable[1:][steps == 0]
     backwards = readable[1:][steps < 0]
-    before = dict(zip(readable[1:].tolist(), readable[:-1].tolist(), strict=True))
+
+    def before(at: int) -> int:  # the readable row before row ``at`` (asked for flagged ones)
+        return int(readable[int(np.searchsorted(readable, at)) - 1])
+
     problems.add(
         duplicates,
         lambda at: (
             f"column date: duplicate timestamp, the same as {rows.unit} "
-            f"{before[at] + rows.line_offset}; each bar must appear once — remove the duplicate row"
+            f"{before(at) + rows.line_offset}; each bar must appear once — remove the duplicate row"
         ),
     )
     problems.add(
         backwards,
         lambda at: (
             "column date: timestamps are not in ascending order (this row comes before "
-            f"{render_stamp(dates.iloc[before[at]])} on {rows.unit} "
-            f"{before[at] + rows.line_offset}); sort the file by date"
+            f"{render_stamp(dates.iloc[before(at)])} on {rows.unit} "
+            f"{before(at) + rows.line_offset}); sort the file by date"
         ),
     )
 
