@@ -234,3 +234,18 @@ def test_a_sweep_handle_displays_the_sweep_view() -> None:
     assert view.wait(5)
     assert handle.view is view
     assert "small_test_sweep_best" in stream.getvalue()
+
+
+def test_table_cells_keep_to_one_line_but_the_settings_wrap() -> None:
+    """In a narrow notebook a status broke mid-word ("compl/eted"); only the last column, the
+    trial's settings, may wrap."""
+    from ktrdr_lib.views.sweep.formatting import grid_html
+
+    markup = grid_html(
+        [["rank", "status", "config"], ["1", "completed", "learning_rate=0.01, dropout=0.2"]]
+    )
+    body = markup.split("</tr>", 1)[1]
+    cells = body.split("<td ")[1:]
+    assert len(cells) == 3
+    assert all("white-space:nowrap" in cell for cell in cells[:2])
+    assert "overflow-wrap:anywhere" in cells[2] and "nowrap" not in cells[2]

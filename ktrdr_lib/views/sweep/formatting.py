@@ -223,7 +223,9 @@ def grid_text(rows: Sequence[Row]) -> str:
 
 def grid_html(rows: Sequence[Row], *, highlight: int | None = None) -> str:
     """Rows (the first is the header) as an HTML ``<table>``, text escaped; ``highlight`` is
-    the index of a body row to show bold (the best trial)."""
+    the index of a body row to show bold (the best trial). Cells keep to one line (a status
+    or figure broken mid-word reads badly in a narrow notebook) except the last, the
+    trial's settings, which wraps."""
     head = "".join(
         f"<th style='text-align:left;padding:1px 1em 1px 0;white-space:nowrap'>"
         f"{html.escape(cell)}</th>"
@@ -232,10 +234,12 @@ def grid_html(rows: Sequence[Row], *, highlight: int | None = None) -> str:
     body = []
     for index, row in enumerate(rows[1:]):
         weight = "font-weight:bold;" if index == highlight else ""
+        last = len(row) - 1
         cells = "".join(
             f"<td style='text-align:left;padding:1px 1em 1px 0;{weight}"
-            f"overflow-wrap:anywhere'>{html.escape(cell)}</td>"
-            for cell in row
+            f"{'overflow-wrap:anywhere' if column == last else 'white-space:nowrap'}'>"
+            f"{html.escape(cell)}</td>"
+            for column, cell in enumerate(row)
         )
         body.append(f"<tr>{cells}</tr>")
     return (
