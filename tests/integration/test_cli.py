@@ -75,7 +75,9 @@ def test_train_human_summary(
         out.stdout
     )
     assert "majority-class baseline" in out.stdout
-    assert not any(line.startswith("model ") for line in out.stdout.splitlines())  # none saved
+    models = [line for line in out.stdout.splitlines() if line.startswith("model ")]
+    why = "no model was saved: saving was turned off for this run (save_model=False, --no-save)"
+    assert models == [f"model           {why}"]  # none saved, and it says why
     assert "dead" not in out.stdout  # every input of the small strategy fires
 
 
