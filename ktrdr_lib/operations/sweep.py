@@ -627,6 +627,9 @@ def trial_of(
     result = record.result
     test = result.test_metrics if result is not None else None
     artifacts = result.artifacts if result is not None and record.status == "completed" else None
+    total = record.progress.total_epochs
+    # ASHA's stop is graceful: one that reached the trial in its last epoch stopped nothing.
+    ran_out = record.is_final and total is not None and len(rows) >= total
     return SweepTrial(
         trial=index,
         operation_id=operation_id,
@@ -636,7 +639,7 @@ def trial_of(
         total_epochs=record.progress.total_epochs,
         metric=None if best is None else best[0],
         best_epoch=None if best is None else best[1],
-        stopped_early=(record.cancellation_reason or "").startswith(ASHA_PREFIX),
+        stopped_early=(record.cancellation_reason or "").startswith(ASHA_PREFIX) and not ran_out,
         test_accuracy=None if test is None else test.accuracy,
         edge=None if result is None or result.evaluation is None else result.evaluation.edge,
         model_name=None if artifacts is None else artifacts.model_name,

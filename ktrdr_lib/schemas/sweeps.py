@@ -45,7 +45,8 @@ class SweepTrial(msgspec.Struct, frozen=True, kw_only=True):
         epoch / total_epochs: epochs completed / the budget.
         metric: the best value of the sweep's metric over the epochs completed so far.
         best_epoch: the epoch that reached it.
-        stopped_early: the early-stopping scheduler stopped it (after the epoch it was in).
+        stopped_early: the early-stopping scheduler stopped it (after the epoch it was in; a
+            stop that reached it in its last epoch stopped nothing and does not count).
         test_accuracy: the completed trial's test accuracy (classification), else ``None``.
         edge: the completed trial's edge over its strongest label-aware baseline
             (``evaluation.edge``: positive means the model beat it).

@@ -29,6 +29,8 @@ def test_an_asha_sweep_stops_bad_trials_early_and_ranks_every_trial(
         small_strategy_file,
         {"model.training.learning_rate": rates},
         epochs=8,
+        # ~220 batches an epoch: ASHA's graceful stop lands well before a trial's last epoch
+        overrides={"model.training.batch_size": 8},
         early_stop="asha",
         grace_period=1,
         reduction_factor=2,
