@@ -22,7 +22,7 @@ from host.service import TrainingHost
 from ktrdr_lib.errors import ConfigError
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
 from ktrdr_lib.paths import ktrdr_home
-from ktrdr_lib.pipeline.run import TrainerOptions
+from ktrdr_lib.pipeline.options import TrainerOptions
 from ktrdr_lib.runners.local import LocalTrainingRunner
 from ktrdr_lib.runners.process import ProcessTrainingRunner
 from ktrdr_lib.schemas.host import HOST_PREFIX, HOST_TOKEN_ENV

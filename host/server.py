@@ -42,7 +42,7 @@ def serve(
             or a limit setting that is not a whole number.
     """
     from host.app import create_app
-    from ktrdr_lib.pipeline.run import TrainerOptions
+    from ktrdr_lib.pipeline.options import TrainerOptions
 
     token = check_token(read_raw(HOST_TOKEN_ENV), setting=HOST_TOKEN_ENV)
     limits = ServerLimits.from_env()

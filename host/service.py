@@ -26,7 +26,7 @@ from ktrdr_lib.environment import library_versions
 from ktrdr_lib.errors import ConfigError, StateConflictError
 from ktrdr_lib.models.archive import pack_model_version
 from ktrdr_lib.operations.orchestrator import TrainingOrchestrator
-from ktrdr_lib.pipeline.run import TrainerOptions
+from ktrdr_lib.pipeline.options import TrainerOptions
 from ktrdr_lib.schemas.health import HIDDEN_DETAILS_NOTE, HealthStatus, OperationMetrics
 from ktrdr_lib.schemas.host import (
     HostHealth,

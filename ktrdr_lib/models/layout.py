@@ -37,16 +37,17 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import torch
 
 from ktrdr_lib.environment import library_versions
 from ktrdr_lib.errors import ConfigError, DataError
 from ktrdr_lib.schemas.results import TrainingAnalytics
-from ktrdr_lib.training.module import FuzzyMLP
 from ktrdr_lib.training.scaling import FeatureScaler
+
+if TYPE_CHECKING:  # torch loads with the weights, not with a listing of the store
+    from ktrdr_lib.training.module import FuzzyMLP
 
 __all__ = [
     "ANALYTICS_CSV",
@@ -156,6 +157,8 @@ def write_version(
     metadata: dict[str, Any],
     analytics: TrainingAnalytics | None = None,
 ) -> None:
+    import torch
+
     state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
     torch.save(state, directory / WEIGHTS)
     documents: dict[str, Any] = {
@@ -283,6 +286,8 @@ def read_json(path: Path) -> Any:
 
 
 def load_weights(module: FuzzyMLP, path: Path) -> None:
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         module.load_state_dict(state)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ktrdr_lib.errors import DataError
+from ktrdr_lib.features.labels import LABEL_NAMES
 from ktrdr_lib.models.layout import (
     METADATA,
     METRICS,
@@ -18,7 +19,6 @@ from ktrdr_lib.models.layout import (
 )
 from ktrdr_lib.schemas.models import ModelInfo
 from ktrdr_lib.strategy.spec import ArchitectureSpec
-from ktrdr_lib.training.module import N_CLASSES
 
 __all__ = ["SELECTION_METRICS", "model_info", "selection_figure"]
 
@@ -125,7 +125,7 @@ def _outputs(model_config: dict[str, Any]) -> int:
     if model_config.get("task") == "regression":
         return 1
     classes = model_config.get("classes")
-    return len(classes) if isinstance(classes, list) and classes else N_CLASSES
+    return len(classes) if isinstance(classes, list) and classes else len(LABEL_NAMES)
 
 
 def _text(value: Any) -> str | None:

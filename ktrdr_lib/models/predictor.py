@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ktrdr_lib.errors import DataError
-from ktrdr_lib.training.module import FuzzyMLP
 from ktrdr_lib.training.scaling import FeatureScaler
+
+if TYPE_CHECKING:  # a predictor holds a network, so torch is loaded by then
+    from ktrdr_lib.training.module import FuzzyMLP
 
 __all__ = ["LoadedModel", "ModelPredictor"]
 
@@ -84,6 +85,8 @@ class ModelPredictor:
             DataError: when the column count differs from ``feature_names``.
             TrainingError: the model is a regression (use :meth:`predict_values`).
         """
+        import torch
+
         features = self._scaled(raw_features)
         probabilities: np.ndarray = (
             self.module.predict_proba(torch.from_numpy(features)).cpu().numpy()
@@ -97,6 +100,8 @@ class ModelPredictor:
             DataError: when the column count differs from ``feature_names``.
             TrainingError: the model is a classifier (use :meth:`predict_proba`).
         """
+        import torch
+
         features = self._scaled(raw_features)
         values: np.ndarray = self.module.predict_values(torch.from_numpy(features)).cpu().numpy()
         return values

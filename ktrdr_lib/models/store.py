@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import msgspec
 
@@ -54,8 +54,10 @@ from ktrdr_lib.pipeline.limits import RunLimits
 from ktrdr_lib.schemas.models import ModelDetail, ModelInfo
 from ktrdr_lib.schemas.results import TrainingAnalytics
 from ktrdr_lib.strategy.spec import ModelSpec, model_name
-from ktrdr_lib.training.module import CLASS_NAMES, FuzzyMLP
 from ktrdr_lib.training.scaling import FeatureScaler
+
+if TYPE_CHECKING:  # torch and Lightning load with a network, not with a listing
+    from ktrdr_lib.training.module import FuzzyMLP
 
 __all__ = [
     "MAX_MODEL_LAYERS",
@@ -222,6 +224,8 @@ class ModelStore:
                 :mod:`ktrdr_lib.pipeline.limits`) or deeper than :data:`MAX_MODEL_LAYERS`
                 (checked before the network is built); the message names the file.
         """
+        from ktrdr_lib.training.module import CLASS_NAMES, FuzzyMLP  # torch: only to load
+
         path, version = self._version_dir(name, version)
         model_config = read_json(path / MODEL_CONFIG)
         try:

@@ -176,9 +176,11 @@ class TrainingOrchestrator(OperationReads):
             self.runners["ray"] = ray_runner
         # The runner of the default mode (kept for callers that read ``orchestrator.runner``).
         self.runner: TrainingRunner = runner or self.runners["local"]
-        self.max_concurrent = max_concurrent or _default_concurrency()
-        if self.max_concurrent < 1:
+        if max_concurrent is not None and max_concurrent < 0:
             raise ConfigError(f"max_concurrent must be >= 1, got {max_concurrent}")
+        # None: the GPU count, found when first needed (that imports torch, which a reading
+        # command such as `ktrdr operations list` never needs)
+        self._max_concurrent = max_concurrent or None
         if progress_interval < 0:
             raise ConfigError(f"progress_interval must be >= 0, got {progress_interval}")
         self.progress_interval = progress_interval
@@ -963,6 +965,13 @@ class TrainingOrchestrator(OperationReads):
             if callable(close):
                 close()  # e.g. a host runner's connection pool
 
+    @property
+    def max_concurrent(self) -> int:
+        """Runs that train at once (default 1 on CPU, the GPU count with CUDA)."""
+        if self._max_concurrent is None:
+            self._max_concurrent = _default_concurrency()
+        return self._max_concurrent
+
     def __enter__(self) -> TrainingOrchestrator:
         return self
 
@@ -970,7 +979,7 @@ class TrainingOrchestrator(OperationReads):
         self.shutdown(cancel_running=True)
 
 
-def _default_concurrency() -> int:
+def _default_concurrency() -> int:  # torch's CUDA count (at least 1)
     import torch
 
     return max(torch.cuda.device_count(), 1)

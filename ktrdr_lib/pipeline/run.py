@@ -28,6 +28,7 @@ from ktrdr_lib.features.dataset import DatasetSplits
 from ktrdr_lib.pipeline.aggregate import ResultAggregator
 from ktrdr_lib.pipeline.context import TrainingOperationContext
 from ktrdr_lib.pipeline.memory import PeakMemory
+from ktrdr_lib.pipeline.options import TrainerOptions
 from ktrdr_lib.pipeline.prepare import PhaseObserver, PhaseSteps, PreparedData, prepare_data
 from ktrdr_lib.progress.cancel_callback import CancelCallback
 from ktrdr_lib.progress.cancellation import CancelToken
@@ -50,22 +51,6 @@ if TYPE_CHECKING:
     from ktrdr_lib.training.scaling import FeatureScaler
 
 __all__ = ["PipelineOutput", "TrainerOptions", "execute_pipeline", "run_training_pipeline"]
-
-
-@dataclass(frozen=True)
-class TrainerOptions:
-    """How Lightning runs the fit (the host sets these; local runs keep the defaults)."""
-
-    accelerator: str = "auto"
-    devices: int | str = 1
-    strategy: str = "auto"
-    precision: str | None = None
-    cancel_sync_every: int = 8
-
-    @property
-    def world_size(self) -> int:
-        """Processes training together (``devices`` when it is a count, else 1)."""
-        return self.devices if isinstance(self.devices, int) and self.devices > 1 else 1
 
 
 def _scaled(splits: DatasetSplits, scaler: FeatureScaler) -> DatasetSplits:

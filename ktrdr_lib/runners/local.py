@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ktrdr_lib.pipeline.run import TrainerOptions
+from ktrdr_lib.pipeline.options import TrainerOptions
 from ktrdr_lib.runners.base import RunControl, run_with_progress
 from ktrdr_lib.schemas.results import TrainingResult
 

@@ -49,7 +49,7 @@ import msgspec
 
 from ktrdr_lib.errors import ConfigError, OperationCancelled, TrainingError
 from ktrdr_lib.pipeline.context import TrainingOperationContext
-from ktrdr_lib.pipeline.run import TrainerOptions
+from ktrdr_lib.pipeline.options import TrainerOptions
 from ktrdr_lib.progress.cancellation import CancelToken
 from ktrdr_lib.progress.tracker import ProgressTracker
 from ktrdr_lib.runners.base import RunControl

@@ -38,8 +38,8 @@ from ktrdr_lib.schemas.results import TrainingResult
 
 if TYPE_CHECKING:
     from ktrdr_lib.pipeline.context import TrainingOperationContext
+    from ktrdr_lib.pipeline.options import TrainerOptions
     from ktrdr_lib.pipeline.prepare import PreparedData
-    from ktrdr_lib.pipeline.run import TrainerOptions
     from ktrdr_lib.runners.worker import ErrorMessage
 
 __all__ = ["RunActor", "RunOutcome", "RunPoll", "WorkerPlace"]

@@ -60,7 +60,7 @@ from ktrdr_lib.errors import (
     TrainingError,
 )
 from ktrdr_lib.pipeline.context import TrainingOperationContext
-from ktrdr_lib.pipeline.run import TrainerOptions
+from ktrdr_lib.pipeline.options import TrainerOptions
 from ktrdr_lib.progress.cancellation import CancelToken
 from ktrdr_lib.progress.tracker import ProgressTracker
 from ktrdr_lib.runners.base import run_with_progress

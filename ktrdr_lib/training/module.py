@@ -32,6 +32,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import Tensor, nn
 
 from ktrdr_lib.errors import ConfigError, TrainingError
+from ktrdr_lib.features.labels import LABEL_NAMES
 from ktrdr_lib.strategy.spec import ModelSpec
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
     "inverse_frequency_weights",
 ]
 
-CLASS_NAMES: tuple[str, ...] = ("BUY", "HOLD", "SELL")
+CLASS_NAMES: tuple[str, ...] = LABEL_NAMES
 N_CLASSES = len(CLASS_NAMES)
 
 # Attributes set on every hook call or batch that never hold parameters, buffers or modules:
