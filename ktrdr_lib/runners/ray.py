@@ -546,16 +546,42 @@ class RayTrainingRunner:
             max(1, math.ceil(cpus)),
             warm is not None,
         )
+        answered: list[bool] = []  # the worker gave its outcome: the actor is sound
         try:
             place = self._wait_started(ray, actor, started, token)
             tracker.set_host_session(
                 name, f"Training on Ray node {place.node_address} ({self.describe()})"
             )
-            return self._follow(ray, context, actor, name, place, cpus, gpus, token, tracker)
+            return self._follow(
+                ray, context, actor, name, place, cpus, gpus, token, tracker, answered
+            )
         finally:
-            with contextlib.suppress(Exception):
-                ray.kill(actor)
-            self._refill_later()
+            self._let_go(ray, actor, name, (cpus, gpus), reusable=bool(answered))
+
+    def _let_go(
+        self, ray: Any, actor: Any, name: str, shape: tuple[float, float], *, reusable: bool
+    ) -> None:
+        """After a run: its actor joins the warm pool when the pool is short of its target
+        and the run ended with an outcome (a sweep's next trial then starts without a new
+        process, as Ray Tune's actor reuse does); else it ends and the pool refills."""
+        if (
+            reusable
+            and not self._closing.is_set()
+            and len(self._warm) < self._warm_target
+            and shape == self.default_shape()
+        ):
+            try:
+                reset = actor.reset.remote(self.lease_s)
+                reused = bool(ray.get(reset, timeout=30))
+            except Exception:  # gone or stuck: end it like any other
+                reused = False
+            if reused:
+                with self._warm_lock:
+                    self._warm.append((actor, name, reset))
+                return
+        with contextlib.suppress(Exception):
+            ray.kill(actor)
+        self._refill_later()
 
     def _wait_started(self, ray: Any, actor: Any, started: Any, token: CancelToken) -> WorkerPlace:
         """Wait while the cluster finds room for the actor and its process starts; a cancel
@@ -605,7 +631,7 @@ class RayTrainingRunner:
             ) from exc
         tracker.set_host_session(name, f"Re-attached to Ray actor {name} on {place.node_address}")
         try:
-            return self._follow(ray, context, actor, name, place, None, None, token, tracker)
+            return self._follow(ray, context, actor, name, place, None, None, token, tracker, [])
         finally:
             with contextlib.suppress(Exception):
                 ray.kill(actor)
@@ -621,8 +647,10 @@ class RayTrainingRunner:
         gpus: float | None,
         token: CancelToken,
         tracker: ProgressTracker,
+        answered: list[bool],
     ) -> TrainingResult:
-        """Poll the actor until the run's outcome; send the token's requests to it."""
+        """Poll the actor until the run's outcome (``answered`` then holds ``True``); send
+        the token's requests to it."""
         seen = 0
         last_sequence = -1
         sent: str | None = None  # None, "graceful" or "abort"
@@ -659,6 +687,7 @@ class RayTrainingRunner:
                 tracker.record_epoch(row)
             seen += len(poll.epochs)
             if poll.outcome is not None:
+                answered.append(True)
                 return self._finish(context, poll.outcome, name, place, cpus, gpus, token)
             if abort_deadline is not None and time.monotonic() > abort_deadline:
                 raise OperationCancelled(

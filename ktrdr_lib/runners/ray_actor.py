@@ -173,6 +173,29 @@ class RunActor:
                 self._thread.start()
         return self.place()
 
+    def reset(self, lease_s: float) -> bool:
+        """Become a warm worker again after a run ended (its outcome was read): the run's
+        state goes, the lease applies again; ``False`` while a run still trains."""
+        with self._lock:
+            thread = self._thread
+            if thread is not None and self._outcome is None:
+                return False
+        if thread is not None:
+            thread.join(timeout=30)  # it sets the outcome as its very last step
+        with self._lock:
+            self._token = CancelToken()
+            self._snapshot = None
+            self._epochs = []
+            self._outcome = None
+            self._thread = None
+        self._renewed = time.monotonic()
+        self._warmed.set()  # it trained: everything a run needs is imported
+        self._claimed.clear()
+        threading.Thread(
+            target=self._lease, args=(lease_s,), name="ktrdr-ray-lease", daemon=True
+        ).start()
+        return True
+
     def poll(self, seen: int) -> RunPoll:
         """The latest snapshot, the epoch rows after the first ``seen``, and the outcome."""
         with self._lock:

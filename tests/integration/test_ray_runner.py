@@ -271,9 +271,83 @@ def test_the_next_run_trains_in_a_warm_actor_and_the_pool_refills(
         assert second.wait(180).status == "completed"
         assert second.info().host_session_id == warm_name
         deadline = time.monotonic() + 120
-        while not runner._warm or runner._warm[0][1] == warm_name:
+        while not runner._warm:  # a replacement, or the run's own actor made warm again
             assert time.monotonic() < deadline, "the pool was not refilled"
             time.sleep(0.1)
     finally:
         orch.shutdown(cancel_running=True, timeout=60)
         runner.close()
+
+
+def test_a_finished_runs_actor_trains_the_next_run_with_nothing_of_the_last_one(
+    local_ray: str, small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+) -> None:
+    """With a pool of two warm actors on 2 CPUs (a sweep's two slots), a run's actor goes back
+    to the pool when the run ends, and a later run trains in it from a clean state: its own
+    epochs only, its own result."""
+    runner = RayTrainingRunner(poll_interval=0.05, warm_workers=1)
+    orch = TrainingOrchestrator(home=isolated_home, data_dir=synthetic_data_dir, ray_runner=runner)
+    try:
+        deadline = time.monotonic() + 180
+        while len(runner._warm) < 2 or not all(
+            ray_ready(warming) for _, _, warming in runner._warm
+        ):
+            runner.prestart(2)  # warms on free room only: the last test's actors may still hold it
+            assert time.monotonic() < deadline, "two warm actors never got ready"
+            time.sleep(0.2)
+        sessions = []
+        for epochs in (2, 1, 3):
+            op = orch.start_training(small_strategy_file, mode="ray", epochs=epochs)
+            record = op.wait(180)
+            assert record.status == "completed", record.error_message
+            sessions.append(record.host_session_id)
+            assert [row.epoch for row in op.metrics().epochs] == list(range(1, epochs + 1))
+            assert op.result().training_metrics.epochs_completed == epochs
+            if len(sessions) == 1:  # back in the pool, beside the other warm one
+                assert sessions[0] in [name for _, name, _ in runner._warm]
+        assert sessions[0] in sessions[1:], sessions  # the first run's actor trained again
+    finally:
+        orch.shutdown(cancel_running=True, timeout=60)
+        runner.close()
+
+
+def test_a_cold_runs_actor_is_reused_when_no_warm_one_fits(
+    local_ray: str, small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+) -> None:
+    """One CPU of two is taken by other work: the first run starts its own actor (no room
+    for a warm one beside it), that actor joins the pool when the run ends, and the next run
+    trains in it (a reused actor counts as warmed up: it trained)."""
+    import ray
+
+    hog = ray.remote(num_cpus=1)(_Hog).remote()
+    ray.get(hog.ping.remote())
+    runner = RayTrainingRunner(poll_interval=0.05, warm_workers=1)
+    orch = TrainingOrchestrator(home=isolated_home, data_dir=synthetic_data_dir, ray_runner=runner)
+    try:
+        first = orch.start_training(small_strategy_file, mode="ray", epochs=1)
+        assert first.wait(180).status == "completed"
+        name = first.info().host_session_id
+        assert [n for _, n, _ in runner._warm] == [name]
+        second = orch.start_training(small_strategy_file, mode="ray", epochs=2)
+        record = second.wait(180)
+        assert record.status == "completed", record.error_message
+        assert record.host_session_id == name
+        assert [row.epoch for row in second.metrics().epochs] == [1, 2]
+    finally:
+        orch.shutdown(cancel_running=True, timeout=60)
+        runner.close()
+        ray.kill(hog)
+
+
+class _Hog:
+    """Other work holding a CPU of the local Ray."""
+
+    def ping(self) -> int:
+        return 1
+
+
+def ray_ready(ref: Any) -> bool:
+    import ray
+
+    ready, _ = ray.wait([ref], timeout=0)
+    return bool(ready)
