@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "api-reference.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _page import write_or_check  # noqa: E402
 
 
 def _schema() -> dict[str, Any]:
@@ -75,15 +78,7 @@ def render() -> str:
 
 def main() -> int:
     """Write the reference; with ``--check`` only compare and fail when it differs."""
-    text = render()
-    if "--check" in sys.argv:
-        current = REFERENCE.read_text(encoding="utf-8") if REFERENCE.exists() else ""
-        if current != text:
-            sys.stderr.write("docs/api-reference.md is stale: run scripts/gen_api_reference.py\n")
-            return 1
-        return 0
-    REFERENCE.write_text(text, encoding="utf-8")
-    return 0
+    return write_or_check(REFERENCE, render(), "gen_api_reference.py", sys.argv[1:])
 
 
 if __name__ == "__main__":

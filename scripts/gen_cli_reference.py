@@ -16,6 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs" / "cli.md"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from _page import write_or_check  # noqa: E402
 
 
 def _subcommands(
@@ -149,16 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ``--path FILE`` compares or writes ``FILE`` instead of docs/cli.md.
     """
     args = sys.argv[1:] if argv is None else argv
-    target = Path(args[args.index("--path") + 1]) if "--path" in args else REFERENCE
-    text = render()
-    if "--check" in args:
-        current = target.read_text(encoding="utf-8") if target.exists() else ""
-        if current != text:
-            sys.stderr.write(f"{target} is stale: run scripts/gen_cli_reference.py\n")
-            return 1
-        return 0
-    target.write_text(text, encoding="utf-8")
-    return 0
+    return write_or_check(REFERENCE, render(), "gen_cli_reference.py", args)
 
 
 if __name__ == "__main__":

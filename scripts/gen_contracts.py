@@ -20,6 +20,9 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "contracts.md"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from _page import write_or_check  # noqa: E402
 
 STATUS_MEANING = {
     "pending": "stored and waiting for a free slot (`max_concurrent` runs train at once)",
@@ -265,16 +268,7 @@ def _home_section(cls: type[msgspec.Struct]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not PAGE.exists() or PAGE.read_text() != text:
-            print(
-                "docs/contracts.md is stale: run python scripts/gen_contracts.py", file=sys.stderr
-            )
-            return 1
-        return 0
-    PAGE.write_text(text)
-    return 0
+    return write_or_check(PAGE, render(), "gen_contracts.py", argv)
 
 
 if __name__ == "__main__":
