@@ -115,3 +115,28 @@ def test_cancelling_a_run_whose_process_died_marks_it_interrupted(tmp_path: Path
         assert record.error_message is not None and "stop it" in record.error_message
     finally:
         orch.shutdown()
+
+
+def test_a_follower_elsewhere_ends_on_the_final_status_even_without_a_final_snapshot(
+    tmp_path: Path,
+) -> None:
+    """The owner stores the final status a moment before its final snapshot, and a process
+    that died writes none: a follower reading the store still ends on the final status (the
+    stored snapshot carried forward), over follow() and over poll() (the event stream's)."""
+    import socket
+
+    orch = TrainingOrchestrator(store=OperationStore(tmp_path / "operations.db"))
+    try:
+        store = OperationStore(tmp_path / "operations.db")
+        store.create("op_gone", owner=f"{socket.gethostname()}:999999:1")
+        store.transition("op_gone", "running")
+        store.transition("op_gone", "interrupted", error_message="its process stopped")
+        snapshots = list(orch.follow("op_gone"))
+        assert snapshots[-1].status == "interrupted"
+        assert snapshots[-1].message == "Interrupted: its process stopped"
+        batch, final = orch.poll("op_gone", after=0)
+        assert final and batch[-1].status == "interrupted"
+        batch, final = orch.poll("op_gone", after=batch[-1].sequence)  # seen it: nothing new
+        assert final and batch == []
+    finally:
+        orch.shutdown()

@@ -134,7 +134,7 @@ class OperationReads:
                     return
             record = self.get_operation(operation_id)
             if record.is_final and (live is None or live.done.is_set()):
-                final = record.progress
+                final = record.progress if live is not None else self._settled(record, 2.0)
                 if final.sequence > last:
                     yield final
                 return
@@ -153,8 +153,38 @@ class OperationReads:
             if batch or not live.done.is_set():
                 return batch, bool(batch) and batch[-1].status in FINAL_STATUSES
         record = self.get_operation(operation_id)
-        batch = [record.progress] if record.progress.sequence > after else []
-        return batch, record.is_final
+        progress = self._settled(record, 0.0) if record.is_final else record.progress
+        return ([progress] if progress.sequence > after else []), record.is_final
+
+    def _settled(self, record: OperationSnapshot, wait_s: float) -> ProgressSnapshot:
+        """A final record's last snapshot. The process that runs an operation stores its
+        final status first and its final snapshot a moment later: wait up to ``wait_s`` for
+        that one. Without it (not yet written, or the
+        process died and the operation was marked interrupted), the stored snapshot is carried
+        forward as a new one with the final status, so a follower that saw ``cancelling`` or
+        ``running`` never ends there."""
+        deadline = time.monotonic() + wait_s
+        while _predates_end(record) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            record = self.get_operation(record.operation_id)
+        progress = record.progress  # the store gives it the record's status
+        if not _predates_end(record):
+            return progress
+        message = {
+            "completed": "Completed",
+            "cancelled": f"Cancelled: {record.cancellation_reason or 'by request'}",
+            "failed": f"Failed: {record.error_message or 'unknown error'}",
+            "interrupted": f"Interrupted: {record.error_message or 'its process stopped'}",
+        }.get(record.status, progress.message)
+        return msgspec.structs.replace(
+            progress,
+            sequence=progress.sequence + 1,  # the same each time: a reader sees it once
+            status=record.status,
+            percentage=100.0 if record.status == "completed" else progress.percentage,
+            message=message,
+            eta_s=None,
+            updated_at=record.finished_at or progress.updated_at,
+        )
 
     def result(self, operation_id: str) -> TrainingResult:
         """The TrainingResult of a completed operation.
@@ -184,3 +214,10 @@ class OperationReads:
         return OperationMetrics(
             operation_id=operation_id, epochs=rows, diagnostics=diagnose_history(rows)
         )
+
+
+def _predates_end(record: OperationSnapshot) -> bool:
+    """Whether a final record's stored snapshot was written before it ended (its run's final
+    snapshot is written after the status; utc_now's fixed-width text sorts as time does)."""
+    finished = record.finished_at
+    return bool(finished) and record.progress.updated_at < str(finished)
