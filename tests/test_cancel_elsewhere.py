@@ -122,7 +122,8 @@ def test_a_follower_elsewhere_ends_on_the_final_status_even_without_a_final_snap
 ) -> None:
     """The owner stores the final status a moment before its final snapshot, and a process
     that died writes none: a follower reading the store still ends on the final status (the
-    stored snapshot carried forward), over follow() and over poll() (the event stream's)."""
+    stored snapshot carried forward). (The event stream ends with a final event that carries
+    the status itself.)"""
     import socket
 
     orch = TrainingOrchestrator(store=OperationStore(tmp_path / "operations.db"))
@@ -134,9 +135,6 @@ def test_a_follower_elsewhere_ends_on_the_final_status_even_without_a_final_snap
         snapshots = list(orch.follow("op_gone"))
         assert snapshots[-1].status == "interrupted"
         assert snapshots[-1].message == "Interrupted: its process stopped"
-        batch, final = orch.poll("op_gone", after=0)
-        assert final and batch[-1].status == "interrupted"
-        batch, final = orch.poll("op_gone", after=batch[-1].sequence)  # seen it: nothing new
-        assert final and batch == []
+        assert len(snapshots) == len({s.sequence for s in snapshots})
     finally:
         orch.shutdown()

@@ -153,16 +153,15 @@ class OperationReads:
             if batch or not live.done.is_set():
                 return batch, bool(batch) and batch[-1].status in FINAL_STATUSES
         record = self.get_operation(operation_id)
-        progress = self._settled(record, 0.0) if record.is_final else record.progress
-        return ([progress] if progress.sequence > after else []), record.is_final
+        batch = [record.progress] if record.progress.sequence > after else []
+        return batch, record.is_final  # the stream's final event carries the final status
 
     def _settled(self, record: OperationSnapshot, wait_s: float) -> ProgressSnapshot:
         """A final record's last snapshot. The process that runs an operation stores its
         final status first and its final snapshot a moment later: wait up to ``wait_s`` for
-        that one. Without it (not yet written, or the
-        process died and the operation was marked interrupted), the stored snapshot is carried
-        forward as a new one with the final status, so a follower that saw ``cancelling`` or
-        ``running`` never ends there."""
+        that one. Without it (not yet written, or the process died and the operation was
+        marked interrupted), the stored snapshot is carried forward as a new one with the
+        final status, so a follower that saw ``cancelling`` or ``running`` never ends there."""
         deadline = time.monotonic() + wait_s
         while _predates_end(record) and time.monotonic() < deadline:
             time.sleep(0.05)
