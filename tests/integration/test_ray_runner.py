@@ -251,68 +251,58 @@ def test_placebo_runs_train_on_ray_like_the_run(
 
 
 def test_the_next_run_trains_in_a_warm_actor_and_the_pool_refills(
-    local_ray: str, small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+    ray_orch: TrainingOrchestrator, small_strategy_file: Path
 ) -> None:
     """The first run's worker starts cold and a warm actor starts beside it; the next run of
     the same shape claims that one (no new process, no imports to wait for), and once a run
     ends the pool holds a warm actor again."""
-    runner = RayTrainingRunner(poll_interval=0.05, warm_workers=1)
-    orch = TrainingOrchestrator(home=isolated_home, data_dir=synthetic_data_dir, ray_runner=runner)
-    try:
-        first = orch.start_training(small_strategy_file, mode="ray", epochs=1)
-        assert first.wait(180).status == "completed"
-        assert (first.info().host_session_id or "").startswith("ktrdr-op_training_")
-        deadline = time.monotonic() + 120
-        while not runner._warm:  # warming beside the first run, or refilled after it
-            assert time.monotonic() < deadline, "no warm actor after the first run"
-            time.sleep(0.1)
-        warm_name = runner._warm[0][1]
-        second = orch.start_training(small_strategy_file, mode="ray", epochs=1)
-        assert second.wait(180).status == "completed"
-        assert second.info().host_session_id == warm_name
-        deadline = time.monotonic() + 120
-        while not runner._warm:  # a replacement, or the run's own actor made warm again
-            assert time.monotonic() < deadline, "the pool was not refilled"
-            time.sleep(0.1)
-    finally:
-        orch.shutdown(cancel_running=True, timeout=60)
-        runner.close()
+    orch = ray_orch
+    runner = _pool(orch)
+    first = orch.start_training(small_strategy_file, mode="ray", epochs=1)
+    assert first.wait(180).status == "completed"
+    assert (first.info().host_session_id or "").startswith("ktrdr-op_training_")
+    deadline = time.monotonic() + 120
+    while not runner._warm:  # warming beside the first run, or refilled after it
+        assert time.monotonic() < deadline, "no warm actor after the first run"
+        time.sleep(0.1)
+    warm_name = runner._warm[0][1]
+    second = orch.start_training(small_strategy_file, mode="ray", epochs=1)
+    assert second.wait(180).status == "completed"
+    assert second.info().host_session_id == warm_name
+    deadline = time.monotonic() + 120
+    while not runner._warm:  # a replacement, or the run's own actor made warm again
+        assert time.monotonic() < deadline, "the pool was not refilled"
+        time.sleep(0.1)
 
 
 def test_a_finished_runs_actor_trains_the_next_run_with_nothing_of_the_last_one(
-    local_ray: str, small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+    ray_orch: TrainingOrchestrator, small_strategy_file: Path
 ) -> None:
     """With a pool of two warm actors on 2 CPUs (a sweep's two slots), a run's actor goes back
     to the pool when the run ends, and a later run trains in it from a clean state: its own
     epochs only, its own result."""
-    runner = RayTrainingRunner(poll_interval=0.05, warm_workers=1)
-    orch = TrainingOrchestrator(home=isolated_home, data_dir=synthetic_data_dir, ray_runner=runner)
-    try:
-        deadline = time.monotonic() + 180
-        while len(runner._warm) < 2 or not all(
-            ray_ready(warming) for _, _, warming in runner._warm
-        ):
-            runner.prestart(2)  # warms on free room only: the last test's actors may still hold it
-            assert time.monotonic() < deadline, "two warm actors never got ready"
-            time.sleep(0.2)
-        sessions = []
-        for epochs in (2, 1, 3):
-            op = orch.start_training(small_strategy_file, mode="ray", epochs=epochs)
-            record = op.wait(180)
-            assert record.status == "completed", record.error_message
-            sessions.append(record.host_session_id)
-            assert [row.epoch for row in op.metrics().epochs] == list(range(1, epochs + 1))
-            assert op.result().training_metrics.epochs_completed == epochs
-            if len(sessions) == 1:  # back in the pool, beside the other warm one
-                assert sessions[0] in [name for _, name, _ in runner._warm]
-        assert sessions[0] in sessions[1:], sessions  # the first run's actor trained again
-    finally:
-        orch.shutdown(cancel_running=True, timeout=60)
-        runner.close()
+    orch = ray_orch
+    runner = _pool(orch)
+    deadline = time.monotonic() + 180
+    while len(runner._warm) < 2 or not all(ray_ready(warming) for _, _, warming in runner._warm):
+        runner.prestart(2)  # warms on free room only: the last test's actors may still hold it
+        assert time.monotonic() < deadline, "two warm actors never got ready"
+        time.sleep(0.2)
+    sessions = []
+    for epochs in (2, 1, 3):
+        op = orch.start_training(small_strategy_file, mode="ray", epochs=epochs)
+        record = op.wait(180)
+        assert record.status == "completed", record.error_message
+        sessions.append(record.host_session_id)
+        assert [row.epoch for row in op.metrics().epochs] == list(range(1, epochs + 1))
+        assert op.result().training_metrics.epochs_completed == epochs
+        if len(sessions) == 1:  # back in the pool, beside the other warm one
+            assert sessions[0] in [name for _, name, _ in runner._warm]
+    assert sessions[0] in sessions[1:], sessions  # the first run's actor trained again
 
 
 def test_a_cold_runs_actor_is_reused_when_no_warm_one_fits(
-    local_ray: str, small_strategy_file: Path, synthetic_data_dir: Path, isolated_home: Path
+    ray_orch: TrainingOrchestrator, small_strategy_file: Path
 ) -> None:
     """One CPU of two is taken by other work: the first run starts its own actor (no room
     for a warm one beside it), that actor joins the pool when the run ends, and the next run
@@ -321,8 +311,8 @@ def test_a_cold_runs_actor_is_reused_when_no_warm_one_fits(
 
     hog = ray.remote(num_cpus=1)(_Hog).remote()
     ray.get(hog.ping.remote())
-    runner = RayTrainingRunner(poll_interval=0.05, warm_workers=1)
-    orch = TrainingOrchestrator(home=isolated_home, data_dir=synthetic_data_dir, ray_runner=runner)
+    orch = ray_orch
+    runner = _pool(orch)
     try:
         first = orch.start_training(small_strategy_file, mode="ray", epochs=1)
         assert first.wait(180).status == "completed"
@@ -334,9 +324,7 @@ def test_a_cold_runs_actor_is_reused_when_no_warm_one_fits(
         assert record.host_session_id == name
         assert [row.epoch for row in second.metrics().epochs] == [1, 2]
     finally:
-        orch.shutdown(cancel_running=True, timeout=60)
-        runner.close()
-        ray.kill(hog)
+        ray.kill(hog)  # the fixture shuts the orchestrator down, and with it the pool
 
 
 class _Hog:
@@ -344,6 +332,13 @@ class _Hog:
 
     def ping(self) -> int:
         return 1
+
+
+def _pool(orch: TrainingOrchestrator) -> RayTrainingRunner:
+    """The orchestrator's Ray runner (one warm actor by default), whose pool the tests read."""
+    runner = orch.runners["ray"]
+    assert isinstance(runner, RayTrainingRunner) and runner.warm_workers == 1
+    return runner
 
 
 def ray_ready(ref: Any) -> bool:
