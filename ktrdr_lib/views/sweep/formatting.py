@@ -225,7 +225,7 @@ def grid_html(rows: Sequence[Row], *, highlight: int | None = None) -> str:
     """Rows (the first is the header) as an HTML ``<table>``, text escaped; ``highlight`` is
     the index of a body row to show bold (the best trial). Cells keep to one line (a status
     or figure broken mid-word reads badly in a narrow notebook) except the last, the
-    trial's settings, which wraps."""
+    trial's settings, which wraps at no less than 14em (narrower, every row grew tall)."""
     head = "".join(
         f"<th style='text-align:left;padding:1px 1em 1px 0;white-space:nowrap'>"
         f"{html.escape(cell)}</th>"
@@ -235,9 +235,10 @@ def grid_html(rows: Sequence[Row], *, highlight: int | None = None) -> str:
     for index, row in enumerate(rows[1:]):
         weight = "font-weight:bold;" if index == highlight else ""
         last = len(row) - 1
+        wraps, keeps = "overflow-wrap:anywhere;min-width:14em", "white-space:nowrap"
         cells = "".join(
             f"<td style='text-align:left;padding:1px 1em 1px 0;{weight}"
-            f"{'overflow-wrap:anywhere' if column == last else 'white-space:nowrap'}'>"
+            f"{wraps if column == last else keeps}'>"
             f"{html.escape(cell)}</td>"
             for column, cell in enumerate(row)
         )
